@@ -1,0 +1,24 @@
+//! Prometheus text exposition (0.0.4) and OpenMetrics 1.0: a zero-copy parser and a writer.
+//!
+//! This crate does no I/O. Everything Strata reads from an engine, an exporter or a file goes
+//! through [`Parser`]; everything Strata serves on `/metrics` goes through [`Writer`].
+//!
+//! The parser borrows from its input: names, label sets and help texts are slices of the
+//! scrape body, and label values are unescaped only when asked for ([`Labels::iter`]).
+//! A bad line is reported as a [`ParseError`] carrying its line number and skipped; the
+//! lines around it still parse.
+
+mod format;
+mod labels;
+mod model;
+mod parser;
+mod writer;
+
+pub use format::Format;
+pub use labels::{LabelIter, Labels};
+pub use model::{
+    Exemplar, Exposition, Family, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Sample,
+    STALE_NAN_BITS, is_stale_nan, stale_nan,
+};
+pub use parser::{Event, ParseError, Parser, parse};
+pub use writer::Writer;

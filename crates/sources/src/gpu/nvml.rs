@@ -1,0 +1,1 @@
+//! NVML collector (being written).

@@ -1,0 +1,12 @@
+//! Strata's sources: everything that produces samples.
+//!
+//! - [`scrape`]: the async scraper for engine and exporter `/metrics` endpoints.
+//! - [`dialect`]: which engine a body comes from, and the tables that map its names onto
+//!   the canonical `llm:*` / `gpu:*` vocabulary.
+//! - [`gpu`]: GPU sources (DCGM exporter conventions, direct NVML).
+
+pub mod dialect;
+pub mod gpu;
+pub mod point;
+
+pub use point::{LabelSet, Point, now_ms};
