@@ -18,7 +18,12 @@ pub struct Point {
 
 impl Point {
     /// Builds a point, sorting `labels` by name.
-    pub fn new(name: impl Into<String>, mut labels: LabelSet, value: f64, timestamp_ms: i64) -> Point {
+    pub fn new(
+        name: impl Into<String>,
+        mut labels: LabelSet,
+        value: f64,
+        timestamp_ms: i64,
+    ) -> Point {
         labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Point {
             name: name.into(),

@@ -91,12 +91,27 @@ mod tests {
                 Layer::Engine => "llm:",
                 Layer::Gpu => "gpu:",
             };
-            assert!(s.name.starts_with(prefix), "{} in layer {:?}", s.name, s.layer);
+            assert!(
+                s.name.starts_with(prefix),
+                "{} in layer {:?}",
+                s.name,
+                s.layer
+            );
             if s.signal_type == SignalType::Counter {
-                assert!(s.name.ends_with("_total"), "counter {} lacks _total", s.name);
+                assert!(
+                    s.name.ends_with("_total"),
+                    "counter {} lacks _total",
+                    s.name
+                );
             }
         }
-        assert!(v.signal("gpu:tensor_active_ratio").is_some_and(|s| s.incident));
-        assert!(v.signal("gpu:energy_joules_total").is_some_and(|s| !s.incident));
+        assert!(
+            v.signal("gpu:tensor_active_ratio")
+                .is_some_and(|s| s.incident)
+        );
+        assert!(
+            v.signal("gpu:energy_joules_total")
+                .is_some_and(|s| !s.incident)
+        );
     }
 }
