@@ -8,5 +8,6 @@
 pub mod dialect;
 pub mod gpu;
 pub mod point;
+pub mod scrape;
 
 pub use point::{LabelSet, Point, now_ms};

@@ -1,0 +1,16 @@
+//! The scraper: fetches engine and exporter `/metrics`, parses them, attaches target labels,
+//! tracks staleness and reports `up` / `scrape_duration_seconds` / `scrape_samples_scraped`.
+
+mod client;
+mod ingest;
+mod profile;
+mod runner;
+mod staleness;
+mod target;
+
+pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
+pub use ingest::{apply_field_set, target_labels, to_points};
+pub use profile::{KindProfiles, Profile, ProfileSettings};
+pub use runner::{ScrapeReport, Scraper, TargetState};
+pub use staleness::SeriesTracker;
+pub use target::{TargetKind, TargetSpec, default_timeout};

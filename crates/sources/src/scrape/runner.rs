@@ -1,0 +1,208 @@
+//! The scrape loop: one task per target, each on its own cadence, so a slow or dead target
+//! never delays the others; the profile is switched at run time through [`Scraper::set_profile`].
+
+use std::time::{Duration, Instant};
+
+use expo::ParseError;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::client::{Client, FetchError};
+use super::ingest::{apply_field_set, target_labels, to_points};
+use super::profile::{Profile, ProfileSettings};
+use super::staleness::SeriesTracker;
+use super::target::TargetSpec;
+use crate::dialect::{self, Detected};
+use crate::point::{LabelSet, Point, now_ms};
+
+/// What one scrape of one target produced.
+#[derive(Debug)]
+pub struct ScrapeReport {
+    /// The target's `job`.
+    pub job: String,
+    /// The target's `instance`.
+    pub instance: String,
+    /// When the scrape started (ms since epoch).
+    pub timestamp_ms: i64,
+    /// How long it took.
+    pub duration: Duration,
+    /// `None` when the target answered, else why it is down.
+    pub error: Option<String>,
+    /// Native samples, staleness markers, and `up`, `scrape_duration_seconds`,
+    /// `scrape_samples_scraped` exactly as Prometheus names them.
+    pub points: Vec<Point>,
+    /// Lines of the body that were skipped.
+    pub parse_errors: Vec<ParseError>,
+    /// The body's dialect, when recognised.
+    pub dialect: Option<Detected>,
+    /// Samples in the body (before the field set was applied).
+    pub samples_scraped: usize,
+}
+
+impl ScrapeReport {
+    /// The native samples only (no staleness markers, no `up`/`scrape_*` series).
+    pub fn native_points(&self) -> impl Iterator<Item = &Point> {
+        self.points
+            .iter()
+            .filter(|p| !expo::is_stale_nan(p.value) && !is_meta(&p.name))
+    }
+}
+
+fn is_meta(name: &str) -> bool {
+    matches!(
+        name,
+        "up" | "scrape_duration_seconds" | "scrape_samples_scraped"
+    )
+}
+
+/// A target together with its client and its series memory.
+pub struct TargetState {
+    spec: TargetSpec,
+    client: Client,
+    tracker: SeriesTracker,
+    labels: LabelSet,
+}
+
+impl TargetState {
+    /// Prepares a target (builds its HTTP client).
+    pub fn new(spec: TargetSpec) -> Result<TargetState, FetchError> {
+        let client = Client::new(&spec)?;
+        let labels = target_labels(&spec.job, &spec.instance(), &spec.labels);
+        Ok(TargetState {
+            spec,
+            client,
+            tracker: SeriesTracker::default(),
+            labels,
+        })
+    }
+
+    /// The target's configuration.
+    pub fn spec(&self) -> &TargetSpec {
+        &self.spec
+    }
+
+    /// Scrapes once with `settings` and builds the report.
+    pub async fn scrape(&mut self, settings: ProfileSettings) -> ScrapeReport {
+        let timestamp_ms = now_ms();
+        let started = Instant::now();
+        let fetched = self.client.fetch(&self.spec, settings.timeout).await;
+        let duration = started.elapsed();
+        let mut report = ScrapeReport {
+            job: self.spec.job.clone(),
+            instance: self.spec.instance(),
+            timestamp_ms,
+            duration,
+            error: None,
+            points: Vec::new(),
+            parse_errors: Vec::new(),
+            dialect: None,
+            samples_scraped: 0,
+        };
+        match fetched {
+            Ok(body) => {
+                let exposition = expo::parse(&body.text, body.format);
+                let mut points = to_points(&exposition, &self.labels, timestamp_ms);
+                report.samples_scraped = points.len();
+                report.parse_errors = exposition.errors;
+                if body.lossy {
+                    report.parse_errors.push(ParseError {
+                        line: 0,
+                        message: "body is not valid UTF-8; bad bytes were replaced by U+FFFD"
+                            .into(),
+                        excerpt: String::new(),
+                    });
+                }
+                report.dialect = dialect::detect(points.iter().map(|p| p.name.as_str()));
+                apply_field_set(&mut points, settings.fields);
+                let stale = self.tracker.update(&points, timestamp_ms);
+                points.extend(stale);
+                report.points = points;
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                report.points = self.tracker.all_stale(timestamp_ms);
+            }
+        }
+        let up = if report.error.is_none() { 1.0 } else { 0.0 };
+        let meta = [
+            ("up", up),
+            ("scrape_duration_seconds", duration.as_secs_f64()),
+            ("scrape_samples_scraped", report.samples_scraped as f64),
+        ];
+        for (name, value) in meta {
+            let labels = target_labels(&self.spec.job, &report.instance, &[]);
+            report
+                .points
+                .push(Point::new(name, labels, value, timestamp_ms));
+        }
+        report
+    }
+}
+
+/// The running scraper: one task per target.
+pub struct Scraper {
+    profile: watch::Sender<Profile>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Scraper {
+    /// Starts scraping every target under `profile`, sending each report to `reports`.
+    /// Fails before starting anything if a target's client cannot be built.
+    pub fn start(
+        targets: Vec<TargetSpec>,
+        profile: Profile,
+        reports: mpsc::Sender<ScrapeReport>,
+    ) -> Result<Scraper, FetchError> {
+        let states = targets
+            .into_iter()
+            .map(TargetState::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = watch::channel(profile);
+        let tasks = states
+            .into_iter()
+            .map(|state| tokio::spawn(run_target(state, rx.clone(), reports.clone())))
+            .collect();
+        Ok(Scraper { profile: tx, tasks })
+    }
+
+    /// Switches every target to `profile`; the new cadence starts at once.
+    pub fn set_profile(&self, profile: Profile) {
+        self.profile.send_replace(profile);
+    }
+
+    /// The profile in force.
+    pub fn profile(&self) -> Profile {
+        *self.profile.borrow()
+    }
+
+    /// Stops every target loop.
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn run_target(
+    mut state: TargetState,
+    mut profile: watch::Receiver<Profile>,
+    reports: mpsc::Sender<ScrapeReport>,
+) {
+    loop {
+        let settings = state.spec.profiles.get(*profile.borrow_and_update());
+        let started = tokio::time::Instant::now();
+        let report = state.scrape(settings).await;
+        if reports.send(report).await.is_err() {
+            return; // nobody listens any more
+        }
+        let next = started + settings.interval;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            changed = profile.changed() => {
+                if changed.is_err() {
+                    return; // the scraper was dropped
+                }
+            }
+        }
+    }
+}
