@@ -12,13 +12,15 @@ mod format;
 mod labels;
 mod model;
 mod parser;
+mod scan;
 mod writer;
 
 pub use format::Format;
 pub use labels::{LabelIter, Labels};
 pub use model::{
-    Exemplar, Exposition, Family, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Sample,
-    STALE_NAN_BITS, is_stale_nan, stale_nan,
+    Exemplar, Exposition, Family, MetricType, OwnedExemplar, OwnedFamily, OwnedSample,
+    STALE_NAN_BITS, Sample, is_stale_nan, stale_nan,
 };
 pub use parser::{Event, ParseError, Parser, parse};
+pub use scan::{is_label_name, is_metric_name};
 pub use writer::Writer;

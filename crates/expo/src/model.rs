@@ -177,3 +177,83 @@ pub struct OwnedFamily {
     /// Samples in write order.
     pub samples: Vec<OwnedSample>,
 }
+
+impl Exemplar<'_> {
+    /// An owned copy (labels unescaped), for re-exposing what was scraped.
+    pub fn to_owned_exemplar(&self) -> OwnedExemplar {
+        OwnedExemplar {
+            labels: self.labels.to_pairs(),
+            value: self.value,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl Sample<'_> {
+    /// An owned copy (labels unescaped), for re-exposing what was scraped.
+    pub fn to_owned_sample(&self) -> OwnedSample {
+        OwnedSample {
+            name: self.name.to_string(),
+            labels: self.labels.to_pairs(),
+            value: self.value,
+            timestamp_ms: self.timestamp_ms,
+            exemplar: self.exemplar.as_ref().map(Exemplar::to_owned_exemplar),
+        }
+    }
+}
+
+impl Family<'_> {
+    /// An owned copy that the [`crate::Writer`] can write: the bridge from a scrape to
+    /// Strata's own `/metrics`.
+    pub fn to_owned_family(&self) -> OwnedFamily {
+        OwnedFamily {
+            name: self.name.to_string(),
+            metric_type: self.metric_type,
+            help: self.help.as_ref().map(|h| h.to_string()),
+            unit: self.unit.map(str::to_string),
+            samples: self.samples.iter().map(Sample::to_owned_sample).collect(),
+        }
+    }
+}
+
+impl From<&Family<'_>> for OwnedFamily {
+    fn from(f: &Family<'_>) -> OwnedFamily {
+        f.to_owned_family()
+    }
+}
+
+impl From<&Sample<'_>> for OwnedSample {
+    fn from(s: &Sample<'_>) -> OwnedSample {
+        s.to_owned_sample()
+    }
+}
+
+impl Exposition<'_> {
+    /// Owned copies of all families.
+    pub fn to_owned_families(&self) -> Vec<OwnedFamily> {
+        self.families.iter().map(Family::to_owned_family).collect()
+    }
+}
+
+impl MetricType {
+    /// The word `# TYPE` uses for this type in `format`. In 0.0.4, which lacks OpenMetrics'
+    /// extra types, info, stateset and gaugehistogram are written as `gauge` (see
+    /// [`crate::Writer`] for how their samples are laid out).
+    pub fn word(self, format: crate::Format) -> &'static str {
+        use crate::Format::*;
+        match (self, format) {
+            (MetricType::Counter, _) => "counter",
+            (MetricType::Gauge, _) => "gauge",
+            (MetricType::Histogram, _) => "histogram",
+            (MetricType::Summary, _) => "summary",
+            (MetricType::GaugeHistogram, OpenMetrics) => "gaugehistogram",
+            (MetricType::Info, OpenMetrics) => "info",
+            (MetricType::StateSet, OpenMetrics) => "stateset",
+            (MetricType::Info | MetricType::StateSet | MetricType::GaugeHistogram, Prometheus) => {
+                "gauge"
+            }
+            (MetricType::Unknown, OpenMetrics) => "unknown",
+            (MetricType::Unknown, Prometheus) => "untyped",
+        }
+    }
+}
