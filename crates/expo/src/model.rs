@@ -237,8 +237,8 @@ impl Exposition<'_> {
 
 impl MetricType {
     /// The word `# TYPE` uses for this type in `format`. In 0.0.4, which lacks OpenMetrics'
-    /// extra types, info, stateset and gaugehistogram are written as `gauge` (see
-    /// [`crate::Writer`] for how their samples are laid out).
+    /// extra types, info and stateset are written as `gauge` and gaugehistogram as `histogram`
+    /// (see [`crate::Writer`] for how their samples are laid out).
     pub fn word(self, format: crate::Format) -> &'static str {
         use crate::Format::*;
         match (self, format) {
@@ -249,9 +249,8 @@ impl MetricType {
             (MetricType::GaugeHistogram, OpenMetrics) => "gaugehistogram",
             (MetricType::Info, OpenMetrics) => "info",
             (MetricType::StateSet, OpenMetrics) => "stateset",
-            (MetricType::Info | MetricType::StateSet | MetricType::GaugeHistogram, Prometheus) => {
-                "gauge"
-            }
+            (MetricType::GaugeHistogram, Prometheus) => "histogram",
+            (MetricType::Info | MetricType::StateSet, Prometheus) => "gauge",
             (MetricType::Unknown, OpenMetrics) => "unknown",
             (MetricType::Unknown, Prometheus) => "untyped",
         }

@@ -6,8 +6,9 @@
 //!   whose samples are `name_info` is declared as `name_info` with type `gauge`; stateset is
 //!   written as `gauge`;
 //! * `_created` samples (counter, histogram, summary) and a gauge histogram's `_gsum`/`_gcount`
-//!   go to their own `gauge` families with the same help (as the Python client does), and a
-//!   gauge histogram's buckets are declared as the gauge family `name_bucket`;
+//!   go to their own `gauge` families with the same help (as the Python client does); a gauge
+//!   histogram's buckets are declared as a `histogram` (promtool rejects `_bucket`/`le` on
+//!   gauges);
 //! * timestamps are integer milliseconds.
 //!
 //! OpenMetrics: `# TYPE`, `# UNIT`, `# HELP` (escapes `\\`, `\n`, `\"`); a counter named
@@ -117,7 +118,6 @@ impl Writer {
                     f.name.clone()
                 }
             }
-            MetricType::GaugeHistogram => format!("{}_bucket", f.name),
             _ => f.name.clone(),
         };
         if let Some(help) = &f.help {
