@@ -1,1 +1,33 @@
-fn main() {}
+//! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
+
+mod cli;
+mod config;
+mod config_cmd;
+mod host;
+mod scrape_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
+        cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

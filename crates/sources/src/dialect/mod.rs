@@ -10,5 +10,6 @@ pub use detect::{Detected, detect, version_of};
 pub use table::{AbsentRow, DialectTable, MapRow, Version, table, tables};
 pub use view::{
     CanonicalSeries, CanonicalView, SeriesValue, SignalStatus, bucket_quantile, canonical_view,
+    direct_view,
 };
 pub use vocabulary::{CanonicalSignal, Layer, SignalType, Vocabulary, canonical};

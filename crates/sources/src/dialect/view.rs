@@ -136,6 +136,47 @@ pub fn canonical_view(detected: Detected, points: &[Point]) -> CanonicalView {
     }
 }
 
+/// The view of points that are canonical already (the NVML collector emits `gpu:*` names):
+/// every signal of `layer` is either present or explained by `missing(signal name)`.
+pub fn direct_view(
+    name: &str,
+    title: &str,
+    layer: Layer,
+    points: &[Point],
+    missing: impl Fn(&str) -> String,
+) -> CanonicalView {
+    let signals = canonical()
+        .layer(layer)
+        .map(|signal| {
+            let series: Vec<CanonicalSeries> = points
+                .iter()
+                .filter(|p| p.name == signal.name && !expo::is_stale_nan(p.value))
+                .map(|p| CanonicalSeries {
+                    labels: p.labels.clone(),
+                    value: SeriesValue::Scalar { value: p.value },
+                })
+                .collect();
+            let status = if series.is_empty() {
+                SignalStatus::NotExposed {
+                    why: missing(&signal.name),
+                }
+            } else {
+                SignalStatus::Exposed {
+                    native: title.to_string(),
+                    series,
+                }
+            };
+            (signal.name.clone(), status)
+        })
+        .collect();
+    CanonicalView {
+        dialect: name.to_string(),
+        title: title.to_string(),
+        version: String::new(),
+        signals,
+    }
+}
+
 fn canonical_labels(detected: Detected, labels: &LabelSet, skip: &str) -> LabelSet {
     let mut out: LabelSet = labels
         .iter()

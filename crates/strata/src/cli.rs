@@ -1,0 +1,109 @@
+//! The command line: only subcommands that work are listed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Version line: crate version and the git commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("STRATA_GIT_COMMIT"), ")");
+
+/// Layered observability for self-hosted LLM inference (vLLM, TGI, SGLang, llama.cpp) on
+/// NVIDIA GPUs: from the silicon to the tokens a user sees.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version = VERSION, about, long_about = None)]
+#[command(after_help = "Start with `strata scrape http://127.0.0.1:8000/metrics` against your own engine.")]
+pub struct Cli {
+    /// Config file (default: $STRATA_CONFIG, else ./strata.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read engines, GPU exporters, files or local GPUs once and show the canonical view.
+    ///
+    /// For each source: the detected dialect (vLLM V0/V1, TGI, SGLang, llama.cpp, DCGM
+    /// exporter, NVML), every canonical `llm:*` / `gpu:*` signal with its value and the native
+    /// metric it came from, and for what the engine does not expose, why and what to use
+    /// instead.
+    #[command(after_help = SCRAPE_EXAMPLES)]
+    Scrape(ScrapeArgs),
+    /// Check a config file, or print the documented example.
+    Config(ConfigArgs),
+}
+
+const SCRAPE_EXAMPLES: &str = "\
+Examples:
+  strata scrape http://127.0.0.1:8000/metrics        your vLLM, TGI, SGLang or llama.cpp server
+  strata scrape http://127.0.0.1:9400/metrics        a DCGM exporter
+  strata scrape nvml                                 local GPUs through NVML
+  strata scrape samples/vllm-v1.prom --json          a saved scrape, as JSON
+  strata scrape --watch                              every target in strata.toml, refreshed
+  curl -s host:8000/metrics | strata scrape -        standard input
+
+Exit status: 0 when every source was read, 1 when one failed (unreachable, empty,
+garbage), 2 for usage or config errors.";
+
+/// `strata scrape`
+#[derive(Debug, Args)]
+pub struct ScrapeArgs {
+    /// URLs (http/https), files, `nvml` for local GPUs, or `-` for standard input.
+    /// Without any: every target of the config file.
+    #[arg(value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep scraping and refresh the view; URL targets follow their profile's interval,
+    /// files and NVML are re-read every INTERVAL.
+    #[arg(long, value_name = "INTERVAL", num_args = 0..=1, default_missing_value = "5s", value_parser = parse_duration)]
+    pub watch: Option<std::time::Duration>,
+    /// Scrape profile: steady (engines 10 s, GPUs 5 s, all fields) or incident (GPUs 250 ms,
+    /// reduced fields). Default: the config's [scrape] profile, else steady.
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// Timeout for each URL given on the command line.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Bearer token file for URLs given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+/// `--profile`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Engines 10 s, GPUs 5 s, full field set.
+    Steady,
+    /// GPUs 250 ms with the reduced field set.
+    Incident,
+}
+
+/// `strata config`
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do with the config.
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// `strata config check|example`
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the config file and summarise its targets.
+    Check,
+    /// Print the documented example config (`strata config example > strata.toml`).
+    Example,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than zero".into()),
+        Err(e) => Err(format!("{e} (write e.g. 250ms, 5s, 1m)")),
+    }
+}

@@ -1,0 +1,37 @@
+//! `strata config check|example`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::{ConfigAction, ConfigArgs};
+use crate::config;
+
+/// Runs `strata config ...`.
+pub fn run(flag: Option<&Path>, args: ConfigArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match args.action {
+        ConfigAction::Example => {
+            print!("{}", config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigAction::Check => {
+            let Some(path) = config::locate(flag) else {
+                return Err("no config file: pass --config FILE or set STRATA_CONFIG (`strata config example > strata.toml` writes a documented one)".into());
+            };
+            let (cfg, text) = config::load(&path)?;
+            let specs = config::target_specs(&cfg, &path, &text)?;
+            println!("{}: ok, {} target(s)", path.display(), specs.len());
+            for s in &specs {
+                let p = s.profiles;
+                println!(
+                    "  {:<20} {:<6} {}  steady every {:?}, incident every {:?}",
+                    s.job,
+                    format!("{:?}", s.kind).to_lowercase(),
+                    s.url,
+                    p.steady.interval,
+                    p.incident.interval
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `strata scrape`: read each source (URL, file, stdin, NVML) once or continuously, detect
+//! its dialect and print the canonical view.
+
+mod outcome;
+mod read;
+mod render;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use sources::gpu::FieldSet;
+use sources::gpu::nvml::NvmlCollector;
+use sources::scrape::{Profile, ScrapeReport, Scraper, TargetKind, TargetSpec, TargetState};
+use tokio::sync::mpsc;
+
+use crate::cli::{ProfileArg, ScrapeArgs};
+use crate::config::{self, NvmlMode};
+use outcome::Outcome;
+
+/// One thing to read.
+enum Source {
+    /// An HTTP(S) endpoint.
+    Url(TargetSpec),
+    /// A file, or `-` for standard input.
+    File(String),
+    /// Local GPUs through NVML.
+    Nvml,
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::Url(spec) => spec.url.to_string(),
+            Source::File(path) => path.clone(),
+            Source::Nvml => "nvml".to_string(),
+        }
+    }
+}
+
+/// Runs `strata scrape`.
+pub fn run(flag: Option<&Path>, args: ScrapeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let (sources, node, configured) = resolve(flag, &args)?;
+    if sources.is_empty() {
+        return Err("nothing to scrape: give a URL, a file or `nvml` (see `strata scrape --help`), or a config file with [[target]] entries".into());
+    }
+    if args.watch.is_some() && sources.iter().any(|s| matches!(s, Source::File(p) if p == "-")) {
+        return Err("--watch cannot re-read standard input; save it to a file first".into());
+    }
+    let profile = match args.profile {
+        Some(ProfileArg::Steady) => Profile::Steady,
+        Some(ProfileArg::Incident) => Profile::Incident,
+        None => configured.unwrap_or(Profile::Steady),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match args.watch {
+            None => once(sources, profile, &node, args.json).await,
+            Some(every) => watch(sources, profile, &node, every, args.json).await,
+        }
+    })
+}
+
+/// Turns the command line (or, without sources, the config file) into sources.
+/// Returns the sources, the node name and the config's start profile.
+fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, String, Option<Profile>), Box<dyn std::error::Error>> {
+    let cfg_path = config::locate(flag);
+    let (cfg, text) = match &cfg_path {
+        Some(p) => config::load(p)?,
+        None => (config::Config::default(), String::new()),
+    };
+    let node = cfg.node.clone().unwrap_or_else(crate::host::hostname);
+    let mut out = Vec::new();
+    if args.sources.is_empty() {
+        let path = cfg_path.unwrap_or_else(|| PathBuf::from("strata.toml"));
+        out.extend(config::target_specs(&cfg, &path, &text)?.into_iter().map(Source::Url));
+        if cfg.nvml.enabled != NvmlMode::Off {
+            out.push(Source::Nvml);
+        }
+        return Ok((out, node, cfg.scrape.profile));
+    }
+    let token = match &args.bearer_token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("--bearer-token-file {}: {e}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for s in &args.sources {
+        if !seen.insert(s.clone()) {
+            continue;
+        }
+        if s.starts_with("http://") || s.starts_with("https://") {
+            let url = s.parse().map_err(|e| format!("{s}: not a valid URL: {e}"))?;
+            let mut spec = TargetSpec::new(s.clone(), url, kind_hint(s));
+            spec.bearer_token = token.clone();
+            for p in [&mut spec.profiles.steady, &mut spec.profiles.incident] {
+                p.timeout = args.timeout.min(p.interval.max(args.timeout));
+            }
+            out.push(Source::Url(spec));
+        } else if s == "nvml" {
+            out.push(Source::Nvml);
+        } else {
+            out.push(Source::File(s.clone()));
+        }
+    }
+    Ok((out, node, cfg.scrape.profile))
+}
+
+/// URLs on DCGM's default port get the GPU profile; everything else is an engine.
+fn kind_hint(url: &str) -> TargetKind {
+    if url.contains(":9400/") {
+        TargetKind::Gpu
+    } else {
+        TargetKind::Engine
+    }
+}
+
+fn fields(profile: Profile) -> FieldSet {
+    match profile {
+        Profile::Steady => FieldSet::Full,
+        Profile::Incident => FieldSet::Reduced,
+    }
+}
+
+/// Opens NVML for `strata scrape nvml`; a missing library is an outcome, not a crash.
+async fn open_nvml(node: &str) -> Result<NvmlCollector, Outcome> {
+    let node = node.to_string();
+    match tokio::task::spawn_blocking(move || NvmlCollector::open(&node)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(Outcome::failed("nvml", e.to_string())),
+        Err(e) => Err(Outcome::failed("nvml", format!("NVML probe crashed: {e}"))),
+    }
+}
+
+async fn read_nvml(collector: NvmlCollector, profile: Profile) -> (NvmlCollector, Outcome) {
+    let result = tokio::task::spawn_blocking(move || {
+        let mut c = collector;
+        let o = read::nvml(&mut c, fields(profile));
+        (c, o)
+    })
+    .await;
+    match result {
+        Ok(pair) => pair,
+        // The collector is lost with the panicked thread; NVML is not retried this run.
+        Err(e) => std::process::exit({
+            eprintln!("error: the NVML collector crashed: {e}");
+            1
+        }),
+    }
+}
+
+async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, source) in sources.into_iter().enumerate() {
+        let node = node.to_string();
+        tasks.spawn(async move {
+            let name = source.name();
+            let outcome = match source {
+                Source::Url(spec) => {
+                    let settings = spec.profiles.get(profile);
+                    match TargetState::new(spec) {
+                        Ok(mut state) => read::url(&mut state, &name, settings).await,
+                        Err(e) => Outcome::failed(&name, e.to_string()),
+                    }
+                }
+                Source::File(path) => tokio::task::spawn_blocking(move || read::file(&path))
+                    .await
+                    .unwrap_or_else(|e| Outcome::failed(&name, format!("reading crashed: {e}"))),
+                Source::Nvml => match open_nvml(&node).await {
+                    Ok(c) => read_nvml(c, profile).await.1,
+                    Err(o) => o,
+                },
+            };
+            (i, outcome)
+        });
+    }
+    let mut outcomes: Vec<(usize, Outcome)> = tasks.join_all().await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        print!("{}", render::text(&outcomes));
+    }
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.is_failure()).collect();
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for o in &failed {
+            eprintln!("error: {}: {}", o.source, o.error.as_deref().unwrap_or(""));
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+async fn watch(sources: Vec<Source>, profile: Profile, node: &str, every: Duration, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let names: Vec<String> = sources.iter().map(Source::name).collect();
+    let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(64);
+    let mut specs = Vec::new();
+    for (i, source) in sources.into_iter().enumerate() {
+        match source {
+            Source::Url(mut spec) => {
+                spec.job = i.to_string();
+                specs.push(spec);
+            }
+            Source::File(path) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tick.tick().await;
+                        let p = path.clone();
+                        let o = tokio::task::spawn_blocking(move || read::file(&p))
+                            .await
+                            .unwrap_or_else(|e| Outcome::failed(&path, format!("reading crashed: {e}")));
+                        if tx.send((i, o)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Source::Nvml => {
+                let tx = tx.clone();
+                let node = node.to_string();
+                tokio::spawn(async move {
+                    let mut collector = match open_nvml(&node).await {
+                        Ok(c) => c,
+                        Err(o) => {
+                            let _ = tx.send((i, o)).await;
+                            return;
+                        }
+                    };
+                    let interval = if profile == Profile::Incident { Duration::from_millis(250) } else { every };
+                    let mut tick = tokio::time::interval(interval);
+                    loop {
+                        tick.tick().await;
+                        let (c, o) = read_nvml(collector, profile).await;
+                        collector = c;
+                        if tx.send((i, o)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    }
+    let (reports_tx, mut reports) = mpsc::channel::<ScrapeReport>(64);
+    let scraper = Scraper::start(specs, profile, reports_tx)?;
+    let forward = tx.clone();
+    let url_names = names.clone();
+    tokio::spawn(async move {
+        while let Some(r) = reports.recv().await {
+            let Ok(i) = r.job.parse::<usize>() else { continue };
+            let name = url_names.get(i).cloned().unwrap_or_default();
+            let o = match &r.error {
+                Some(e) => Outcome::failed(&name, e.clone()),
+                None => {
+                    let native: Vec<_> = r.native_points().cloned().collect();
+                    Outcome::from_native(&name, &native, r.parse_errors.clone())
+                }
+            };
+            if forward.send((i, o)).await.is_err() {
+                return;
+            }
+        }
+    });
+    drop(tx);
+    let mut latest: Vec<Option<Outcome>> = vec![None; names.len()];
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        tokio::select! {
+            got = rx.recv() => {
+                let Some((i, o)) = got else { break };
+                if json {
+                    println!("{}", serde_json::to_string(&o)?);
+                }
+                if let Some(slot) = latest.get_mut(i) {
+                    *slot = Some(o);
+                }
+                if !json {
+                    let shown: Vec<Outcome> = latest.iter().flatten().cloned().collect();
+                    if tty {
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    print!("{}", render::text(&shown));
+                    println!("profile {:?} · {} of {} source(s) read · Ctrl-C to stop", scraper.profile(), shown.len(), names.len());
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    scraper.stop();
+    Ok(ExitCode::SUCCESS)
+}
