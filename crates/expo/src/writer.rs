@@ -1,7 +1,10 @@
 //! The writer: renders [`OwnedFamily`]s as classic 0.0.4 text or OpenMetrics 1.0.
 //!
 //! Classic text (accepted by `promtool check metrics`):
-//! * `# HELP` (escapes `\\`, `\n`) then `# TYPE`; no `# UNIT`, no exemplars;
+//! * `# TYPE` then `# HELP` (escapes `\\`, `\n`); no `# UNIT`, no exemplars. TYPE comes first
+//!   in both formats (promtool accepts either order) so that every written family opens with
+//!   the line that starts a new family in [`crate::parse`]: with HELP first, a help-less family
+//!   followed by a same-named one would read back with the help on the wrong family;
 //! * a counter whose samples are all `name_total` is declared as `name_total`; an info family
 //!   whose samples are `name_info` is declared as `name_info` with type `gauge`; stateset is
 //!   written as `gauge`;
@@ -120,14 +123,14 @@ impl Writer {
             }
             _ => f.name.clone(),
         };
-        if let Some(help) = &f.help {
-            self.help(&primary_name, help, false);
-        }
         self.header(
             "TYPE",
             &primary_name,
             f.metric_type.word(Format::Prometheus),
         );
+        if let Some(help) = &f.help {
+            self.help(&primary_name, help, false);
+        }
         for s in f.samples.iter().filter(|s| !split(s)) {
             self.sample(s, false);
         }
@@ -138,10 +141,10 @@ impl Writer {
                 continue;
             }
             done.push(&s.name);
+            self.header("TYPE", &s.name, "gauge");
             if let Some(help) = &f.help {
                 self.help(&s.name, help, false);
             }
-            self.header("TYPE", &s.name, "gauge");
             for t in f.samples.iter().filter(|t| t.name == s.name) {
                 self.sample(t, false);
             }

@@ -43,7 +43,7 @@ fn classic_counter_with_exemplar_and_escapes() {
     let text = Writer::render(Format::Prometheus, std::slice::from_ref(&f));
     assert_eq!(
         text,
-        "# HELP req_total Line1\\nback\\\\slash \"q\"\n# TYPE req_total counter\n\
+        "# TYPE req_total counter\n# HELP req_total Line1\\nback\\\\slash \"q\"\n\
          req_total{path=\"a\\\\b\\\"c\\nd\"} 3 1700000000123\n"
     );
     let om = Writer::render(Format::OpenMetrics, &[f]);
@@ -111,8 +111,8 @@ fn openmetrics_names_and_units() {
     let text = Writer::render(Format::Prometheus, &[f]);
     assert_eq!(
         text,
-        "# HELP c_total h\n# TYPE c_total counter\nc_total 1\n\
-         # HELP c_created h\n# TYPE c_created gauge\nc_created 1700000000\n"
+        "# TYPE c_total counter\n# HELP c_total h\nc_total 1\n\
+         # TYPE c_created gauge\n# HELP c_created h\nc_created 1700000000\n"
     );
     let info = family(
         "build_info",
@@ -144,9 +144,9 @@ fn gauge_histogram_in_classic_text() {
     );
     assert_eq!(
         Writer::render(Format::Prometheus, &[f]),
-        "# HELP q queue\n# TYPE q histogram\nq_bucket{le=\"+Inf\"} 2\n\
-         # HELP q_gsum queue\n# TYPE q_gsum gauge\nq_gsum 3\n\
-         # HELP q_gcount queue\n# TYPE q_gcount gauge\nq_gcount 2\n"
+        "# TYPE q histogram\n# HELP q queue\nq_bucket{le=\"+Inf\"} 2\n\
+         # TYPE q_gsum gauge\n# HELP q_gsum queue\nq_gsum 3\n\
+         # TYPE q_gcount gauge\n# HELP q_gcount queue\nq_gcount 2\n"
     );
 }
 
@@ -191,4 +191,20 @@ fn incremental_writer() {
     );
     let empty = Writer::new(Format::Prometheus).finish();
     assert_eq!(empty, "");
+}
+
+/// Fuzz finding: a help-less family followed by a same-named one with help must read back
+/// with the help on the second family (TYPE is written first so it opens each family).
+#[test]
+fn same_named_families_keep_their_metadata() {
+    let fams = vec![
+        family("foo", MetricType::Counter, None, vec![]),
+        family("foo", MetricType::Counter, Some("h"), vec![]),
+        family("foo", MetricType::Counter, None, vec![]),
+    ];
+    for format in [Format::Prometheus, Format::OpenMetrics] {
+        let text = Writer::render(format, &fams);
+        let back = expo::parse(&text, format).to_owned_families();
+        assert_eq!(back, fams, "{format:?}\n{text}");
+    }
 }
