@@ -9,7 +9,8 @@ use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
 use super::ingest::{apply_field_set, target_labels, to_points};
-use super::profile::{Profile, ProfileSettings};
+use super::nvml_target::NvmlTarget;
+use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;
 use super::target::TargetSpec;
 use crate::dialect::{self, Detected};
@@ -33,6 +34,9 @@ pub struct ScrapeReport {
     pub points: Vec<Point>,
     /// Lines of the body that were skipped.
     pub parse_errors: Vec<ParseError>,
+    /// Problems that did not fail the scrape (a body repaired to UTF-8, GPU fields NVML
+    /// could not read).
+    pub warnings: Vec<String>,
     /// The body's dialect, when recognised.
     pub dialect: Option<Detected>,
     /// Samples in the body (before the field set was applied).
@@ -95,6 +99,7 @@ impl TargetState {
             error: None,
             points: Vec::new(),
             parse_errors: Vec::new(),
+            warnings: Vec::new(),
             dialect: None,
             samples_scraped: 0,
         };
@@ -123,19 +128,52 @@ impl TargetState {
                 report.points = self.tracker.all_stale(timestamp_ms);
             }
         }
-        let up = if report.error.is_none() { 1.0 } else { 0.0 };
-        let meta = [
-            ("up", up),
-            ("scrape_duration_seconds", duration.as_secs_f64()),
-            ("scrape_samples_scraped", report.samples_scraped as f64),
-        ];
-        for (name, value) in meta {
-            let labels = target_labels(&self.spec.job, &report.instance, &[]);
-            report
-                .points
-                .push(Point::new(name, labels, value, timestamp_ms));
-        }
+        add_meta(&mut report, &self.spec.job);
         report
+    }
+}
+
+/// Appends `up`, `scrape_duration_seconds` and `scrape_samples_scraped`, labelled with the
+/// target's `job` and `instance` as Prometheus does.
+pub(super) fn add_meta(report: &mut ScrapeReport, job: &str) {
+    let up = if report.error.is_none() { 1.0 } else { 0.0 };
+    let meta = [
+        ("up", up),
+        ("scrape_duration_seconds", report.duration.as_secs_f64()),
+        ("scrape_samples_scraped", report.samples_scraped as f64),
+    ];
+    for (name, value) in meta {
+        let labels = target_labels(job, &report.instance, &[]);
+        report.points.push(Point::new(name, labels, value, report.timestamp_ms));
+    }
+}
+
+/// Something the scraper polls: an HTTP endpoint or the local NVML collector.
+pub enum Target {
+    /// An engine's or exporter's metrics URL.
+    Http(TargetSpec),
+    /// Local GPUs read through NVML (GPU profiles).
+    Nvml(NvmlTarget),
+}
+
+enum Running {
+    Http(Box<TargetState>),
+    Nvml(NvmlTarget),
+}
+
+impl Running {
+    fn profiles(&self) -> KindProfiles {
+        match self {
+            Running::Http(t) => t.spec.profiles,
+            Running::Nvml(t) => t.profiles(),
+        }
+    }
+
+    async fn scrape(&mut self, settings: ProfileSettings) -> ScrapeReport {
+        match self {
+            Running::Http(t) => t.scrape(settings).await,
+            Running::Nvml(t) => t.scrape(settings).await,
+        }
     }
 }
 
@@ -149,13 +187,16 @@ impl Scraper {
     /// Starts scraping every target under `profile`, sending each report to `reports`.
     /// Fails before starting anything if a target's client cannot be built.
     pub fn start(
-        targets: Vec<TargetSpec>,
+        targets: Vec<Target>,
         profile: Profile,
         reports: mpsc::Sender<ScrapeReport>,
     ) -> Result<Scraper, FetchError> {
         let states = targets
             .into_iter()
-            .map(TargetState::new)
+            .map(|t| match t {
+                Target::Http(spec) => TargetState::new(spec).map(|s| Running::Http(Box::new(s))),
+                Target::Nvml(n) => Ok(Running::Nvml(n)),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = watch::channel(profile);
         let tasks = states
@@ -184,12 +225,12 @@ impl Scraper {
 }
 
 async fn run_target(
-    mut state: TargetState,
+    mut state: Running,
     mut profile: watch::Receiver<Profile>,
     reports: mpsc::Sender<ScrapeReport>,
 ) {
     loop {
-        let settings = state.spec.profiles.get(*profile.borrow_and_update());
+        let settings = state.profiles().get(*profile.borrow_and_update());
         let started = tokio::time::Instant::now();
         let report = state.scrape(settings).await;
         if reports.send(report).await.is_err() {

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use sources::gpu::FieldSet;
 use sources::gpu::nvml::NvmlCollector;
-use sources::scrape::{Profile, ScrapeReport, Scraper, TargetKind, TargetSpec, TargetState};
+use sources::scrape::{
+    KindProfiles, NVML_JOB, NvmlTarget, Profile, ScrapeReport, Scraper, Target, TargetKind, TargetSpec,
+    TargetState,
+};
 use tokio::sync::mpsc;
 
 use crate::cli::{ProfileArg, ScrapeArgs};
@@ -25,8 +28,8 @@ enum Source {
     Url(TargetSpec),
     /// A file, or `-` for standard input.
     File(String),
-    /// Local GPUs through NVML.
-    Nvml,
+    /// Local GPUs through NVML, with the GPU profiles.
+    Nvml(KindProfiles),
 }
 
 impl Source {
@@ -34,7 +37,7 @@ impl Source {
         match self {
             Source::Url(spec) => spec.url.to_string(),
             Source::File(path) => path.clone(),
-            Source::Nvml => "nvml".to_string(),
+            Source::Nvml(_) => "nvml".to_string(),
         }
     }
 }
@@ -75,11 +78,13 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, Strin
     };
     let node = cfg.node.clone().unwrap_or_else(crate::host::hostname);
     let mut out = Vec::new();
+    let path = cfg_path.unwrap_or_else(|| PathBuf::from("strata.toml"));
+    let gpu = cfg.profiles(TargetKind::Gpu, &path, &text)?;
+    let engine = cfg.profiles(TargetKind::Engine, &path, &text)?;
     if args.sources.is_empty() {
-        let path = cfg_path.unwrap_or_else(|| PathBuf::from("strata.toml"));
         out.extend(config::target_specs(&cfg, &path, &text)?.into_iter().map(Source::Url));
         if cfg.nvml.enabled != NvmlMode::Off {
-            out.push(Source::Nvml);
+            out.push(Source::Nvml(gpu));
         }
         return Ok((out, node, cfg.scrape.profile));
     }
@@ -99,14 +104,20 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, Strin
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             let url = s.parse().map_err(|e| format!("{s}: not a valid URL: {e}"))?;
-            let mut spec = TargetSpec::new(s.clone(), url, kind_hint(s));
+            let kind = kind_hint(s);
+            let mut spec = TargetSpec::new(s.clone(), url, kind);
+            spec.profiles = if kind == TargetKind::Gpu { gpu } else { engine };
             spec.bearer_token = token.clone();
             for p in [&mut spec.profiles.steady, &mut spec.profiles.incident] {
-                p.timeout = args.timeout.min(p.interval.max(args.timeout));
+                // Watching keeps each scrape within its interval; a single read may take longer.
+                p.timeout = match args.watch {
+                    Some(_) => args.timeout.min(p.interval),
+                    None => args.timeout,
+                };
             }
             out.push(Source::Url(spec));
         } else if s == "nvml" {
-            out.push(Source::Nvml);
+            out.push(Source::Nvml(gpu));
         } else {
             out.push(Source::File(s.clone()));
         }
@@ -130,31 +141,22 @@ fn fields(profile: Profile) -> FieldSet {
     }
 }
 
-/// Opens NVML for `strata scrape nvml`; a missing library is an outcome, not a crash.
-async fn open_nvml(node: &str) -> Result<NvmlCollector, Outcome> {
+/// Opens NVML as a scrape target; a missing library is an outcome, not a crash.
+async fn open_nvml(node: &str, profiles: KindProfiles) -> Result<NvmlTarget, Outcome> {
     let node = node.to_string();
+    let instance = node.clone();
     match tokio::task::spawn_blocking(move || NvmlCollector::open(&node)).await {
-        Ok(Ok(c)) => Ok(c),
+        Ok(Ok(c)) => Ok(NvmlTarget::new(c, instance, profiles)),
         Ok(Err(e)) => Err(Outcome::failed("nvml", e.to_string())),
         Err(e) => Err(Outcome::failed("nvml", format!("NVML probe crashed: {e}"))),
     }
 }
 
-async fn read_nvml(collector: NvmlCollector, profile: Profile) -> (NvmlCollector, Outcome) {
-    let result = tokio::task::spawn_blocking(move || {
-        let mut c = collector;
-        let o = read::nvml(&mut c, fields(profile));
-        (c, o)
-    })
-    .await;
-    match result {
-        Ok(pair) => pair,
-        // The collector is lost with the panicked thread; NVML is not retried this run.
-        Err(e) => std::process::exit({
-            eprintln!("error: the NVML collector crashed: {e}");
-            1
-        }),
-    }
+async fn read_file(path: String) -> Outcome {
+    let name = path.clone();
+    tokio::task::spawn_blocking(move || read::file(&path))
+        .await
+        .unwrap_or_else(|e| Outcome::failed(&name, format!("reading crashed: {e}")))
 }
 
 async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -167,15 +169,18 @@ async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) ->
                 Source::Url(spec) => {
                     let settings = spec.profiles.get(profile);
                     match TargetState::new(spec) {
-                        Ok(mut state) => read::url(&mut state, &name, settings).await,
+                        Ok(mut state) => Outcome::from_report(&name, &state.scrape(settings).await, settings.fields),
                         Err(e) => Outcome::failed(&name, e.to_string()),
                     }
                 }
-                Source::File(path) => tokio::task::spawn_blocking(move || read::file(&path))
-                    .await
-                    .unwrap_or_else(|e| Outcome::failed(&name, format!("reading crashed: {e}"))),
-                Source::Nvml => match open_nvml(&node).await {
-                    Ok(c) => read_nvml(c, profile).await.1,
+                Source::File(path) => read_file(path).await,
+                Source::Nvml(profiles) => match open_nvml(&node, profiles).await {
+                    Ok(mut target) => {
+                        let settings = target.profiles().get(profile);
+                        let mut o = Outcome::from_report(&name, &target.scrape(settings).await, settings.fields);
+                        o.note = Some(target.status());
+                        o
+                    }
                     Err(o) => o,
                 },
             };
@@ -201,50 +206,34 @@ async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) ->
     }
 }
 
+/// Keeps reading: URL and NVML targets through the scraper (each on its profile's cadence),
+/// files every `every`; the view refreshes as results arrive, until Ctrl-C.
 async fn watch(sources: Vec<Source>, profile: Profile, node: &str, every: Duration, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let names: Vec<String> = sources.iter().map(Source::name).collect();
     let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(64);
-    let mut specs = Vec::new();
+    let mut targets = Vec::new();
+    let mut jobs: Vec<(String, usize)> = Vec::new();
     for (i, source) in sources.into_iter().enumerate() {
         match source {
             Source::Url(mut spec) => {
                 spec.job = i.to_string();
-                specs.push(spec);
+                jobs.push((spec.job.clone(), i));
+                targets.push(Target::Http(spec));
             }
+            Source::Nvml(profiles) => match open_nvml(node, profiles).await {
+                Ok(target) => {
+                    jobs.push((NVML_JOB.to_string(), i));
+                    targets.push(Target::Nvml(target));
+                }
+                Err(o) => tx.send((i, o)).await?,
+            },
             Source::File(path) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(every);
                     loop {
                         tick.tick().await;
-                        let p = path.clone();
-                        let o = tokio::task::spawn_blocking(move || read::file(&p))
-                            .await
-                            .unwrap_or_else(|e| Outcome::failed(&path, format!("reading crashed: {e}")));
-                        if tx.send((i, o)).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            Source::Nvml => {
-                let tx = tx.clone();
-                let node = node.to_string();
-                tokio::spawn(async move {
-                    let mut collector = match open_nvml(&node).await {
-                        Ok(c) => c,
-                        Err(o) => {
-                            let _ = tx.send((i, o)).await;
-                            return;
-                        }
-                    };
-                    let interval = if profile == Profile::Incident { Duration::from_millis(250) } else { every };
-                    let mut tick = tokio::time::interval(interval);
-                    loop {
-                        tick.tick().await;
-                        let (c, o) = read_nvml(collector, profile).await;
-                        collector = c;
-                        if tx.send((i, o)).await.is_err() {
+                        if tx.send((i, read_file(path.clone()).await)).await.is_err() {
                             return;
                         }
                     }
@@ -253,21 +242,15 @@ async fn watch(sources: Vec<Source>, profile: Profile, node: &str, every: Durati
         }
     }
     let (reports_tx, mut reports) = mpsc::channel::<ScrapeReport>(64);
-    let scraper = Scraper::start(specs, profile, reports_tx)?;
+    let scraper = Scraper::start(targets, profile, reports_tx)?;
+    let fields = fields(profile);
     let forward = tx.clone();
-    let url_names = names.clone();
+    let source_names = names.clone();
     tokio::spawn(async move {
         while let Some(r) = reports.recv().await {
-            let Ok(i) = r.job.parse::<usize>() else { continue };
-            let name = url_names.get(i).cloned().unwrap_or_default();
-            let o = match &r.error {
-                Some(e) => Outcome::failed(&name, e.clone()),
-                None => {
-                    let native: Vec<_> = r.native_points().cloned().collect();
-                    Outcome::from_native(&name, &native, r.parse_errors.clone())
-                }
-            };
-            if forward.send((i, o)).await.is_err() {
+            let Some(&(_, i)) = jobs.iter().find(|(job, _)| *job == r.job) else { continue };
+            let name = source_names.get(i).cloned().unwrap_or_default();
+            if forward.send((i, Outcome::from_report(&name, &r, fields))).await.is_err() {
                 return;
             }
         }

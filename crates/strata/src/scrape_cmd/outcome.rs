@@ -3,7 +3,9 @@
 
 use expo::ParseError;
 use sources::Point;
-use sources::dialect::{self, CanonicalView};
+use sources::dialect::{self, CanonicalView, Layer};
+use sources::gpu::FieldSet;
+use sources::scrape::{NVML_JOB, ScrapeReport};
 
 /// The result of reading one source once.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -67,6 +69,41 @@ impl Outcome {
                     "dialect not recognised: no vllm:, tgi_, sglang:, llamacpp: or DCGM_FI_ metrics; nothing to map".to_string(),
                 )
             }
+        }
+        out
+    }
+
+    /// The outcome of one scrape report: native samples through their dialect, NVML's
+    /// canonical samples directly.
+    pub fn from_report(source: &str, report: &ScrapeReport, fields: FieldSet) -> Outcome {
+        if let Some(error) = &report.error {
+            return Outcome::failed(source, error.clone());
+        }
+        let points: Vec<Point> = report.native_points().cloned().collect();
+        let mut out = if report.job == NVML_JOB {
+            let warnings = report.warnings.join("; ");
+            let view = dialect::direct_view("nvml", "NVML", Layer::Gpu, &points, |name| {
+                if !fields.includes(name) {
+                    "not collected under the incident profile (reduced field set)".to_string()
+                } else if warnings.is_empty() {
+                    "NVML does not report it on this GPU".to_string()
+                } else {
+                    format!("NVML does not report it on this GPU ({warnings})")
+                }
+            });
+            Outcome {
+                source: source.to_string(),
+                error: None,
+                samples: points.len(),
+                parse_errors: Vec::new(),
+                view: Some(view),
+                note: None,
+            }
+        } else {
+            Outcome::from_native(source, &points, report.parse_errors.clone())
+        };
+        if out.note.is_none() && report.job != NVML_JOB && !report.warnings.is_empty() {
+            out.note = Some(report.warnings.join("; "));
         }
         out
     }

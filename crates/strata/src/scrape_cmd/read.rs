@@ -1,27 +1,14 @@
-//! Reading each kind of source once: URLs (through the scraper's target state), files and
-//! standard input (parsed in place), and local GPUs through NVML.
+//! Reading saved scrapes: files and standard input, parsed in place (URLs and NVML go
+//! through the scraper's targets).
 
 use std::io::Read;
 use std::path::Path;
 
 use expo::Format;
-use sources::dialect::{self, Layer};
-use sources::gpu::FieldSet;
-use sources::gpu::nvml::NvmlCollector;
-use sources::scrape::{ProfileSettings, TargetState, to_points};
+use sources::scrape::to_points;
 use sources::{LabelSet, now_ms};
 
 use super::outcome::Outcome;
-
-/// Scrapes a URL target once with `settings`.
-pub async fn url(state: &mut TargetState, source: &str, settings: ProfileSettings) -> Outcome {
-    let report = state.scrape(settings).await;
-    if let Some(error) = report.error {
-        return Outcome::failed(source, error);
-    }
-    let native: Vec<_> = report.native_points().cloned().collect();
-    Outcome::from_native(source, &native, report.parse_errors)
-}
 
 /// Reads a saved scrape from a file (`-` = standard input).
 pub fn file(source: &str) -> Outcome {
@@ -61,28 +48,5 @@ fn sniff_format(text: &str) -> Format {
         Format::OpenMetrics
     } else {
         Format::Prometheus
-    }
-}
-
-/// Reads local GPUs through NVML once (blocking: run on a blocking thread).
-pub fn nvml(collector: &mut NvmlCollector, fields: FieldSet) -> Outcome {
-    let collection = collector.collect(fields, now_ms());
-    let errors = collection.errors.join("; ");
-    let view = dialect::direct_view("nvml", "NVML", Layer::Gpu, &collection.points, |name| {
-        if !fields.includes(name) {
-            "not collected under the incident profile (reduced field set)".to_string()
-        } else if errors.is_empty() {
-            "NVML does not report it on this GPU".to_string()
-        } else {
-            format!("NVML does not report it on this GPU ({errors})")
-        }
-    });
-    Outcome {
-        source: "nvml".to_string(),
-        error: None,
-        samples: collection.points.len(),
-        parse_errors: Vec::new(),
-        view: Some(view),
-        note: Some(collector.status()),
     }
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test Strata has, on a fresh machine: installs the real peers the tests talk to
+# (promtool from Debian's prometheus package, cargo-nextest/cargo-fuzz if missing), then the
+# whole workspace's tests, then a bounded fuzz run of the exposition parser.
+#   FUZZ_SECONDS   fuzzing time budget (default 60; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing promtool (Debian package prometheus)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+# Tests that need a real peer fail (instead of skipping) when it is missing.
+export STRATA_REQUIRE_PEERS=1
+
+echo "== workspace tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace -j2 --build-jobs 2 --no-fail-fast
+  cargo test --workspace --doc -j2
+else
+  cargo test --workspace -j2
+fi
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz"
+    cargo install cargo-fuzz --locked -j2 --quiet
+  fi
+  echo "== fuzzing the exposition parser for ${FUZZ_SECONDS}s"
+  FUZZ_SECONDS="$FUZZ_SECONDS" crates/expo/fuzz/run.sh
+fi
+echo "== all tests passed"
