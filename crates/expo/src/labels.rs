@@ -216,19 +216,21 @@ pub(crate) fn scan_labels(b: &[u8], mut i: usize) -> Result<(usize, usize), &'st
         }
         i += 1;
         loop {
-            if i >= n {
+            // SIMD search for the closing quote or an escape.
+            let Some(k) = b
+                .get(i..)
+                .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+            else {
                 return Err("unterminated label value");
+            };
+            i += k;
+            if b[i] == b'"' {
+                i += 1;
+                break;
             }
-            match b[i] {
-                b'"' => {
-                    i += 1;
-                    break;
-                }
-                b'\\' => match b.get(i + 1) {
-                    Some(b'\\' | b'"' | b'n') => i += 2,
-                    _ => return Err("invalid escape in label value (only \\\\, \\\" and \\n)"),
-                },
-                _ => i += 1,
+            match b.get(i + 1) {
+                Some(b'\\' | b'"' | b'n') => i += 2,
+                _ => return Err("invalid escape in label value (only \\\\, \\\" and \\n)"),
             }
         }
         pairs += 1;
