@@ -296,7 +296,12 @@ async fn slow_target_never_delays_others_and_profile_switches_at_run_time() {
     stuck.job = "stuck".into();
     stuck.profiles.steady.timeout = Duration::from_secs(20);
     let (tx, mut rx) = mpsc::channel(64);
-    let scraper = Scraper::start(vec![Target::Http(stuck), Target::Http(fast)], Profile::Steady, tx).expect("start");
+    let scraper = Scraper::start(
+        vec![Target::Http(stuck), Target::Http(fast)],
+        Profile::Steady,
+        tx,
+    )
+    .expect("start");
 
     // Steady: the fast GPU target reports on its own cadence while the engine hangs.
     let mut fast_reports = 0;

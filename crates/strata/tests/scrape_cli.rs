@@ -16,7 +16,10 @@ fn strata(args: &[&str]) -> Output {
 }
 
 fn samples() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../expo/tests/samples"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../expo/tests/samples"
+    ))
 }
 
 fn sample(name: &str) -> String {
@@ -34,13 +37,48 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn every_reference_sample_shows_its_canonical_signals() {
     let cases = [
-        ("vllm-v1-constructed.prom", "vLLM v1", "llm:kv_cache_usage_ratio             97.3 %", "llm:requests_swapped"),
-        ("vllm-v0-constructed.prom", "vLLM v0", "← vllm:gpu_cache_usage_perc", "llm:batch_size"),
-        ("tgi-constructed.prom", "TGI", "← tgi_queue_size", "llm:ttft_seconds"),
-        ("sglang-constructed.prom", "SGLang", "← sglang:token_usage", "llm:preemptions_total"),
-        ("llamacpp-server-captured.prom", "llama.cpp server", "← llamacpp:requests_deferred", "llm:kv_cache_usage_ratio"),
-        ("dcgm-exporter-constructed.prom", "DCGM exporter", "← DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", ""),
-        ("dcgm-exporter-mig-constructed.prom", "DCGM exporter", "MIG slice 2 (3g.40gb)", ""),
+        (
+            "vllm-v1-constructed.prom",
+            "vLLM v1",
+            "llm:kv_cache_usage_ratio             97.3 %",
+            "llm:requests_swapped",
+        ),
+        (
+            "vllm-v0-constructed.prom",
+            "vLLM v0",
+            "← vllm:gpu_cache_usage_perc",
+            "llm:batch_size",
+        ),
+        (
+            "tgi-constructed.prom",
+            "TGI",
+            "← tgi_queue_size",
+            "llm:ttft_seconds",
+        ),
+        (
+            "sglang-constructed.prom",
+            "SGLang",
+            "← sglang:token_usage",
+            "llm:preemptions_total",
+        ),
+        (
+            "llamacpp-server-captured.prom",
+            "llama.cpp server",
+            "← llamacpp:requests_deferred",
+            "llm:kv_cache_usage_ratio",
+        ),
+        (
+            "dcgm-exporter-constructed.prom",
+            "DCGM exporter",
+            "← DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+            "",
+        ),
+        (
+            "dcgm-exporter-mig-constructed.prom",
+            "DCGM exporter",
+            "MIG slice 2 (3g.40gb)",
+            "",
+        ),
     ];
     for (file, title, mapped, not_exposed) in cases {
         let o = strata(&["scrape", &sample(file)]);
@@ -49,15 +87,26 @@ fn every_reference_sample_shows_its_canonical_signals() {
         assert!(out.contains(title), "{file}: no {title}\n{out}");
         assert!(out.contains(mapped), "{file}: no {mapped:?}\n{out}");
         if !not_exposed.is_empty() {
-            let line = out.lines().find(|l| l.trim_start().starts_with(not_exposed)).unwrap_or("");
-            assert!(line.contains("not exposed by"), "{file}: {not_exposed} should be explained\n{out}");
+            let line = out
+                .lines()
+                .find(|l| l.trim_start().starts_with(not_exposed))
+                .unwrap_or("");
+            assert!(
+                line.contains("not exposed by"),
+                "{file}: {not_exposed} should be explained\n{out}"
+            );
         }
     }
 }
 
 #[test]
 fn several_sources_at_once_and_json() {
-    let o = strata(&["scrape", "--json", &sample("vllm-v1-constructed.prom"), &sample("tgi-constructed.prom")]);
+    let o = strata(&[
+        "scrape",
+        "--json",
+        &sample("vllm-v1-constructed.prom"),
+        &sample("tgi-constructed.prom"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
     let arr = v.as_array().expect("array");
@@ -66,7 +115,10 @@ fn several_sources_at_once_and_json() {
     assert_eq!(arr[0]["view"]["dialect"], "vllm");
     assert_eq!(arr[1]["view"]["dialect"], "tgi");
     let signals = arr[1]["view"]["signals"].as_array().expect("signals");
-    let ttft = signals.iter().find(|s| s[0] == "llm:ttft_seconds").expect("ttft");
+    let ttft = signals
+        .iter()
+        .find(|s| s[0] == "llm:ttft_seconds")
+        .expect("ttft");
     assert_eq!(ttft[1]["status"], "not_exposed");
 }
 
@@ -74,21 +126,37 @@ fn several_sources_at_once_and_json() {
 fn garbage_empty_and_missing_inputs_fail_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tmp");
     let garbage = dir.path().join("garbage.bin");
-    std::fs::write(&garbage, b"\x00\x01\x02 this is { not metrics\n<html><body>502 Bad Gateway</body></html>\n").expect("write");
+    std::fs::write(
+        &garbage,
+        b"\x00\x01\x02 this is { not metrics\n<html><body>502 Bad Gateway</body></html>\n",
+    )
+    .expect("write");
     let empty = dir.path().join("empty.prom");
     std::fs::write(&empty, b"# just a comment\n").expect("write");
 
     let o = strata(&["scrape", garbage.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no metrics could be read"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no metrics could be read"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = strata(&["scrape", empty.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no metrics in the body"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no metrics in the body"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = strata(&["scrape", "/nonexistent/metrics.prom"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot read /nonexistent/metrics.prom"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read /nonexistent/metrics.prom"),
+        "{}",
+        stderr(&o)
+    );
 
     // One bad source does not hide the good one.
     let o = strata(&["scrape", &sample("tgi-constructed.prom"), "/nonexistent/x"]);
@@ -118,7 +186,12 @@ fn standard_input_is_a_source() {
         .spawn()
         .expect("spawn");
     let body = std::fs::read(sample("llamacpp-server-captured.prom")).expect("sample");
-    child.stdin.take().expect("stdin").write_all(&body).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&body)
+        .expect("write");
     let o = child.wait_with_output().expect("wait");
     assert!(o.status.success());
     assert!(stdout(&o).contains("llama.cpp server"));
@@ -138,7 +211,10 @@ fn nvml_without_a_driver_says_so_and_exits_1() {
 fn version_help_and_config_commands() {
     let o = strata(&["--version"]);
     let v = stdout(&o);
-    assert!(v.starts_with(concat!("strata ", env!("CARGO_PKG_VERSION"), " (commit ")), "{v}");
+    assert!(
+        v.starts_with(concat!("strata ", env!("CARGO_PKG_VERSION"), " (commit ")),
+        "{v}"
+    );
     let o = strata(&["--help"]);
     let help = stdout(&o);
     let commands: Vec<&str> = help
@@ -163,7 +239,11 @@ fn version_help_and_config_commands() {
     assert!(e.contains("strata.toml:2:1: unknown field `profil`"), "{e}");
 
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "[[target]]\nname = \"v\"\nurl = \"http://127.0.0.1:1/metrics\"\n").expect("write");
+    std::fs::write(
+        &good,
+        "[[target]]\nname = \"v\"\nurl = \"http://127.0.0.1:1/metrics\"\n",
+    )
+    .expect("write");
     let o = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["config", "check"])
         .env("STRATA_CONFIG", &good)
@@ -186,7 +266,11 @@ fn serve_sample() -> String {
                 line.clear();
             }
             let mut stream = reader.into_inner();
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     format!("http://{addr}/metrics")
@@ -197,7 +281,11 @@ fn live_url_dead_url_and_config_targets() {
     let url = serve_sample();
     let o = strata(&["scrape", &url]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("vLLM v1 · 207 samples"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("vLLM v1 · 207 samples"),
+        "{}",
+        stdout(&o)
+    );
 
     let o = strata(&["scrape", "--timeout", "1s", "http://127.0.0.1:1/metrics"]);
     assert_eq!(o.status.code(), Some(1));
@@ -205,7 +293,11 @@ fn live_url_dead_url_and_config_targets() {
 
     let dir = tempfile::tempdir().expect("tmp");
     let cfg = dir.path().join("strata.toml");
-    std::fs::write(&cfg, format!("[nvml]\nenabled = \"off\"\n[[target]]\nname = \"vllm\"\nurl = \"{url}\"\n")).expect("write");
+    std::fs::write(
+        &cfg,
+        format!("[nvml]\nenabled = \"off\"\n[[target]]\nname = \"vllm\"\nurl = \"{url}\"\n"),
+    )
+    .expect("write");
     let o = strata(&["--config", cfg.to_str().expect("utf8"), "scrape", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -216,7 +308,14 @@ fn live_url_dead_url_and_config_targets() {
 fn watch_refreshes_until_stopped() {
     let url = serve_sample();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["scrape", "--watch", "200ms", "--json", &url, &sample("tgi-constructed.prom")])
+        .args([
+            "scrape",
+            "--watch",
+            "200ms",
+            "--json",
+            &url,
+            &sample("tgi-constructed.prom"),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -237,5 +336,8 @@ fn watch_refreshes_until_stopped() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(files >= 3 && urls >= 1, "file refreshed {files} times, url {urls} times");
+    assert!(
+        files >= 3 && urls >= 1,
+        "file refreshed {files} times, url {urls} times"
+    );
 }

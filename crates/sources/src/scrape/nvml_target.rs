@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
+use super::ingest::target_labels;
 use super::profile::{KindProfiles, ProfileSettings};
 use super::runner::{ScrapeReport, add_meta};
 use super::staleness::SeriesTracker;
-use super::ingest::target_labels;
 use crate::gpu::nvml::NvmlCollector;
 use crate::point::{Point, now_ms};
 
@@ -35,9 +35,10 @@ impl NvmlTarget {
 
     /// The collector's status line (NVML and driver versions, GPUs, optional groups).
     pub fn status(&self) -> String {
-        self.collector
-            .as_ref()
-            .map_or_else(|| "NVML collector lost after a crash".to_string(), NvmlCollector::status)
+        self.collector.as_ref().map_or_else(
+            || "NVML collector lost after a crash".to_string(),
+            NvmlCollector::status,
+        )
     }
 
     /// The GPU profiles this target follows.
@@ -68,7 +69,9 @@ impl NvmlTarget {
             })
             .await
             .map_err(|e| format!("the NVML collector crashed: {e}; NVML is off until restart")),
-            None => Err("the NVML collector crashed earlier; NVML is off until restart".to_string()),
+            None => {
+                Err("the NVML collector crashed earlier; NVML is off until restart".to_string())
+            }
         };
         report.duration = started.elapsed();
         match collected {

@@ -144,7 +144,9 @@ pub(super) fn add_meta(report: &mut ScrapeReport, job: &str) {
     ];
     for (name, value) in meta {
         let labels = target_labels(job, &report.instance, &[]);
-        report.points.push(Point::new(name, labels, value, report.timestamp_ms));
+        report
+            .points
+            .push(Point::new(name, labels, value, report.timestamp_ms));
     }
 }
 
@@ -158,7 +160,7 @@ pub enum Target {
 
 enum Running {
     Http(Box<TargetState>),
-    Nvml(NvmlTarget),
+    Nvml(Box<NvmlTarget>),
 }
 
 impl Running {
@@ -195,7 +197,7 @@ impl Scraper {
             .into_iter()
             .map(|t| match t {
                 Target::Http(spec) => TargetState::new(spec).map(|s| Running::Http(Box::new(s))),
-                Target::Nvml(n) => Ok(Running::Nvml(n)),
+                Target::Nvml(n) => Ok(Running::Nvml(Box::new(n))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = watch::channel(profile);

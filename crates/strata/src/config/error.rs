@@ -32,7 +32,13 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// An error at byte `span` of `text` (the start of the file when no span is known).
-    pub fn at(path: &Path, text: &str, span: Option<Range<usize>>, message: String, fix: String) -> ConfigError {
+    pub fn at(
+        path: &Path,
+        text: &str,
+        span: Option<Range<usize>>,
+        message: String,
+        fix: String,
+    ) -> ConfigError {
         let offset = span.map_or(0, |s| s.start.min(text.len()));
         let before = text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;

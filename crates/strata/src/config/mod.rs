@@ -39,7 +39,15 @@ pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
 
 /// Parses and validates config text; `path` is used in messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|e| ConfigError::at(path, text, e.span(), e.message().to_string(), hint_for(e.message())))?;
+    let config: Config = toml::from_str(text).map_err(|e| {
+        ConfigError::at(
+            path,
+            text,
+            e.span(),
+            e.message().to_string(),
+            hint_for(e.message()),
+        )
+    })?;
     config.validate(path, text)?;
     Ok(config)
 }
@@ -63,8 +71,13 @@ mod tests {
     #[test]
     fn example_parses_and_covers_every_section() {
         let c = parse(Path::new("strata.example.toml"), EXAMPLE).expect("example must be valid");
-        assert!(c.targets.len() >= 3, "the example shows engine, GPU and TLS targets");
-        let gpu = c.profiles(TargetKind::Gpu, Path::new("x"), EXAMPLE).expect("profiles");
+        assert!(
+            c.targets.len() >= 3,
+            "the example shows engine, GPU and TLS targets"
+        );
+        let gpu = c
+            .profiles(TargetKind::Gpu, Path::new("x"), EXAMPLE)
+            .expect("profiles");
         assert_eq!(gpu.incident.interval, Duration::from_millis(250));
         assert_eq!(gpu.incident.fields, sources::gpu::FieldSet::Reduced);
     }
@@ -72,24 +85,59 @@ mod tests {
     #[test]
     fn unknown_key_names_line_column_and_fix() {
         let text = "[scrape]\nmax_body_bytes = 10\n\n[scrape.engine.steady]\nintervall = \"5s\"\n";
-        let e = parse(Path::new("s.toml"), text).expect_err("typo must fail").to_string();
-        assert!(e.starts_with("s.toml:5:1: unknown field `intervall`"), "{e}");
+        let e = parse(Path::new("s.toml"), text)
+            .expect_err("typo must fail")
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:5:1: unknown field `intervall`"),
+            "{e}"
+        );
         assert!(e.contains("fix: check the spelling"), "{e}");
     }
 
     #[test]
     fn bad_values_are_located() {
         let cases = [
-            ("[[target]]\nname = \"a\"\nurl = \"not a url\"\n", "s.toml:3:7", "url"),
-            ("[scrape.gpu.steady]\ninterval = \"5 parsecs\"\n", "s.toml:2:12", "duration"),
-            ("[scrape.gpu.steady]\ninterval = \"1s\"\ntimeout = \"2s\"\n", "s.toml:3:11", "timeout"),
-            ("[[target]]\nname = \"a\"\nurl = \"http://h/metrics\"\n[[target]]\nname = \"a\"\nurl = \"http://g/metrics\"\n", "s.toml:5:8", "twice"),
-            ("[[target]]\nname = \"a\"\nurl = \"http://h/m\"\nkind = \"cpu\"\n", "s.toml:4:8", "unknown variant"),
-            ("[[target]]\nname = \"a\"\nurl = \"http://h/m\"\nlabels = { request_id = \"x\" }\n", "s.toml:4:25", "per-request"),
-            ("[[target]]\nname = \"a\"\nurl = \"http://h/m\"\nbearer_token_file = \"/nonexistent/tok\"\n", "s.toml:4:21", "cannot read"),
+            (
+                "[[target]]\nname = \"a\"\nurl = \"not a url\"\n",
+                "s.toml:3:7",
+                "url",
+            ),
+            (
+                "[scrape.gpu.steady]\ninterval = \"5 parsecs\"\n",
+                "s.toml:2:12",
+                "duration",
+            ),
+            (
+                "[scrape.gpu.steady]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+                "s.toml:3:11",
+                "timeout",
+            ),
+            (
+                "[[target]]\nname = \"a\"\nurl = \"http://h/metrics\"\n[[target]]\nname = \"a\"\nurl = \"http://g/metrics\"\n",
+                "s.toml:5:8",
+                "twice",
+            ),
+            (
+                "[[target]]\nname = \"a\"\nurl = \"http://h/m\"\nkind = \"cpu\"\n",
+                "s.toml:4:8",
+                "unknown variant",
+            ),
+            (
+                "[[target]]\nname = \"a\"\nurl = \"http://h/m\"\nlabels = { request_id = \"x\" }\n",
+                "s.toml:4:25",
+                "per-request",
+            ),
+            (
+                "[[target]]\nname = \"a\"\nurl = \"http://h/m\"\nbearer_token_file = \"/nonexistent/tok\"\n",
+                "s.toml:4:21",
+                "cannot read",
+            ),
         ];
         for (text, at, what) in cases {
-            let e = parse(Path::new("s.toml"), text).expect_err(text).to_string();
+            let e = parse(Path::new("s.toml"), text)
+                .expect_err(text)
+                .to_string();
             assert!(e.starts_with(at), "{text}\n=> {e}");
             assert!(e.contains(what), "{text}\n=> {e}");
         }
@@ -99,8 +147,12 @@ mod tests {
     fn empty_config_means_defaults() {
         let c = parse(Path::new("s.toml"), "").expect("empty is fine");
         assert!(c.targets.is_empty());
-        let engine = c.profiles(TargetKind::Engine, Path::new("x"), "").expect("profiles");
-        let gpu = c.profiles(TargetKind::Gpu, Path::new("x"), "").expect("profiles");
+        let engine = c
+            .profiles(TargetKind::Engine, Path::new("x"), "")
+            .expect("profiles");
+        let gpu = c
+            .profiles(TargetKind::Gpu, Path::new("x"), "")
+            .expect("profiles");
         assert_eq!(engine.steady.interval, Duration::from_secs(10));
         assert_eq!(gpu.steady.interval, Duration::from_secs(5));
         assert_eq!(gpu.incident.interval, Duration::from_millis(250));

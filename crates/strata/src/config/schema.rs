@@ -123,14 +123,24 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<Duration>>
         serde::de::Error::custom(format!("invalid duration {:?}: {e}", text.get_ref()))
     })?;
     if parsed.is_zero() {
-        return Err(serde::de::Error::custom("a duration must be greater than zero"));
+        return Err(serde::de::Error::custom(
+            "a duration must be greater than zero",
+        ));
     }
     Ok(Some(Spanned::new(span, parsed)))
 }
 
 impl ProfileConfig {
-    fn resolve(&self, default: ProfileSettings, path: &Path, text: &str) -> Result<ProfileSettings, ConfigError> {
-        let interval = self.interval.as_ref().map_or(default.interval, |s| *s.get_ref());
+    fn resolve(
+        &self,
+        default: ProfileSettings,
+        path: &Path,
+        text: &str,
+    ) -> Result<ProfileSettings, ConfigError> {
+        let interval = self
+            .interval
+            .as_ref()
+            .map_or(default.interval, |s| *s.get_ref());
         let timeout = match &self.timeout {
             Some(t) => *t.get_ref(),
             None => default.timeout.min(interval),
@@ -154,7 +164,12 @@ impl ProfileConfig {
 }
 
 impl KindProfileConfig {
-    fn resolve(&self, default: KindProfiles, path: &Path, text: &str) -> Result<KindProfiles, ConfigError> {
+    fn resolve(
+        &self,
+        default: KindProfiles,
+        path: &Path,
+        text: &str,
+    ) -> Result<KindProfiles, ConfigError> {
         Ok(KindProfiles {
             steady: self.steady.resolve(default.steady, path, text)?,
             incident: self.incident.resolve(default.incident, path, text)?,
@@ -164,10 +179,22 @@ impl KindProfileConfig {
 
 impl Config {
     /// Both profiles of a target kind, built-in defaults overlaid with the file's keys.
-    pub fn profiles(&self, kind: TargetKind, path: &Path, text: &str) -> Result<KindProfiles, ConfigError> {
+    pub fn profiles(
+        &self,
+        kind: TargetKind,
+        path: &Path,
+        text: &str,
+    ) -> Result<KindProfiles, ConfigError> {
         match kind {
-            TargetKind::Engine => self.scrape.engine.resolve(KindProfiles::engine_default(), path, text),
-            TargetKind::Gpu => self.scrape.gpu.resolve(KindProfiles::gpu_default(), path, text),
+            TargetKind::Engine => {
+                self.scrape
+                    .engine
+                    .resolve(KindProfiles::engine_default(), path, text)
+            }
+            TargetKind::Gpu => self
+                .scrape
+                .gpu
+                .resolve(KindProfiles::gpu_default(), path, text),
         }
     }
 

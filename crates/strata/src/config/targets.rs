@@ -17,7 +17,11 @@ pub const FORBIDDEN_LABELS: [&str; 3] = ["request_id", "user_id", "session_id"];
 const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
 
 /// Builds the scraper's targets from `config` (text and path only for error positions).
-pub fn target_specs(config: &Config, path: &Path, text: &str) -> Result<Vec<TargetSpec>, ConfigError> {
+pub fn target_specs(
+    config: &Config,
+    path: &Path,
+    text: &str,
+) -> Result<Vec<TargetSpec>, ConfigError> {
     let at = |span: std::ops::Range<usize>, message: String, fix: &str| {
         ConfigError::at(path, text, Some(span), message, fix.to_string())
     };
@@ -28,13 +32,25 @@ pub fn target_specs(config: &Config, path: &Path, text: &str) -> Result<Vec<Targ
     for t in &config.targets {
         let name = t.name.get_ref();
         if !seen.insert(name.clone()) {
-            return Err(at(t.name.span(), format!("target name {name:?} is used twice"), "give every [[target]] its own name; it becomes the job label"));
+            return Err(at(
+                t.name.span(),
+                format!("target name {name:?} is used twice"),
+                "give every [[target]] its own name; it becomes the job label",
+            ));
         }
         let url: reqwest::Url = t.url.get_ref().parse().map_err(|e| {
-            at(t.url.span(), format!("invalid url {:?}: {e}", t.url.get_ref()), "write a full URL such as \"http://127.0.0.1:8000/metrics\"")
+            at(
+                t.url.span(),
+                format!("invalid url {:?}: {e}", t.url.get_ref()),
+                "write a full URL such as \"http://127.0.0.1:8000/metrics\"",
+            )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(at(t.url.span(), format!("unsupported url scheme {:?}", url.scheme()), "use http:// or https://"));
+            return Err(at(
+                t.url.span(),
+                format!("unsupported url scheme {:?}", url.scheme()),
+                "use http:// or https://",
+            ));
         }
         let kind = t.kind.unwrap_or(TargetKind::Engine);
         let mut spec = TargetSpec::new(name.clone(), url, kind);
@@ -42,7 +58,10 @@ pub fn target_specs(config: &Config, path: &Path, text: &str) -> Result<Vec<Targ
             TargetKind::Engine => engine,
             TargetKind::Gpu => gpu,
         };
-        spec.max_body_bytes = t.max_body_bytes.or(config.scrape.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        spec.max_body_bytes = t
+            .max_body_bytes
+            .or(config.scrape.max_body_bytes)
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
         spec.insecure_skip_verify = t.insecure_skip_verify;
         if let Some(file) = &t.bearer_token_file {
             let token = read(file, &at)?;
@@ -53,13 +72,27 @@ pub fn target_specs(config: &Config, path: &Path, text: &str) -> Result<Vec<Targ
         }
         for (label, value) in &t.labels {
             if FORBIDDEN_LABELS.contains(&label.as_str()) {
-                return Err(at(value.span(), format!("label {label:?} is per-request and would explode the number of series"), "keep request, user and session ids in traces and logs, never on metrics"));
+                return Err(at(
+                    value.span(),
+                    format!(
+                        "label {label:?} is per-request and would explode the number of series"
+                    ),
+                    "keep request, user and session ids in traces and logs, never on metrics",
+                ));
             }
             if matches!(label.as_str(), "job" | "instance") {
-                return Err(at(value.span(), format!("label {label:?} is set by the scraper"), "rename the target (job) or drop the label"));
+                return Err(at(
+                    value.span(),
+                    format!("label {label:?} is set by the scraper"),
+                    "rename the target (job) or drop the label",
+                ));
             }
             if !is_label_name(label) {
-                return Err(at(value.span(), format!("{label:?} is not a valid label name"), "use letters, digits and underscores, not starting with a digit"));
+                return Err(at(
+                    value.span(),
+                    format!("{label:?} is not a valid label name"),
+                    "use letters, digits and underscores, not starting with a digit",
+                ));
             }
             spec.labels.push((label.clone(), value.get_ref().clone()));
         }
@@ -73,12 +106,18 @@ fn read(
     at: &impl Fn(std::ops::Range<usize>, String, &str) -> ConfigError,
 ) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(file.get_ref()).map_err(|e| {
-        at(file.span(), format!("cannot read {}: {e}", file.get_ref().display()), "check the path and that strata may read it")
+        at(
+            file.span(),
+            format!("cannot read {}: {e}", file.get_ref().display()),
+            "check the path and that strata may read it",
+        )
     })
 }
 
 fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use sources::gpu::FieldSet;
 use sources::gpu::nvml::NvmlCollector;
 use sources::scrape::{
-    KindProfiles, NVML_JOB, NvmlTarget, Profile, ScrapeReport, Scraper, Target, TargetKind, TargetSpec,
-    TargetState,
+    KindProfiles, NVML_JOB, NvmlTarget, Profile, ScrapeReport, Scraper, Target, TargetKind,
+    TargetSpec, TargetState,
 };
 use tokio::sync::mpsc;
 
@@ -44,11 +44,19 @@ impl Source {
 
 /// Runs `strata scrape`.
 pub fn run(flag: Option<&Path>, args: ScrapeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let (sources, node, configured) = resolve(flag, &args)?;
+    let Plan {
+        sources,
+        node,
+        profile: configured,
+    } = resolve(flag, &args)?;
     if sources.is_empty() {
         return Err("nothing to scrape: give a URL, a file or `nvml` (see `strata scrape --help`), or a config file with [[target]] entries".into());
     }
-    if args.watch.is_some() && sources.iter().any(|s| matches!(s, Source::File(p) if p == "-")) {
+    if args.watch.is_some()
+        && sources
+            .iter()
+            .any(|s| matches!(s, Source::File(p) if p == "-"))
+    {
         return Err("--watch cannot re-read standard input; save it to a file first".into());
     }
     let profile = match args.profile {
@@ -68,9 +76,17 @@ pub fn run(flag: Option<&Path>, args: ScrapeArgs) -> Result<ExitCode, Box<dyn st
     })
 }
 
-/// Turns the command line (or, without sources, the config file) into sources.
-/// Returns the sources, the node name and the config's start profile.
-fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, String, Option<Profile>), Box<dyn std::error::Error>> {
+/// What to read, resolved from the command line and the config.
+struct Plan {
+    sources: Vec<Source>,
+    /// Node name for NVML series.
+    node: String,
+    /// The config's start profile, if it sets one.
+    profile: Option<Profile>,
+}
+
+/// Turns the command line (or, without sources, the config file) into a plan.
+fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::error::Error>> {
     let cfg_path = config::locate(flag);
     let (cfg, text) = match &cfg_path {
         Some(p) => config::load(p)?,
@@ -82,11 +98,19 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, Strin
     let gpu = cfg.profiles(TargetKind::Gpu, &path, &text)?;
     let engine = cfg.profiles(TargetKind::Engine, &path, &text)?;
     if args.sources.is_empty() {
-        out.extend(config::target_specs(&cfg, &path, &text)?.into_iter().map(Source::Url));
+        out.extend(
+            config::target_specs(&cfg, &path, &text)?
+                .into_iter()
+                .map(Source::Url),
+        );
         if cfg.nvml.enabled != NvmlMode::Off {
             out.push(Source::Nvml(gpu));
         }
-        return Ok((out, node, cfg.scrape.profile));
+        return Ok(Plan {
+            sources: out,
+            node,
+            profile: cfg.scrape.profile,
+        });
     }
     let token = match &args.bearer_token_file {
         Some(f) => Some(
@@ -103,7 +127,9 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, Strin
             continue;
         }
         if s.starts_with("http://") || s.starts_with("https://") {
-            let url = s.parse().map_err(|e| format!("{s}: not a valid URL: {e}"))?;
+            let url = s
+                .parse()
+                .map_err(|e| format!("{s}: not a valid URL: {e}"))?;
             let kind = kind_hint(s);
             let mut spec = TargetSpec::new(s.clone(), url, kind);
             spec.profiles = if kind == TargetKind::Gpu { gpu } else { engine };
@@ -122,7 +148,11 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<(Vec<Source>, Strin
             out.push(Source::File(s.clone()));
         }
     }
-    Ok((out, node, cfg.scrape.profile))
+    Ok(Plan {
+        sources: out,
+        node,
+        profile: cfg.scrape.profile,
+    })
 }
 
 /// URLs on DCGM's default port get the GPU profile; everything else is an engine.
@@ -159,7 +189,12 @@ async fn read_file(path: String) -> Outcome {
         .unwrap_or_else(|e| Outcome::failed(&name, format!("reading crashed: {e}")))
 }
 
-async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn once(
+    sources: Vec<Source>,
+    profile: Profile,
+    node: &str,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, source) in sources.into_iter().enumerate() {
         let node = node.to_string();
@@ -169,7 +204,11 @@ async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) ->
                 Source::Url(spec) => {
                     let settings = spec.profiles.get(profile);
                     match TargetState::new(spec) {
-                        Ok(mut state) => Outcome::from_report(&name, &state.scrape(settings).await, settings.fields),
+                        Ok(mut state) => Outcome::from_report(
+                            &name,
+                            &state.scrape(settings).await,
+                            settings.fields,
+                        ),
                         Err(e) => Outcome::failed(&name, e.to_string()),
                     }
                 }
@@ -177,7 +216,11 @@ async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) ->
                 Source::Nvml(profiles) => match open_nvml(&node, profiles).await {
                     Ok(mut target) => {
                         let settings = target.profiles().get(profile);
-                        let mut o = Outcome::from_report(&name, &target.scrape(settings).await, settings.fields);
+                        let mut o = Outcome::from_report(
+                            &name,
+                            &target.scrape(settings).await,
+                            settings.fields,
+                        );
                         o.note = Some(target.status());
                         o
                     }
@@ -208,7 +251,13 @@ async fn once(sources: Vec<Source>, profile: Profile, node: &str, json: bool) ->
 
 /// Keeps reading: URL and NVML targets through the scraper (each on its profile's cadence),
 /// files every `every`; the view refreshes as results arrive, until Ctrl-C.
-async fn watch(sources: Vec<Source>, profile: Profile, node: &str, every: Duration, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn watch(
+    sources: Vec<Source>,
+    profile: Profile,
+    node: &str,
+    every: Duration,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let names: Vec<String> = sources.iter().map(Source::name).collect();
     let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(64);
     let mut targets = Vec::new();
@@ -248,9 +297,15 @@ async fn watch(sources: Vec<Source>, profile: Profile, node: &str, every: Durati
     let source_names = names.clone();
     tokio::spawn(async move {
         while let Some(r) = reports.recv().await {
-            let Some(&(_, i)) = jobs.iter().find(|(job, _)| *job == r.job) else { continue };
+            let Some(&(_, i)) = jobs.iter().find(|(job, _)| *job == r.job) else {
+                continue;
+            };
             let name = source_names.get(i).cloned().unwrap_or_default();
-            if forward.send((i, Outcome::from_report(&name, &r, fields))).await.is_err() {
+            if forward
+                .send((i, Outcome::from_report(&name, &r, fields)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

@@ -24,7 +24,9 @@ pub fn file(source: &str) -> Outcome {
             Err(e) => {
                 return Outcome::failed(
                     source,
-                    format!("cannot read {source}: {e} (give a URL with http:// or https://, a readable file, or `nvml`)"),
+                    format!(
+                        "cannot read {source}: {e} (give a URL with http:// or https://, a readable file, or `nvml`)"
+                    ),
                 );
             }
         }
@@ -44,7 +46,12 @@ pub fn file(source: &str) -> Outcome {
 
 /// A file is OpenMetrics when it ends with `# EOF`, classic text otherwise.
 fn sniff_format(text: &str) -> Format {
-    if text.lines().rev().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim_end() == "# EOF") {
+    if text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_end() == "# EOF")
+    {
         Format::OpenMetrics
     } else {
         Format::Prometheus

@@ -4,14 +4,26 @@
 use std::fmt::Write;
 
 use sources::LabelSet;
-use sources::dialect::{CanonicalSeries, CanonicalView, Layer, SeriesValue, SignalStatus, canonical};
+use sources::dialect::{
+    CanonicalSeries, CanonicalView, Layer, SeriesValue, SignalStatus, canonical,
+};
 
 use super::outcome::Outcome;
 
 /// Labels that identify a target or a GPU; shown once in a header, not on every line.
 const IDENTITY_LABELS: [&str; 12] = [
-    "job", "instance", "engine", "gpu_uuid", "pci_bus_id", "device", "modelName", "Hostname",
-    "DCGM_FI_DRIVER_VERSION", "container", "namespace", "pod",
+    "job",
+    "instance",
+    "engine",
+    "gpu_uuid",
+    "pci_bus_id",
+    "device",
+    "modelName",
+    "Hostname",
+    "DCGM_FI_DRIVER_VERSION",
+    "container",
+    "namespace",
+    "pod",
 ];
 
 /// Renders every outcome as text.
@@ -48,7 +60,11 @@ fn block(out: &mut String, o: &Outcome) {
         let _ = writeln!(out, "   skipped {e}");
     }
     if o.parse_errors.len() > 5 {
-        let _ = writeln!(out, "   … and {} more skipped line(s)", o.parse_errors.len() - 5);
+        let _ = writeln!(
+            out,
+            "   … and {} more skipped line(s)",
+            o.parse_errors.len() - 5
+        );
     }
     if let Some(v) = &o.view {
         view(out, v);
@@ -65,21 +81,42 @@ fn view(out: &mut String, v: &CanonicalView) {
     if layer == Some(Layer::Gpu) {
         gpu_identities(out, v);
     }
-    let _ = writeln!(out, "   {:<36} {:<34} {}", "signal", "value", "series");
+    let _ = writeln!(out, "   {:<36} {:<34} series", "signal", "value");
     for (name, status) in &v.signals {
         match status {
             SignalStatus::Exposed { native, series } => {
                 for (i, s) in series.iter().enumerate() {
                     let signal = if i == 0 { name.as_str() } else { "" };
-                    let from = if i == 0 { format!("  ← {native}") } else { String::new() };
-                    let _ = writeln!(out, "   {:<36} {:<34} {}{}", signal, value(name, s), shown_labels(&s.labels), from);
+                    let from = if i == 0 {
+                        format!("  ← {native}")
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "   {:<36} {:<34} {}{}",
+                        signal,
+                        value(name, s),
+                        shown_labels(&s.labels),
+                        from
+                    );
                 }
             }
             SignalStatus::NotInScrape { looked_for } => {
-                let _ = writeln!(out, "   {:<36} {:<34} not in this scrape (looked for {})", name, "—", looked_for.join(", "));
+                let _ = writeln!(
+                    out,
+                    "   {:<36} {:<34} not in this scrape (looked for {})",
+                    name,
+                    "—",
+                    looked_for.join(", ")
+                );
             }
             SignalStatus::NotExposed { why } => {
-                let _ = writeln!(out, "   {:<36} {:<34} not exposed by {}: {why}", name, "—", v.title);
+                let _ = writeln!(
+                    out,
+                    "   {:<36} {:<34} not exposed by {}: {why}",
+                    name, "—", v.title
+                );
             }
         }
     }
@@ -103,8 +140,20 @@ fn gpu_identities(out: &mut String, v: &CanonicalView) {
         }
     }
     for id in &seen {
-        let get = |k: &str| id.iter().find(|(n, _)| n == k).map_or("?", |(_, v)| v.as_str());
-        let mut line = format!("   gpu {}: {} {} ({}, {}) on {}", get("gpu"), get("modelName"), get("gpu_uuid"), get("device"), get("pci_bus_id"), get("Hostname"));
+        let get = |k: &str| {
+            id.iter()
+                .find(|(n, _)| n == k)
+                .map_or("?", |(_, v)| v.as_str())
+        };
+        let mut line = format!(
+            "   gpu {}: {} {} ({}, {}) on {}",
+            get("gpu"),
+            get("modelName"),
+            get("gpu_uuid"),
+            get("device"),
+            get("pci_bus_id"),
+            get("Hostname")
+        );
         if let Some((_, mig)) = id.iter().find(|(k, _)| k == "GPU_I_PROFILE") {
             line.push_str(&format!(" · MIG slice {} ({mig})", get("GPU_I_ID")));
         }
@@ -129,7 +178,9 @@ pub fn value(signal: &str, s: &CanonicalSeries) -> String {
     let unit = canonical().signal(signal).map_or("", |c| c.unit.as_str());
     match s.value {
         SeriesValue::Scalar { value } => scalar(unit, value),
-        SeriesValue::Histogram { count, p50, p99, .. } => {
+        SeriesValue::Histogram {
+            count, p50, p99, ..
+        } => {
             let q = |v: Option<f64>| v.map_or("–".to_string(), |v| scalar(unit, v));
             format!("n={} p50={} p99={}", number(count), q(p50), q(p99))
         }
@@ -181,7 +232,11 @@ fn throttle(v: f64) -> String {
     if bits == 0 {
         return "0x0 (none)".to_string();
     }
-    let names: Vec<&str> = NAMES.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect();
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
     format!("{bits:#x} ({})", names.join(", "))
 }
 
@@ -190,19 +245,42 @@ mod tests {
     use super::*;
 
     fn scalar_series(v: f64) -> CanonicalSeries {
-        CanonicalSeries { labels: vec![], value: SeriesValue::Scalar { value: v } }
+        CanonicalSeries {
+            labels: vec![],
+            value: SeriesValue::Scalar { value: v },
+        }
     }
 
     #[test]
     fn values_read_in_operator_units() {
-        assert_eq!(value("gpu:tensor_active_ratio", &scalar_series(0.93)), "93.0 %");
-        assert_eq!(value("gpu:sm_clock_hz", &scalar_series(1.275e9)), "1275 MHz");
-        assert_eq!(value("gpu:fb_used_bytes", &scalar_series(64.0 * (1u64 << 30) as f64)), "64.00 GiB");
-        assert_eq!(value("gpu:throttle_reasons", &scalar_series(4.0)), "0x4 (sw power cap)");
+        assert_eq!(
+            value("gpu:tensor_active_ratio", &scalar_series(0.93)),
+            "93.0 %"
+        );
+        assert_eq!(
+            value("gpu:sm_clock_hz", &scalar_series(1.275e9)),
+            "1275 MHz"
+        );
+        assert_eq!(
+            value(
+                "gpu:fb_used_bytes",
+                &scalar_series(64.0 * (1u64 << 30) as f64)
+            ),
+            "64.00 GiB"
+        );
+        assert_eq!(
+            value("gpu:throttle_reasons", &scalar_series(4.0)),
+            "0x4 (sw power cap)"
+        );
         assert_eq!(value("llm:requests_waiting", &scalar_series(12.0)), "12");
         let h = CanonicalSeries {
             labels: vec![],
-            value: SeriesValue::Histogram { count: 10.0, sum: 1.0, p50: Some(0.08), p99: Some(2.5) },
+            value: SeriesValue::Histogram {
+                count: 10.0,
+                sum: 1.0,
+                p50: Some(0.08),
+                p99: Some(2.5),
+            },
         };
         assert_eq!(value("llm:ttft_seconds", &h), "n=10 p50=80.0 ms p99=2.50 s");
     }
