@@ -197,7 +197,9 @@ fn scalar(unit: &str, v: f64) -> String {
         "bytes" => format!("{:.1} MiB", v / (1u64 << 20) as f64),
         "hertz" => format!("{:.0} MHz", v / 1e6),
         "watts" => format!("{v:.1} W"),
-        "joules" => format!("{:.3} kWh", v / 3.6e6),
+        "joules" if v < 1e3 => format!("{v:.0} J"),
+        "joules" if v < 3.6e6 => format!("{:.1} kJ", v / 1e3),
+        "joules" => format!("{:.2} kWh", v / 3.6e6),
         "celsius" => format!("{v:.0} °C"),
         "bytes_per_second" => format!("{:.1} MB/s", v / 1e6),
         "seconds" if v < 1.0 => format!("{:.1} ms", v * 1e3),
@@ -273,6 +275,8 @@ mod tests {
             "0x4 (sw power cap)"
         );
         assert_eq!(value("llm:requests_waiting", &scalar_series(12.0)), "12");
+        assert_eq!(value("gpu:energy_joules_total", &scalar_series(6700.0)), "6.7 kJ");
+        assert_eq!(value("gpu:energy_joules_total", &scalar_series(88.1e6)), "24.47 kWh");
         let h = CanonicalSeries {
             labels: vec![],
             value: SeriesValue::Histogram {
