@@ -152,6 +152,22 @@ pub struct OwnedSample {
     pub exemplar: Option<OwnedExemplar>,
 }
 
+impl OwnedSample {
+    /// A sample without timestamp or exemplar (the common case when building output).
+    pub fn new(name: &str, labels: &[(&str, &str)], value: f64) -> OwnedSample {
+        OwnedSample {
+            name: name.to_string(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value,
+            timestamp_ms: None,
+            exemplar: None,
+        }
+    }
+}
+
 /// An owned exemplar (see [`Exemplar`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnedExemplar {

@@ -85,13 +85,19 @@ const POW10: [f64; 23] = [
 /// `ParseFloat` spellings `NaN`, `+Inf`, `-Inf`, `Inf`, `1e-3`, `-0`, `+5`, apart from hex
 /// floats). Plain decimals with at most 2^53 as mantissa and at most 22 fraction digits take an
 /// exact fast path (Clinger): both operands are exact, so one IEEE division rounds correctly.
-#[inline]
-pub(crate) fn parse_f64(tok: &[u8]) -> Option<f64> {
-    let (neg, digits) = match tok.first() {
+/// A leading `-` or `+` and the rest.
+#[inline(always)]
+fn split_sign(tok: &[u8]) -> (bool, &[u8]) {
+    match tok.first() {
         Some(b'-') => (true, &tok[1..]),
         Some(b'+') => (false, &tok[1..]),
         _ => (false, tok),
-    };
+    }
+}
+
+#[inline]
+pub(crate) fn parse_f64(tok: &[u8]) -> Option<f64> {
+    let (neg, digits) = split_sign(tok);
     let n = digits.len();
     let mut i = 0;
     let mut mant: u64 = 0;
@@ -127,11 +133,7 @@ fn slow_f64(tok: &[u8]) -> Option<f64> {
 /// Parses a 0.0.4 timestamp: a base-10 integer of milliseconds (sign allowed).
 #[inline]
 pub(crate) fn parse_i64(tok: &[u8]) -> Option<i64> {
-    let (neg, digits) = match tok.first() {
-        Some(b'-') => (true, &tok[1..]),
-        Some(b'+') => (false, &tok[1..]),
-        _ => (false, tok),
-    };
+    let (neg, digits) = split_sign(tok);
     if digits.is_empty() {
         return None;
     }
@@ -155,11 +157,7 @@ pub(crate) fn parse_i64(tok: &[u8]) -> Option<i64> {
 /// Plain decimals convert exactly (rounding half away from zero on the fourth fraction
 /// digit); other float spellings go through `f64`. Non-finite or out-of-range: `None`.
 pub(crate) fn parse_seconds_to_ms(tok: &[u8]) -> Option<i64> {
-    let (neg, digits) = match tok.first() {
-        Some(b'-') => (true, &tok[1..]),
-        Some(b'+') => (false, &tok[1..]),
-        _ => (false, tok),
-    };
+    let (neg, digits) = split_sign(tok);
     let n = digits.len();
     let mut i = 0;
     let mut int: i128 = 0;

@@ -9,16 +9,7 @@ use std::process::{Command, Stdio};
 use expo::{Format, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Writer, parse};
 
 fn s(name: &str, labels: &[(&str, &str)], value: f64) -> OwnedSample {
-    OwnedSample {
-        name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        value,
-        timestamp_ms: None,
-        exemplar: None,
-    }
+    OwnedSample::new(name, labels, value)
 }
 
 fn fam(name: &str, t: MetricType, help: &str, samples: Vec<OwnedSample>) -> OwnedFamily {

@@ -3,16 +3,7 @@
 use expo::{Format, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Writer, stale_nan};
 
 fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> OwnedSample {
-    OwnedSample {
-        name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        value,
-        timestamp_ms: None,
-        exemplar: None,
-    }
+    OwnedSample::new(name, labels, value)
 }
 
 fn family(name: &str, t: MetricType, help: Option<&str>, samples: Vec<OwnedSample>) -> OwnedFamily {

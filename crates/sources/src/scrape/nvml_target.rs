@@ -50,18 +50,7 @@ impl NvmlTarget {
     pub async fn scrape(&mut self, settings: ProfileSettings) -> ScrapeReport {
         let timestamp_ms = now_ms();
         let started = Instant::now();
-        let mut report = ScrapeReport {
-            job: NVML_JOB.to_string(),
-            instance: self.instance.clone(),
-            timestamp_ms,
-            duration: started.elapsed(),
-            error: None,
-            points: Vec::new(),
-            parse_errors: Vec::new(),
-            warnings: Vec::new(),
-            dialect: None,
-            samples_scraped: 0,
-        };
+        let mut report = ScrapeReport::new(NVML_JOB, &self.instance, timestamp_ms);
         let collected = match self.collector.take() {
             Some(mut c) => tokio::task::spawn_blocking(move || {
                 let got = c.collect(settings.fields, timestamp_ms);

@@ -44,6 +44,22 @@ pub struct ScrapeReport {
 }
 
 impl ScrapeReport {
+    /// An empty report for `job`/`instance`, started at `timestamp_ms`.
+    pub fn new(job: &str, instance: &str, timestamp_ms: i64) -> ScrapeReport {
+        ScrapeReport {
+            job: job.to_string(),
+            instance: instance.to_string(),
+            timestamp_ms,
+            duration: Duration::ZERO,
+            error: None,
+            points: Vec::new(),
+            parse_errors: Vec::new(),
+            warnings: Vec::new(),
+            dialect: None,
+            samples_scraped: 0,
+        }
+    }
+
     /// The native samples only (no staleness markers, no `up`/`scrape_*` series).
     pub fn native_points(&self) -> impl Iterator<Item = &Point> {
         self.points
@@ -90,19 +106,8 @@ impl TargetState {
         let timestamp_ms = now_ms();
         let started = Instant::now();
         let fetched = self.client.fetch(&self.spec, settings.timeout).await;
-        let duration = started.elapsed();
-        let mut report = ScrapeReport {
-            job: self.spec.job.clone(),
-            instance: self.spec.instance(),
-            timestamp_ms,
-            duration,
-            error: None,
-            points: Vec::new(),
-            parse_errors: Vec::new(),
-            warnings: Vec::new(),
-            dialect: None,
-            samples_scraped: 0,
-        };
+        let mut report = ScrapeReport::new(&self.spec.job, &self.spec.instance(), timestamp_ms);
+        report.duration = started.elapsed();
         match fetched {
             Ok(body) => {
                 let exposition = expo::parse(&body.text, body.format);

@@ -275,8 +275,14 @@ mod tests {
             "0x4 (sw power cap)"
         );
         assert_eq!(value("llm:requests_waiting", &scalar_series(12.0)), "12");
-        assert_eq!(value("gpu:energy_joules_total", &scalar_series(6700.0)), "6.7 kJ");
-        assert_eq!(value("gpu:energy_joules_total", &scalar_series(88.1e6)), "24.47 kWh");
+        assert_eq!(
+            value("gpu:energy_joules_total", &scalar_series(6700.0)),
+            "6.7 kJ"
+        );
+        assert_eq!(
+            value("gpu:energy_joules_total", &scalar_series(88.1e6)),
+            "24.47 kWh"
+        );
         let h = CanonicalSeries {
             labels: vec![],
             value: SeriesValue::Histogram {
