@@ -60,3 +60,33 @@ impl Format {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_serves_openmetrics_only_when_asked() {
+        // Prometheus' own scrape Accept header.
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Prometheus);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Prometheus);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Prometheus
+        );
+        let prefers_text = "application/openmetrics-text;q=0.2,text/plain;q=0.9";
+        assert_eq!(Format::negotiate(Some(prefers_text)), Format::Prometheus);
+        let refuses = "application/openmetrics-text;q=0,text/plain";
+        assert_eq!(Format::negotiate(Some(refuses)), Format::Prometheus);
+    }
+
+    #[test]
+    fn content_type_round_trips() {
+        for f in [Format::Prometheus, Format::OpenMetrics] {
+            assert_eq!(Format::from_content_type(Some(f.content_type())), f);
+        }
+        assert_eq!(Format::from_content_type(None), Format::Prometheus);
+    }
+}
