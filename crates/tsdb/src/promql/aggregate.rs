@@ -1,0 +1,113 @@
+//! Aggregation operators (`sum`, `topk`, `quantile`, … with `by`/`without`).
+
+use std::collections::HashMap;
+
+use promql_parser::parser::token::{T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use super::QueryError;
+use super::eval::{Ctx, Sample, Val};
+use super::over_time::variance;
+use super::value::format_float;
+use crate::labels::{Labels, METRIC_NAME};
+
+/// Prometheus' `quantile` over a set of values (linear interpolation between ranks).
+pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
+    match modifier {
+        None => Labels::default(),
+        Some(LabelModifier::Include(by)) => l.filter(|n| by.labels.iter().any(|b| b == n)),
+        Some(LabelModifier::Exclude(without)) => l.filter(|n| n != METRIC_NAME && !without.labels.iter().any(|w| w == n)),
+    }
+}
+
+pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, QueryError> {
+    let op = a.op.id();
+    let mut param = 0.0;
+    let mut label = String::new();
+    if let Some(p) = &a.param {
+        if op == T_COUNT_VALUES {
+            label = ctx.string(p, t)?;
+        } else {
+            param = ctx.scalar(p, t)?;
+        }
+    }
+    let input = ctx.vector(&a.expr, t)?;
+    // Group the samples, keeping first-seen group order.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    for s in input {
+        let mut key = group_labels(&s.labels, &a.modifier);
+        if op == T_COUNT_VALUES {
+            key = key.with(&label, &format_float(s.v));
+        }
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(s);
+    }
+    if op == T_TOPK || op == T_BOTTOMK {
+        if param.is_nan() || param.abs() > 1e15 {
+            return Err(QueryError::bad(format!("scalar value {param} overflows int64: use a smaller k")));
+        }
+        let k = param as i64;
+        let mut out = Vec::new();
+        for (_, mut members) in groups {
+            if k < 1 {
+                continue;
+            }
+            members.sort_by(|x, y| {
+                let ord = match (x.v.is_nan(), y.v.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => return std::cmp::Ordering::Greater,
+                    (false, true) => return std::cmp::Ordering::Less,
+                    _ => x.v.total_cmp(&y.v),
+                };
+                if op == T_TOPK { ord.reverse() } else { ord }
+            });
+            members.truncate(k as usize);
+            out.extend(members.into_iter().map(|s| Sample { t, ..s }));
+        }
+        return Ok(Val::Vector(out));
+    }
+    let out = groups
+        .into_iter()
+        .map(|(labels, members)| {
+            let vals = members.iter().map(|s| s.v);
+            let n = members.len() as f64;
+            let v = match op {
+                T_SUM => vals.sum(),
+                T_AVG => vals.sum::<f64>() / n,
+                T_COUNT | T_COUNT_VALUES => n,
+                T_GROUP => 1.0,
+                T_MIN => vals.fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
+                T_MAX => vals.fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
+                T_STDDEV => variance(vals).sqrt(),
+                T_STDVAR => variance(vals),
+                T_QUANTILE => quantile(param, vals.collect()),
+                _ => return Err(QueryError::bad(format!("aggregation {} is not supported by Strata's evaluator yet", a.op))),
+            };
+            Ok(Sample { labels, t, v })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Val::Vector(out))
+}

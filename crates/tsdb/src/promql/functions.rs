@@ -1,0 +1,289 @@
+//! Function calls: dispatch by name to instant-vector, range-vector and label functions.
+
+use promql_parser::parser::{Call, Expr};
+use regex::Regex;
+
+use super::QueryError;
+use super::eval::{Ctx, Sample, Val};
+use super::over_time::{extrapolated, instant_delta, linear_regression, over_time};
+use crate::labels::{Labels, METRIC_NAME};
+
+pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryError> {
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| &**a).collect();
+    let arg = |i: usize| args.get(i).copied().ok_or_else(|| QueryError::bad(format!("{}() is missing argument {}", c.func.name, i + 1)));
+    let name = c.func.name;
+    if let Some(f) = math_fn(name) {
+        return Ok(Val::Vector(map_values(ctx.vector(arg(0)?, t)?, t, f)));
+    }
+    Ok(match name {
+        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
+            let m = ctx.matrix(arg(0)?, t)?;
+            let horizon = if name == "predict_linear" { ctx.scalar(arg(1)?, t)? } else { 0.0 };
+            let out = m
+                .series
+                .iter()
+                .filter_map(|s| {
+                    let v = match name {
+                        "rate" => extrapolated(&s.points, &m, true, true),
+                        "increase" => extrapolated(&s.points, &m, true, false),
+                        "delta" => extrapolated(&s.points, &m, false, false),
+                        "irate" => instant_delta(&s.points, true),
+                        "idelta" => instant_delta(&s.points, false),
+                        "deriv" => (s.points.len() >= 2).then(|| linear_regression(&s.points, s.points[0].0).0),
+                        _ => (s.points.len() >= 2).then(|| {
+                            let (slope, intercept) = linear_regression(&s.points, t);
+                            intercept + slope * horizon
+                        }),
+                    }?;
+                    Some(Sample { labels: s.labels.without_name(), t, v })
+                })
+                .collect();
+            Val::Vector(out)
+        }
+        "absent_over_time" => {
+            let m = ctx.matrix(arg(0)?, t)?;
+            absent(m.series.is_empty(), arg(0)?, t)
+        }
+        n if n.ends_with("_over_time") || n == "changes" || n == "resets" => {
+            let (param, range_arg) = if n == "quantile_over_time" { (ctx.scalar(arg(0)?, t)?, arg(1)?) } else { (0.0, arg(0)?) };
+            let m = ctx.matrix(range_arg, t)?;
+            let keep_name = n == "last_over_time";
+            Val::Vector(
+                m.series
+                    .iter()
+                    .filter_map(|s| {
+                        let v = over_time(n, &s.points, param)?;
+                        Some(Sample { labels: if keep_name { s.labels.clone() } else { s.labels.without_name() }, t, v })
+                    })
+                    .collect(),
+            )
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            let (lo, hi) = match name {
+                "clamp" => (ctx.scalar(arg(1)?, t)?, ctx.scalar(arg(2)?, t)?),
+                "clamp_min" => (ctx.scalar(arg(1)?, t)?, f64::INFINITY),
+                _ => (f64::NEG_INFINITY, ctx.scalar(arg(1)?, t)?),
+            };
+            if hi < lo {
+                return Ok(Val::Vector(Vec::new()));
+            }
+            Val::Vector(map_values(v, t, |x| if x.is_nan() { x } else { x.max(lo).min(hi) }))
+        }
+        "round" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            let to = if args.len() > 1 { ctx.scalar(arg(1)?, t)? } else { 1.0 };
+            let inv = 1.0 / to;
+            Val::Vector(map_values(v, t, |x| (x * inv + 0.5).floor() / inv))
+        }
+        "time" => Val::Scalar(t as f64 / 1000.0),
+        "vector" => Val::Vector(vec![Sample { labels: Labels::default(), t, v: ctx.scalar(arg(0)?, t)? }]),
+        "scalar" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            Val::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN })
+        }
+        "timestamp" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            Val::Vector(v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: s.t as f64 / 1000.0 }).collect())
+        }
+        "sort" | "sort_desc" => {
+            let mut v = ctx.vector(arg(0)?, t)?;
+            let desc = name == "sort_desc";
+            // NaN sorts last either way, as in Prometheus.
+            v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if desc => b.v.total_cmp(&a.v),
+                _ => a.v.total_cmp(&b.v),
+            });
+            Val::Vector(v)
+        }
+        "absent" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            absent(v.is_empty(), arg(0)?, t)
+        }
+        "histogram_quantile" => {
+            let q = ctx.scalar(arg(0)?, t)?;
+            Val::Vector(histogram_quantile(q, ctx.vector(arg(1)?, t)?, t))
+        }
+        "label_replace" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            let (dst, repl, src, re) = (ctx.string(arg(1)?, t)?, ctx.string(arg(2)?, t)?, ctx.string(arg(3)?, t)?, ctx.string(arg(4)?, t)?);
+            let regex = Regex::new(&format!("^(?:{re})$")).map_err(|e| QueryError::bad(format!("invalid regular expression in label_replace(): {re}: {e}")))?;
+            check_label_name(&dst)?;
+            Val::Vector(
+                v.into_iter()
+                    .map(|s| {
+                        let value = s.labels.get(&src).unwrap_or("");
+                        let labels = match regex.captures(value) {
+                            Some(caps) => {
+                                let mut out = String::new();
+                                caps.expand(&repl, &mut out);
+                                s.labels.with(&dst, &out)
+                            }
+                            None => s.labels,
+                        };
+                        Sample { labels, t, v: s.v }
+                    })
+                    .collect(),
+            )
+        }
+        "label_join" => {
+            let v = ctx.vector(arg(0)?, t)?;
+            let (dst, sep) = (ctx.string(arg(1)?, t)?, ctx.string(arg(2)?, t)?);
+            check_label_name(&dst)?;
+            let mut srcs = Vec::new();
+            for a in args.iter().skip(3) {
+                srcs.push(ctx.string(a, t)?);
+            }
+            Val::Vector(
+                v.into_iter()
+                    .map(|s| {
+                        let joined = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect::<Vec<_>>().join(&sep);
+                        Sample { labels: s.labels.with(&dst, &joined), t, v: s.v }
+                    })
+                    .collect(),
+            )
+        }
+        other => return Err(QueryError::bad(format!("function {other}() is not supported by Strata's evaluator yet"))),
+    })
+}
+
+fn check_label_name(name: &str) -> Result<(), QueryError> {
+    let ok = !name.is_empty() && name.chars().enumerate().all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if ok { Ok(()) } else { Err(QueryError::bad(format!("invalid destination label name {name:?}"))) }
+}
+
+/// Applies `f` to every value, dropping the metric name (what math functions do).
+fn map_values(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Vec<Sample> {
+    v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: f(s.v) }).collect()
+}
+
+fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sqrt" => f64::sqrt,
+        "sgn" => |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x },
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "tan" => f64::tan,
+        "asin" => f64::asin,
+        "acos" => f64::acos,
+        "atan" => f64::atan,
+        "sinh" => f64::sinh,
+        "cosh" => f64::cosh,
+        "tanh" => f64::tanh,
+        "asinh" => f64::asinh,
+        "acosh" => f64::acosh,
+        "atanh" => f64::atanh,
+        "deg" => f64::to_degrees,
+        "rad" => f64::to_radians,
+        _ => return None,
+    })
+}
+
+/// `absent()`/`absent_over_time()`: one sample valued 1 when the input is empty, labelled
+/// with the equality matchers of the selector (labels matched twice are left out).
+fn absent(empty: bool, arg: &Expr, t: i64) -> Val {
+    if !empty {
+        return Val::Vector(Vec::new());
+    }
+    let vs = match arg {
+        Expr::VectorSelector(vs) => Some(vs),
+        Expr::MatrixSelector(m) => Some(&m.vs),
+        _ => None,
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(vs) = vs {
+        let ms = &vs.matchers.matchers;
+        for m in ms.iter().filter(|m| matches!(m.op, promql_parser::label::MatchOp::Equal) && m.name != METRIC_NAME) {
+            if ms.iter().filter(|o| o.name == m.name).count() == 1 {
+                pairs.push((m.name.clone(), m.value.clone()));
+            }
+        }
+    }
+    Val::Vector(vec![Sample { labels: Labels::new(pairs), t, v: 1.0 }])
+}
+
+/// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`.
+fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
+    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    for s in v {
+        let Some(le) = s.labels.get("le").and_then(|le| le.parse::<f64>().ok()) else { continue };
+        let key = s.labels.filter(|n| n != "le" && n != METRIC_NAME);
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push((le, s.v));
+    }
+    groups.into_iter().map(|(labels, buckets)| Sample { labels, t, v: bucket_quantile(q, buckets) }).collect()
+}
+
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Merge buckets with the same bound, then force counts to be non-decreasing.
+    buckets.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 += b.1;
+        }
+        same
+    });
+    let mut max = f64::NEG_INFINITY;
+    for b in &mut buckets {
+        if b.1 > max {
+            max = b.1;
+        } else {
+            b.1 = max;
+        }
+    }
+    if buckets.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let b = buckets[..buckets.len() - 1].partition_point(|b| b.1 < rank);
+    if b == buckets.len() - 1 {
+        return buckets[buckets.len() - 2].0;
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return buckets[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
+    if b > 0 {
+        start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+#[cfg(test)]
+pub(crate) fn bucket_quantile_for_test(q: f64, buckets: Vec<(f64, f64)>) -> f64 {
+    bucket_quantile(q, buckets)
+}
+

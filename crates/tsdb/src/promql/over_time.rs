@@ -1,0 +1,122 @@
+//! Functions over range vectors: rate and friends (with Prometheus' extrapolation), and
+//! the `*_over_time` family.
+
+use super::aggregate::quantile;
+use super::eval::Matrix;
+
+/// Prometheus' `extrapolatedRate`: `rate`, `increase` (counters) and `delta` (gauges).
+pub(crate) fn extrapolated(points: &[(i64, f64)], m: &Matrix, is_counter: bool, is_rate: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let mut result = last.1 - first.1;
+    if is_counter {
+        let mut prev = first.1;
+        for p in &points[1..] {
+            if p.1 < prev {
+                result += prev;
+            }
+            prev = p.1;
+        }
+    }
+    let mut to_start = (first.0 - m.start) as f64 / 1000.0;
+    let to_end = (m.end - last.0) as f64 / 1000.0;
+    let sampled = (last.0 - first.0) as f64 / 1000.0;
+    let avg_between = sampled / (points.len() - 1) as f64;
+    if is_counter && result > 0.0 && first.1 >= 0.0 {
+        let to_zero = sampled * (first.1 / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = avg_between * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold { to_start } else { avg_between / 2.0 };
+    interval += if to_end < threshold { to_end } else { avg_between / 2.0 };
+    result *= interval / sampled;
+    if is_rate {
+        result /= (m.end - m.start) as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+/// `irate` (`is_rate`) and `idelta`: the last two points.
+pub(crate) fn instant_delta(points: &[(i64, f64)], is_rate: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (prev, last) = (points[points.len() - 2], points[points.len() - 1]);
+    let mut result = if is_rate && last.1 < prev.1 { last.1 } else { last.1 - prev.1 };
+    if is_rate {
+        let dt = (last.0 - prev.0) as f64 / 1000.0;
+        if dt == 0.0 {
+            return None;
+        }
+        result /= dt;
+    }
+    Some(result)
+}
+
+/// Least-squares slope and intercept at `intercept_t` (ms), as Prometheus' `linearRegression`.
+pub(crate) fn linear_regression(points: &[(i64, f64)], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut sy, mut sxy, mut sx2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let init = points[0].1;
+    let mut const_y = true;
+    for &(t, v) in points {
+        if const_y && v != init {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (t - intercept_t) as f64 / 1000.0;
+        sx += x;
+        sy += v;
+        sxy += x * v;
+        sx2 += x * x;
+    }
+    if const_y {
+        return (0.0, init);
+    }
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+/// The `*_over_time` aggregations that need only the values.
+pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option<f64> {
+    let vals = points.iter().map(|p| p.1);
+    let n = points.len() as f64;
+    Some(match name {
+        "avg_over_time" => vals.sum::<f64>() / n,
+        "sum_over_time" => vals.sum(),
+        "count_over_time" => n,
+        "last_over_time" => points.last()?.1,
+        "present_over_time" => 1.0,
+        "min_over_time" => vals.fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
+        "max_over_time" => vals.fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
+        "stddev_over_time" => variance(vals).sqrt(),
+        "stdvar_over_time" => variance(vals),
+        "quantile_over_time" => quantile(param, vals.collect()),
+        "mad_over_time" => {
+            let values: Vec<f64> = vals.collect();
+            let median = quantile(0.5, values.clone());
+            quantile(0.5, values.iter().map(|v| (v - median).abs()).collect())
+        }
+        "changes" => points.windows(2).filter(|w| !(w[0].1 == w[1].1 || (w[0].1.is_nan() && w[1].1.is_nan()))).count() as f64,
+        "resets" => points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64,
+        _ => return None,
+    })
+}
+
+/// Population variance (Welford), as Prometheus' `stdvar`.
+pub(crate) fn variance(vals: impl Iterator<Item = f64>) -> f64 {
+    let (mut count, mut mean, mut aux) = (0.0, 0.0, 0.0);
+    for v in vals {
+        count += 1.0;
+        let delta = v - mean;
+        mean += delta / count;
+        aux += delta * (v - mean);
+    }
+    aux / count
+}
