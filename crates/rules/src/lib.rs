@@ -4,9 +4,14 @@
 //! with Prometheus's semantics ([`alert`]), and notifications sent to Alertmanager or a
 //! JSON webhook ([`notify`]).
 
+pub mod alert;
 pub mod check;
+pub mod engine;
 pub mod file;
 pub mod humanize;
+pub mod inhibit;
+pub mod notify;
 pub mod template;
 
 pub use check::{AlertSpec, GroupSpec, RuleError, RuleSpec, load};
+pub use engine::{Appender, EngineConfig, Query, RuleEngine};
