@@ -28,7 +28,12 @@ impl Labels {
 
     /// Builds a label set from string slices; convenient in tests and callers with literals.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Labels {
-        Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+        Labels::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     /// The value of label `name`, if present.
@@ -79,7 +84,8 @@ impl Labels {
 
     /// A copy with `name` set to `value` (removed when `value` is empty).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut pairs: Vec<(String, String)> = self.0.iter().filter(|(n, _)| n != name).cloned().collect();
+        let mut pairs: Vec<(String, String)> =
+            self.0.iter().filter(|(n, _)| n != name).cloned().collect();
         pairs.push((name.to_string(), value.to_string()));
         Labels::new(pairs)
     }
@@ -125,7 +131,13 @@ mod tests {
 
     #[test]
     fn sorted_deduplicated_and_empty_values_dropped() {
-        let l = Labels::from_pairs(&[("b", "2"), ("__name__", "m"), ("a", "1"), ("c", ""), ("a", "3")]);
+        let l = Labels::from_pairs(&[
+            ("b", "2"),
+            ("__name__", "m"),
+            ("a", "1"),
+            ("c", ""),
+            ("a", "3"),
+        ]);
         let pairs: Vec<_> = l.iter().collect();
         assert_eq!(pairs, vec![("__name__", "m"), ("a", "3"), ("b", "2")]);
         assert_eq!(l.name(), "m");

@@ -13,5 +13,6 @@ mod store;
 
 pub use labels::{Labels, METRIC_NAME};
 pub use store::{
-    ALWAYS_FORBIDDEN, AppendReport, DropCounts, Metadata, RefusedSeries, STALE_NAN_BITS, SampleRef, Store, StoreConfig, StoreStats, is_stale,
+    ALWAYS_FORBIDDEN, AppendReport, DropCounts, Metadata, RefusedSeries, STALE_NAN_BITS, SampleRef,
+    Store, StoreConfig, StoreStats, is_stale,
 };

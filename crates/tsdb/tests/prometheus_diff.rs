@@ -33,7 +33,10 @@ fn dataset(base: i64) -> Vec<Series> {
     };
     let mut out: Vec<Series> = Vec::new();
     let mut push = |name: &str, labels: &[(&str, &str)], points: Vec<(i64, f64)>| {
-        let mut l: Vec<(String, String)> = labels.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let mut l: Vec<(String, String)> = labels
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         l.push(("__name__".into(), name.into()));
         l.sort();
         out.push(Series { labels: l, points });
@@ -43,9 +46,15 @@ fn dataset(base: i64) -> Vec<Series> {
         let gpu = ii.to_string();
         for model in ["llama", "mistral"] {
             for tenant in ["acme", "globex"] {
-                let ls = [("instance", *instance), ("model", model), ("tenant", tenant), ("gpu", gpu.as_str())];
+                let ls = [
+                    ("instance", *instance),
+                    ("model", model),
+                    ("tenant", tenant),
+                    ("gpu", gpu.as_str()),
+                ];
                 let (mut gen_tok, mut prompt) = (0.0, 0.0);
-                let (mut gen_pts, mut prompt_pts, mut run, mut cache) = (vec![], vec![], vec![], vec![]);
+                let (mut gen_pts, mut prompt_pts, mut run, mut cache) =
+                    (vec![], vec![], vec![], vec![]);
                 for i in 0..n {
                     gen_tok += (next() * 400.0).floor();
                     prompt += (next() * 900.0).floor();
@@ -72,14 +81,31 @@ fn dataset(base: i64) -> Vec<Series> {
                         c += (next() * if reason == "stop" { 10.0 } else { 2.0 }).floor();
                         (ts(i), c)
                     });
-                    let ls2 = [("instance", *instance), ("model", model), ("tenant", tenant), ("finish_reason", reason)];
+                    let ls2 = [
+                        ("instance", *instance),
+                        ("model", model),
+                        ("tenant", tenant),
+                        ("finish_reason", reason),
+                    ];
                     push("vllm:request_success_total", &ls2, pts.collect());
                 }
             }
             let ls = [("instance", *instance), ("model", model)];
             let mut pre = 0.0;
-            push("vllm:num_preemptions_total", &ls, (0..n).map(|i| { pre += (next() * 2.0).floor(); (ts(i), pre) }).collect());
-            for hist in ["vllm:time_to_first_token_seconds", "vllm:e2e_request_latency_seconds"] {
+            push(
+                "vllm:num_preemptions_total",
+                &ls,
+                (0..n)
+                    .map(|i| {
+                        pre += (next() * 2.0).floor();
+                        (ts(i), pre)
+                    })
+                    .collect(),
+            );
+            for hist in [
+                "vllm:time_to_first_token_seconds",
+                "vllm:e2e_request_latency_seconds",
+            ] {
                 let mut counts = [0.0f64; 6];
                 let mut sum = 0.0;
                 let mut series: Vec<Vec<(i64, f64)>> = vec![vec![]; 6];
@@ -88,7 +114,8 @@ fn dataset(base: i64) -> Vec<Series> {
                     for _ in 0..3 {
                         let obs = next() * next() * 4.0;
                         sum += obs;
-                        for (b, le) in [0.1, 0.25, 0.5, 1.0, 2.5, f64::INFINITY].iter().enumerate() {
+                        for (b, le) in [0.1, 0.25, 0.5, 1.0, 2.5, f64::INFINITY].iter().enumerate()
+                        {
                             if obs <= *le {
                                 counts[b] += 1.0;
                             }
@@ -101,7 +128,11 @@ fn dataset(base: i64) -> Vec<Series> {
                     cnts.push((ts(i), counts[5]));
                 }
                 for (b, le) in buckets.iter().enumerate() {
-                    push(&format!("{hist}_bucket"), &[("instance", *instance), ("model", model), ("le", le)], series[b].clone());
+                    push(
+                        &format!("{hist}_bucket"),
+                        &[("instance", *instance), ("model", model), ("le", le)],
+                        series[b].clone(),
+                    );
                 }
                 push(&format!("{hist}_sum"), &ls, sums);
                 push(&format!("{hist}_count"), &ls, cnts);
@@ -118,20 +149,55 @@ fn dataset(base: i64) -> Vec<Series> {
             ("DCGM_FI_DEV_FB_USED", 10_000.0, 80_000.0),
             ("DCGM_FI_DEV_FB_FREE", 100.0, 5_000.0),
         ] {
-            let pts = (0..n).map(|i| (ts(i), ((lo + next() * (hi - lo)) * 10.0).round() / 10.0)).collect();
+            let pts = (0..n)
+                .map(|i| (ts(i), ((lo + next() * (hi - lo)) * 10.0).round() / 10.0))
+                .collect();
             push(name, &ls, pts);
         }
     }
     for instance in ["tgi-0", "tgi-1"] {
-        push("tgi_queue_size", &[("instance", instance)], (0..n).map(|i| (ts(i), (next() * 12.0).floor())).collect());
-        push("tgi_batch_current_size", &[("instance", instance)], (0..n).map(|i| (ts(i), 1.0 + (next() * 31.0).floor())).collect());
+        push(
+            "tgi_queue_size",
+            &[("instance", instance)],
+            (0..n).map(|i| (ts(i), (next() * 12.0).floor())).collect(),
+        );
+        push(
+            "tgi_batch_current_size",
+            &[("instance", instance)],
+            (0..n)
+                .map(|i| (ts(i), 1.0 + (next() * 31.0).floor()))
+                .collect(),
+        );
     }
-    push("cost_per_generation_token_eur", &[("model", "llama")], (0..n).map(|i| (ts(i), 0.000_002)).collect());
-    push("cost_per_generation_token_eur", &[("model", "mistral")], (0..n).map(|i| (ts(i), 0.000_001_5)).collect());
-    push("gpu_hourly_cost_eur", &[], (0..n).map(|i| (ts(i), 2.5)).collect());
+    push(
+        "cost_per_generation_token_eur",
+        &[("model", "llama")],
+        (0..n).map(|i| (ts(i), 0.000_002)).collect(),
+    );
+    push(
+        "cost_per_generation_token_eur",
+        &[("model", "mistral")],
+        (0..n).map(|i| (ts(i), 0.000_001_5)).collect(),
+    );
+    push(
+        "gpu_hourly_cost_eur",
+        &[],
+        (0..n).map(|i| (ts(i), 2.5)).collect(),
+    );
     // A counter that resets twice, a gauge with a 20 min gap, and one ended by a staleness marker.
-    push("reset_counter", &[("job", "x")], (0..n).map(|i| (ts(i), ((i % 500) * 3) as f64)).collect());
-    push("flaky_gauge", &[("job", "x")], (0..n).filter(|i| !(600..840).contains(i)).map(|i| (ts(i), (i % 17) as f64)).collect());
+    push(
+        "reset_counter",
+        &[("job", "x")],
+        (0..n).map(|i| (ts(i), ((i % 500) * 3) as f64)).collect(),
+    );
+    push(
+        "flaky_gauge",
+        &[("job", "x")],
+        (0..n)
+            .filter(|i| !(600..840).contains(i))
+            .map(|i| (ts(i), (i % 17) as f64))
+            .collect(),
+    );
     let mut stale: Vec<(i64, f64)> = (0..n / 2).map(|i| (ts(i), 1.0 + (i % 5) as f64)).collect();
     stale.push((ts(n / 2), f64::from_bits(tsdb::STALE_NAN_BITS)));
     push("stale_gauge", &[("job", "x")], stale);
@@ -159,21 +225,42 @@ fn from_strata(v: &Value) -> Norm {
 }
 
 fn close(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-12 || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+    (a.is_nan() && b.is_nan())
+        || a == b
+        || (a - b).abs() <= 1e-12
+        || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
 fn diff(query: &str, what: &str, ours: &Norm, theirs: &Norm) -> Option<String> {
     if ours.keys().ne(theirs.keys()) {
-        let only_ours: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).take(3).collect();
-        let only_theirs: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).take(3).collect();
-        return Some(format!("{query} [{what}]: series differ; only Strata: {only_ours:?}; only Prometheus: {only_theirs:?}"));
+        let only_ours: Vec<_> = ours
+            .keys()
+            .filter(|k| !theirs.contains_key(*k))
+            .take(3)
+            .collect();
+        let only_theirs: Vec<_> = theirs
+            .keys()
+            .filter(|k| !ours.contains_key(*k))
+            .take(3)
+            .collect();
+        return Some(format!(
+            "{query} [{what}]: series differ; only Strata: {only_ours:?}; only Prometheus: {only_theirs:?}"
+        ));
     }
     for (k, a) in ours {
         let b = &theirs[k];
-        let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && close(x.1, y.1));
+        let same =
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && close(x.1, y.1));
         if !same {
-            let first = a.iter().zip(b).find(|(x, y)| !(x.0 == y.0 && close(x.1, y.1)));
-            return Some(format!("{query} [{what}]: {k}: {} vs {} points, first difference {first:?}", a.len(), b.len()));
+            let first = a
+                .iter()
+                .zip(b)
+                .find(|(x, y)| !(x.0 == y.0 && close(x.1, y.1)));
+            return Some(format!(
+                "{query} [{what}]: {k}: {} vs {} points, first difference {first:?}",
+                a.len(),
+                b.len()
+            ));
         }
     }
     None
@@ -181,26 +268,58 @@ fn diff(query: &str, what: &str, ours: &Norm, theirs: &Norm) -> Option<String> {
 
 #[test]
 fn corpus_matches_prometheus() {
-    let Some(prom) = Prometheus::start() else { return };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let Some(prom) = Prometheus::start() else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     let base = (now / 60_000) * 60_000 - (HOURS * 3_600_000 + 600_000);
     let data = dataset(base);
 
     let (store, _) = Store::open(StoreConfig::default());
     for s in &data {
-        let name = s.labels.iter().find(|(n, _)| n == "__name__").map(|(_, v)| v.clone()).unwrap_or_default();
-        let labels: Vec<(String, String)> = s.labels.iter().filter(|(n, _)| n != "__name__").cloned().collect();
-        let r = store.append("diff", s.points.iter().map(|(t, v)| SampleRef { name: &name, labels: &labels, t_ms: *t, value: *v }));
+        let name = s
+            .labels
+            .iter()
+            .find(|(n, _)| n == "__name__")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let labels: Vec<(String, String)> = s
+            .labels
+            .iter()
+            .filter(|(n, _)| n != "__name__")
+            .cloned()
+            .collect();
+        let r = store.append(
+            "diff",
+            s.points.iter().map(|(t, v)| SampleRef {
+                name: &name,
+                labels: &labels,
+                t_ms: *t,
+                value: *v,
+            }),
+        );
         assert_eq!(r.appended, s.points.len(), "{name}: {r:?}");
     }
     prom.remote_write(&data);
     let engine = Engine::new(Arc::new(store), EngineConfig::default());
 
     let corpus = include_str!("promql_corpus.txt");
-    let queries: Vec<&str> = corpus.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let queries: Vec<&str> = corpus
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     assert!(queries.len() >= 150, "corpus has {} queries", queries.len());
     let end = base + HOURS * 3_600_000 - 500;
-    let instants = [end, end - 1_234_500, base + 3_600_000 + 500, base + 3_900_500];
+    let instants = [
+        end,
+        end - 1_234_500,
+        base + 3_600_000 + 500,
+        base + 3_900_500,
+    ];
     let (rstart, rstep) = (end - 3_600_000, 30_000);
     let mut failures = Vec::new();
     for q in &queries {
@@ -208,9 +327,15 @@ fn corpus_matches_prometheus() {
             let ours = engine.instant(q, t);
             let theirs = prom.query(q, t);
             match (ours, theirs) {
-                (Ok(a), Ok(b)) => failures.extend(diff(q, &format!("instant @{t}"), &from_strata(&a), &b)),
+                (Ok(a), Ok(b)) => {
+                    failures.extend(diff(q, &format!("instant @{t}"), &from_strata(&a), &b))
+                }
                 (Err(_), Err(_)) => {}
-                (a, b) => failures.push(format!("{q} [instant @{t}]: Strata {:?} vs Prometheus {:?}", a.err(), b.err())),
+                (a, b) => failures.push(format!(
+                    "{q} [instant @{t}]: Strata {:?} vs Prometheus {:?}",
+                    a.err(),
+                    b.err()
+                )),
             }
         }
         let ours = engine.range(q, rstart, end, rstep);
@@ -218,8 +343,18 @@ fn corpus_matches_prometheus() {
         match (ours, theirs) {
             (Ok(a), Ok(b)) => failures.extend(diff(q, "range", &from_strata(&a), &b)),
             (Err(_), Err(_)) => {}
-            (a, b) => failures.push(format!("{q} [range]: Strata {:?} vs Prometheus {:?}", a.err(), b.err())),
+            (a, b) => failures.push(format!(
+                "{q} [range]: Strata {:?} vs Prometheus {:?}",
+                a.err(),
+                b.err()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), queries.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} queries differ:\n{}",
+        failures.len(),
+        queries.len(),
+        failures.join("\n")
+    );
 }

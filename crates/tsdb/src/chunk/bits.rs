@@ -45,7 +45,11 @@ pub(crate) struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(bytes: &'a [u8], len: usize) -> BitReader<'a> {
-        BitReader { bytes, pos: 0, len: len.min(bytes.len() * 8) }
+        BitReader {
+            bytes,
+            pos: 0,
+            len: len.min(bytes.len() * 8),
+        }
     }
 
     /// Reads `n` bits (n ≤ 64) or `None` past the end.
@@ -61,7 +65,11 @@ impl<'a> BitReader<'a> {
             let avail = 8 - used;
             let take = avail.min(remaining);
             let bits = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
-            out = if take == 64 { bits } else { (out << take) | bits };
+            out = if take == 64 {
+                bits
+            } else {
+                (out << take) | bits
+            };
             self.pos += take as usize;
             remaining -= take;
         }

@@ -30,7 +30,16 @@ pub struct Chunk {
 
 impl Default for Chunk {
     fn default() -> Self {
-        Chunk { w: BitWriter::default(), count: 0, min_t: 0, max_t: 0, t_delta: 0, v_bits: 0, leading: 0xff, trailing: 0 }
+        Chunk {
+            w: BitWriter::default(),
+            count: 0,
+            min_t: 0,
+            max_t: 0,
+            t_delta: 0,
+            v_bits: 0,
+            leading: 0xff,
+            trailing: 0,
+        }
     }
 }
 
@@ -149,7 +158,16 @@ impl Chunk {
     /// corrupt input can never produce a chunk whose iterator disagrees with its header.
     pub fn from_encoded(count: u16, bit_len: usize, bytes: &[u8]) -> Option<Chunk> {
         let mut chunk = Chunk::default();
-        let mut it = Iter { r: BitReader::new(bytes, bit_len), left: count, n: 0, t: 0, t_delta: 0, v_bits: 0, leading: 0, trailing: 0 };
+        let mut it = Iter {
+            r: BitReader::new(bytes, bit_len),
+            left: count,
+            n: 0,
+            t: 0,
+            t_delta: 0,
+            v_bits: 0,
+            leading: 0,
+            trailing: 0,
+        };
         for (t, v) in it.by_ref() {
             if !chunk.is_empty() && t <= chunk.max_t {
                 return None;
@@ -161,7 +179,16 @@ impl Chunk {
 
     /// Iterates the samples in time order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { r: BitReader::new(&self.w.bytes, self.w.len), left: self.count, n: 0, t: 0, t_delta: 0, v_bits: 0, leading: 0, trailing: 0 }
+        Iter {
+            r: BitReader::new(&self.w.bytes, self.w.len),
+            left: self.count,
+            n: 0,
+            t: 0,
+            t_delta: 0,
+            v_bits: 0,
+            leading: 0,
+            trailing: 0,
+        }
     }
 }
 
@@ -224,7 +251,11 @@ impl Iterator for Iter<'_> {
             }
             _ => {
                 let dod = self.read_dod()?;
-                self.t_delta = if self.n == 1 { dod } else { self.t_delta.wrapping_add(dod) };
+                self.t_delta = if self.n == 1 {
+                    dod
+                } else {
+                    self.t_delta.wrapping_add(dod)
+                };
                 self.t = self.t.wrapping_add(self.t_delta);
                 self.v_bits = self.read_value()?;
             }
@@ -279,7 +310,11 @@ mod tests {
         for i in 0..120 {
             c.push(1_700_000_000_000 + i * 5000, (i / 10) as f64);
         }
-        assert!(c.bytes() < 80, "{} bytes for 120 regular samples", c.bytes());
+        assert!(
+            c.bytes() < 80,
+            "{} bytes for 120 regular samples",
+            c.bytes()
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use promql_parser::parser::token::{T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK};
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
+    T_STDVAR, T_SUM, T_TOPK,
+};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::QueryError;
@@ -35,7 +38,9 @@ fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     match modifier {
         None => Labels::default(),
         Some(LabelModifier::Include(by)) => l.filter(|n| by.labels.iter().any(|b| b == n)),
-        Some(LabelModifier::Exclude(without)) => l.filter(|n| n != METRIC_NAME && !without.labels.iter().any(|w| w == n)),
+        Some(LabelModifier::Exclude(without)) => {
+            l.filter(|n| n != METRIC_NAME && !without.labels.iter().any(|w| w == n))
+        }
     }
 }
 
@@ -67,7 +72,9 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
     }
     if op == T_TOPK || op == T_BOTTOMK {
         if param.is_nan() || param.abs() > 1e15 {
-            return Err(QueryError::bad(format!("scalar value {param} overflows int64: use a smaller k")));
+            return Err(QueryError::bad(format!(
+                "scalar value {param} overflows int64: use a smaller k"
+            )));
         }
         let k = param as i64;
         let mut out = Vec::new();
@@ -104,7 +111,12 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
                 T_STDDEV => variance(vals).sqrt(),
                 T_STDVAR => variance(vals),
                 T_QUANTILE => quantile(param, vals.collect()),
-                _ => return Err(QueryError::bad(format!("aggregation {} is not supported by Strata's evaluator yet", a.op))),
+                _ => {
+                    return Err(QueryError::bad(format!(
+                        "aggregation {} is not supported by Strata's evaluator yet",
+                        a.op
+                    )));
+                }
             };
             Ok(Sample { labels, t, v })
         })

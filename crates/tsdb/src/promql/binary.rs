@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ, T_POW, T_SUB, TokenId,
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
+    T_MUL, T_NEQ, T_POW, T_SUB, TokenId,
 };
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -32,7 +33,11 @@ fn apply(op: TokenId, l: f64, r: f64) -> Result<(f64, bool), QueryError> {
         T_LSS => (l, l < r),
         T_GTE => (l, l >= r),
         T_LTE => (l, l <= r),
-        _ => return Err(QueryError::bad(format!("binary operator (token {op}) is not supported here"))),
+        _ => {
+            return Err(QueryError::bad(format!(
+                "binary operator (token {op}) is not supported here"
+            )));
+        }
     })
 }
 
@@ -44,7 +49,11 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, b: &BinaryExpr, t: i64) -> Result<Val, Que
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => {
             let (v, keep) = apply(op, l, r)?;
-            Ok(Val::Scalar(if is_comparison(op) { f64::from(u8::from(keep)) } else { v }))
+            Ok(Val::Scalar(if is_comparison(op) {
+                f64::from(u8::from(keep))
+            } else {
+                v
+            }))
         }
         (Val::Vector(v), Val::Scalar(s)) => vector_scalar(op, v, s, false, return_bool, t),
         (Val::Scalar(s), Val::Vector(v)) => vector_scalar(op, v, s, true, return_bool, t),
@@ -52,11 +61,22 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, b: &BinaryExpr, t: i64) -> Result<Val, Que
             T_LAND | T_LOR | T_LUNLESS => Ok(Val::Vector(set_op(op, l, r, b))),
             _ => vector_vector(op, l, r, b, return_bool, t),
         },
-        (l, r) => Err(QueryError::bad(format!("binary operator needs scalars or instant vectors, got {} and {}", l.type_name(), r.type_name()))),
+        (l, r) => Err(QueryError::bad(format!(
+            "binary operator needs scalars or instant vectors, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        ))),
     }
 }
 
-fn vector_scalar(op: TokenId, v: Vec<Sample>, s: f64, swap: bool, return_bool: bool, t: i64) -> Result<Val, QueryError> {
+fn vector_scalar(
+    op: TokenId,
+    v: Vec<Sample>,
+    s: f64,
+    swap: bool,
+    return_bool: bool,
+    t: i64,
+) -> Result<Val, QueryError> {
     let mut out = Vec::with_capacity(v.len());
     for e in v {
         let (l, r) = if swap { (s, e.v) } else { (e.v, s) };
@@ -69,8 +89,16 @@ fn vector_scalar(op: TokenId, v: Vec<Sample>, s: f64, swap: bool, return_bool: b
         } else if !keep {
             continue;
         }
-        let labels = if !is_comparison(op) || return_bool { e.labels.without_name() } else { e.labels };
-        out.push(Sample { labels, t, v: value });
+        let labels = if !is_comparison(op) || return_bool {
+            e.labels.without_name()
+        } else {
+            e.labels
+        };
+        out.push(Sample {
+            labels,
+            t,
+            v: value,
+        });
     }
     Ok(Val::Vector(out))
 }
@@ -80,7 +108,9 @@ fn vector_scalar(op: TokenId, v: Vec<Sample>, s: f64, swap: bool, return_bool: b
 fn signature(l: &Labels, matching: Option<&LabelModifier>) -> Labels {
     match matching {
         Some(LabelModifier::Include(on)) => l.filter(|n| on.labels.iter().any(|o| o == n)),
-        Some(LabelModifier::Exclude(ign)) => l.filter(|n| n != METRIC_NAME && !ign.labels.iter().any(|o| o == n)),
+        Some(LabelModifier::Exclude(ign)) => {
+            l.filter(|n| n != METRIC_NAME && !ign.labels.iter().any(|o| o == n))
+        }
         None => l.without_name(),
     }
 }
@@ -89,18 +119,34 @@ fn set_op(op: TokenId, l: Vec<Sample>, r: Vec<Sample>, b: &BinaryExpr) -> Vec<Sa
     let matching = b.modifier.as_ref().and_then(|m| m.matching.as_ref());
     let rsigs: HashSet<Labels> = r.iter().map(|s| signature(&s.labels, matching)).collect();
     match op {
-        T_LAND => l.into_iter().filter(|s| rsigs.contains(&signature(&s.labels, matching))).collect(),
-        T_LUNLESS => l.into_iter().filter(|s| !rsigs.contains(&signature(&s.labels, matching))).collect(),
+        T_LAND => l
+            .into_iter()
+            .filter(|s| rsigs.contains(&signature(&s.labels, matching)))
+            .collect(),
+        T_LUNLESS => l
+            .into_iter()
+            .filter(|s| !rsigs.contains(&signature(&s.labels, matching)))
+            .collect(),
         _ => {
             let lsigs: HashSet<Labels> = l.iter().map(|s| signature(&s.labels, matching)).collect();
             let mut out = l;
-            out.extend(r.into_iter().filter(|s| !lsigs.contains(&signature(&s.labels, matching))));
+            out.extend(
+                r.into_iter()
+                    .filter(|s| !lsigs.contains(&signature(&s.labels, matching))),
+            );
             out
         }
     }
 }
 
-fn vector_vector(op: TokenId, l: Vec<Sample>, r: Vec<Sample>, b: &BinaryExpr, return_bool: bool, t: i64) -> Result<Val, QueryError> {
+fn vector_vector(
+    op: TokenId,
+    l: Vec<Sample>,
+    r: Vec<Sample>,
+    b: &BinaryExpr,
+    return_bool: bool,
+    t: i64,
+) -> Result<Val, QueryError> {
     let (card, matching) = match &b.modifier {
         Some(m) => (m.card.clone(), m.matching.as_ref()),
         None => (VectorMatchCardinality::OneToOne, None),
@@ -115,7 +161,10 @@ fn vector_vector(op: TokenId, l: Vec<Sample>, r: Vec<Sample>, b: &BinaryExpr, re
     let (many, one) = if swapped { (r, l) } else { (l, r) };
     let mut one_by_sig: HashMap<Labels, &Sample> = HashMap::new();
     for s in &one {
-        if one_by_sig.insert(signature(&s.labels, matching), s).is_some() {
+        if one_by_sig
+            .insert(signature(&s.labels, matching), s)
+            .is_some()
+        {
             let side = if swapped { "left" } else { "right" };
             return Err(QueryError::exec(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation: many-to-many matching not allowed: matching labels must be unique on one side",
@@ -129,7 +178,9 @@ fn vector_vector(op: TokenId, l: Vec<Sample>, r: Vec<Sample>, b: &BinaryExpr, re
     let mut out = Vec::new();
     for m in many {
         let sig = signature(&m.labels, matching);
-        let Some(o) = one_by_sig.get(&sig) else { continue };
+        let Some(o) = one_by_sig.get(&sig) else {
+            continue;
+        };
         if one_to_one && !matched_sigs.insert(sig.clone()) {
             return Err(QueryError::exec(format!(
                 "multiple matches for labels {sig}: many-to-one matching must be explicit (group_left/group_right)"
@@ -142,11 +193,19 @@ fn vector_vector(op: TokenId, l: Vec<Sample>, r: Vec<Sample>, b: &BinaryExpr, re
         } else if !keep {
             continue;
         }
-        let mut labels = if drop_name { m.labels.without_name() } else { m.labels.clone() };
+        let mut labels = if drop_name {
+            m.labels.without_name()
+        } else {
+            m.labels.clone()
+        };
         if one_to_one {
             labels = match matching {
-                Some(LabelModifier::Include(on)) => labels.filter(|n| on.labels.iter().any(|x| x == n)),
-                Some(LabelModifier::Exclude(ign)) => labels.filter(|n| !ign.labels.iter().any(|x| x == n)),
+                Some(LabelModifier::Include(on)) => {
+                    labels.filter(|n| on.labels.iter().any(|x| x == n))
+                }
+                Some(LabelModifier::Exclude(ign)) => {
+                    labels.filter(|n| !ign.labels.iter().any(|x| x == n))
+                }
                 None => labels,
             };
         }
@@ -154,9 +213,15 @@ fn vector_vector(op: TokenId, l: Vec<Sample>, r: Vec<Sample>, b: &BinaryExpr, re
             labels = labels.with(name, o.labels.get(name).unwrap_or(""));
         }
         if !one_to_one && !produced.insert(labels.clone()) {
-            return Err(QueryError::exec(format!("multiple matches for labels {labels}: grouping labels must ensure unique matches")));
+            return Err(QueryError::exec(format!(
+                "multiple matches for labels {labels}: grouping labels must ensure unique matches"
+            )));
         }
-        out.push(Sample { labels, t, v: value });
+        out.push(Sample {
+            labels,
+            t,
+            v: value,
+        });
     }
     Ok(Val::Vector(out))
 }

@@ -117,7 +117,10 @@ pub(crate) fn check_unique(samples: &[Sample]) -> Result<(), QueryError> {
     let mut seen = std::collections::HashSet::with_capacity(samples.len());
     for s in samples {
         if !seen.insert(&s.labels) {
-            return Err(QueryError::exec(format!("vector cannot contain metrics with the same labelset: {} (add a by/without clause or label_replace to tell them apart)", s.labels)));
+            return Err(QueryError::exec(format!(
+                "vector cannot contain metrics with the same labelset: {} (add a by/without clause or label_replace to tell them apart)",
+                s.labels
+            )));
         }
     }
     Ok(())
@@ -125,8 +128,21 @@ pub(crate) fn check_unique(samples: &[Sample]) -> Result<(), QueryError> {
 
 impl<'a> Ctx<'a> {
     /// Loads, once, every sample each selector of `ast` can need for evaluations in `[start, end]`.
-    pub(crate) fn new(store: &Store, cfg: &'a EngineConfig, start: i64, end: i64, ast: &Expr) -> Result<Ctx<'a>, QueryError> {
-        let mut ctx = Ctx { cfg, start, end, data: HashMap::new(), subqueries: HashMap::new(), deadline: Instant::now() + cfg.timeout };
+    pub(crate) fn new(
+        store: &Store,
+        cfg: &'a EngineConfig,
+        start: i64,
+        end: i64,
+        ast: &Expr,
+    ) -> Result<Ctx<'a>, QueryError> {
+        let mut ctx = Ctx {
+            cfg,
+            start,
+            end,
+            data: HashMap::new(),
+            subqueries: HashMap::new(),
+            deadline: Instant::now() + cfg.timeout,
+        };
         let mut needs: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
         ctx.plan(ast, start, end, &mut needs);
         let mut loaded = 0usize;
@@ -162,12 +178,20 @@ impl<'a> Ctx<'a> {
     }
 
     /// Walks the tree recording, per selector, the time range it will read.
-    fn plan<'e>(&self, e: &'e Expr, s: i64, t: i64, needs: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>) {
+    fn plan<'e>(
+        &self,
+        e: &'e Expr,
+        s: i64,
+        t: i64,
+        needs: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
+    ) {
         let mut need = |vs: &'e VectorSelector, back: i64| {
             let (s, t) = self.at_time(&vs.at).map_or((s, t), |a| (a, a));
             let off = offset_ms(&vs.offset);
             let (mint, maxt) = (s - off - back, t - off);
-            let entry = needs.entry(vs as *const _ as usize).or_insert((vs, mint, maxt));
+            let entry = needs
+                .entry(vs as *const _ as usize)
+                .or_insert((vs, mint, maxt));
             entry.1 = entry.1.min(mint);
             entry.2 = entry.2.max(maxt);
         };
@@ -198,7 +222,13 @@ impl<'a> Ctx<'a> {
 
     fn check_deadline(&self) -> Result<(), QueryError> {
         if Instant::now() > self.deadline {
-            return Err(QueryError { kind: super::ErrorKind::Timeout, message: format!("query timed out after {:?}: narrow the query or raise the timeout", self.cfg.timeout) });
+            return Err(QueryError {
+                kind: super::ErrorKind::Timeout,
+                message: format!(
+                    "query timed out after {:?}: narrow the query or raise the timeout",
+                    self.cfg.timeout
+                ),
+            });
         }
         Ok(())
     }
@@ -211,8 +241,21 @@ impl<'a> Ctx<'a> {
             Expr::Paren(p) => self.eval(&p.expr, t),
             Expr::Unary(u) => Ok(match self.eval(&u.expr, t)? {
                 Val::Scalar(v) => Val::Scalar(-v),
-                Val::Vector(vs) => Val::Vector(vs.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: -s.v }).collect()),
-                other => return Err(QueryError::bad(format!("unary minus needs a scalar or instant vector, got {}", other.type_name()))),
+                Val::Vector(vs) => Val::Vector(
+                    vs.into_iter()
+                        .map(|s| Sample {
+                            labels: s.labels.without_name(),
+                            t,
+                            v: -s.v,
+                        })
+                        .collect(),
+                ),
+                other => {
+                    return Err(QueryError::bad(format!(
+                        "unary minus needs a scalar or instant vector, got {}",
+                        other.type_name()
+                    )));
+                }
             }),
             Expr::VectorSelector(vs) => {
                 self.check_deadline()?;
@@ -221,7 +264,11 @@ impl<'a> Ctx<'a> {
             Expr::MatrixSelector(m) => {
                 self.check_deadline()?;
                 let te = self.at_time(&m.vs.at).unwrap_or(t) - offset_ms(&m.vs.offset);
-                Ok(Val::Matrix(self.range_selector(&m.vs, te - ms(m.range), te)))
+                Ok(Val::Matrix(self.range_selector(
+                    &m.vs,
+                    te - ms(m.range),
+                    te,
+                )))
             }
             Expr::Subquery(sq) => self.subquery(sq, t),
             Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
@@ -232,7 +279,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn loaded(&self, vs: &VectorSelector) -> Loaded {
-        self.data.get(&(vs as *const _ as usize)).cloned().unwrap_or_default()
+        self.data
+            .get(&(vs as *const _ as usize))
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Sample> {
@@ -243,7 +293,11 @@ impl<'a> Ctx<'a> {
             .filter_map(|(labels, pts)| {
                 let i = pts.partition_point(|p| p.0 <= te);
                 let (st, v) = *pts.get(i.checked_sub(1)?)?;
-                (st > te - lookback && !is_stale(v)).then(|| Sample { labels: labels.clone(), t: st, v })
+                (st > te - lookback && !is_stale(v)).then(|| Sample {
+                    labels: labels.clone(),
+                    t: st,
+                    v,
+                })
             })
             .collect()
     }
@@ -256,8 +310,15 @@ impl<'a> Ctx<'a> {
             .filter_map(|(labels, pts)| {
                 let a = pts.partition_point(|p| p.0 <= start);
                 let b = pts.partition_point(|p| p.0 <= end);
-                let points: Vec<(i64, f64)> = pts[a..b].iter().copied().filter(|p| !is_stale(p.1)).collect();
-                (!points.is_empty()).then(|| RangeSeries { labels: labels.clone(), points })
+                let points: Vec<(i64, f64)> = pts[a..b]
+                    .iter()
+                    .copied()
+                    .filter(|p| !is_stale(p.1))
+                    .collect();
+                (!points.is_empty()).then(|| RangeSeries {
+                    labels: labels.clone(),
+                    points,
+                })
             })
             .collect();
         Matrix { series, start, end }
@@ -282,8 +343,17 @@ impl<'a> Ctx<'a> {
                 None => {
                     let s = match self.eval(&sq.expr, ts)? {
                         Val::Vector(v) => v,
-                        Val::Scalar(v) => vec![Sample { labels: Labels::default(), t: ts, v }],
-                        other => return Err(QueryError::bad(format!("subquery is only allowed on instant vector or scalar, got {}", other.type_name()))),
+                        Val::Scalar(v) => vec![Sample {
+                            labels: Labels::default(),
+                            t: ts,
+                            v,
+                        }],
+                        other => {
+                            return Err(QueryError::bad(format!(
+                                "subquery is only allowed on instant vector or scalar, got {}",
+                                other.type_name()
+                            )));
+                        }
                     };
                     self.subqueries.insert((key, ts), s.clone());
                     s
@@ -291,21 +361,31 @@ impl<'a> Ctx<'a> {
             };
             for s in samples {
                 let i = *index.entry(s.labels.clone()).or_insert_with(|| {
-                    series.push(RangeSeries { labels: s.labels.clone(), points: Vec::new() });
+                    series.push(RangeSeries {
+                        labels: s.labels.clone(),
+                        points: Vec::new(),
+                    });
                     series.len() - 1
                 });
                 series[i].points.push((ts, s.v));
             }
             ts += step;
         }
-        Ok(Val::Matrix(Matrix { series, start, end: te }))
+        Ok(Val::Matrix(Matrix {
+            series,
+            start,
+            end: te,
+        }))
     }
 
     /// Evaluates an argument that must be a scalar.
     pub(crate) fn scalar(&mut self, e: &Expr, t: i64) -> Result<f64, QueryError> {
         match self.eval(e, t)? {
             Val::Scalar(v) => Ok(v),
-            other => Err(QueryError::bad(format!("expected a scalar, got {}", other.type_name()))),
+            other => Err(QueryError::bad(format!(
+                "expected a scalar, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -313,7 +393,10 @@ impl<'a> Ctx<'a> {
     pub(crate) fn vector(&mut self, e: &Expr, t: i64) -> Result<Vec<Sample>, QueryError> {
         match self.eval(e, t)? {
             Val::Vector(v) => Ok(v),
-            other => Err(QueryError::bad(format!("expected an instant vector, got {}", other.type_name()))),
+            other => Err(QueryError::bad(format!(
+                "expected an instant vector, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -321,7 +404,10 @@ impl<'a> Ctx<'a> {
     pub(crate) fn matrix(&mut self, e: &Expr, t: i64) -> Result<Matrix, QueryError> {
         match self.eval(e, t)? {
             Val::Matrix(m) => Ok(m),
-            other => Err(QueryError::bad(format!("expected a range vector, got {}", other.type_name()))),
+            other => Err(QueryError::bad(format!(
+                "expected a range vector, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -329,8 +415,10 @@ impl<'a> Ctx<'a> {
     pub(crate) fn string(&mut self, e: &Expr, t: i64) -> Result<String, QueryError> {
         match self.eval(e, t)? {
             Val::Str(s) => Ok(s),
-            other => Err(QueryError::bad(format!("expected a string, got {}", other.type_name()))),
+            other => Err(QueryError::bad(format!(
+                "expected a string, got {}",
+                other.type_name()
+            ))),
         }
     }
 }
-

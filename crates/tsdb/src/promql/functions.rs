@@ -10,7 +10,11 @@ use crate::labels::{Labels, METRIC_NAME};
 
 pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryError> {
     let args: Vec<&Expr> = c.args.args.iter().map(|a| &**a).collect();
-    let arg = |i: usize| args.get(i).copied().ok_or_else(|| QueryError::bad(format!("{}() is missing argument {}", c.func.name, i + 1)));
+    let arg = |i: usize| {
+        args.get(i).copied().ok_or_else(|| {
+            QueryError::bad(format!("{}() is missing argument {}", c.func.name, i + 1))
+        })
+    };
     let name = c.func.name;
     if let Some(f) = math_fn(name) {
         return Ok(Val::Vector(map_values(ctx.vector(arg(0)?, t)?, t, f)));
@@ -18,7 +22,11 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
     Ok(match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
             let m = ctx.matrix(arg(0)?, t)?;
-            let horizon = if name == "predict_linear" { ctx.scalar(arg(1)?, t)? } else { 0.0 };
+            let horizon = if name == "predict_linear" {
+                ctx.scalar(arg(1)?, t)?
+            } else {
+                0.0
+            };
             let out = m
                 .series
                 .iter()
@@ -29,13 +37,18 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
                         "delta" => extrapolated(&s.points, &m, false, false),
                         "irate" => instant_delta(&s.points, true),
                         "idelta" => instant_delta(&s.points, false),
-                        "deriv" => (s.points.len() >= 2).then(|| linear_regression(&s.points, s.points[0].0).0),
+                        "deriv" => (s.points.len() >= 2)
+                            .then(|| linear_regression(&s.points, s.points[0].0).0),
                         _ => (s.points.len() >= 2).then(|| {
                             let (slope, intercept) = linear_regression(&s.points, t);
                             intercept + slope * horizon
                         }),
                     }?;
-                    Some(Sample { labels: s.labels.without_name(), t, v })
+                    Some(Sample {
+                        labels: s.labels.without_name(),
+                        t,
+                        v,
+                    })
                 })
                 .collect();
             Val::Vector(out)
@@ -45,7 +58,11 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             absent(m.series.is_empty(), arg(0)?, t)
         }
         n if n.ends_with("_over_time") || n == "changes" || n == "resets" => {
-            let (param, range_arg) = if n == "quantile_over_time" { (ctx.scalar(arg(0)?, t)?, arg(1)?) } else { (0.0, arg(0)?) };
+            let (param, range_arg) = if n == "quantile_over_time" {
+                (ctx.scalar(arg(0)?, t)?, arg(1)?)
+            } else {
+                (0.0, arg(0)?)
+            };
             let m = ctx.matrix(range_arg, t)?;
             let keep_name = n == "last_over_time";
             Val::Vector(
@@ -53,7 +70,15 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
                     .iter()
                     .filter_map(|s| {
                         let v = over_time(n, &s.points, param)?;
-                        Some(Sample { labels: if keep_name { s.labels.clone() } else { s.labels.without_name() }, t, v })
+                        Some(Sample {
+                            labels: if keep_name {
+                                s.labels.clone()
+                            } else {
+                                s.labels.without_name()
+                            },
+                            t,
+                            v,
+                        })
                     })
                     .collect(),
             )
@@ -68,23 +93,41 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             if hi < lo {
                 return Ok(Val::Vector(Vec::new()));
             }
-            Val::Vector(map_values(v, t, |x| if x.is_nan() { x } else { x.max(lo).min(hi) }))
+            Val::Vector(map_values(v, t, |x| {
+                if x.is_nan() { x } else { x.max(lo).min(hi) }
+            }))
         }
         "round" => {
             let v = ctx.vector(arg(0)?, t)?;
-            let to = if args.len() > 1 { ctx.scalar(arg(1)?, t)? } else { 1.0 };
+            let to = if args.len() > 1 {
+                ctx.scalar(arg(1)?, t)?
+            } else {
+                1.0
+            };
             let inv = 1.0 / to;
             Val::Vector(map_values(v, t, |x| (x * inv + 0.5).floor() / inv))
         }
         "time" => Val::Scalar(t as f64 / 1000.0),
-        "vector" => Val::Vector(vec![Sample { labels: Labels::default(), t, v: ctx.scalar(arg(0)?, t)? }]),
+        "vector" => Val::Vector(vec![Sample {
+            labels: Labels::default(),
+            t,
+            v: ctx.scalar(arg(0)?, t)?,
+        }]),
         "scalar" => {
             let v = ctx.vector(arg(0)?, t)?;
             Val::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN })
         }
         "timestamp" => {
             let v = ctx.vector(arg(0)?, t)?;
-            Val::Vector(v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: s.t as f64 / 1000.0 }).collect())
+            Val::Vector(
+                v.into_iter()
+                    .map(|s| Sample {
+                        labels: s.labels.without_name(),
+                        t,
+                        v: s.t as f64 / 1000.0,
+                    })
+                    .collect(),
+            )
         }
         "sort" | "sort_desc" => {
             let mut v = ctx.vector(arg(0)?, t)?;
@@ -109,8 +152,17 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
         }
         "label_replace" => {
             let v = ctx.vector(arg(0)?, t)?;
-            let (dst, repl, src, re) = (ctx.string(arg(1)?, t)?, ctx.string(arg(2)?, t)?, ctx.string(arg(3)?, t)?, ctx.string(arg(4)?, t)?);
-            let regex = Regex::new(&format!("^(?:{re})$")).map_err(|e| QueryError::bad(format!("invalid regular expression in label_replace(): {re}: {e}")))?;
+            let (dst, repl, src, re) = (
+                ctx.string(arg(1)?, t)?,
+                ctx.string(arg(2)?, t)?,
+                ctx.string(arg(3)?, t)?,
+                ctx.string(arg(4)?, t)?,
+            );
+            let regex = Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+                QueryError::bad(format!(
+                    "invalid regular expression in label_replace(): {re}: {e}"
+                ))
+            })?;
             check_label_name(&dst)?;
             Val::Vector(
                 v.into_iter()
@@ -140,24 +192,52 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             Val::Vector(
                 v.into_iter()
                     .map(|s| {
-                        let joined = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect::<Vec<_>>().join(&sep);
-                        Sample { labels: s.labels.with(&dst, &joined), t, v: s.v }
+                        let joined = srcs
+                            .iter()
+                            .map(|n| s.labels.get(n).unwrap_or(""))
+                            .collect::<Vec<_>>()
+                            .join(&sep);
+                        Sample {
+                            labels: s.labels.with(&dst, &joined),
+                            t,
+                            v: s.v,
+                        }
                     })
                     .collect(),
             )
         }
-        other => return Err(QueryError::bad(format!("function {other}() is not supported by Strata's evaluator yet"))),
+        other => {
+            return Err(QueryError::bad(format!(
+                "function {other}() is not supported by Strata's evaluator yet"
+            )));
+        }
     })
 }
 
 fn check_label_name(name: &str) -> Result<(), QueryError> {
-    let ok = !name.is_empty() && name.chars().enumerate().all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-    if ok { Ok(()) } else { Err(QueryError::bad(format!("invalid destination label name {name:?}"))) }
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(QueryError::bad(format!(
+            "invalid destination label name {name:?}"
+        )))
+    }
 }
 
 /// Applies `f` to every value, dropping the metric name (what math functions do).
 fn map_values(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Vec<Sample> {
-    v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: f(s.v) }).collect()
+    v.into_iter()
+        .map(|s| Sample {
+            labels: s.labels.without_name(),
+            t,
+            v: f(s.v),
+        })
+        .collect()
 }
 
 fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
@@ -170,7 +250,15 @@ fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
         "log2" => f64::log2,
         "log10" => f64::log10,
         "sqrt" => f64::sqrt,
-        "sgn" => |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x },
+        "sgn" => |x: f64| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        },
         "sin" => f64::sin,
         "cos" => f64::cos,
         "tan" => f64::tan,
@@ -203,13 +291,19 @@ fn absent(empty: bool, arg: &Expr, t: i64) -> Val {
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(vs) = vs {
         let ms = &vs.matchers.matchers;
-        for m in ms.iter().filter(|m| matches!(m.op, promql_parser::label::MatchOp::Equal) && m.name != METRIC_NAME) {
+        for m in ms.iter().filter(|m| {
+            matches!(m.op, promql_parser::label::MatchOp::Equal) && m.name != METRIC_NAME
+        }) {
             if ms.iter().filter(|o| o.name == m.name).count() == 1 {
                 pairs.push((m.name.clone(), m.value.clone()));
             }
         }
     }
-    Val::Vector(vec![Sample { labels: Labels::new(pairs), t, v: 1.0 }])
+    Val::Vector(vec![Sample {
+        labels: Labels::new(pairs),
+        t,
+        v: 1.0,
+    }])
 }
 
 /// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`.
@@ -217,7 +311,9 @@ fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
     let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
     let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
     for s in v {
-        let Some(le) = s.labels.get("le").and_then(|le| le.parse::<f64>().ok()) else { continue };
+        let Some(le) = s.labels.get("le").and_then(|le| le.parse::<f64>().ok()) else {
+            continue;
+        };
         let key = s.labels.filter(|n| n != "le" && n != METRIC_NAME);
         let i = *index.entry(key.clone()).or_insert_with(|| {
             groups.push((key, Vec::new()));
@@ -225,7 +321,14 @@ fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
         });
         groups[i].1.push((le, s.v));
     }
-    groups.into_iter().map(|(labels, buckets)| Sample { labels, t, v: bucket_quantile(q, buckets) }).collect()
+    groups
+        .into_iter()
+        .map(|(labels, buckets)| Sample {
+            labels,
+            t,
+            v: bucket_quantile(q, buckets),
+        })
+        .collect()
 }
 
 fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
@@ -286,4 +389,3 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
 pub(crate) fn bucket_quantile_for_test(q: f64, buckets: Vec<(f64, f64)>) -> f64 {
     bucket_quantile(q, buckets)
 }
-

@@ -40,7 +40,12 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { lookback: Duration::from_secs(300), timeout: Duration::from_secs(120), max_samples: 50_000_000, subquery_step: Duration::from_secs(60) }
+        EngineConfig {
+            lookback: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            subquery_step: Duration::from_secs(60),
+        }
     }
 }
 
@@ -69,23 +74,52 @@ impl Engine {
             Val::Str(v) => Value::String { t_ms, v },
             Val::Vector(samples) => {
                 eval::check_unique(&samples)?;
-                Value::Vector(samples.into_iter().map(|s| InstantSample { labels: s.labels, t_ms, v: s.v }).collect())
+                Value::Vector(
+                    samples
+                        .into_iter()
+                        .map(|s| InstantSample {
+                            labels: s.labels,
+                            t_ms,
+                            v: s.v,
+                        })
+                        .collect(),
+                )
             }
-            Val::Matrix(m) => Value::Matrix(m.series.into_iter().map(|s| Series { labels: s.labels, points: s.points }).collect()),
+            Val::Matrix(m) => Value::Matrix(
+                m.series
+                    .into_iter()
+                    .map(|s| Series {
+                        labels: s.labels,
+                        points: s.points,
+                    })
+                    .collect(),
+            ),
         })
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` (Prometheus
     /// `/api/v1/query_range`); the result is a matrix sorted by labels.
-    pub fn range(&self, expr: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Value, QueryError> {
+    pub fn range(
+        &self,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value, QueryError> {
         if step_ms <= 0 {
-            return Err(QueryError::bad("zero or negative query resolution step widths are not accepted: use a positive step"));
+            return Err(QueryError::bad(
+                "zero or negative query resolution step widths are not accepted: use a positive step",
+            ));
         }
         if end_ms < start_ms {
-            return Err(QueryError::bad("end timestamp must not be before start time"));
+            return Err(QueryError::bad(
+                "end timestamp must not be before start time",
+            ));
         }
         if (end_ms - start_ms) / step_ms > 11_000 {
-            return Err(QueryError::bad("exceeded maximum resolution of 11,000 points per timeseries: try decreasing the query resolution (?step=XX)"));
+            return Err(QueryError::bad(
+                "exceeded maximum resolution of 11,000 points per timeseries: try decreasing the query resolution (?step=XX)",
+            ));
         }
         let ast = Self::parse(expr)?;
         let mut ctx = Ctx::new(&self.store, &self.cfg, start_ms, end_ms, &ast)?;
@@ -94,16 +128,26 @@ impl Engine {
         let mut t = start_ms;
         while t <= end_ms {
             let samples = match ctx.eval(&ast, t)? {
-                Val::Scalar(v) => vec![eval::Sample { labels: Labels::default(), t, v }],
+                Val::Scalar(v) => vec![eval::Sample {
+                    labels: Labels::default(),
+                    t,
+                    v,
+                }],
                 Val::Vector(s) => s,
                 other => {
-                    return Err(QueryError::bad(format!("invalid expression type {:?} for range query, must be Scalar or instant Vector", other.type_name())));
+                    return Err(QueryError::bad(format!(
+                        "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                        other.type_name()
+                    )));
                 }
             };
             eval::check_unique(&samples)?;
             for s in samples {
                 let i = *index.entry(s.labels.clone()).or_insert_with(|| {
-                    out.push(Series { labels: s.labels.clone(), points: Vec::new() });
+                    out.push(Series {
+                        labels: s.labels.clone(),
+                        points: Vec::new(),
+                    });
                     out.len() - 1
                 });
                 out[i].points.push((t, s.v));
@@ -119,15 +163,24 @@ impl Engine {
             .iter()
             .map(|m| match Self::parse(m)? {
                 Expr::VectorSelector(vs) => Ok(eval::selector_matchers(&vs)),
-                _ => Err(QueryError::bad(format!("match[] {m:?} is not a series selector: use e.g. up{{job=\"x\"}}"))),
+                _ => Err(QueryError::bad(format!(
+                    "match[] {m:?} is not a series selector: use e.g. up{{job=\"x\"}}"
+                ))),
             })
             .collect()
     }
 
     /// Series matching any of `matchers` with samples in the range (`/api/v1/series`).
-    pub fn series(&self, matchers: &[&str], start_ms: i64, end_ms: i64) -> Result<Vec<Labels>, QueryError> {
+    pub fn series(
+        &self,
+        matchers: &[&str],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>, QueryError> {
         if matchers.is_empty() {
-            return Err(QueryError::bad("no match[] parameter provided: pass at least one series selector"));
+            return Err(QueryError::bad(
+                "no match[] parameter provided: pass at least one series selector",
+            ));
         }
         let mut out: Vec<Labels> = Vec::new();
         for ms in Self::selectors(matchers)? {
@@ -139,25 +192,47 @@ impl Engine {
     }
 
     /// Label names of the series matching `matchers` (all series when empty).
-    pub fn label_names(&self, matchers: &[&str], start_ms: i64, end_ms: i64) -> Result<Vec<String>, QueryError> {
+    pub fn label_names(
+        &self,
+        matchers: &[&str],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, QueryError> {
         if matchers.is_empty() {
             return Ok(self.store.label_names());
         }
-        let mut names: Vec<String> = self.series(matchers, start_ms, end_ms)?.iter().flat_map(|l| l.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>()).collect();
+        let mut names: Vec<String> = self
+            .series(matchers, start_ms, end_ms)?
+            .iter()
+            .flat_map(|l| l.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>())
+            .collect();
         names.sort();
         names.dedup();
         Ok(names)
     }
 
     /// Values of label `name` over the series matching `matchers` (all series when empty).
-    pub fn label_values(&self, name: &str, matchers: &[&str], start_ms: i64, end_ms: i64) -> Result<Vec<String>, QueryError> {
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[&str],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, QueryError> {
         let series = if matchers.is_empty() {
-            let any = promql_parser::label::Matcher::new(promql_parser::label::MatchOp::NotEqual, name, "");
+            let any = promql_parser::label::Matcher::new(
+                promql_parser::label::MatchOp::NotEqual,
+                name,
+                "",
+            );
             self.store.series_labels(&[any], start_ms, end_ms)
         } else {
             self.series(matchers, start_ms, end_ms)?
         };
-        let mut values: Vec<String> = series.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        let mut values: Vec<String> = series
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
         values.sort();
         values.dedup();
         Ok(values)

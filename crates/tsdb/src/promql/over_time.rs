@@ -5,7 +5,12 @@ use super::aggregate::quantile;
 use super::eval::Matrix;
 
 /// Prometheus' `extrapolatedRate`: `rate`, `increase` (counters) and `delta` (gauges).
-pub(crate) fn extrapolated(points: &[(i64, f64)], m: &Matrix, is_counter: bool, is_rate: bool) -> Option<f64> {
+pub(crate) fn extrapolated(
+    points: &[(i64, f64)],
+    m: &Matrix,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
@@ -32,8 +37,16 @@ pub(crate) fn extrapolated(points: &[(i64, f64)], m: &Matrix, is_counter: bool, 
     }
     let threshold = avg_between * 1.1;
     let mut interval = sampled;
-    interval += if to_start < threshold { to_start } else { avg_between / 2.0 };
-    interval += if to_end < threshold { to_end } else { avg_between / 2.0 };
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        avg_between / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        avg_between / 2.0
+    };
     result *= interval / sampled;
     if is_rate {
         result /= (m.end - m.start) as f64 / 1000.0;
@@ -47,7 +60,11 @@ pub(crate) fn instant_delta(points: &[(i64, f64)], is_rate: bool) -> Option<f64>
         return None;
     }
     let (prev, last) = (points[points.len() - 2], points[points.len() - 1]);
-    let mut result = if is_rate && last.1 < prev.1 { last.1 } else { last.1 - prev.1 };
+    let mut result = if is_rate && last.1 < prev.1 {
+        last.1
+    } else {
+        last.1 - prev.1
+    };
     if is_rate {
         let dt = (last.0 - prev.0) as f64 / 1000.0;
         if dt == 0.0 {
@@ -103,7 +120,10 @@ pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option
             let median = quantile(0.5, values.clone());
             quantile(0.5, values.iter().map(|v| (v - median).abs()).collect())
         }
-        "changes" => points.windows(2).filter(|w| !(w[0].1 == w[1].1 || (w[0].1.is_nan() && w[1].1.is_nan()))).count() as f64,
+        "changes" => points
+            .windows(2)
+            .filter(|w| !(w[0].1 == w[1].1 || (w[0].1.is_nan() && w[1].1.is_nan())))
+            .count() as f64,
         "resets" => points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64,
         _ => return None,
     })

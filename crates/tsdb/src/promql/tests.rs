@@ -3,11 +3,24 @@ use std::sync::Arc;
 use super::*;
 use crate::store::{STALE_NAN_BITS, SampleRef, StoreConfig};
 
-fn engine(series: &[(&str, &[(&str, &str)], &[(i64, f64)])]) -> Engine {
+type Fixture<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+fn engine(series: &[Fixture<'_>]) -> Engine {
     let (store, _) = Store::open(StoreConfig::default());
     for (name, labels, points) in series {
-        let ls: Vec<(String, String)> = labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-        store.append("test", points.iter().map(|(t, v)| SampleRef { name, labels: &ls, t_ms: *t, value: *v }));
+        let ls: Vec<(String, String)> = labels
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        store.append(
+            "test",
+            points.iter().map(|(t, v)| SampleRef {
+                name,
+                labels: &ls,
+                t_ms: *t,
+                value: *v,
+            }),
+        );
     }
     Engine::new(Arc::new(store), EngineConfig::default())
 }
@@ -22,38 +35,93 @@ fn values(v: Value) -> Vec<(String, f64)> {
 
 #[test]
 fn range_windows_are_left_open() {
-    let e = engine(&[("c", &[], &[(0, 0.0), (10_000, 1.0), (20_000, 2.0), (30_000, 3.0)])]);
+    let e = engine(&[(
+        "c",
+        &[],
+        &[(0, 0.0), (10_000, 1.0), (20_000, 2.0), (30_000, 3.0)],
+    )]);
     // (0, 30s] holds 3 samples; a closed window [0, 30s] (Prometheus 2.x) would hold 4.
-    assert_eq!(values(e.instant("count_over_time(c[30s])", 30_000).unwrap_or(Value::Vector(vec![])))[0].1, 3.0);
-    assert_eq!(values(e.instant("count_over_time(c[30001ms])", 30_000).unwrap_or(Value::Vector(vec![])))[0].1, 4.0);
+    assert_eq!(
+        values(
+            e.instant("count_over_time(c[30s])", 30_000)
+                .unwrap_or(Value::Vector(vec![]))
+        )[0]
+        .1,
+        3.0
+    );
+    assert_eq!(
+        values(
+            e.instant("count_over_time(c[30001ms])", 30_000)
+                .unwrap_or(Value::Vector(vec![]))
+        )[0]
+        .1,
+        4.0
+    );
 }
 
 #[test]
 fn lookback_and_staleness() {
     let stale = f64::from_bits(STALE_NAN_BITS);
-    let e = engine(&[("g", &[("a", "1")], &[(0, 5.0), (60_000, stale)]), ("h", &[], &[(0, 7.0)])]);
-    assert_eq!(values(e.instant("g", 30_000).unwrap_or(Value::Vector(vec![]))).len(), 1);
-    assert!(values(e.instant("g", 61_000).unwrap_or(Value::Vector(vec![]))).is_empty(), "staleness marker ends the series");
-    assert_eq!(values(e.instant("h", 299_999).unwrap_or(Value::Vector(vec![]))).len(), 1);
-    assert!(values(e.instant("h", 300_000).unwrap_or(Value::Vector(vec![]))).is_empty(), "5 min lookback is left-open");
+    let e = engine(&[
+        ("g", &[("a", "1")], &[(0, 5.0), (60_000, stale)]),
+        ("h", &[], &[(0, 7.0)]),
+    ]);
+    assert_eq!(
+        values(e.instant("g", 30_000).unwrap_or(Value::Vector(vec![]))).len(),
+        1
+    );
+    assert!(
+        values(e.instant("g", 61_000).unwrap_or(Value::Vector(vec![]))).is_empty(),
+        "staleness marker ends the series"
+    );
+    assert_eq!(
+        values(e.instant("h", 299_999).unwrap_or(Value::Vector(vec![]))).len(),
+        1
+    );
+    assert!(
+        values(e.instant("h", 300_000).unwrap_or(Value::Vector(vec![]))).is_empty(),
+        "5 min lookback is left-open"
+    );
 }
 
 #[test]
 fn rate_extrapolates_and_handles_resets() {
-    let pts: Vec<(i64, f64)> = (1..=12).map(|i| (i * 5000, if i <= 6 { i as f64 * 10.0 } else { (i - 6) as f64 * 10.0 })).collect();
+    let pts: Vec<(i64, f64)> = (1..=12)
+        .map(|i| {
+            (
+                i * 5000,
+                if i <= 6 {
+                    i as f64 * 10.0
+                } else {
+                    (i - 6) as f64 * 10.0
+                },
+            )
+        })
+        .collect();
     let e = engine(&[("req_total", &[], &pts)]);
-    let v = values(e.instant("increase(req_total[60s])", 60_000).unwrap_or(Value::Vector(vec![])));
+    let v = values(
+        e.instant("increase(req_total[60s])", 60_000)
+            .unwrap_or(Value::Vector(vec![])),
+    );
     // 12 samples 5 s apart, one reset: raw increase 110 over 55 s, extrapolated to 60 s.
     assert!((v[0].1 - 120.0).abs() < 1e-9, "{v:?}");
     assert_eq!(v[0].0, "{}");
-    let r = values(e.instant("resets(req_total[60s])", 60_000).unwrap_or(Value::Vector(vec![])));
+    let r = values(
+        e.instant("resets(req_total[60s])", 60_000)
+            .unwrap_or(Value::Vector(vec![])),
+    );
     assert_eq!(r[0].1, 1.0);
 }
 
 #[test]
 fn histogram_quantile_interpolates_and_needs_inf_bucket() {
     use super::functions::bucket_quantile_for_test as bq;
-    let b = vec![(0.1, 10.0), (0.5, 50.0), (1.0, 90.0), (f64::INFINITY, 100.0)];
+    let b = vec![
+        (0.1, 10.0),
+        (0.5, 50.0),
+        (1.0, 90.0),
+        (f64::INFINITY, 100.0),
+    ];
     assert!((bq(0.5, b.clone()) - 0.5).abs() < 1e-12);
     assert!((bq(0.7, b.clone()) - 0.75).abs() < 1e-12);
     assert_eq!(bq(0.99, b.clone()), 1.0);
@@ -69,26 +137,56 @@ fn binary_matching_and_errors() {
         ("tok", &[("model", "a"), ("tenant", "y")], &[(0, 3.0)]),
         ("cost", &[("model", "a")], &[(0, 10.0)]),
     ]);
-    let v = values(e.instant("tok * on(model) group_left cost", 1000).unwrap_or(Value::Vector(vec![])));
+    let v = values(
+        e.instant("tok * on(model) group_left cost", 1000)
+            .unwrap_or(Value::Vector(vec![])),
+    );
     assert_eq!(v.len(), 2);
     assert_eq!(v.iter().map(|x| x.1).sum::<f64>(), 50.0);
-    let err = e.instant("tok * on(model) cost", 1000).err().map(|e| e.message).unwrap_or_default();
-    assert!(err.contains("many-to-one matching must be explicit"), "{err}");
-    let v = values(e.instant("tok > bool 2", 1000).unwrap_or(Value::Vector(vec![])));
+    let err = e
+        .instant("tok * on(model) cost", 1000)
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+    assert!(
+        err.contains("many-to-one matching must be explicit"),
+        "{err}"
+    );
+    let v = values(
+        e.instant("tok > bool 2", 1000)
+            .unwrap_or(Value::Vector(vec![])),
+    );
     assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0.0, 1.0]);
-    assert!(e.instant("sum(", 0).is_err_and(|e| e.kind == ErrorKind::BadData));
+    assert!(
+        e.instant("sum(", 0)
+            .is_err_and(|e| e.kind == ErrorKind::BadData)
+    );
 }
 
 #[test]
 fn absent_infers_labels_and_topk_sorts() {
-    let e = engine(&[("g", &[("i", "1")], &[(0, 1.0)]), ("g", &[("i", "2")], &[(0, 3.0)]), ("g", &[("i", "3")], &[(0, 2.0)])]);
-    let v = values(e.instant(r#"absent(nope{job="x", a=~"y"})"#, 0).unwrap_or(Value::Vector(vec![])));
+    let e = engine(&[
+        ("g", &[("i", "1")], &[(0, 1.0)]),
+        ("g", &[("i", "2")], &[(0, 3.0)]),
+        ("g", &[("i", "3")], &[(0, 2.0)]),
+    ]);
+    let v = values(
+        e.instant(r#"absent(nope{job="x", a=~"y"})"#, 0)
+            .unwrap_or(Value::Vector(vec![])),
+    );
     assert_eq!(v, vec![("{job=\"x\"}".to_string(), 1.0)]);
     let v = values(e.instant("topk(2, g)", 0).unwrap_or(Value::Vector(vec![])));
     assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), vec![3.0, 2.0]);
     let v = values(e.instant("sort(g)", 0).unwrap_or(Value::Vector(vec![])));
-    assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), vec![1.0, 2.0, 3.0]);
-    let r = e.range("sum(g)", 0, 60_000, 15_000).unwrap_or(Value::Vector(vec![]));
-    let Value::Matrix(m) = r else { panic!("matrix expected") };
+    assert_eq!(
+        v.iter().map(|x| x.1).collect::<Vec<_>>(),
+        vec![1.0, 2.0, 3.0]
+    );
+    let r = e
+        .range("sum(g)", 0, 60_000, 15_000)
+        .unwrap_or(Value::Vector(vec![]));
+    let Value::Matrix(m) = r else {
+        panic!("matrix expected")
+    };
     assert_eq!(m[0].points.len(), 5);
 }

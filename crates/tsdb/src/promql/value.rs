@@ -1,7 +1,7 @@
 //! Query results and errors, and their Prometheus JSON shapes.
 
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 use crate::labels::Labels;
 
@@ -70,11 +70,17 @@ pub struct QueryError {
 
 impl QueryError {
     pub(crate) fn bad(message: impl Into<String>) -> QueryError {
-        QueryError { kind: ErrorKind::BadData, message: message.into() }
+        QueryError {
+            kind: ErrorKind::BadData,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn exec(message: impl Into<String>) -> QueryError {
-        QueryError { kind: ErrorKind::Execution, message: message.into() }
+        QueryError {
+            kind: ErrorKind::Execution,
+            message: message.into(),
+        }
     }
 
     /// Prometheus' `errorType` string.
@@ -151,7 +157,12 @@ impl Serialize for MatrixElem<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(2))?;
         m.serialize_entry("metric", &self.0.labels)?;
-        let values: Vec<(i64, String)> = self.0.points.iter().map(|(t, v)| (*t, format_float(*v))).collect();
+        let values: Vec<(i64, String)> = self
+            .0
+            .points
+            .iter()
+            .map(|(t, v)| (*t, format_float(*v)))
+            .collect();
         let points: Vec<Point> = values.iter().map(|(t, v)| Point(*t, v)).collect();
         m.serialize_entry("values", &points)?;
         m.end()
@@ -173,7 +184,10 @@ impl Serialize for Value {
             }
             Value::Vector(samples) => {
                 m.serialize_entry("resultType", "vector")?;
-                m.serialize_entry("result", &samples.iter().map(VectorElem).collect::<Vec<_>>())?;
+                m.serialize_entry(
+                    "result",
+                    &samples.iter().map(VectorElem).collect::<Vec<_>>(),
+                )?;
             }
             Value::Matrix(series) => {
                 m.serialize_entry("resultType", "matrix")?;
@@ -190,18 +204,28 @@ mod tests {
 
     #[test]
     fn json_shapes_match_prometheus() {
-        let v = Value::Vector(vec![InstantSample { labels: Labels::from_pairs(&[("__name__", "up"), ("job", "x")]), t_ms: 1_700_000_000_123, v: 1.5 }]);
+        let v = Value::Vector(vec![InstantSample {
+            labels: Labels::from_pairs(&[("__name__", "up"), ("job", "x")]),
+            t_ms: 1_700_000_000_123,
+            v: 1.5,
+        }]);
         assert_eq!(
             serde_json::to_string(&v).unwrap_or_default(),
             r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"x"},"value":[1700000000.123,"1.5"]}]}"#
         );
-        let m = Value::Matrix(vec![Series { labels: Labels::default(), points: vec![(1000, f64::NAN), (2000, f64::NEG_INFINITY), (3000, 1e-7)] }]);
+        let m = Value::Matrix(vec![Series {
+            labels: Labels::default(),
+            points: vec![(1000, f64::NAN), (2000, f64::NEG_INFINITY), (3000, 1e-7)],
+        }]);
         assert_eq!(
             serde_json::to_string(&m).unwrap_or_default(),
             r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1,"NaN"],[2,"-Inf"],[3,"0.0000001"]]}]}"#
         );
         let e = QueryError::bad("parse error");
-        assert_eq!(serde_json::to_string(&e).unwrap_or_default(), r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#);
+        assert_eq!(
+            serde_json::to_string(&e).unwrap_or_default(),
+            r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#
+        );
         assert_eq!(format_float(f64::INFINITY), "+Inf");
         assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
     }

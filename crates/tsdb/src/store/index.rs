@@ -15,7 +15,12 @@ pub(crate) struct Postings {
 impl Postings {
     pub(crate) fn add(&mut self, id: u32, labels: &Labels) {
         for (n, v) in labels.iter() {
-            let ids = self.by_label.entry(n.to_string()).or_default().entry(v.to_string()).or_default();
+            let ids = self
+                .by_label
+                .entry(n.to_string())
+                .or_default()
+                .entry(v.to_string())
+                .or_default();
             if let Err(pos) = ids.binary_search(&id) {
                 ids.insert(pos, id);
             }
@@ -24,7 +29,9 @@ impl Postings {
 
     pub(crate) fn remove(&mut self, id: u32, labels: &Labels) {
         for (n, v) in labels.iter() {
-            let Some(values) = self.by_label.get_mut(n) else { continue };
+            let Some(values) = self.by_label.get_mut(n) else {
+                continue;
+            };
             if let Some(ids) = values.get_mut(v) {
                 ids.retain(|x| *x != id);
                 if ids.is_empty() {
@@ -43,18 +50,29 @@ impl Postings {
         if m.is_match("") {
             return None;
         }
-        let Some(values) = self.by_label.get(&m.name) else { return Some(Vec::new()) };
+        let Some(values) = self.by_label.get(&m.name) else {
+            return Some(Vec::new());
+        };
         if let MatchOp::Equal = m.op {
             return Some(values.get(&m.value).cloned().unwrap_or_default());
         }
-        let mut ids: Vec<u32> = values.iter().filter(|(v, _)| m.is_match(v)).flat_map(|(_, ids)| ids.iter().copied()).collect();
+        let mut ids: Vec<u32> = values
+            .iter()
+            .filter(|(v, _)| m.is_match(v))
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         Some(ids)
     }
 
     /// Ids of series whose labels satisfy every matcher; `labels_of` resolves an id.
-    pub(crate) fn select<'a>(&self, matchers: &[Matcher], all: impl Iterator<Item = u32>, labels_of: impl Fn(u32) -> Option<&'a Labels>) -> Vec<u32> {
+    pub(crate) fn select<'a>(
+        &self,
+        matchers: &[Matcher],
+        all: impl Iterator<Item = u32>,
+        labels_of: impl Fn(u32) -> Option<&'a Labels>,
+    ) -> Vec<u32> {
         let mut narrowed: Option<Vec<u32>> = None;
         for m in matchers {
             if let Some(c) = self.candidates(m) {
@@ -69,7 +87,13 @@ impl Postings {
             None => all.collect(),
         };
         ids.into_iter()
-            .filter(|id| labels_of(*id).is_some_and(|l| matchers.iter().all(|m| m.is_match(l.get(&m.name).unwrap_or("")))))
+            .filter(|id| {
+                labels_of(*id).is_some_and(|l| {
+                    matchers
+                        .iter()
+                        .all(|m| m.is_match(l.get(&m.name).unwrap_or("")))
+                })
+            })
             .collect()
     }
 

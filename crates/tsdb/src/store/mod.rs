@@ -176,9 +176,22 @@ impl Store {
                 cfg.forbidden_labels.push(l.to_string());
             }
         }
-        let mut inner = Inner { max_t: i64::MIN, retention_checked_at: i64::MIN, ..Inner::default() };
-        let warning = cfg.snapshot_path.as_deref().and_then(|p| snapshot::load(p, &mut inner));
-        (Store { cfg, inner: RwLock::new(inner) }, warning)
+        let mut inner = Inner {
+            max_t: i64::MIN,
+            retention_checked_at: i64::MIN,
+            ..Inner::default()
+        };
+        let warning = cfg
+            .snapshot_path
+            .as_deref()
+            .and_then(|p| snapshot::load(p, &mut inner));
+        (
+            Store {
+                cfg,
+                inner: RwLock::new(inner),
+            },
+            warning,
+        )
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -190,7 +203,11 @@ impl Store {
     }
 
     /// Appends samples from `source` (a target or peer name used in refusal messages).
-    pub fn append<'a>(&self, source: &str, samples: impl IntoIterator<Item = SampleRef<'a>>) -> AppendReport {
+    pub fn append<'a>(
+        &self,
+        source: &str,
+        samples: impl IntoIterator<Item = SampleRef<'a>>,
+    ) -> AppendReport {
         let mut report = AppendReport::default();
         let mut inner = self.write();
         for s in samples {
@@ -204,8 +221,16 @@ impl Store {
                             Refusal::Total => inner.drops.series_limit += 1,
                             Refusal::PerMetric => inner.drops.metric_series_limit += 1,
                         }
-                        if !report.refused.iter().any(|r| r.metric == s.name && r.reason == reason) {
-                            report.refused.push(RefusedSeries { metric: s.name.to_string(), source: source.to_string(), reason });
+                        if !report
+                            .refused
+                            .iter()
+                            .any(|r| r.metric == s.name && r.reason == reason)
+                        {
+                            report.refused.push(RefusedSeries {
+                                metric: s.name.to_string(),
+                                source: source.to_string(),
+                                reason,
+                            });
                         }
                         continue;
                     }
@@ -219,7 +244,9 @@ impl Store {
         }
         inner.appended_total += report.appended as u64;
         inner.drops.out_of_order += report.out_of_order as u64;
-        if inner.bytes > self.cfg.max_bytes || inner.max_t.saturating_sub(inner.retention_checked_at) >= RETENTION_EVERY_MS {
+        if inner.bytes > self.cfg.max_bytes
+            || inner.max_t.saturating_sub(inner.retention_checked_at) >= RETENTION_EVERY_MS
+        {
             inner.enforce_retention(&self.cfg);
         }
         report
@@ -227,15 +254,24 @@ impl Store {
 
     /// Checks the guard and limits for a new series and creates it.
     fn admit(&self, inner: &mut Inner, s: SampleRef<'_>) -> Result<u32, (String, Refusal)> {
-        if let Some((l, _)) = s.labels.iter().find(|(n, v)| !v.is_empty() && self.cfg.forbidden_labels.contains(n)) {
+        if let Some((l, _)) = s
+            .labels
+            .iter()
+            .find(|(n, v)| !v.is_empty() && self.cfg.forbidden_labels.contains(n))
+        {
             return Err((
-                format!("label {l} is forbidden on metrics (unbounded cardinality; it belongs in traces and logs): drop it at the source or with a relabel rule"),
+                format!(
+                    "label {l} is forbidden on metrics (unbounded cardinality; it belongs in traces and logs): drop it at the source or with a relabel rule"
+                ),
                 Refusal::Forbidden,
             ));
         }
         if inner.live_series() >= self.cfg.max_series {
             return Err((
-                format!("the store holds its limit of {} series (max_series): raise the limit or drop labels that multiply series", self.cfg.max_series),
+                format!(
+                    "the store holds its limit of {} series (max_series): raise the limit or drop labels that multiply series",
+                    self.cfg.max_series
+                ),
                 Refusal::Total,
             ));
         }
@@ -248,7 +284,12 @@ impl Store {
                 Refusal::PerMetric,
             ));
         }
-        let mut pairs: Vec<(String, String)> = s.labels.iter().filter(|(n, _)| n != METRIC_NAME).cloned().collect();
+        let mut pairs: Vec<(String, String)> = s
+            .labels
+            .iter()
+            .filter(|(n, _)| n != METRIC_NAME)
+            .cloned()
+            .collect();
         pairs.push((METRIC_NAME.to_string(), s.name.to_string()));
         Ok(inner.insert(Labels::new(pairs)))
     }
@@ -256,7 +297,9 @@ impl Store {
     /// Writes a snapshot to `snapshot_path` (temp file, fsync, atomic rename). Without a path
     /// it does nothing. The binary calls it every few minutes and at shutdown.
     pub fn snapshot(&self) -> std::io::Result<()> {
-        let Some(path) = &self.cfg.snapshot_path else { return Ok(()) };
+        let Some(path) = &self.cfg.snapshot_path else {
+            return Ok(());
+        };
         let bytes = snapshot::encode(&self.read());
         snapshot::write_atomic(path, &bytes)
     }
@@ -280,12 +323,21 @@ impl Store {
 
     /// All recorded metadata, sorted by metric name.
     pub fn metadata(&self) -> Vec<(String, Metadata)> {
-        self.read().metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.read()
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Series matching all `matchers` with samples in `[mint, maxt]`, and those samples
     /// (staleness markers included), sorted by labels. This is what the evaluator reads.
-    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<(Labels, Vec<(i64, f64)>)> {
         let inner = self.read();
         let mut out: Vec<(Labels, Vec<(i64, f64)>)> = inner
             .matching(matchers)
@@ -303,7 +355,12 @@ impl Store {
     /// Label sets of the series matching `matchers` that hold samples in `[mint, maxt]`.
     pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         let inner = self.read();
-        let mut out: Vec<Labels> = inner.matching(matchers).into_iter().filter(|s| s.overlaps(mint, maxt)).map(|s| s.labels.clone()).collect();
+        let mut out: Vec<Labels> = inner
+            .matching(matchers)
+            .into_iter()
+            .filter(|s| s.overlaps(mint, maxt))
+            .map(|s| s.labels.clone())
+            .collect();
         out.sort();
         out
     }
@@ -339,18 +396,28 @@ impl Inner {
             ordered = v;
             &mut ordered.iter().copied()
         };
-        let pairs: Vec<(&str, &str)> = pairs.filter(|(n, v)| !v.is_empty() && n != METRIC_NAME).map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = pairs
+            .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let hash = series_hash(name, pairs.iter().copied());
         self.by_hash.get(&hash)?.iter().copied().find(|id| {
             self.series[*id as usize].as_ref().is_some_and(|s| {
-                s.labels.name() == name && s.labels.iter().filter(|(n, _)| *n != METRIC_NAME).eq(pairs.iter().copied())
+                s.labels.name() == name
+                    && s.labels
+                        .iter()
+                        .filter(|(n, _)| *n != METRIC_NAME)
+                        .eq(pairs.iter().copied())
             })
         })
     }
 
     fn insert(&mut self, labels: Labels) -> u32 {
         let hash = series_hash(labels.name(), labels.iter());
-        *self.per_metric.entry(labels.name().to_string()).or_default() += 1;
+        *self
+            .per_metric
+            .entry(labels.name().to_string())
+            .or_default() += 1;
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -366,7 +433,9 @@ impl Inner {
 
     /// Appends to series `id`; false when the sample is out of order.
     fn push(&mut self, id: u32, t: i64, v: f64) -> bool {
-        let Some(s) = self.series[id as usize].as_mut() else { return false };
+        let Some(s) = self.series[id as usize].as_mut() else {
+            return false;
+        };
         if s.last_t().is_some_and(|last| t <= last) {
             return false;
         }
@@ -378,7 +447,9 @@ impl Inner {
     }
 
     fn remove_series(&mut self, id: u32) {
-        let Some(s) = self.series[id as usize].take() else { return };
+        let Some(s) = self.series[id as usize].take() else {
+            return;
+        };
         let hash = series_hash(s.labels.name(), s.labels.iter());
         if let Some(ids) = self.by_hash.get_mut(&hash) {
             ids.retain(|x| *x != id);
@@ -394,14 +465,21 @@ impl Inner {
         }
         self.postings.remove(id, &s.labels);
         self.bytes = self.bytes.saturating_sub(s.bytes());
-        self.samples = self.samples.saturating_sub(s.chunks().map(|c| c.len() as u64).sum());
+        self.samples = self
+            .samples
+            .saturating_sub(s.chunks().map(|c| c.len() as u64).sum());
         self.free.push(id);
     }
 
     fn matching(&self, matchers: &[Matcher]) -> Vec<&MemSeries> {
         let all = (0..self.series.len() as u32).filter(|id| self.series[*id as usize].is_some());
         self.postings
-            .select(matchers, all, |id| self.series.get(id as usize).and_then(|s| s.as_ref()).map(|s| &s.labels))
+            .select(matchers, all, |id| {
+                self.series
+                    .get(id as usize)
+                    .and_then(|s| s.as_ref())
+                    .map(|s| &s.labels)
+            })
             .into_iter()
             .filter_map(|id| self.series[id as usize].as_ref())
             .collect()

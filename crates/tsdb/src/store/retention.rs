@@ -9,10 +9,14 @@ use super::{Inner, StoreConfig};
 impl Inner {
     pub(super) fn enforce_retention(&mut self, cfg: &StoreConfig) {
         self.retention_checked_at = self.max_t;
-        let cutoff = self.max_t.saturating_sub(i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX));
+        let cutoff = self
+            .max_t
+            .saturating_sub(i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX));
         let mut emptied = Vec::new();
         for id in 0..self.series.len() {
-            let Some(s) = self.series[id].as_mut() else { continue };
+            let Some(s) = self.series[id].as_mut() else {
+                continue;
+            };
             let old = s.closed.iter().take_while(|c| c.max_t() < cutoff).count();
             for c in s.closed.drain(..old) {
                 self.bytes = self.bytes.saturating_sub(c.bytes());
@@ -36,11 +40,20 @@ impl Inner {
             .series
             .iter()
             .enumerate()
-            .filter_map(|(id, s)| s.as_ref()?.closed.first().map(|c| Reverse((c.min_t(), id as u32))))
+            .filter_map(|(id, s)| {
+                s.as_ref()?
+                    .closed
+                    .first()
+                    .map(|c| Reverse((c.min_t(), id as u32)))
+            })
             .collect();
         while self.bytes > cfg.max_bytes {
-            let Some(Reverse((_, id))) = oldest.pop() else { break };
-            let Some(s) = self.series[id as usize].as_mut() else { continue };
+            let Some(Reverse((_, id))) = oldest.pop() else {
+                break;
+            };
+            let Some(s) = self.series[id as usize].as_mut() else {
+                continue;
+            };
             if s.closed.is_empty() {
                 continue;
             }

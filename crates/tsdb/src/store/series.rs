@@ -12,7 +12,11 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub(crate) fn new(labels: Labels) -> MemSeries {
-        MemSeries { labels, closed: Vec::new(), head: Chunk::default() }
+        MemSeries {
+            labels,
+            closed: Vec::new(),
+            head: Chunk::default(),
+        }
     }
 
     /// Timestamp of the newest sample, `None` for a series without samples.
@@ -46,7 +50,9 @@ impl MemSeries {
 
     /// All chunks, oldest first (closed ones, then the head if it holds samples).
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &Chunk> {
-        self.closed.iter().chain((!self.head.is_empty()).then_some(&self.head))
+        self.closed
+            .iter()
+            .chain((!self.head.is_empty()).then_some(&self.head))
     }
 
     /// Encoded bytes held by the series.

@@ -56,9 +56,18 @@ pub(super) fn load(path: &Path, inner: &mut Inner) -> Option<String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(format!("cannot read snapshot {}: {e}; starting with an empty store", path.display())),
+        Err(e) => {
+            return Some(format!(
+                "cannot read snapshot {}: {e}; starting with an empty store",
+                path.display()
+            ));
+        }
     };
-    let mut staged = Inner { max_t: i64::MIN, retention_checked_at: i64::MIN, ..Inner::default() };
+    let mut staged = Inner {
+        max_t: i64::MIN,
+        retention_checked_at: i64::MIN,
+        ..Inner::default()
+    };
     match decode(&bytes, &mut staged) {
         Ok(()) => {
             *inner = staged;
@@ -70,13 +79,19 @@ pub(super) fn load(path: &Path, inner: &mut Inner) -> Option<String> {
                 Ok(()) => format!("set aside as {}", aside.display()),
                 Err(e) => format!("could not be moved aside ({e})"),
             };
-            Some(format!("snapshot {} is corrupt ({why}); it was {moved} and the store starts empty", path.display()))
+            Some(format!(
+                "snapshot {} is corrupt ({why}); it was {moved} and the store starts empty",
+                path.display()
+            ))
         }
     }
 }
 
 fn aside_path(path: &Path) -> PathBuf {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".corrupt-{secs}"));
     PathBuf::from(name)
@@ -92,7 +107,9 @@ fn decode(bytes: &[u8], inner: &mut Inner) -> Result<(), String> {
     if sum != h.0.to_le_bytes() {
         return Err("checksum mismatch".into());
     }
-    let mut r = Reader { b: &body[MAGIC.len()..] };
+    let mut r = Reader {
+        b: &body[MAGIC.len()..],
+    };
     for _ in 0..r.u64()? {
         let mut pairs = Vec::new();
         for _ in 0..r.u64()? {
@@ -104,8 +121,11 @@ fn decode(bytes: &[u8], inner: &mut Inner) -> Result<(), String> {
             let count = u16::try_from(r.u64()?).map_err(|_| "chunk sample count out of range")?;
             let bits = usize::try_from(r.u64()?).map_err(|_| "chunk bit length out of range")?;
             let len = usize::try_from(r.u64()?).map_err(|_| "chunk length out of range")?;
-            let chunk = Chunk::from_encoded(count, bits, r.take(len)?).ok_or("undecodable chunk")?;
-            let Some(s) = inner.series[id as usize].as_mut() else { return Err("series vanished while loading".into()) };
+            let chunk =
+                Chunk::from_encoded(count, bits, r.take(len)?).ok_or("undecodable chunk")?;
+            let Some(s) = inner.series[id as usize].as_mut() else {
+                return Err("series vanished while loading".into());
+            };
             if s.last_t().is_some_and(|t| chunk.min_t() <= t) {
                 return Err(format!("chunks of {} overlap", s.labels));
             }
@@ -121,7 +141,11 @@ fn decode(bytes: &[u8], inner: &mut Inner) -> Result<(), String> {
     }
     for _ in 0..r.u64()? {
         let name = r.str()?;
-        let m = Metadata { kind: r.str()?, help: r.str()?, unit: r.str()? };
+        let m = Metadata {
+            kind: r.str()?,
+            help: r.str()?,
+            unit: r.str()?,
+        };
         inner.metadata.insert(name, m);
     }
     if !r.b.is_empty() {
@@ -161,6 +185,7 @@ impl<'a> Reader<'a> {
 
     fn str(&mut self) -> Result<String, String> {
         let n = usize::try_from(self.u64()?).map_err(|_| "string length out of range")?;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "label or metadata is not UTF-8".into())
+        String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| "label or metadata is not UTF-8".into())
     }
 }

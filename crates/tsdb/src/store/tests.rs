@@ -2,11 +2,19 @@ use super::*;
 use promql_parser::label::MatchOp;
 
 fn l(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 fn s<'a>(name: &'a str, labels: &'a [(String, String)], t_ms: i64, value: f64) -> SampleRef<'a> {
-    SampleRef { name, labels, t_ms, value }
+    SampleRef {
+        name,
+        labels,
+        t_ms,
+        value,
+    }
 }
 
 fn eq(name: &str, value: &str) -> Matcher {
@@ -19,7 +27,15 @@ fn appends_selects_and_rejects_out_of_order() {
     assert!(warn.is_none());
     let a = l(&[("model", "m1"), ("instance", "x")]);
     let b = l(&[("instance", "x"), ("model", "m1")]); // same set, other order
-    let r = store.append("t", [s("up", &a, 1000, 1.0), s("up", &b, 2000, 2.0), s("up", &a, 2000, 3.0), s("up", &a, 1500, 3.0)]);
+    let r = store.append(
+        "t",
+        [
+            s("up", &a, 1000, 1.0),
+            s("up", &b, 2000, 2.0),
+            s("up", &a, 2000, 3.0),
+            s("up", &a, 1500, 3.0),
+        ],
+    );
     assert_eq!((r.appended, r.out_of_order), (2, 2));
     let got = store.select(&[eq("__name__", "up"), eq("model", "m1")], 0, 10_000);
     assert_eq!(got.len(), 1);
@@ -30,41 +46,76 @@ fn appends_selects_and_rejects_out_of_order() {
 
 #[test]
 fn forbidden_labels_and_limits_name_metric_and_source() {
-    let cfg = StoreConfig { max_series_per_metric: 2, max_series: 3, forbidden_labels: vec!["trace_id".into()], ..StoreConfig::default() };
+    let cfg = StoreConfig {
+        max_series_per_metric: 2,
+        max_series: 3,
+        forbidden_labels: vec!["trace_id".into()],
+        ..StoreConfig::default()
+    };
     let (store, _) = Store::open(cfg);
     let bad = l(&[("request_id", "42")]);
     let custom = l(&[("trace_id", "abc")]);
-    let r = store.append("vllm-0", [s("vllm:x", &bad, 1, 1.0), s("vllm:x", &custom, 1, 1.0)]);
+    let r = store.append(
+        "vllm-0",
+        [s("vllm:x", &bad, 1, 1.0), s("vllm:x", &custom, 1, 1.0)],
+    );
     assert_eq!(r.appended, 0);
     assert_eq!(r.refused.len(), 2);
-    assert!(r.refused[0].reason.contains("request_id") && r.refused[0].source == "vllm-0" && r.refused[0].metric == "vllm:x");
-    let series: Vec<Vec<(String, String)>> = (0..4).map(|i| l(&[("gpu", &i.to_string())])).collect();
+    assert!(
+        r.refused[0].reason.contains("request_id")
+            && r.refused[0].source == "vllm-0"
+            && r.refused[0].metric == "vllm:x"
+    );
+    let series: Vec<Vec<(String, String)>> =
+        (0..4).map(|i| l(&[("gpu", &i.to_string())])).collect();
     let r = store.append("dcgm", series.iter().map(|ls| s("temp", ls, 1, 1.0)));
     assert_eq!(r.appended, 2);
-    assert!(r.refused[0].reason.contains("max_series_per_metric"), "{:?}", r.refused);
+    assert!(
+        r.refused[0].reason.contains("max_series_per_metric"),
+        "{:?}",
+        r.refused
+    );
     let r = store.append("dcgm", series.iter().map(|ls| s("power", ls, 1, 1.0)));
     assert_eq!(r.appended, 1);
     assert!(r.refused.iter().any(|x| x.reason.contains("(max_series)")));
     let d = store.stats().drops;
-    assert_eq!((d.forbidden_label, d.metric_series_limit, d.series_limit), (2, 2, 3));
+    assert_eq!(
+        (d.forbidden_label, d.metric_series_limit, d.series_limit),
+        (2, 2, 3)
+    );
 }
 
 #[test]
 fn retention_by_time_and_bytes_drops_oldest_and_counts() {
-    let cfg = StoreConfig { retention: Duration::from_secs(3600), ..StoreConfig::default() };
+    let cfg = StoreConfig {
+        retention: Duration::from_secs(3600),
+        ..StoreConfig::default()
+    };
     let (store, _) = Store::open(cfg);
     let ls = l(&[("a", "1")]);
     store.append("t", (0..2000).map(|i| s("m", &ls, i * 5000, i as f64)));
     let got = store.select(&[eq("__name__", "m")], i64::MIN, i64::MAX);
     let first = got[0].1[0].0;
     let last = got[0].1.last().map(|x| x.0).unwrap_or(0);
-    assert!(last - first <= 3600_000 + 120 * 5000 + 60_000, "kept {first}..{last}");
+    assert!(
+        last - first <= 3_600_000 + 120 * 5000 + 60_000,
+        "kept {first}..{last}"
+    );
     assert!(store.stats().drops.retention_time_chunks > 0);
 
-    let (store, _) = Store::open(StoreConfig { max_bytes: 2000, ..StoreConfig::default() });
+    let (store, _) = Store::open(StoreConfig {
+        max_bytes: 2000,
+        ..StoreConfig::default()
+    });
     let others = l(&[("a", "2")]);
-    store.append("t", (0..1000).map(|i| s("m", &ls, i * 5000, (i * 7919 % 1000) as f64 / 3.0)));
-    store.append("t", (1000..2000).map(|i| s("m", &others, i * 5000, (i * 7919 % 1000) as f64 / 3.0)));
+    store.append(
+        "t",
+        (0..1000).map(|i| s("m", &ls, i * 5000, (i * 7919 % 1000) as f64 / 3.0)),
+    );
+    store.append(
+        "t",
+        (1000..2000).map(|i| s("m", &others, i * 5000, (i * 7919 % 1000) as f64 / 3.0)),
+    );
     let st = store.stats();
     assert!(st.bytes <= 2000, "{st:?}");
     assert!(st.drops.retention_bytes_chunks > 0);
@@ -77,20 +128,47 @@ fn snapshot_round_trips_and_corrupt_snapshot_is_set_aside() {
     let dir = std::env::temp_dir().join(format!("tsdb-snap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("store.snap");
-    let cfg = StoreConfig { snapshot_path: Some(path.clone()), ..StoreConfig::default() };
+    let cfg = StoreConfig {
+        snapshot_path: Some(path.clone()),
+        ..StoreConfig::default()
+    };
     let (store, _) = Store::open(cfg.clone());
     let ls = l(&[("gpu", "0")]);
-    store.append("t", (0..300).map(|i| s("DCGM_FI_DEV_GPU_TEMP", &ls, i * 1000, 40.0 + (i % 7) as f64)));
-    store.append("t", [s("DCGM_FI_DEV_GPU_TEMP", &ls, 300_000, f64::from_bits(STALE_NAN_BITS))]);
-    store.set_metadata("DCGM_FI_DEV_GPU_TEMP", Metadata { kind: "gauge".into(), help: "temp".into(), unit: String::new() });
+    store.append(
+        "t",
+        (0..300).map(|i| s("DCGM_FI_DEV_GPU_TEMP", &ls, i * 1000, 40.0 + (i % 7) as f64)),
+    );
+    store.append(
+        "t",
+        [s(
+            "DCGM_FI_DEV_GPU_TEMP",
+            &ls,
+            300_000,
+            f64::from_bits(STALE_NAN_BITS),
+        )],
+    );
+    store.set_metadata(
+        "DCGM_FI_DEV_GPU_TEMP",
+        Metadata {
+            kind: "gauge".into(),
+            help: "temp".into(),
+            unit: String::new(),
+        },
+    );
     store.snapshot().expect("snapshot");
     let (back, warn) = Store::open(cfg.clone());
     assert!(warn.is_none());
     assert_eq!(back.select(&[eq("gpu", "0")], 0, i64::MAX)[0].1.len(), 301);
-    assert!(is_stale(back.select(&[eq("gpu", "0")], 300_000, 300_000)[0].1[0].1));
+    assert!(is_stale(
+        back.select(&[eq("gpu", "0")], 300_000, 300_000)[0].1[0].1
+    ));
     assert_eq!(back.metadata().len(), 1);
     // Appending continues after the reloaded head chunk.
-    assert_eq!(back.append("t", [s("DCGM_FI_DEV_GPU_TEMP", &ls, 301_000, 1.0)]).appended, 1);
+    assert_eq!(
+        back.append("t", [s("DCGM_FI_DEV_GPU_TEMP", &ls, 301_000, 1.0)])
+            .appended,
+        1
+    );
 
     let mut bytes = std::fs::read(&path).expect("read");
     let mid = bytes.len() / 2;
@@ -98,7 +176,10 @@ fn snapshot_round_trips_and_corrupt_snapshot_is_set_aside() {
     std::fs::write(&path, &bytes).expect("write");
     let (empty, warn) = Store::open(cfg);
     let warn = warn.expect("corruption is reported");
-    assert!(warn.contains("corrupt") && warn.contains("set aside"), "{warn}");
+    assert!(
+        warn.contains("corrupt") && warn.contains("set aside"),
+        "{warn}"
+    );
     assert_eq!(empty.stats().series, 0);
     assert!(!path.exists());
     let _ = std::fs::remove_dir_all(&dir);
@@ -110,9 +191,38 @@ fn regex_and_negative_matchers_use_empty_value_semantics() {
     let a = l(&[("tenant", "acme")]);
     let none: Vec<(String, String)> = vec![];
     store.append("t", [s("m", &a, 1, 1.0), s("m", &none, 1, 1.0)]);
-    let re = |v: &str| Matcher::new(MatchOp::Re(regex::Regex::new(&format!("^(?:{v})$")).expect("re")), "tenant", v);
-    assert_eq!(store.select(&[eq("__name__", "m"), re(".+")], 0, 10).len(), 1);
-    assert_eq!(store.select(&[eq("__name__", "m"), re(".*")], 0, 10).len(), 2);
-    assert_eq!(store.select(&[eq("__name__", "m"), eq("tenant", "")], 0, 10).len(), 1);
-    assert_eq!(store.select(&[eq("__name__", "m"), Matcher::new(MatchOp::NotEqual, "tenant", "acme")], 0, 10).len(), 1);
+    let re = |v: &str| {
+        Matcher::new(
+            MatchOp::Re(regex::Regex::new(&format!("^(?:{v})$")).expect("re")),
+            "tenant",
+            v,
+        )
+    };
+    assert_eq!(
+        store.select(&[eq("__name__", "m"), re(".+")], 0, 10).len(),
+        1
+    );
+    assert_eq!(
+        store.select(&[eq("__name__", "m"), re(".*")], 0, 10).len(),
+        2
+    );
+    assert_eq!(
+        store
+            .select(&[eq("__name__", "m"), eq("tenant", "")], 0, 10)
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .select(
+                &[
+                    eq("__name__", "m"),
+                    Matcher::new(MatchOp::NotEqual, "tenant", "acme")
+                ],
+                0,
+                10
+            )
+            .len(),
+        1
+    );
 }

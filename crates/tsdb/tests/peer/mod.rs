@@ -78,12 +78,17 @@ impl Prometheus {
         let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
         if !std::path::Path::new(&bin).exists() {
             if std::env::var("STRATA_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
-                panic!("{bin} is missing and STRATA_REQUIRE_PEERS=1: apt-get install -y --no-install-recommends prometheus");
+                panic!(
+                    "{bin} is missing and STRATA_REQUIRE_PEERS=1: apt-get install -y --no-install-recommends prometheus"
+                );
             }
             eprintln!("skipping: {bin} not installed (apt-get install prometheus)");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
         let dir = std::env::temp_dir().join(format!("tsdb-prom-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("prometheus.yml");
@@ -91,7 +96,10 @@ impl Prometheus {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(&bin)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--web.enable-remote-write-receiver")
             .arg("--query.lookback-delta=5m")
@@ -99,10 +107,17 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start prometheus");
-        let prom = Prometheus { child, addr, _dir: TempDir(dir) };
+        let prom = Prometheus {
+            child,
+            addr,
+            _dir: TempDir(dir),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if prom.http("GET", "/-/ready", None).is_ok_and(|(code, _)| code == 200) {
+            if prom
+                .http("GET", "/-/ready", None)
+                .is_ok_and(|(code, _)| code == 200)
+            {
                 return Some(prom);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -111,7 +126,12 @@ impl Prometheus {
     }
 
     /// One HTTP/1.0 exchange (no chunked encoding to decode); returns status and body.
-    pub fn http(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> std::io::Result<(u16, Vec<u8>)> {
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         let mut s = TcpStream::connect(&self.addr)?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
         let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {}\r\n", self.addr).into_bytes();
@@ -125,9 +145,16 @@ impl Prometheus {
         s.write_all(&req)?;
         let mut resp = Vec::new();
         s.read_to_end(&mut resp)?;
-        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(resp.len());
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(resp.len());
         let head = String::from_utf8_lossy(&resp[..split]).to_string();
-        let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         Ok((code, resp[(split + 4).min(resp.len())..].to_vec()))
     }
 
@@ -138,23 +165,55 @@ impl Prometheus {
                 timeseries: batch
                     .iter()
                     .map(|s| TimeSeries {
-                        labels: s.labels.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
-                        samples: s.points.iter().map(|(t, v)| Sample { value: *v, timestamp: *t }).collect(),
+                        labels: s
+                            .labels
+                            .iter()
+                            .map(|(n, v)| Label {
+                                name: n.clone(),
+                                value: v.clone(),
+                            })
+                            .collect(),
+                        samples: s
+                            .points
+                            .iter()
+                            .map(|(t, v)| Sample {
+                                value: *v,
+                                timestamp: *t,
+                            })
+                            .collect(),
                     })
                     .collect(),
             };
             let raw = prost::Message::encode_to_vec(&req);
-            let body = snap::raw::Encoder::new().compress_vec(&raw).expect("snappy");
+            let body = snap::raw::Encoder::new()
+                .compress_vec(&raw)
+                .expect("snappy");
             let headers = "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n";
-            let (code, resp) = self.http("POST", "/api/v1/write", Some((headers, &body))).expect("remote write");
-            assert!(code / 100 == 2, "remote_write answered {code}: {}", String::from_utf8_lossy(&resp));
+            let (code, resp) = self
+                .http("POST", "/api/v1/write", Some((headers, &body)))
+                .expect("remote write");
+            assert!(
+                code / 100 == 2,
+                "remote_write answered {code}: {}",
+                String::from_utf8_lossy(&resp)
+            );
         }
     }
 
-    fn get(&self, path: &str, params: &[(&str, String)]) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
-        let qs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-        let (code, body) = self.http("GET", &format!("{path}?{}", qs.join("&")), None).map_err(|e| e.to_string())?;
-        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("{code}: {e}"))?;
+    fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
+        let qs: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        let (code, body) = self
+            .http("GET", &format!("{path}?{}", qs.join("&")), None)
+            .map_err(|e| e.to_string())?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("{code}: {e}"))?;
         if json["status"] != "success" {
             return Err(json["error"].as_str().unwrap_or("error").to_string());
         }
@@ -163,12 +222,29 @@ impl Prometheus {
 
     /// Instant query at `t` ms.
     pub fn query(&self, q: &str, t: i64) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
-        self.get("/api/v1/query", &[("query", q.to_string()), ("time", secs(t))])
+        self.get(
+            "/api/v1/query",
+            &[("query", q.to_string()), ("time", secs(t))],
+        )
     }
 
     /// Range query.
-    pub fn query_range(&self, q: &str, start: i64, end: i64, step: i64) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
-        self.get("/api/v1/query_range", &[("query", q.to_string()), ("start", secs(start)), ("end", secs(end)), ("step", secs(step))])
+    pub fn query_range(
+        &self,
+        q: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
+        self.get(
+            "/api/v1/query_range",
+            &[
+                ("query", q.to_string()),
+                ("start", secs(start)),
+                ("end", secs(end)),
+                ("step", secs(step)),
+            ],
+        )
     }
 }
 
@@ -177,7 +253,15 @@ fn secs(ms: i64) -> String {
 }
 
 fn encode(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn point(p: &serde_json::Value) -> (i64, f64) {
@@ -193,19 +277,42 @@ fn point(p: &serde_json::Value) -> (i64, f64) {
 fn normalise(data: &serde_json::Value) -> BTreeMap<String, Vec<(i64, f64)>> {
     let mut out = BTreeMap::new();
     let metric = |r: &serde_json::Value| {
-        let pairs = r["metric"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()).unwrap_or_default();
+        let pairs = r["metric"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
         labels_text(pairs)
     };
     match data["resultType"].as_str() {
         Some("scalar") => {
             out.insert("scalar".to_string(), vec![point(&data["result"])]);
         }
-        Some("vector") => data["result"].as_array().into_iter().flatten().for_each(|r| {
-            out.insert(metric(r), vec![point(&r["value"])]);
-        }),
-        Some("matrix") => data["result"].as_array().into_iter().flatten().for_each(|r| {
-            out.insert(metric(r), r["values"].as_array().into_iter().flatten().map(point).collect());
-        }),
+        Some("vector") => data["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .for_each(|r| {
+                out.insert(metric(r), vec![point(&r["value"])]);
+            }),
+        Some("matrix") => data["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .for_each(|r| {
+                out.insert(
+                    metric(r),
+                    r["values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(point)
+                        .collect(),
+                );
+            }),
         _ => {}
     }
     out
