@@ -113,8 +113,12 @@ impl AlertingRule {
                     .map(|v| (k.clone(), v))
                     .map_err(|e| format!("{k}: {e}"))
             };
-            let extra: Vec<(String, String)> =
-                self.spec.labels.iter().map(render).collect::<Result<_, _>>()?;
+            let extra: Vec<(String, String)> = self
+                .spec
+                .labels
+                .iter()
+                .map(render)
+                .collect::<Result<_, _>>()?;
             let annotations: Labels = self
                 .spec
                 .annotations
@@ -126,7 +130,10 @@ impl AlertingRule {
             all.insert("alertname".into(), self.spec.name.clone());
             let all: Labels = all.into_iter().collect();
             if current.contains_key(&all) {
-                return Err("vector contains metrics with the same labelset after applying alert labels".into());
+                return Err(
+                    "vector contains metrics with the same labelset after applying alert labels"
+                        .into(),
+                );
             }
             current.insert(
                 all.clone(),
@@ -168,7 +175,8 @@ impl AlertingRule {
                     keep_firing = t_ms - since < keep_for;
                 }
                 let expired = a.state == State::Pending
-                    || a.resolved_at_ms.is_some_and(|r| t_ms - r > RESOLVED_RETENTION_MS);
+                    || a.resolved_at_ms
+                        .is_some_and(|r| t_ms - r > RESOLVED_RETENTION_MS);
                 if a.state != State::Inactive && !keep_firing {
                     a.state = State::Inactive;
                     a.resolved_at_ms = Some(t_ms);
@@ -243,7 +251,10 @@ mod tests {
 
     fn hit(v: f64) -> Vec<(Labels, f64)> {
         vec![(
-            vec![("__name__".into(), "q".into()), ("model".into(), "m".into())],
+            vec![
+                ("__name__".into(), "q".into()),
+                ("model".into(), "m".into()),
+            ],
             v,
         )]
     }
@@ -260,30 +271,47 @@ mod tests {
         let ext = External::default();
         let out = r.eval(hit(12.0), 0, &ext).expect("eval");
         assert_eq!(state(&r), Some(State::Pending));
-        assert!(out.iter().any(|p| p.name == "ALERTS" && p.label("alertstate") == Some("pending")));
+        assert!(
+            out.iter()
+                .any(|p| p.name == "ALERTS" && p.label("alertstate") == Some("pending"))
+        );
         r.eval(hit(13.0), MIN, &ext).expect("eval");
         assert_eq!(state(&r), Some(State::Pending));
-        assert!(r.due(MIN, Duration::from_secs(60), Duration::from_secs(60)).is_empty());
+        assert!(
+            r.due(MIN, Duration::from_secs(60), Duration::from_secs(60))
+                .is_empty()
+        );
         r.eval(hit(14.0), 2 * MIN, &ext).expect("eval");
         assert_eq!(state(&r), Some(State::Firing));
         let a = r.active.values().next().expect("alert");
-        assert_eq!(a.labels, vec![
-            ("alertname".to_string(), "QueueHigh".to_string()),
-            ("model".to_string(), "m".to_string()),
-            ("severity".to_string(), "page".to_string()),
-        ]);
+        assert_eq!(
+            a.labels,
+            vec![
+                ("alertname".to_string(), "QueueHigh".to_string()),
+                ("model".to_string(), "m".to_string()),
+                ("severity".to_string(), "page".to_string()),
+            ]
+        );
         assert_eq!(a.annotations[0].1, "m at 14");
         assert_eq!(a.active_at_ms, 0);
         let sent = r.due(2 * MIN, Duration::from_secs(60), Duration::from_secs(15));
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].valid_until_ms, 2 * MIN + 4 * MIN);
-        assert!(r.due(2 * MIN + 30_000, Duration::from_secs(60), Duration::from_secs(15)).is_empty());
+        assert!(
+            r.due(
+                2 * MIN + 30_000,
+                Duration::from_secs(60),
+                Duration::from_secs(15)
+            )
+            .is_empty()
+        );
         let out = r.eval(vec![], 3 * MIN, &ext).expect("eval");
         assert!(out.is_empty(), "no ALERTS series once resolved");
         assert_eq!(state(&r), Some(State::Inactive));
         let sent = r.due(3 * MIN, Duration::from_secs(60), Duration::from_secs(15));
         assert_eq!(sent[0].resolved_at_ms, Some(3 * MIN));
-        r.eval(vec![], 3 * MIN + RESOLVED_RETENTION_MS + 1, &ext).expect("eval");
+        r.eval(vec![], 3 * MIN + RESOLVED_RETENTION_MS + 1, &ext)
+            .expect("eval");
         assert!(r.active.is_empty(), "dropped after the retention");
     }
 
@@ -295,7 +323,10 @@ mod tests {
         r.eval(vec![], MIN, &ext).expect("eval");
         assert!(r.active.is_empty());
         r.eval(hit(12.0), 2 * MIN, &ext).expect("eval");
-        assert_eq!(r.active.values().next().map(|a| a.active_at_ms), Some(2 * MIN));
+        assert_eq!(
+            r.active.values().next().map(|a| a.active_at_ms),
+            Some(2 * MIN)
+        );
     }
 
     #[test]
@@ -307,7 +338,11 @@ mod tests {
         r.eval(vec![], MIN, &ext).expect("eval");
         assert_eq!(state(&r), Some(State::Firing), "held by keep_firing_for");
         r.eval(vec![], 2 * MIN + 1, &ext).expect("eval");
-        assert_eq!(state(&r), Some(State::Firing), "2m counted from the first miss at 1m");
+        assert_eq!(
+            state(&r),
+            Some(State::Firing),
+            "2m counted from the first miss at 1m"
+        );
         r.eval(vec![], 3 * MIN, &ext).expect("eval");
         assert_eq!(state(&r), Some(State::Inactive));
     }
@@ -316,8 +351,20 @@ mod tests {
     fn colliding_label_sets_are_an_error() {
         let mut r = rule("");
         let two = vec![
-            (vec![("__name__".to_string(), "a".to_string()), ("model".to_string(), "m".to_string())], 11.0),
-            (vec![("__name__".to_string(), "b".to_string()), ("model".to_string(), "m".to_string())], 12.0),
+            (
+                vec![
+                    ("__name__".to_string(), "a".to_string()),
+                    ("model".to_string(), "m".to_string()),
+                ],
+                11.0,
+            ),
+            (
+                vec![
+                    ("__name__".to_string(), "b".to_string()),
+                    ("model".to_string(), "m".to_string()),
+                ],
+                12.0,
+            ),
         ];
         assert!(r.eval(two, 0, &External::default()).is_err());
     }

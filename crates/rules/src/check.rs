@@ -136,13 +136,23 @@ pub fn load(file: &str, text: &str) -> Result<Vec<GroupSpec>, Vec<RuleError>> {
         if g.name.value.trim().is_empty() {
             at.error(&g.name, "groupname must not be empty".into());
         } else if !seen.insert(g.name.value.clone()) {
-            at.error(&g.name, format!("groupname {:?} is repeated in the same file; group names must be unique", g.name.value));
+            at.error(
+                &g.name,
+                format!(
+                    "groupname {:?} is repeated in the same file; group names must be unique",
+                    g.name.value
+                ),
+            );
         }
         if let Some(spec) = check_group(g, &mut at) {
             groups.push(spec);
         }
     }
-    if errors.is_empty() { Ok(groups) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errors)
+    }
 }
 
 struct Reporter<'a> {
@@ -179,10 +189,10 @@ impl Reporter<'_> {
 fn check_group(g: &RawGroup, at: &mut Reporter<'_>) -> Option<GroupSpec> {
     let before = at.errors.len();
     let interval = at.duration(&g.interval, "interval");
-    if interval.is_some_and(|i| i.is_zero()) {
-        if let Some(i) = &g.interval {
-            at.error(i, "interval must be greater than zero".into());
-        }
+    if let (Some(i), Some(d)) = (&g.interval, interval)
+        && d.is_zero()
+    {
+        at.error(i, "interval must be greater than zero".into());
     }
     let mut rules = Vec::new();
     for (i, r) in g.rules.iter().enumerate() {
@@ -238,12 +248,12 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
             String::new()
         }
     };
-    for (k, v) in &r.labels {
+    for k in r.labels.keys() {
         if !valid_label_name(k) || k == "__name__" {
-            fail(at, &format!("invalid label name: {k:?} (use [a-zA-Z_][a-zA-Z0-9_]*, not __name__)"));
-        }
-        if v.is_empty() && r.alert.is_none() {
-            continue;
+            fail(
+                at,
+                &format!("invalid label name: {k:?} (use [a-zA-Z_][a-zA-Z0-9_]*, not __name__)"),
+            );
         }
     }
     for k in r.annotations.keys() {
@@ -252,7 +262,9 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
         }
     }
     let for_ = at.duration(&r.for_, "for").unwrap_or_default();
-    let keep = at.duration(&r.keep_firing_for, "keep_firing_for").unwrap_or_default();
+    let keep = at
+        .duration(&r.keep_firing_for, "keep_firing_for")
+        .unwrap_or_default();
     if let Some(rec) = &r.record {
         if !r.annotations.is_empty() {
             at.error(rec, "invalid field 'annotations' in recording rule".into());
@@ -261,15 +273,28 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
             at.error(rec, "invalid field 'for' in recording rule".into());
         }
         if r.keep_firing_for.is_some() {
-            at.error(rec, "invalid field 'keep_firing_for' in recording rule".into());
+            at.error(
+                rec,
+                "invalid field 'keep_firing_for' in recording rule".into(),
+            );
         }
         if !valid_metric_name(&rec.value) {
-            at.error(rec, format!("invalid recording rule name: {:?} (use [a-zA-Z_:][a-zA-Z0-9_:]*)", rec.value));
+            at.error(
+                rec,
+                format!(
+                    "invalid recording rule name: {:?} (use [a-zA-Z_:][a-zA-Z0-9_:]*)",
+                    rec.value
+                ),
+            );
         }
         return (at.errors.len() == before).then(|| RuleSpec::Recording {
             name: rec.value.clone(),
             expr,
-            labels: r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: r
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         });
     }
     let alert = r.alert.as_ref()?;
@@ -283,8 +308,16 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
             keep_firing_for: keep,
             labels,
             annotations,
-            raw_labels: r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            raw_annotations: r.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            raw_labels: r
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            raw_annotations: r
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     })
 }
@@ -312,7 +345,10 @@ fn describe_parse_error(expr: &str, msg: &str) -> String {
         Some(off) => {
             let (line, col) = line_col(expr, off);
             let snippet: String = expr[off..].chars().take(20).collect();
-            format!("could not parse expression: {line}:{col}: {msg} (at `{}`)", snippet.trim_end())
+            format!(
+                "could not parse expression: {line}:{col}: {msg} (at `{}`)",
+                snippet.trim_end()
+            )
         }
         None => format!("could not parse expression: {msg}"),
     }
@@ -348,13 +384,15 @@ fn line_col(s: &str, off: usize) -> (usize, usize) {
 
 fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn valid_metric_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
 }
 
@@ -378,7 +416,10 @@ mod tests {
         let RuleSpec::Alerting(a) = &groups[0].rules[1] else {
             panic!("second rule is an alert");
         };
-        assert_eq!((a.for_, a.keep_firing_for), (Duration::from_secs(120), Duration::from_secs(60)));
+        assert_eq!(
+            (a.for_, a.keep_firing_for),
+            (Duration::from_secs(120), Duration::from_secs(60))
+        );
     }
 
     #[test]
@@ -387,7 +428,11 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("r.yml:5:11: group \"g\", rule 1 \"A\": could not parse expression: 1:4: unclosed left parenthesis"), "{}", e[0]);
         let e = errors("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up + bogus(up)\n");
-        assert!(e[0].contains("1:6: unknown function with name 'bogus'"), "{}", e[0]);
+        assert!(
+            e[0].contains("1:6: unknown function with name 'bogus'"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]

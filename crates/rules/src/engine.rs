@@ -88,7 +88,9 @@ impl RuleEngine {
                     .iter()
                     .map(|r| RuleState {
                         rule: match r {
-                            RuleSpec::Alerting(a) => Rule::Alerting(Box::new(AlertingRule::new(a.clone()))),
+                            RuleSpec::Alerting(a) => {
+                                Rule::Alerting(Box::new(AlertingRule::new(a.clone())))
+                            }
                             rec => Rule::Recording { spec: rec.clone() },
                         },
                         health: "unknown",
@@ -122,7 +124,13 @@ impl RuleEngine {
 
     /// Evaluates group `index` once at `t_ms`: writes results through `out`, returns the
     /// alerts due for notification.
-    pub fn eval_group(&self, index: usize, t_ms: i64, query: &dyn Query, out: &dyn Appender) -> Vec<Alert> {
+    pub fn eval_group(
+        &self,
+        index: usize,
+        t_ms: i64,
+        query: &dyn Query,
+        out: &dyn Appender,
+    ) -> Vec<Alert> {
         let Some(group) = self.groups.get(index) else {
             return Vec::new();
         };
@@ -134,13 +142,19 @@ impl RuleEngine {
         let mut due = Vec::new();
         for r in &mut g.rules {
             let rule_started = Instant::now();
-            let result = query.instant(match &r.rule {
-                Rule::Recording { spec } => spec.expr(),
-                Rule::Alerting(a) => &a.spec.expr,
-            }, t_ms);
+            let result = query.instant(
+                match &r.rule {
+                    Rule::Recording { spec } => spec.expr(),
+                    Rule::Alerting(a) => &a.spec.expr,
+                },
+                t_ms,
+            );
             let produced = result.and_then(|res| {
                 if limit > 0 && res.len() > limit {
-                    return Err(format!("exceeded limit of {limit} with {} series", res.len()));
+                    return Err(format!(
+                        "exceeded limit of {limit} with {} series",
+                        res.len()
+                    ));
                 }
                 match &mut r.rule {
                     Rule::Recording { spec } => Ok(recorded(spec, res, t_ms)),
@@ -190,17 +204,23 @@ impl RuleEngine {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         (0..self.groups.len())
             .map(|i| {
-                let (engine, query, out, notifier) = (self.clone(), query.clone(), out.clone(), notifier.clone());
-                let every = self.groups[i].lock().unwrap_or_else(|p| p.into_inner()).interval;
+                let (engine, query, out, notifier) =
+                    (self.clone(), query.clone(), out.clone(), notifier.clone());
+                let every = self.groups[i]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .interval;
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(every);
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     loop {
                         tick.tick().await;
                         let (e, q, o) = (engine.clone(), query.clone(), out.clone());
-                        let due = tokio::task::spawn_blocking(move || e.eval_group(i, sources::now_ms(), &*q, &*o))
-                            .await
-                            .unwrap_or_default();
+                        let due = tokio::task::spawn_blocking(move || {
+                            e.eval_group(i, sources::now_ms(), &*q, &*o)
+                        })
+                        .await
+                        .unwrap_or_default();
                         if let Some(n) = &notifier {
                             n.send(due);
                         }
@@ -220,11 +240,14 @@ impl RuleEngine {
                 let rules: Vec<Value> = g
                     .rules
                     .iter()
-                    .filter(|r| match (kind, &r.rule) {
-                        (Some("alert"), Rule::Recording { .. }) | (Some("record"), Rule::Alerting(_)) => false,
-                        _ => true,
+                    .filter(|r| {
+                        !matches!(
+                            (kind, &r.rule),
+                            (Some("alert"), Rule::Recording { .. })
+                                | (Some("record"), Rule::Alerting(_))
+                        )
                     })
-                    .map(|r| rule_json(r))
+                    .map(rule_json)
                     .collect();
                 json!({
                     "name": g.spec.name,
@@ -247,7 +270,12 @@ impl RuleEngine {
             let g = g.lock().unwrap_or_else(|p| p.into_inner());
             for r in &g.rules {
                 if let Rule::Alerting(a) = &r.rule {
-                    alerts.extend(a.active.values().filter(|x| x.state != State::Inactive).map(alert_json));
+                    alerts.extend(
+                        a.active
+                            .values()
+                            .filter(|x| x.state != State::Inactive)
+                            .map(alert_json),
+                    );
                 }
             }
         }
@@ -274,7 +302,12 @@ fn recorded(spec: &RuleSpec, result: Vec<(Labels, f64)>, t_ms: i64) -> Vec<Point
 }
 
 fn map(pairs: &Labels) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn rfc3339_or_zero(ms: i64) -> String {
@@ -324,7 +357,12 @@ fn rule_json(r: &RuleState) -> Value {
             json!({ "name": name, "query": expr, "labels": map(labels), "type": "recording" })
         }
         Rule::Alerting(a) => {
-            let alerts: Vec<Value> = a.active.values().filter(|x| x.state != State::Inactive).map(alert_json).collect();
+            let alerts: Vec<Value> = a
+                .active
+                .values()
+                .filter(|x| x.state != State::Inactive)
+                .map(alert_json)
+                .collect();
             let state = a
                 .active
                 .values()

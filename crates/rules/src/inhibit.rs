@@ -47,7 +47,10 @@ mod tests {
     use super::*;
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -57,9 +60,21 @@ mod tests {
             target_match: [("severity".to_string(), "warning".to_string())].into(),
             equal: vec!["instance".into()],
         };
-        let src = l(&[("alertname", "EngineDown"), ("instance", "a"), ("severity", "critical")]);
-        let same = l(&[("alertname", "QueueHigh"), ("instance", "a"), ("severity", "warning")]);
-        let other = l(&[("alertname", "QueueHigh"), ("instance", "b"), ("severity", "warning")]);
+        let src = l(&[
+            ("alertname", "EngineDown"),
+            ("instance", "a"),
+            ("severity", "critical"),
+        ]);
+        let same = l(&[
+            ("alertname", "QueueHigh"),
+            ("instance", "a"),
+            ("severity", "warning"),
+        ]);
+        let other = l(&[
+            ("alertname", "QueueHigh"),
+            ("instance", "b"),
+            ("severity", "warning"),
+        ]);
         assert!(rule.inhibits(&same, std::slice::from_ref(&src)));
         assert!(!rule.inhibits(&other, std::slice::from_ref(&src)));
         assert!(!rule.inhibits(&src, std::slice::from_ref(&src)));

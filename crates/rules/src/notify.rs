@@ -136,10 +136,12 @@ impl Notifier {
     async fn deliver(&self, receiver: &Receiver, alerts: &[Alert]) {
         let (url, body, count) = match receiver {
             Receiver::Alertmanager(base) => {
-                let url = base
-                    .join("api/v2/alerts")
-                    .unwrap_or_else(|_| base.clone());
-                (url, alertmanager_body(alerts, &self.cfg.external), alerts.len())
+                let url = base.join("api/v2/alerts").unwrap_or_else(|_| base.clone());
+                (
+                    url,
+                    alertmanager_body(alerts, &self.cfg.external),
+                    alerts.len(),
+                )
             }
             Receiver::Webhook(url) => {
                 let firing: Vec<Labels> = alerts
@@ -149,7 +151,13 @@ impl Notifier {
                     .collect();
                 let kept: Vec<Alert> = alerts
                     .iter()
-                    .filter(|a| !self.cfg.inhibit.iter().any(|r| r.inhibits(&a.labels, &firing)))
+                    .filter(|a| {
+                        !self
+                            .cfg
+                            .inhibit
+                            .iter()
+                            .any(|r| r.inhibits(&a.labels, &firing))
+                    })
                     .cloned()
                     .collect();
                 let muted = (alerts.len() - kept.len()) as u64;
@@ -157,7 +165,11 @@ impl Notifier {
                 if kept.is_empty() {
                     return;
                 }
-                (url.clone(), webhook_body(&kept, &self.cfg.external), kept.len())
+                (
+                    url.clone(),
+                    webhook_body(&kept, &self.cfg.external),
+                    kept.len(),
+                )
             }
         };
         let mut delay = self.cfg.backoff;
@@ -165,13 +177,18 @@ impl Notifier {
             let result = self.client.post(url.clone()).json_body(&body).send().await;
             let why = match result {
                 Ok(r) if r.status().is_success() => {
-                    self.counters.sent.fetch_add(count as u64, Ordering::Relaxed);
+                    self.counters
+                        .sent
+                        .fetch_add(count as u64, Ordering::Relaxed);
                     return;
                 }
                 Ok(r) if r.status().is_client_error() => {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
-                    tracing::warn!("{url} refused {count} alerts: HTTP {status}: {}", text.trim());
+                    tracing::warn!(
+                        "{url} refused {count} alerts: HTTP {status}: {}",
+                        text.trim()
+                    );
                     break;
                 }
                 Ok(r) => format!("HTTP {}", r.status()),
@@ -183,7 +200,9 @@ impl Notifier {
                 delay *= 2;
             }
         }
-        self.counters.failed.fetch_add(count as u64, Ordering::Relaxed);
+        self.counters
+            .failed
+            .fetch_add(count as u64, Ordering::Relaxed);
         tracing::warn!("giving up sending {count} alerts to {url}");
     }
 }
@@ -231,7 +250,12 @@ fn with_external(labels: &Labels, ext: &External) -> Value {
 }
 
 fn map(pairs: &Labels) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn ends_at(a: &Alert) -> i64 {

@@ -29,7 +29,11 @@ pub struct TemplateError {
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "template error at offset {}: {}", self.offset, self.message)
+        write!(
+            f,
+            "template error at offset {}: {}",
+            self.offset, self.message
+        )
     }
 }
 
@@ -289,7 +293,9 @@ fn parse_action(body: &str, base: usize) -> Result<Vec<Command>, TemplateError> 
             None => {
                 return Err(TemplateError {
                     offset: *first_at,
-                    message: format!("`{first}` is not a function Strata's templates know ({SUPPORTED})"),
+                    message: format!(
+                        "`{first}` is not a function Strata's templates know ({SUPPORTED})"
+                    ),
                 });
             }
         };
@@ -368,7 +374,10 @@ fn run(cmd: &Command, piped: Option<Val>, data: &Data<'_>) -> Result<Val, String
         Command::Operand(_) => return Err("a value cannot take piped input".into()),
         Command::Call(f, ops) => (*f, ops),
     };
-    let mut args: Vec<Val> = ops.iter().map(|o| eval(o, data)).collect::<Result<_, _>>()?;
+    let mut args: Vec<Val> = ops
+        .iter()
+        .map(|o| eval(o, data))
+        .collect::<Result<_, _>>()?;
     args.extend(piped);
     let one = |args: &[Val]| -> Result<Val, String> {
         match args {
@@ -414,7 +423,7 @@ fn go_v(v: f64) -> String {
     let sci = format!("{v:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.abs())
     } else {
@@ -458,7 +467,11 @@ fn printf(format: &str, args: &[Val]) -> Result<String, String> {
                 Some(p) => humanize::go_g(arg.num()?, p),
                 None => go_v(arg.num()?),
             }),
-            other => return Err(format!("printf verb %{other} is not supported (use %s %v %d %f %g %e)")),
+            other => {
+                return Err(format!(
+                    "printf verb %{other} is not supported (use %s %v %d %f %g %e)"
+                ));
+            }
         }
     }
     Ok(out)
@@ -489,7 +502,10 @@ mod tests {
     #[test]
     fn renders_prometheus_rule_idioms() {
         assert_eq!(
-            render("{{ $labels.model }} on {{ $labels.instance }} queues {{ $value }}", 12.0),
+            render(
+                "{{ $labels.model }} on {{ $labels.instance }} queues {{ $value }}",
+                12.0
+            ),
             "llama-3-8b on gpu-0:8000 queues 12"
         );
         assert_eq!(render("{{ $value | humanizePercentage }}", 0.934), "93.4%");
@@ -498,7 +514,10 @@ mod tests {
         assert_eq!(render("{{ humanize1024 $value }}", 1073741824.0), "1Gi");
         assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 1.0 / 3.0), "0.33");
         assert_eq!(render("{{ $labels.missing }}|", 0.0), "|");
-        assert_eq!(render("{{ $externalLabels.cluster }} {{ $externalURL }}", 0.0), "eu-1 http://strata:9464");
+        assert_eq!(
+            render("{{ $externalLabels.cluster }} {{ $externalURL }}", 0.0),
+            "eu-1 http://strata:9464"
+        );
         assert_eq!(render("{{ .Labels.model | toUpper }}", 0.0), "LLAMA-3-8B");
         assert_eq!(render("a  {{- $value -}}  b", 1.5), "a1.5b");
         assert_eq!(render(r#"{{ "x}}y" }}"#, 0.0), "x}}y");

@@ -21,13 +21,22 @@ struct Scripted(Mutex<HashMap<String, Vec<(Labels, f64)>>>);
 
 impl Scripted {
     fn set(&self, expr: &str, result: Vec<(Labels, f64)>) {
-        self.0.lock().expect("lock").insert(expr.to_string(), result);
+        self.0
+            .lock()
+            .expect("lock")
+            .insert(expr.to_string(), result);
     }
 }
 
 impl Query for Scripted {
     fn instant(&self, expr: &str, _t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        Ok(self.0.lock().expect("lock").get(expr).cloned().unwrap_or_default())
+        Ok(self
+            .0
+            .lock()
+            .expect("lock")
+            .get(expr)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -41,7 +50,10 @@ impl Appender for Collected {
 }
 
 fn l(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 const RULES: &str = r#"groups:
@@ -83,39 +95,69 @@ fn recording_rules_write_back_and_alerts_walk_their_states() {
         vec![(l(&[("job", "vllm")]), 14.0)],
     );
     let waiting = vec![(
-        l(&[("__name__", "vllm:num_requests_waiting"), ("instance", "a:8000"), ("model", "llama")]),
+        l(&[
+            ("__name__", "vllm:num_requests_waiting"),
+            ("instance", "a:8000"),
+            ("model", "llama"),
+        ]),
         14.0,
     )];
     q.set("vllm:num_requests_waiting > 10", waiting.clone());
     let t0 = 1_700_000_000_000;
-    assert!(e.eval_group(0, t0, &q, &out).is_empty(), "pending alerts are not sent");
+    assert!(
+        e.eval_group(0, t0, &q, &out).is_empty(),
+        "pending alerts are not sent"
+    );
     {
         let points = out.0.lock().expect("lock");
-        let rec = points.iter().find(|p| p.name == "job:queue:sum").expect("recorded");
+        let rec = points
+            .iter()
+            .find(|p| p.name == "job:queue:sum")
+            .expect("recorded");
         assert_eq!(rec.labels, l(&[("job", "vllm"), ("source", "strata")]));
         assert_eq!(rec.value, 14.0);
-        assert!(points.iter().any(|p| p.name == "ALERTS" && p.label("alertstate") == Some("pending")));
+        assert!(
+            points
+                .iter()
+                .any(|p| p.name == "ALERTS" && p.label("alertstate") == Some("pending"))
+        );
     }
     let alerts = e.alerts_json();
     assert_eq!(alerts["alerts"][0]["state"], "pending");
     assert_eq!(alerts["alerts"][0]["value"], "1.4e+01");
-    assert_eq!(alerts["alerts"][0]["annotations"]["summary"], "llama has 14 waiting");
+    assert_eq!(
+        alerts["alerts"][0]["annotations"]["summary"],
+        "llama has 14 waiting"
+    );
     assert_eq!(alerts["alerts"][0]["annotations"]["share"], "45.67%");
     e.eval_group(0, t0 + 10_000, &q, &out);
     let due = e.eval_group(0, t0 + 20_000, &q, &out);
     assert_eq!(due.len(), 1, "fires after for: 20s");
     let rules = e.rules_json(Some("alert"));
-    assert_eq!(rules["groups"][0]["rules"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        rules["groups"][0]["rules"].as_array().map(Vec::len),
+        Some(2)
+    );
     assert_eq!(rules["groups"][0]["rules"][1]["state"], "firing");
     assert_eq!(rules["groups"][0]["rules"][1]["duration"], 20.0);
     q.set("vllm:num_requests_waiting > 10", vec![]);
     q.set("sum by (job) (vllm:num_requests_waiting)", vec![]);
     out.0.lock().expect("lock").clear();
     let due = e.eval_group(0, t0 + 30_000, &q, &out);
-    assert_eq!(due[0].resolved_at_ms, Some(t0 + 30_000), "resolution is sent");
+    assert_eq!(
+        due[0].resolved_at_ms,
+        Some(t0 + 30_000),
+        "resolution is sent"
+    );
     let points = out.0.lock().expect("lock");
-    let stale = points.iter().find(|p| p.name == "job:queue:sum").expect("marker");
-    assert!(expo::is_stale_nan(stale.value), "vanished series get a staleness marker");
+    let stale = points
+        .iter()
+        .find(|p| p.name == "job:queue:sum")
+        .expect("marker");
+    assert!(
+        expo::is_stale_nan(stale.value),
+        "vanished series get a staleness marker"
+    );
 }
 
 async fn wait_for<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
@@ -137,11 +179,22 @@ async fn firing_alert_reaches_a_real_alertmanager() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = peer::free_port();
     let am = tokio::task::block_in_place(|| {
-        peer::alertmanager(&bin, dir.path(), port, "route:\n  receiver: none\nreceivers:\n- name: none\n")
+        peer::alertmanager(
+            &bin,
+            dir.path(),
+            port,
+            "route:\n  receiver: none\nreceivers:\n- name: none\n",
+        )
     });
     let e = engine();
     let q = Scripted::default();
-    q.set("up == 0", vec![(l(&[("__name__", "up"), ("instance", "b:8000"), ("job", "vllm")]), 0.0)]);
+    q.set(
+        "up == 0",
+        vec![(
+            l(&[("__name__", "up"), ("instance", "b:8000"), ("job", "vllm")]),
+            0.0,
+        )],
+    );
     let mut cfg = NotifyConfig::new(vec![Receiver::Alertmanager(
         format!("http://{}/", am.addr).parse().expect("url"),
     )]);
@@ -161,7 +214,10 @@ async fn firing_alert_reaches_a_real_alertmanager() {
     assert_eq!(alert["labels"]["instance"], "b:8000");
     assert_eq!(alert["annotations"]["summary"], "b:8000 is down");
     assert_eq!(alert["status"]["state"], "active");
-    assert_eq!(alert["generatorURL"], "http://strata.test:9464/alerts#EngineDown");
+    assert_eq!(
+        alert["generatorURL"],
+        "http://strata.test:9464/alerts#EngineDown"
+    );
     assert_eq!(notifier.stats().sent, 1);
     drop(am);
 }
@@ -179,17 +235,24 @@ async fn webhook_gets_alerts_minus_inhibited_ones_and_retries() {
             if *n == 1 {
                 return axum::http::StatusCode::SERVICE_UNAVAILABLE;
             }
-            g.lock().expect("lock").push(serde_json::from_slice(&body).expect("json"));
+            g.lock()
+                .expect("lock")
+                .push(serde_json::from_slice(&body).expect("json"));
             axum::http::StatusCode::OK
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let e = engine();
     let q = Scripted::default();
-    q.set("up == 0", vec![(l(&[("instance", "a:8000"), ("job", "vllm")]), 0.0)]);
+    q.set(
+        "up == 0",
+        vec![(l(&[("instance", "a:8000"), ("job", "vllm")]), 0.0)],
+    );
     q.set(
         "vllm:num_requests_waiting > 10",
         vec![
@@ -214,14 +277,28 @@ async fn webhook_gets_alerts_minus_inhibited_ones_and_retries() {
     due.extend(e.eval_group(0, t0 + 20_000, &q, &out));
     assert_eq!(due.len(), 3, "EngineDown + two QueueHigh");
     notifier.send(due);
-    let body = wait_for("the webhook call", async || got.lock().expect("lock").first().cloned()).await;
+    let body = wait_for("the webhook call", async || {
+        got.lock().expect("lock").first().cloned()
+    })
+    .await;
     let names: Vec<(String, String)> = body["alerts"]
         .as_array()
         .expect("alerts")
         .iter()
-        .map(|a| (a["labels"]["alertname"].as_str().unwrap_or("").into(), a["labels"]["instance"].as_str().unwrap_or("").into()))
+        .map(|a| {
+            (
+                a["labels"]["alertname"].as_str().unwrap_or("").into(),
+                a["labels"]["instance"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
-    assert_eq!(names, vec![("EngineDown".into(), "a:8000".into()), ("QueueHigh".into(), "b:8000".into())]);
+    assert_eq!(
+        names,
+        vec![
+            ("EngineDown".into(), "a:8000".into()),
+            ("QueueHigh".into(), "b:8000".into())
+        ]
+    );
     assert_eq!(body["status"], "firing");
     assert_eq!(*calls.lock().expect("lock"), 2, "one 503, then delivered");
     let stats = notifier.stats();
@@ -235,15 +312,39 @@ fn promtool_and_strata_agree_on_rule_files() {
     };
     let cases = [
         ("good", RULES),
-        ("bad_expr", "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(rate(x[5m])\n"),
-        ("bad_func", "groups:\n- name: g\n  rules:\n  - record: r\n    expr: bogus(up)\n"),
-        ("both", "groups:\n- name: g\n  rules:\n  - alert: A\n    record: r\n    expr: up\n"),
-        ("rec_for", "groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 1m\n"),
-        ("dup_group", "groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n"),
+        (
+            "bad_expr",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(rate(x[5m])\n",
+        ),
+        (
+            "bad_func",
+            "groups:\n- name: g\n  rules:\n  - record: r\n    expr: bogus(up)\n",
+        ),
+        (
+            "both",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    record: r\n    expr: up\n",
+        ),
+        (
+            "rec_for",
+            "groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 1m\n",
+        ),
+        (
+            "dup_group",
+            "groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n",
+        ),
         ("unknown_field", "groups:\n- name: g\n  rulez: []\n"),
-        ("bad_template", "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations: {s: '{{ $labels.x '}\n"),
-        ("bad_name", "groups:\n- name: g\n  rules:\n  - record: 'a-b'\n    expr: up\n"),
-        ("keep_firing", "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    keep_firing_for: 5m\n"),
+        (
+            "bad_template",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations: {s: '{{ $labels.x '}\n",
+        ),
+        (
+            "bad_name",
+            "groups:\n- name: g\n  rules:\n  - record: 'a-b'\n    expr: up\n",
+        ),
+        (
+            "keep_firing",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    keep_firing_for: 5m\n",
+        ),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, text) in cases {

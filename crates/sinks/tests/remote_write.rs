@@ -80,7 +80,11 @@ async fn outage_run(
     let stats = writer.shutdown(Duration::from_secs(1)).await;
     assert!(stats.retries > 0, "the outage caused no retry: {stats:?}");
     assert_eq!(stats.samples_sent, TOTAL as u64, "{stats:?}");
-    assert_eq!(stats.dropped_queue_full + stats.dropped_rejected, 0, "{stats:?}");
+    assert_eq!(
+        stats.dropped_queue_full + stats.dropped_rejected,
+        0,
+        "{stats:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = None;
     while Instant::now() < deadline {
@@ -174,13 +178,19 @@ async fn scripted(script: Arc<Mutex<Script>>) -> String {
                 };
                 if status < 300 {
                     let req = proto::decode_body(&body).expect("valid body");
-                    s.accepted_samples += req.timeseries.iter().map(|t| t.samples.len()).sum::<usize>();
+                    s.accepted_samples += req
+                        .timeseries
+                        .iter()
+                        .map(|t| t.samples.len())
+                        .sum::<usize>();
                 }
                 StatusCode::from_u16(status).expect("status")
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/write")
@@ -222,10 +232,17 @@ async fn queued_batches_survive_a_restart_of_strata() {
     let (writer, _) = RemoteWriter::start(config(&url, dir.path())).expect("start");
     writer.push(&round("m", sources::now_ms(), 0));
     let stats = writer.shutdown(Duration::from_millis(200)).await;
-    assert_eq!(stats.queued_samples, (SERIES * PER_ROUND) as u64, "{stats:?}");
+    assert_eq!(
+        stats.queued_samples,
+        (SERIES * PER_ROUND) as u64,
+        "{stats:?}"
+    );
     script.lock().expect("lock").statuses.clear();
     let (writer, recovery) = RemoteWriter::start(config(&url, dir.path())).expect("restart");
     assert_eq!(recovery.samples, (SERIES * PER_ROUND) as u64);
     wait_drained(&writer).await;
-    assert_eq!(script.lock().expect("lock").accepted_samples, SERIES * PER_ROUND);
+    assert_eq!(
+        script.lock().expect("lock").accepted_samples,
+        SERIES * PER_ROUND
+    );
 }

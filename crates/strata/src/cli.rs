@@ -41,6 +41,8 @@ pub enum Command {
     Scrape(ScrapeArgs),
     /// Check a config file, or print the documented example.
     Config(ConfigArgs),
+    /// Scrape engines and GPUs into the store, evaluate rules, serve the Prometheus API.
+    Up(crate::up_cmd::UpArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

@@ -1,10 +1,12 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
+mod api;
 mod cli;
 mod config;
 mod config_cmd;
 mod host;
 mod scrape_cmd;
+mod up_cmd;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
         cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),
+        cli::Command::Up(args) => up_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -204,7 +204,11 @@ impl RemoteWriter {
             .samples_in
             .fetch_add(points.len() as u64, Ordering::Relaxed);
         let full = {
-            let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             pending.extend_from_slice(points);
             pending.len() >= self.shared.cfg.max_samples_per_send
         };
@@ -223,8 +227,11 @@ impl RemoteWriter {
     pub async fn shutdown(mut self, drain: Duration) -> RemoteWriteStats {
         self.ticker.abort();
         self.shared.cut();
-        *self.shared.drain_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Instant::now() + drain);
+        *self
+            .shared
+            .drain_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
         self.shared.closing.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
         if tokio::time::timeout(drain + Duration::from_secs(1), &mut self.sender)

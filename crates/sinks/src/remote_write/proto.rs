@@ -47,10 +47,13 @@ pub struct Sample {
     pub timestamp: i64,
 }
 
+/// A series in a batch: metric name and its sorted labels.
+type SeriesKey<'a> = (&'a str, &'a [(String, String)]);
+
 /// Groups `points` into series (label sets sorted, `__name__` first by sort order) with
 /// samples in time order, as receivers expect.
 pub fn write_request(points: &[Point]) -> WriteRequest {
-    let mut series: BTreeMap<(&str, &[(String, String)]), Vec<Sample>> = BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey<'_>, Vec<Sample>> = BTreeMap::new();
     for p in points {
         series
             .entry((p.name.as_str(), p.labels.as_slice()))

@@ -89,7 +89,9 @@ impl DiskQueue {
                         samples,
                     }),
                     Err(why) => {
-                        recovery.discarded.push(format!("{}: {why}", path.display()));
+                        recovery
+                            .discarded
+                            .push(format!("{}: {why}", path.display()));
                         let _ = fs::remove_file(&path);
                     }
                 },
@@ -185,7 +187,10 @@ impl DiskQueue {
                     });
                 }
                 Err(why) => {
-                    tracing::warn!(seq = seg.seq, "remote_write queue segment unreadable, dropped: {why}");
+                    tracing::warn!(
+                        seq = seg.seq,
+                        "remote_write queue segment unreadable, dropped: {why}"
+                    );
                     self.segments.pop_front();
                     self.remove(seg);
                     self.dropped_samples += u64::from(seg.samples);
@@ -238,7 +243,10 @@ impl DiskQueue {
         if let Err(e) = fs::remove_file(self.path(seg.seq))
             && e.kind() != io::ErrorKind::NotFound
         {
-            tracing::warn!(seq = seg.seq, "cannot delete remote_write queue segment: {e}");
+            tracing::warn!(
+                seq = seg.seq,
+                "cannot delete remote_write queue segment: {e}"
+            );
         }
     }
 }
@@ -267,7 +275,8 @@ fn parse_header(header: &[u8; HEADER as usize]) -> Result<(u32, u32), String> {
     if &header[..4] != MAGIC {
         return Err("not a remote_write queue segment (bad magic)".into());
     }
-    let word = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let word =
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     Ok((word(4), word(8)))
 }
 
@@ -326,8 +335,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20, Fsync::Never).expect("open");
         q.push(2, b"good").expect("push");
-        fs::write(dir.path().join("0000000000000007.rwb"), b"SRW1\x01\0\0\0\x09\0\0\0abc")
-            .expect("write truncated");
+        fs::write(
+            dir.path().join("0000000000000007.rwb"),
+            b"SRW1\x01\0\0\0\x09\0\0\0abc",
+        )
+        .expect("write truncated");
         fs::write(dir.path().join("0000000000000008.rwb"), b"hello").expect("write foreign");
         fs::write(dir.path().join("0000000000000009.tmp"), b"SRW1").expect("write tmp");
         let (mut q, rec) = DiskQueue::open(dir.path(), 1 << 20, Fsync::Never).expect("reopen");

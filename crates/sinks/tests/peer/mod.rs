@@ -85,7 +85,10 @@ pub fn start(bin: &str, args: &[String], addr: &str, ready_path: &str) -> Peer {
         if http_ok(addr, ready_path) {
             return peer;
         }
-        assert!(Instant::now() < deadline, "{bin} did not become ready at {url}");
+        assert!(
+            Instant::now() < deadline,
+            "{bin} did not become ready at {url}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -97,7 +100,9 @@ fn http_ok(addr: &str, path: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .is_err()
+    {
         return false;
     }
     let mut head = [0u8; 12];

@@ -1,0 +1,287 @@
+//! `strata up`: scraper → store → rule engine → Prometheus query API, with optional
+//! remote_write and alert notifications, from flags alone (no config file needed).
+//! Ctrl-C / SIGTERM stops scraping, flushes the remote_write queue and snapshots the store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use rules::alert::Labels;
+use rules::notify::{Notifier, NotifyConfig, Receiver};
+use rules::{Appender, EngineConfig, Query, RuleEngine};
+use sinks::remote_write::{RemoteWriteConfig, RemoteWriter};
+use sources::Point;
+use sources::gpu::nvml::NvmlCollector;
+use sources::scrape::{
+    KindProfiles, NvmlTarget, Profile, ScrapeReport, Scraper, Target, TargetKind, TargetSpec,
+};
+use tokio::sync::mpsc;
+use tsdb::promql::{Engine, EngineConfig as QueryConfig, Value};
+use tsdb::{SampleRef, Store, StoreConfig};
+
+/// `strata up`
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Engine metrics URLs (vLLM, TGI, SGLang, llama.cpp).
+    #[arg(long = "engine", value_name = "URL")]
+    pub engines: Vec<reqwest::Url>,
+    /// GPU exporter URLs (DCGM), or `nvml` for this machine's GPUs.
+    #[arg(long = "gpu", value_name = "URL|nvml")]
+    pub gpus: Vec<String>,
+    /// Address of the Prometheus query API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// Prometheus rule files (recording and alerting rules).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// remote_write receiver (e.g. http://prometheus:9090/api/v1/write).
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<reqwest::Url>,
+    /// Alertmanager base URL (alerts go to /api/v2/alerts).
+    #[arg(long, value_name = "URL")]
+    pub alertmanager: Vec<reqwest::Url>,
+    /// JSON webhook for alerts (Alertmanager webhook payload shape).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<reqwest::Url>,
+    /// Directory for the store snapshot and the remote_write queue.
+    #[arg(long, value_name = "DIR", default_value = "strata-data")]
+    pub data_dir: PathBuf,
+}
+
+/// The tsdb engine as the rule engine's query source.
+struct StoreQuery(Arc<Engine>);
+
+impl Query for StoreQuery {
+    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
+        match self.0.instant(expr, t_ms).map_err(|e| e.to_string())? {
+            Value::Vector(v) => Ok(v
+                .into_iter()
+                .map(|s| (s.labels.as_slice().to_vec(), s.v))
+                .collect()),
+            Value::Scalar { v, .. } => Ok(vec![(Vec::new(), v)]),
+            other => Err(format!(
+                "rule expressions must return a vector or scalar, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// Where every sample goes: the store, and remote_write when configured.
+struct Ingest {
+    store: Arc<Store>,
+    remote: Option<RemoteWriter>,
+}
+
+impl Ingest {
+    fn write(&self, source: &str, points: &[Point]) {
+        let report = self.store.append(
+            source,
+            points.iter().map(|p| SampleRef {
+                name: &p.name,
+                labels: &p.labels,
+                t_ms: p.timestamp_ms,
+                value: p.value,
+            }),
+        );
+        for r in report.refused.iter().take(3) {
+            tracing::warn!("store refused {} from {}: {}", r.metric, r.source, r.reason);
+        }
+        if let Some(rw) = &self.remote {
+            rw.push(points);
+        }
+    }
+}
+
+impl Appender for Ingest {
+    fn append(&self, points: Vec<Point>) {
+        self.write("rules", &points);
+    }
+}
+
+/// Runs `strata up` until Ctrl-C or SIGTERM.
+pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if args.engines.is_empty() && args.gpus.is_empty() {
+        return Err("nothing to scrape: give --engine URL and/or --gpu URL|nvml".into());
+    }
+    let mut groups = Vec::new();
+    for file in &args.rules {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read rule file {}: {e}", file.display()))?;
+        let loaded = rules::load(&file.display().to_string(), &text).map_err(|errs| {
+            let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            format!(
+                "rule file {} is invalid:\n  {}",
+                file.display(),
+                lines.join("\n  ")
+            )
+        })?;
+        groups.extend(loaded);
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create --data-dir {}: {e}", args.data_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    Ok(runtime.block_on(serve(args, groups))?)
+}
+
+async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, String> {
+    sources::scrape::install_crypto_provider();
+    let cfg = StoreConfig {
+        snapshot_path: Some(args.data_dir.join("store.snapshot")),
+        ..StoreConfig::default()
+    };
+    let (store, warning) = Store::open(cfg);
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let store = Arc::new(store);
+    let engine = Arc::new(Engine::new(store.clone(), QueryConfig::default()));
+    let remote = match &args.remote_write {
+        Some(url) => {
+            let (rw, recovery) = RemoteWriter::start(RemoteWriteConfig::new(
+                url.clone(),
+                args.data_dir.join("remote_write"),
+            ))
+            .map_err(|e| e.to_string())?;
+            if recovery.samples > 0 {
+                eprintln!("remote_write: resuming {} queued samples", recovery.samples);
+            }
+            Some(rw)
+        }
+        None => None,
+    };
+    let ingest = Arc::new(Ingest {
+        store: store.clone(),
+        remote,
+    });
+
+    let external_url = format!("http://{}", args.listen);
+    let rule_engine = (!groups.is_empty()).then(|| {
+        let mut cfg = EngineConfig::default();
+        cfg.external.url = external_url.clone();
+        Arc::new(RuleEngine::new(groups, cfg))
+    });
+    let mut receivers: Vec<Receiver> = args
+        .alertmanager
+        .iter()
+        .cloned()
+        .map(Receiver::Alertmanager)
+        .collect();
+    receivers.extend(args.webhook.iter().cloned().map(Receiver::Webhook));
+    let notifier = if receivers.is_empty() {
+        None
+    } else {
+        let mut cfg = NotifyConfig::new(receivers);
+        cfg.external.url = external_url;
+        Some(Notifier::start(cfg)?)
+    };
+    let rule_tasks = match &rule_engine {
+        Some(re) => re.start(
+            Arc::new(StoreQuery(engine.clone())),
+            ingest.clone(),
+            notifier,
+        ),
+        None => Vec::new(),
+    };
+
+    let (tx, mut reports) = mpsc::channel::<ScrapeReport>(64);
+    let scraper =
+        Scraper::start(targets(&args).await?, Profile::Steady, tx).map_err(|e| e.to_string())?;
+    let sink = ingest.clone();
+    let ingest_task = tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            if let Some(e) = &report.error {
+                tracing::info!("scrape of {} failed: {e}", report.instance);
+            }
+            sink.write(&report.instance, &report.points);
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (pick a free --listen address)",
+                args.listen
+            )
+        })?;
+    eprintln!(
+        "strata up: Prometheus API on http://{}/api/v1/",
+        args.listen
+    );
+    let app = crate::api::router(Arc::new(crate::api::ApiState {
+        engine,
+        store: store.clone(),
+        rules: rule_engine,
+    }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("API server failed: {e}"))?;
+
+    scraper.stop();
+    for t in rule_tasks {
+        t.abort();
+    }
+    ingest_task.abort();
+    let _ = ingest_task.await;
+    if let Some(rw) = Arc::try_unwrap(ingest).ok().and_then(|i| i.remote) {
+        let stats = rw.shutdown(Duration::from_secs(5)).await;
+        if stats.queued_samples > 0 {
+            eprintln!(
+                "remote_write: {} samples stay queued on disk for the next start",
+                stats.queued_samples
+            );
+        }
+    }
+    store
+        .snapshot()
+        .map_err(|e| format!("cannot snapshot the store: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn targets(args: &UpArgs) -> Result<Vec<Target>, String> {
+    let mut out: Vec<Target> = args
+        .engines
+        .iter()
+        .map(|u| Target::Http(TargetSpec::new("engine", u.clone(), TargetKind::Engine)))
+        .collect();
+    for g in &args.gpus {
+        if g == "nvml" {
+            let node = crate::host::hostname();
+            let n = node.clone();
+            let collector = tokio::task::spawn_blocking(move || NvmlCollector::open(&n))
+                .await
+                .map_err(|e| format!("NVML task failed: {e}"))?
+                .map_err(|e| format!("--gpu nvml: {e}"))?;
+            out.push(Target::Nvml(NvmlTarget::new(
+                collector,
+                node,
+                KindProfiles::gpu_default(),
+            )));
+        } else {
+            let url = g
+                .parse()
+                .map_err(|e| format!("--gpu {g:?}: {e} (give a URL or `nvml`)"))?;
+            out.push(Target::Http(TargetSpec::new("gpu", url, TargetKind::Gpu)));
+        }
+    }
+    Ok(out)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
