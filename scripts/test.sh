@@ -13,6 +13,14 @@ if ! command -v promtool >/dev/null 2>&1; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
+missing=()
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (rules and remote_write tests talk to them)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 # Tests that need a real peer fail (instead of skipping) when it is missing.
 export STRATA_REQUIRE_PEERS=1
 

@@ -12,7 +12,7 @@ use sources::Point;
 
 use crate::alert::{Alert, AlertingRule, External, Labels, State};
 use crate::check::{GroupSpec, RuleSpec};
-use crate::notify::Notifier;
+use crate::notify::{Notifier, map};
 
 /// Instant queries, so the engine runs against the store's PromQL engine or a test double.
 pub trait Query: Send + Sync {
@@ -301,21 +301,11 @@ fn recorded(spec: &RuleSpec, result: Vec<(Labels, f64)>, t_ms: i64) -> Vec<Point
         .collect()
 }
 
-fn map(pairs: &Labels) -> Value {
-    Value::Object(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
-}
-
 fn rfc3339_or_zero(ms: i64) -> String {
     if ms <= 0 {
         return "0001-01-01T00:00:00Z".into();
     }
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    crate::notify::rfc3339(ms)
 }
 
 fn alert_json(a: &Alert) -> Value {

@@ -236,7 +236,7 @@ async fn run(n: Arc<Notifier>) {
 }
 
 /// RFC 3339 with milliseconds, UTC.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -249,7 +249,8 @@ fn with_external(labels: &Labels, ext: &External) -> Value {
     Value::Object(m)
 }
 
-fn map(pairs: &Labels) -> Value {
+/// Label pairs as a JSON object.
+pub(crate) fn map(pairs: &Labels) -> Value {
     Value::Object(
         pairs
             .iter()
