@@ -41,6 +41,9 @@ pub enum Command {
     Scrape(ScrapeArgs),
     /// Check a config file, or print the documented example.
     Config(ConfigArgs),
+    /// Simulate an engine (vLLM, TGI, SGLang, llama.cpp) and its GPUs: OpenAI-compatible
+    /// streaming, each engine's /metrics and a DCGM exporter, with scenarios that break it.
+    Sim(crate::sim_cmd::SimArgs),
     /// Scrape engines and GPUs into the store, evaluate rules, serve the Prometheus API.
     Up(crate::up_cmd::UpArgs),
 }

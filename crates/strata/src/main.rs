@@ -6,6 +6,7 @@ mod config;
 mod config_cmd;
 mod host;
 mod scrape_cmd;
+mod sim_cmd;
 mod up_cmd;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
         cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),
+        cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up_cmd::run(args),
     };
     match result {
