@@ -69,6 +69,12 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// Address of the shared pairs: equal for clones of one label set, so it identifies a
+    /// set cheaply while a clone is kept alive (the evaluator's per-query caches do).
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<u8>() as usize
+    }
+
     /// A copy keeping only the labels `keep` returns true for.
     pub fn filter(&self, keep: impl Fn(&str) -> bool) -> Labels {
         Labels(self.0.iter().filter(|(n, _)| keep(n)).cloned().collect())

@@ -44,6 +44,42 @@ fn group_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     }
 }
 
+/// Inputs to the by-address cache of a [`Grouping`] beyond which it starts over (subqueries
+/// and step-by-step evaluation make new label sets at every step).
+const GROUPING_CACHE_LIMIT: usize = 1 << 20;
+
+/// The group keys of one aggregation, kept across the steps of a query: each input label
+/// set is mapped to a group id once (by the address of its shared pairs, the same at every
+/// step for series read from a step table) instead of rebuilding and hashing its key labels
+/// at every step.
+#[derive(Default)]
+pub(crate) struct Grouping {
+    /// Input label-set address → (that label set, kept so the address cannot be reused
+    /// by another set while cached; group id).
+    by_addr: HashMap<usize, (Labels, usize)>,
+    ids: HashMap<Labels, usize>,
+    keys: Vec<Labels>,
+}
+
+impl Grouping {
+    fn id(&mut self, l: &Labels, modifier: &Option<LabelModifier>) -> usize {
+        if let Some((_, id)) = self.by_addr.get(&l.addr()) {
+            return *id;
+        }
+        let key = group_labels(l, modifier);
+        let next = self.keys.len();
+        let id = *self.ids.entry(key).or_insert_with_key(|k| {
+            self.keys.push(k.clone());
+            next
+        });
+        if self.by_addr.len() >= GROUPING_CACHE_LIMIT {
+            self.by_addr.clear();
+        }
+        self.by_addr.insert(l.addr(), (l.clone(), id));
+        id
+    }
+}
+
 pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, QueryError> {
     let op = a.op.id();
     let mut param = 0.0;
@@ -57,18 +93,40 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
     }
     let input = ctx.vector(&a.expr, t)?;
     // Group the samples, keeping first-seen group order.
-    let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<Sample>)> = Vec::new();
-    for s in input {
-        let mut key = group_labels(&s.labels, &a.modifier);
-        if op == T_COUNT_VALUES {
-            key = key.with(&label, &format_float(s.v));
+    if op == T_COUNT_VALUES {
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for s in input {
+            let key = group_labels(&s.labels, &a.modifier).with(&label, &format_float(s.v));
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].1.push(s);
         }
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].1.push(s);
+    } else {
+        let grouping = ctx.groupings.entry(a as *const _ as usize).or_default();
+        let ids: Vec<usize> = input
+            .iter()
+            .map(|s| grouping.id(&s.labels, &a.modifier))
+            .collect();
+        // Group id → position in `groups` at this step.
+        let mut slot = vec![usize::MAX; grouping.keys.len()];
+        for (s, id) in input.into_iter().zip(ids) {
+            let Some(pos) = slot.get_mut(id) else {
+                continue;
+            };
+            if *pos == usize::MAX {
+                *pos = groups.len();
+                groups.push((
+                    grouping.keys.get(id).cloned().unwrap_or_default(),
+                    Vec::new(),
+                ));
+            }
+            if let Some(g) = groups.get_mut(*pos) {
+                g.1.push(s);
+            }
+        }
     }
     if op == T_TOPK || op == T_BOTTOMK {
         if param.is_nan() || param.abs() > 1e15 {

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
-use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 
+use super::aggregate::Grouping;
+use super::functions::{is_window_fn, window_fn};
 use super::{EngineConfig, QueryError};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::store::{Store, is_stale};
@@ -57,15 +59,47 @@ impl Val {
 
 type Loaded = Arc<Vec<(Labels, Vec<(i64, f64)>)>>;
 
-/// Per-query state: the data each selector needs, loaded once, and subquery results.
+/// Largest step table (series × steps) built; bigger ones fall back to step-by-step
+/// evaluation, which needs less memory.
+const TABLE_LIMIT: usize = 10_000_000;
+
+/// What a [`StepTable`] holds the results of.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum TableKey {
+    /// An instant vector selector (by address in the query's syntax tree).
+    Selector(usize),
+    /// A range function over a matrix selector, e.g. `rate(x[5m])` (by address).
+    Call(usize),
+}
+
+/// The result of one selector or range function at every step of a range query, computed
+/// series by series with cursors sliding over the decoded samples (no window copies, labels
+/// derived once per series instead of once per step).
+struct StepTable {
+    labels: Vec<Labels>,
+    /// Per step: (index into `labels`, sample timestamp, value) of each series present.
+    steps: Vec<Vec<(u32, i64, f64)>>,
+}
+
+/// Per-query state: the data each selector needs, loaded once, subquery results, and the
+/// per-series work shared across the steps of a range query.
 pub(crate) struct Ctx<'a> {
     cfg: &'a EngineConfig,
     start: i64,
     end: i64,
+    /// Step of the range query; 0 for an instant query.
+    step: i64,
     data: HashMap<usize, Loaded>,
     subqueries: HashMap<(usize, i64), Vec<Sample>>,
+    /// `None` marks a table too large to build (evaluated step by step instead).
+    tables: HashMap<TableKey, Option<StepTable>>,
+    /// Group keys of each aggregation (by address), cached across steps.
+    pub(crate) groupings: HashMap<usize, Grouping>,
     deadline: Instant,
 }
+
+/// A selector's planned read: the selector, its time range and whether it is a range vector.
+type Need<'e> = (&'e VectorSelector, i64, i64, bool);
 
 pub(crate) fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -127,32 +161,41 @@ pub(crate) fn check_unique(samples: &[Sample]) -> Result<(), QueryError> {
 }
 
 impl<'a> Ctx<'a> {
-    /// Loads, once, every sample each selector of `ast` can need for evaluations in `[start, end]`.
+    /// Loads, once, every sample each selector of `ast` can need for evaluations at
+    /// `start, start + step, … ≤ end` (`step` 0: an instant query at `start`). Selectors of
+    /// range vectors are loaded without staleness markers (no window ever includes them).
     pub(crate) fn new(
         store: &Store,
         cfg: &'a EngineConfig,
-        start: i64,
-        end: i64,
+        (start, end, step): (i64, i64, i64),
         ast: &Expr,
     ) -> Result<Ctx<'a>, QueryError> {
         let mut ctx = Ctx {
             cfg,
             start,
             end,
+            step,
             data: HashMap::new(),
             subqueries: HashMap::new(),
+            tables: HashMap::new(),
+            groupings: HashMap::new(),
             deadline: Instant::now() + cfg.timeout,
         };
-        let mut needs: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        let mut needs: HashMap<usize, Need> = HashMap::new();
         ctx.plan(ast, start, end, &mut needs);
         let mut loaded = 0usize;
-        for (key, (vs, mint, maxt)) in needs {
+        for (key, (vs, mint, maxt, is_range)) in needs {
             let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
             for alt in selector_alternatives(vs) {
                 series.extend(store.select(&alt, mint, maxt));
             }
             series.sort_by(|a, b| a.0.cmp(&b.0));
             series.dedup_by(|a, b| a.0 == b.0);
+            if is_range {
+                for (_, pts) in &mut series {
+                    pts.retain(|p| !is_stale(p.1));
+                }
+            }
             loaded += series.iter().map(|s| s.1.len()).sum::<usize>();
             if loaded > cfg.max_samples {
                 return Err(QueryError::exec(format!(
@@ -178,26 +221,20 @@ impl<'a> Ctx<'a> {
     }
 
     /// Walks the tree recording, per selector, the time range it will read.
-    fn plan<'e>(
-        &self,
-        e: &'e Expr,
-        s: i64,
-        t: i64,
-        needs: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
-    ) {
-        let mut need = |vs: &'e VectorSelector, back: i64| {
+    fn plan<'e>(&self, e: &'e Expr, s: i64, t: i64, needs: &mut HashMap<usize, Need<'e>>) {
+        let mut need = |vs: &'e VectorSelector, back: i64, is_range: bool| {
             let (s, t) = self.at_time(&vs.at).map_or((s, t), |a| (a, a));
             let off = offset_ms(&vs.offset);
             let (mint, maxt) = (s - off - back, t - off);
             let entry = needs
                 .entry(vs as *const _ as usize)
-                .or_insert((vs, mint, maxt));
+                .or_insert((vs, mint, maxt, is_range));
             entry.1 = entry.1.min(mint);
             entry.2 = entry.2.max(maxt);
         };
         match e {
-            Expr::VectorSelector(vs) => need(vs, ms(self.cfg.lookback)),
-            Expr::MatrixSelector(m) => need(&m.vs, ms(m.range)),
+            Expr::VectorSelector(vs) => need(vs, ms(self.cfg.lookback), false),
+            Expr::MatrixSelector(m) => need(&m.vs, ms(m.range), true),
             Expr::Subquery(sq) => {
                 let (s, t) = self.at_time(&sq.at).map_or((s, t), |a| (a, a));
                 let off = offset_ms(&sq.offset);
@@ -259,6 +296,9 @@ impl<'a> Ctx<'a> {
             }),
             Expr::VectorSelector(vs) => {
                 self.check_deadline()?;
+                if let Some(v) = self.selector_by_table(vs, t)? {
+                    return Ok(Val::Vector(v));
+                }
                 Ok(Val::Vector(self.instant_selector(vs, t)))
             }
             Expr::MatrixSelector(m) => {
@@ -302,7 +342,8 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// Points of each series in the left-open window `(start, end]`, staleness markers removed.
+    /// Points of each series in the left-open window `(start, end]` (range selectors are
+    /// loaded without staleness markers).
     pub(crate) fn range_selector(&self, vs: &VectorSelector, start: i64, end: i64) -> Matrix {
         let data = self.loaded(vs);
         let series = data
@@ -310,18 +351,160 @@ impl<'a> Ctx<'a> {
             .filter_map(|(labels, pts)| {
                 let a = pts.partition_point(|p| p.0 <= start);
                 let b = pts.partition_point(|p| p.0 <= end);
-                let points: Vec<(i64, f64)> = pts[a..b]
-                    .iter()
-                    .copied()
-                    .filter(|p| !is_stale(p.1))
-                    .collect();
-                (!points.is_empty()).then(|| RangeSeries {
+                let points = pts.get(a..b).filter(|w| !w.is_empty())?.to_vec();
+                Some(RangeSeries {
                     labels: labels.clone(),
                     points,
                 })
             })
             .collect();
         Matrix { series, start, end }
+    }
+
+    /// Index of `t` among the range query's steps, if it is one of them.
+    fn step_index(&self, t: i64) -> Option<usize> {
+        if self.step <= 0 || t < self.start || t > self.end || (t - self.start) % self.step != 0 {
+            return None;
+        }
+        usize::try_from((t - self.start) / self.step).ok()
+    }
+
+    /// The samples of table `key` at step `k`, building the table on first use; `None`
+    /// when the table would be too large (the caller evaluates this step on its own).
+    fn table_step(
+        &mut self,
+        key: TableKey,
+        k: usize,
+        build: impl FnOnce(&Self) -> Result<Option<StepTable>, QueryError>,
+    ) -> Result<Option<Vec<Sample>>, QueryError> {
+        if !self.tables.contains_key(&key) {
+            let table = build(self)?;
+            self.tables.insert(key, table);
+        }
+        let Some(Some(table)) = self.tables.get(&key) else {
+            return Ok(None);
+        };
+        let Some(step) = table.steps.get(k) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            step.iter()
+                .filter_map(|&(i, t, v)| {
+                    Some(Sample {
+                        labels: table.labels.get(i as usize)?.clone(),
+                        t,
+                        v,
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    /// Runs `at_step(points, cursor, t)` for every series and step of the range query,
+    /// series by series; `cursor` carries the window bounds from one step to the next.
+    fn build_table(
+        &self,
+        data: &[(Labels, Vec<(i64, f64)>)],
+        labels_of: impl Fn(&Labels) -> Labels,
+        at_step: impl Fn(&[(i64, f64)], &mut (usize, usize), i64) -> Option<(i64, f64)>,
+    ) -> Result<Option<StepTable>, QueryError> {
+        let n = usize::try_from((self.end - self.start) / self.step.max(1) + 1).unwrap_or(0);
+        if data.len().saturating_mul(n) > TABLE_LIMIT || u32::try_from(data.len()).is_err() {
+            return Ok(None);
+        }
+        let mut steps: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); n];
+        for (i, (_, pts)) in (0u32..).zip(data) {
+            if i % 256 == 0 {
+                self.check_deadline()?;
+            }
+            let mut cursor = (0, 0);
+            let mut t = self.start;
+            for out in &mut steps {
+                if let Some((st, v)) = at_step(pts, &mut cursor, t) {
+                    out.push((i, st, v));
+                }
+                t += self.step;
+            }
+        }
+        Ok(Some(StepTable {
+            labels: data.iter().map(|(l, _)| labels_of(l)).collect(),
+            steps,
+        }))
+    }
+
+    /// An instant selector at a step of a range query, from its step table (same result
+    /// as [`Ctx::instant_selector`]); `None` when no table applies.
+    fn selector_by_table(
+        &mut self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Option<Vec<Sample>>, QueryError> {
+        let Some(k) = self.step_index(t).filter(|_| vs.at.is_none()) else {
+            return Ok(None);
+        };
+        let data = self.loaded(vs);
+        let off = offset_ms(&vs.offset);
+        let lookback = ms(self.cfg.lookback);
+        let key = TableKey::Selector(vs as *const _ as usize);
+        self.table_step(key, k, |ctx| {
+            ctx.build_table(&data, Labels::clone, |pts, cur, t| {
+                let te = t - off;
+                while pts.get(cur.1).is_some_and(|p| p.0 <= te) {
+                    cur.1 += 1;
+                }
+                let (st, v) = *pts.get(cur.1.checked_sub(1)?)?;
+                (st > te - lookback && !is_stale(v)).then_some((st, v))
+            })
+        })
+    }
+
+    /// A one-argument range function over a matrix selector (`rate(x[5m])`,
+    /// `max_over_time(x[1h])`, …) at a step of a range query, from its step table (same
+    /// result as evaluating the window at that step); `None` when no table applies.
+    pub(crate) fn call_by_table(
+        &mut self,
+        c: &Call,
+        t: i64,
+    ) -> Result<Option<Vec<Sample>>, QueryError> {
+        let name = c.func.name;
+        let [arg] = c.args.args.as_slice() else {
+            return Ok(None);
+        };
+        let Expr::MatrixSelector(m) = &**arg else {
+            return Ok(None);
+        };
+        let Some(k) = self
+            .step_index(t)
+            .filter(|_| is_window_fn(name) && m.vs.at.is_none())
+        else {
+            return Ok(None);
+        };
+        let data = self.loaded(&m.vs);
+        let off = offset_ms(&m.vs.offset);
+        let range = ms(m.range);
+        let keep_name = name == "last_over_time";
+        let key = TableKey::Call(c as *const _ as usize);
+        self.table_step(key, k, |ctx| {
+            let labels_of = |l: &Labels| {
+                if keep_name {
+                    l.clone()
+                } else {
+                    l.without_name()
+                }
+            };
+            ctx.build_table(&data, labels_of, |pts, cur, t| {
+                let te = t - off;
+                let ws = te - range;
+                while pts.get(cur.0).is_some_and(|p| p.0 <= ws) {
+                    cur.0 += 1;
+                }
+                while pts.get(cur.1).is_some_and(|p| p.0 <= te) {
+                    cur.1 += 1;
+                }
+                let window = pts.get(cur.0..cur.1).filter(|w| !w.is_empty())?;
+                Some((t, window_fn(name, window, ws, te, t, 0.0)?))
+            })
+        })
     }
 
     fn subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Val, QueryError> {

@@ -15,6 +15,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             QueryError::bad(format!("{}() is missing argument {}", c.func.name, i + 1))
         })
     };
+    if let Some(v) = ctx.call_by_table(c, t)? {
+        return Ok(Val::Vector(v));
+    }
     let name = c.func.name;
     if let Some(f) = math_fn(name) {
         return Ok(Val::Vector(map_values(ctx.vector(arg(0)?, t)?, t, f)));
@@ -31,23 +34,10 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
                 .series
                 .iter()
                 .filter_map(|s| {
-                    let v = match name {
-                        "rate" => extrapolated(&s.points, &m, true, true),
-                        "increase" => extrapolated(&s.points, &m, true, false),
-                        "delta" => extrapolated(&s.points, &m, false, false),
-                        "irate" => instant_delta(&s.points, true),
-                        "idelta" => instant_delta(&s.points, false),
-                        "deriv" => (s.points.len() >= 2)
-                            .then(|| linear_regression(&s.points, s.points[0].0).0),
-                        _ => (s.points.len() >= 2).then(|| {
-                            let (slope, intercept) = linear_regression(&s.points, t);
-                            intercept + slope * horizon
-                        }),
-                    }?;
                     Some(Sample {
                         labels: s.labels.without_name(),
                         t,
-                        v,
+                        v: window_fn(name, &s.points, m.start, m.end, t, horizon)?,
                     })
                 })
                 .collect();
@@ -69,7 +59,7 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
                 m.series
                     .iter()
                     .filter_map(|s| {
-                        let v = over_time(n, &s.points, param)?;
+                        let v = window_fn(n, &s.points, m.start, m.end, t, param)?;
                         Some(Sample {
                             labels: if keep_name {
                                 s.labels.clone()
@@ -212,6 +202,57 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             )));
         }
     })
+}
+
+/// True for the functions [`window_fn`] computes that take nothing but a range vector,
+/// so their value at a step depends only on each series' window.
+pub(crate) fn is_window_fn(name: &str) -> bool {
+    matches!(
+        name,
+        "rate"
+            | "increase"
+            | "delta"
+            | "irate"
+            | "idelta"
+            | "deriv"
+            | "changes"
+            | "resets"
+            | "avg_over_time"
+            | "sum_over_time"
+            | "count_over_time"
+            | "last_over_time"
+            | "present_over_time"
+            | "min_over_time"
+            | "max_over_time"
+            | "stddev_over_time"
+            | "stdvar_over_time"
+            | "mad_over_time"
+    )
+}
+
+/// A range-vector function of one series' (non-empty) window `(start, end]` evaluated at
+/// `t`; `param` is `predict_linear`'s horizon or `quantile_over_time`'s quantile.
+pub(crate) fn window_fn(
+    name: &str,
+    points: &[(i64, f64)],
+    start: i64,
+    end: i64,
+    t: i64,
+    param: f64,
+) -> Option<f64> {
+    match name {
+        "rate" => extrapolated(points, start, end, true, true),
+        "increase" => extrapolated(points, start, end, true, false),
+        "delta" => extrapolated(points, start, end, false, false),
+        "irate" => instant_delta(points, true),
+        "idelta" => instant_delta(points, false),
+        "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].0).0),
+        "predict_linear" => (points.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(points, t);
+            intercept + slope * param
+        }),
+        _ => over_time(name, points, param),
+    }
 }
 
 fn check_label_name(name: &str) -> Result<(), QueryError> {

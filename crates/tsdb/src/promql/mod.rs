@@ -68,7 +68,7 @@ impl Engine {
     /// Evaluates `expr` at `t_ms` (Prometheus `/api/v1/query`).
     pub fn instant(&self, expr: &str, t_ms: i64) -> Result<Value, QueryError> {
         let ast = Self::parse(expr)?;
-        let mut ctx = Ctx::new(&self.store, &self.cfg, t_ms, t_ms, &ast)?;
+        let mut ctx = Ctx::new(&self.store, &self.cfg, (t_ms, t_ms, 0), &ast)?;
         Ok(match ctx.eval(&ast, t_ms)? {
             Val::Scalar(v) => Value::Scalar { t_ms, v },
             Val::Str(v) => Value::String { t_ms, v },
@@ -122,8 +122,11 @@ impl Engine {
             ));
         }
         let ast = Self::parse(expr)?;
-        let mut ctx = Ctx::new(&self.store, &self.cfg, start_ms, end_ms, &ast)?;
+        let mut ctx = Ctx::new(&self.store, &self.cfg, (start_ms, end_ms, step_ms), &ast)?;
         let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+        // Fast path: address of `out[i].labels` → i (step tables and aggregations hand out
+        // the same shared label set at every step).
+        let mut by_addr: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
         let mut out: Vec<Series> = Vec::new();
         let mut t = start_ms;
         while t <= end_ms {
@@ -143,13 +146,17 @@ impl Engine {
             };
             eval::check_unique(&samples)?;
             for s in samples {
-                let i = *index.entry(s.labels.clone()).or_insert_with(|| {
-                    out.push(Series {
-                        labels: s.labels.clone(),
-                        points: Vec::new(),
-                    });
-                    out.len() - 1
-                });
+                let i = match by_addr.get(&s.labels.addr()) {
+                    Some(&i) => i,
+                    None => *index.entry(s.labels.clone()).or_insert_with(|| {
+                        by_addr.insert(s.labels.addr(), out.len());
+                        out.push(Series {
+                            labels: s.labels.clone(),
+                            points: Vec::new(),
+                        });
+                        out.len() - 1
+                    }),
+                };
                 out[i].points.push((t, s.v));
             }
             t += step_ms;

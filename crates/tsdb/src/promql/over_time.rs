@@ -2,12 +2,13 @@
 //! the `*_over_time` family.
 
 use super::aggregate::quantile;
-use super::eval::Matrix;
 
-/// Prometheus' `extrapolatedRate`: `rate`, `increase` (counters) and `delta` (gauges).
+/// Prometheus' `extrapolatedRate` over the window `(start, end]`: `rate`, `increase`
+/// (counters) and `delta` (gauges).
 pub(crate) fn extrapolated(
     points: &[(i64, f64)],
-    m: &Matrix,
+    start: i64,
+    end: i64,
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
@@ -25,8 +26,8 @@ pub(crate) fn extrapolated(
             prev = p.1;
         }
     }
-    let mut to_start = (first.0 - m.start) as f64 / 1000.0;
-    let to_end = (m.end - last.0) as f64 / 1000.0;
+    let mut to_start = (first.0 - start) as f64 / 1000.0;
+    let to_end = (end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg_between = sampled / (points.len() - 1) as f64;
     if is_counter && result > 0.0 && first.1 >= 0.0 {
@@ -49,7 +50,7 @@ pub(crate) fn extrapolated(
     };
     result *= interval / sampled;
     if is_rate {
-        result /= (m.end - m.start) as f64 / 1000.0;
+        result /= (end - start) as f64 / 1000.0;
     }
     Some(result)
 }
