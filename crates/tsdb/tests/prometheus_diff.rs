@@ -6,6 +6,7 @@
 //! 3.x (left-open). Samples sit at 1.234 s past each 5 s boundary and queries run at .5 s,
 //! so no sample ever lies on a window edge; the edge itself is unit-tested in the crate.
 
+#[allow(dead_code)] // the benchmark uses the rest of the peer helper
 mod peer;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use tsdb::promql::{Engine, EngineConfig, Value};
 use tsdb::{SampleRef, Store, StoreConfig};
 
-use peer::{Prometheus, Series};
+use peer::{BUCKETS, Prometheus, Rng, Series, histogram};
 
 const STEP: i64 = 5_000;
 const PHASE: i64 = 1_234;
@@ -24,24 +25,11 @@ const HOURS: i64 = 2;
 fn dataset(base: i64) -> Vec<Series> {
     let n = HOURS * 3_600_000 / STEP;
     let ts = |i: i64| base + PHASE + i * STEP;
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     let mut out: Vec<Series> = Vec::new();
     let mut push = |name: &str, labels: &[(&str, &str)], points: Vec<(i64, f64)>| {
-        let mut l: Vec<(String, String)> = labels
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        l.push(("__name__".into(), name.into()));
-        l.sort();
-        out.push(Series { labels: l, points });
+        out.push(Series::new(name, labels, points));
     };
-    let buckets = ["0.1", "0.25", "0.5", "1.0", "2.5", "+Inf"];
     for (ii, instance) in ["vllm-0", "vllm-1"].iter().enumerate() {
         let gpu = ii.to_string();
         for model in ["llama", "mistral"] {
@@ -56,12 +44,12 @@ fn dataset(base: i64) -> Vec<Series> {
                 let (mut gen_pts, mut prompt_pts, mut run, mut cache) =
                     (vec![], vec![], vec![], vec![]);
                 for i in 0..n {
-                    gen_tok += (next() * 400.0).floor();
-                    prompt += (next() * 900.0).floor();
+                    gen_tok += (rng.next() * 400.0).floor();
+                    prompt += (rng.next() * 900.0).floor();
                     gen_pts.push((ts(i), gen_tok));
                     prompt_pts.push((ts(i), prompt));
-                    run.push((ts(i), (next() * 9.0).floor()));
-                    cache.push((ts(i), (next() * 1000.0).round() / 1000.0));
+                    run.push((ts(i), (rng.next() * 9.0).floor()));
+                    cache.push((ts(i), (rng.next() * 1000.0).round() / 1000.0));
                 }
                 push("vllm:generation_tokens_total", &ls, gen_pts);
                 push("vllm:prompt_tokens_total", &ls, prompt_pts);
@@ -70,15 +58,15 @@ fn dataset(base: i64) -> Vec<Series> {
                 let mut waiting = vec![];
                 let mut swapped = vec![];
                 for i in 0..n {
-                    waiting.push((ts(i), (next() * 30.0).floor()));
-                    swapped.push((ts(i), if next() > 0.9 { 1.0 } else { 0.0 }));
+                    waiting.push((ts(i), (rng.next() * 30.0).floor()));
+                    swapped.push((ts(i), if rng.next() > 0.9 { 1.0 } else { 0.0 }));
                 }
                 push("vllm:num_requests_waiting", &ls, waiting);
                 push("vllm:num_requests_swapped", &ls, swapped);
                 for reason in ["stop", "length"] {
                     let mut c = 0.0;
                     let pts = (0..n).map(|i| {
-                        c += (next() * if reason == "stop" { 10.0 } else { 2.0 }).floor();
+                        c += (rng.next() * if reason == "stop" { 10.0 } else { 2.0 }).floor();
                         (ts(i), c)
                     });
                     let ls2 = [
@@ -97,7 +85,7 @@ fn dataset(base: i64) -> Vec<Series> {
                 &ls,
                 (0..n)
                     .map(|i| {
-                        pre += (next() * 2.0).floor();
+                        pre += (rng.next() * 2.0).floor();
                         (ts(i), pre)
                     })
                     .collect(),
@@ -106,32 +94,12 @@ fn dataset(base: i64) -> Vec<Series> {
                 "vllm:time_to_first_token_seconds",
                 "vllm:e2e_request_latency_seconds",
             ] {
-                let mut counts = [0.0f64; 6];
-                let mut sum = 0.0;
-                let mut series: Vec<Vec<(i64, f64)>> = vec![vec![]; 6];
-                let (mut sums, mut cnts) = (vec![], vec![]);
-                for i in 0..n {
-                    for _ in 0..3 {
-                        let obs = next() * next() * 4.0;
-                        sum += obs;
-                        for (b, le) in [0.1, 0.25, 0.5, 1.0, 2.5, f64::INFINITY].iter().enumerate()
-                        {
-                            if obs <= *le {
-                                counts[b] += 1.0;
-                            }
-                        }
-                    }
-                    for b in 0..6 {
-                        series[b].push((ts(i), counts[b]));
-                    }
-                    sums.push((ts(i), sum));
-                    cnts.push((ts(i), counts[5]));
-                }
-                for (b, le) in buckets.iter().enumerate() {
+                let (buckets, sums, cnts) = histogram(&mut rng, (0..n).map(ts), 3);
+                for (points, (le, _)) in buckets.into_iter().zip(BUCKETS) {
                     push(
                         &format!("{hist}_bucket"),
                         &[("instance", *instance), ("model", model), ("le", le)],
-                        series[b].clone(),
+                        points,
                     );
                 }
                 push(&format!("{hist}_sum"), &ls, sums);
@@ -150,7 +118,7 @@ fn dataset(base: i64) -> Vec<Series> {
             ("DCGM_FI_DEV_FB_FREE", 100.0, 5_000.0),
         ] {
             let pts = (0..n)
-                .map(|i| (ts(i), ((lo + next() * (hi - lo)) * 10.0).round() / 10.0))
+                .map(|i| (ts(i), ((lo + rng.next() * (hi - lo)) * 10.0).round() / 10.0))
                 .collect();
             push(name, &ls, pts);
         }
@@ -159,13 +127,15 @@ fn dataset(base: i64) -> Vec<Series> {
         push(
             "tgi_queue_size",
             &[("instance", instance)],
-            (0..n).map(|i| (ts(i), (next() * 12.0).floor())).collect(),
+            (0..n)
+                .map(|i| (ts(i), (rng.next() * 12.0).floor()))
+                .collect(),
         );
         push(
             "tgi_batch_current_size",
             &[("instance", instance)],
             (0..n)
-                .map(|i| (ts(i), 1.0 + (next() * 31.0).floor()))
+                .map(|i| (ts(i), 1.0 + (rng.next() * 31.0).floor()))
                 .collect(),
         );
     }

@@ -14,6 +14,78 @@ pub struct Series {
     pub points: Vec<(i64, f64)>,
 }
 
+impl Series {
+    /// A series named `name` with `labels` (any order) and `points`.
+    pub fn new(name: &str, labels: &[(&str, &str)], points: Vec<(i64, f64)>) -> Series {
+        let mut l: Vec<(String, String)> = labels
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        l.push(("__name__".into(), name.into()));
+        l.sort();
+        Series { labels: l, points }
+    }
+}
+
+/// Deterministic xorshift64 numbers in `[0, 1)`: the same data on every run, no dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator started from `seed` (non-zero).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next number in `[0, 1)`.
+    pub fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Upper bounds of the classic histograms the test data carries, as `le` values.
+pub const BUCKETS: [(&str, f64); 6] = [
+    ("0.1", 0.1),
+    ("0.25", 0.25),
+    ("0.5", 0.5),
+    ("1.0", 1.0),
+    ("2.5", 2.5),
+    ("+Inf", f64::INFINITY),
+];
+
+/// A latency histogram scraped at each of `times`: `per_scrape` observations of
+/// `rng² × 4 s` between scrapes. Returns the cumulative bucket series (in [`BUCKETS`] order),
+/// the `_sum` series and the `_count` series.
+pub fn histogram(
+    rng: &mut Rng,
+    times: impl Iterator<Item = i64>,
+    per_scrape: usize,
+) -> (Vec<Vec<(i64, f64)>>, Vec<(i64, f64)>, Vec<(i64, f64)>) {
+    let mut counts = [0.0f64; BUCKETS.len()];
+    let mut sum = 0.0;
+    let mut buckets: Vec<Vec<(i64, f64)>> = vec![vec![]; BUCKETS.len()];
+    let (mut sums, mut cnts) = (vec![], vec![]);
+    for t in times {
+        for _ in 0..per_scrape {
+            let obs = rng.next() * rng.next() * 4.0;
+            sum += obs;
+            for (count, (_, le)) in counts.iter_mut().zip(BUCKETS) {
+                if obs <= le {
+                    *count += 1.0;
+                }
+            }
+        }
+        for (series, count) in buckets.iter_mut().zip(counts) {
+            series.push((t, count));
+        }
+        sums.push((t, sum));
+        cnts.push((t, counts[BUCKETS.len() - 1]));
+    }
+    (buckets, sums, cnts)
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct WriteRequest {
     #[prost(message, repeated, tag = "1")]
@@ -48,7 +120,7 @@ struct Sample {
 pub struct Prometheus {
     child: Child,
     addr: String,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 struct TempDir(std::path::PathBuf);
@@ -102,6 +174,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--web.enable-remote-write-receiver")
+            .arg("--web.enable-admin-api")
             .arg("--query.lookback-delta=5m")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -110,7 +183,7 @@ impl Prometheus {
         let prom = Prometheus {
             child,
             addr,
-            _dir: TempDir(dir),
+            dir: TempDir(dir),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -200,6 +273,48 @@ impl Prometheus {
         }
     }
 
+    /// Bytes of chunk data Prometheus holds: it snapshots its TSDB (head included, through
+    /// the admin API) and sums the chunk files of the snapshot's blocks (chunk framing, the
+    /// per-chunk length, encoding byte and CRC32, included).
+    pub fn snapshot_chunk_bytes(&self) -> Result<u64, String> {
+        let (code, body) = self
+            .http("POST", "/api/v1/admin/tsdb/snapshot", Some(("", b"")))
+            .map_err(|e| e.to_string())?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("{code}: {e}"))?;
+        let name = json["data"]["name"]
+            .as_str()
+            .ok_or_else(|| format!("snapshot answered {code}: {json}"))?;
+        let snap = self.dir.0.join("data").join("snapshots").join(name);
+        let mut total = 0;
+        for block in std::fs::read_dir(&snap).map_err(|e| e.to_string())? {
+            let chunks = block.map_err(|e| e.to_string())?.path().join("chunks");
+            for f in std::fs::read_dir(&chunks).map_err(|e| e.to_string())? {
+                total += f
+                    .and_then(|f| f.metadata())
+                    .map_err(|e| e.to_string())?
+                    .len();
+            }
+        }
+        Ok(total)
+    }
+
+    /// Runs a query over HTTP and returns the response body's length without decoding it
+    /// (what a benchmark should time); an error unless the body reports success.
+    pub fn query_raw(&self, path: &str, params: &[(&str, String)]) -> Result<usize, String> {
+        let qs: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        let (code, body) = self
+            .http("GET", &format!("{path}?{}", qs.join("&")), None)
+            .map_err(|e| e.to_string())?;
+        if code != 200 || !body.starts_with(br#"{"status":"success""#) {
+            return Err(format!("{code}: {}", String::from_utf8_lossy(&body)));
+        }
+        Ok(body.len())
+    }
+
     fn get(
         &self,
         path: &str,
@@ -248,7 +363,8 @@ impl Prometheus {
     }
 }
 
-fn secs(ms: i64) -> String {
+/// Milliseconds as the seconds string the HTTP API takes.
+pub fn secs(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
