@@ -134,21 +134,8 @@ fn ingest(store: &Store, data: &[Series]) -> (f64, usize) {
     let prepared: Vec<Prepared> = data
         .iter()
         .map(|s| {
-            let name = s
-                .labels
-                .iter()
-                .find(|(n, _)| n == "__name__")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            (
-                name,
-                s.labels
-                    .iter()
-                    .filter(|(n, _)| n != "__name__")
-                    .cloned()
-                    .collect(),
-                s,
-            )
+            let (name, labels) = s.name_and_labels();
+            (name, labels, s)
         })
         .collect();
     let before = store.stats().bytes;

@@ -250,18 +250,7 @@ fn corpus_matches_prometheus() {
 
     let (store, _) = Store::open(StoreConfig::default());
     for s in &data {
-        let name = s
-            .labels
-            .iter()
-            .find(|(n, _)| n == "__name__")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let labels: Vec<(String, String)> = s
-            .labels
-            .iter()
-            .filter(|(n, _)| n != "__name__")
-            .cloned()
-            .collect();
+        let (name, labels) = s.name_and_labels();
         let r = store.append(
             "diff",
             s.points.iter().map(|(t, v)| SampleRef {

@@ -158,17 +158,7 @@ impl Chunk {
     /// corrupt input can never produce a chunk whose iterator disagrees with its header.
     pub fn from_encoded(count: u16, bit_len: usize, bytes: &[u8]) -> Option<Chunk> {
         let mut chunk = Chunk::default();
-        let mut it = Iter {
-            r: BitReader::new(bytes, bit_len),
-            left: count,
-            n: 0,
-            t: 0,
-            t_delta: 0,
-            v_bits: 0,
-            leading: 0,
-            trailing: 0,
-        };
-        for (t, v) in it.by_ref() {
+        for (t, v) in Iter::new(bytes, bit_len, count) {
             if !chunk.is_empty() && t <= chunk.max_t {
                 return None;
             }
@@ -179,16 +169,7 @@ impl Chunk {
 
     /// Iterates the samples in time order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            r: BitReader::new(&self.w.bytes, self.w.len),
-            left: self.count,
-            n: 0,
-            t: 0,
-            t_delta: 0,
-            v_bits: 0,
-            leading: 0,
-            trailing: 0,
-        }
+        Iter::new(&self.w.bytes, self.w.len, self.count)
     }
 }
 
@@ -204,7 +185,21 @@ pub struct Iter<'a> {
     trailing: u32,
 }
 
-impl Iter<'_> {
+impl<'a> Iter<'a> {
+    /// Decodes `count` samples from the first `bit_len` bits of `bytes`.
+    fn new(bytes: &'a [u8], bit_len: usize, count: u16) -> Iter<'a> {
+        Iter {
+            r: BitReader::new(bytes, bit_len),
+            left: count,
+            n: 0,
+            t: 0,
+            t_delta: 0,
+            v_bits: 0,
+            leading: 0,
+            trailing: 0,
+        }
+    }
+
     fn read_dod(&mut self) -> Option<i64> {
         // Prefixes: 0, 10, 110, 1110 select the buckets; 1111 a full 64-bit value.
         if !self.r.bit()? {

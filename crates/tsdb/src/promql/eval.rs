@@ -57,6 +57,59 @@ impl Val {
     }
 }
 
+impl Val {
+    /// The samples of an instant vector, or a scalar as one sample without labels;
+    /// `err(type name)` describes any other value.
+    pub(crate) fn into_samples(
+        self,
+        t: i64,
+        err: impl FnOnce(&str) -> String,
+    ) -> Result<Vec<Sample>, QueryError> {
+        match self {
+            Val::Vector(v) => Ok(v),
+            Val::Scalar(v) => Ok(vec![Sample {
+                labels: Labels::default(),
+                t,
+                v,
+            }]),
+            other => Err(QueryError::bad(err(other.type_name()))),
+        }
+    }
+}
+
+/// Gathers the instant vectors of successive steps into one series per label set, in
+/// first-seen order (range queries and subqueries).
+#[derive(Default)]
+pub(crate) struct SeriesCollector {
+    index: HashMap<Labels, usize>,
+    /// Fast path: address of `series[i].labels` → i (step tables and aggregations hand out
+    /// the same shared label set at every step).
+    by_addr: HashMap<usize, usize>,
+    pub(crate) series: Vec<RangeSeries>,
+}
+
+impl SeriesCollector {
+    /// Appends `samples`, evaluated at `t`, to their series.
+    pub(crate) fn push(&mut self, t: i64, samples: Vec<Sample>) {
+        for s in samples {
+            let i = match self.by_addr.get(&s.labels.addr()) {
+                Some(&i) => i,
+                None => *self.index.entry(s.labels.clone()).or_insert_with(|| {
+                    self.by_addr.insert(s.labels.addr(), self.series.len());
+                    self.series.push(RangeSeries {
+                        labels: s.labels.clone(),
+                        points: Vec::new(),
+                    });
+                    self.series.len() - 1
+                }),
+            };
+            if let Some(series) = self.series.get_mut(i) {
+                series.points.push((t, s.v));
+            }
+        }
+    }
+}
+
 type Loaded = Arc<Vec<(Labels, Vec<(i64, f64)>)>>;
 
 /// Largest step table (series × steps) built; bigger ones fall back to step-by-step
@@ -517,45 +570,24 @@ impl<'a> Ctx<'a> {
             ts += step;
         }
         let key = &*sq.expr as *const Expr as usize;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<RangeSeries> = Vec::new();
+        let mut series = SeriesCollector::default();
         while ts <= te {
             self.check_deadline()?;
             let samples = match self.subqueries.get(&(key, ts)) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = match self.eval(&sq.expr, ts)? {
-                        Val::Vector(v) => v,
-                        Val::Scalar(v) => vec![Sample {
-                            labels: Labels::default(),
-                            t: ts,
-                            v,
-                        }],
-                        other => {
-                            return Err(QueryError::bad(format!(
-                                "subquery is only allowed on instant vector or scalar, got {}",
-                                other.type_name()
-                            )));
-                        }
-                    };
+                    let s = self.eval(&sq.expr, ts)?.into_samples(ts, |other| {
+                        format!("subquery is only allowed on instant vector or scalar, got {other}")
+                    })?;
                     self.subqueries.insert((key, ts), s.clone());
                     s
                 }
             };
-            for s in samples {
-                let i = *index.entry(s.labels.clone()).or_insert_with(|| {
-                    series.push(RangeSeries {
-                        labels: s.labels.clone(),
-                        points: Vec::new(),
-                    });
-                    series.len() - 1
-                });
-                series[i].points.push((ts, s.v));
-            }
+            series.push(ts, samples);
             ts += step;
         }
         Ok(Val::Matrix(Matrix {
-            series,
+            series: series.series,
             start,
             end: te,
         }))

@@ -123,44 +123,26 @@ impl Engine {
         }
         let ast = Self::parse(expr)?;
         let mut ctx = Ctx::new(&self.store, &self.cfg, (start_ms, end_ms, step_ms), &ast)?;
-        let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
-        // Fast path: address of `out[i].labels` → i (step tables and aggregations hand out
-        // the same shared label set at every step).
-        let mut by_addr: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-        let mut out: Vec<Series> = Vec::new();
+        let mut out = eval::SeriesCollector::default();
         let mut t = start_ms;
         while t <= end_ms {
-            let samples = match ctx.eval(&ast, t)? {
-                Val::Scalar(v) => vec![eval::Sample {
-                    labels: Labels::default(),
-                    t,
-                    v,
-                }],
-                Val::Vector(s) => s,
-                other => {
-                    return Err(QueryError::bad(format!(
-                        "invalid expression type {:?} for range query, must be Scalar or instant Vector",
-                        other.type_name()
-                    )));
-                }
-            };
+            let samples = ctx.eval(&ast, t)?.into_samples(t, |other| {
+                format!(
+                    "invalid expression type {other:?} for range query, must be Scalar or instant Vector"
+                )
+            })?;
             eval::check_unique(&samples)?;
-            for s in samples {
-                let i = match by_addr.get(&s.labels.addr()) {
-                    Some(&i) => i,
-                    None => *index.entry(s.labels.clone()).or_insert_with(|| {
-                        by_addr.insert(s.labels.addr(), out.len());
-                        out.push(Series {
-                            labels: s.labels.clone(),
-                            points: Vec::new(),
-                        });
-                        out.len() - 1
-                    }),
-                };
-                out[i].points.push((t, s.v));
-            }
+            out.push(t, samples);
             t += step_ms;
         }
+        let mut out: Vec<Series> = out
+            .series
+            .into_iter()
+            .map(|s| Series {
+                labels: s.labels,
+                points: s.points,
+            })
+            .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Value::Matrix(out))
     }

@@ -25,6 +25,23 @@ impl Series {
         l.sort();
         Series { labels: l, points }
     }
+
+    /// The metric name and the other labels, the way `tsdb::SampleRef` takes them.
+    pub fn name_and_labels(&self) -> (String, Vec<(String, String)>) {
+        let name = self
+            .labels
+            .iter()
+            .find(|(n, _)| n == "__name__")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let labels = self
+            .labels
+            .iter()
+            .filter(|(n, _)| n != "__name__")
+            .cloned()
+            .collect();
+        (name, labels)
+    }
 }
 
 /// Deterministic xorshift64 numbers in `[0, 1)`: the same data on every run, no dependency.
@@ -55,6 +72,9 @@ pub const BUCKETS: [(&str, f64); 6] = [
     ("+Inf", f64::INFINITY),
 ];
 
+/// Points of one series.
+pub type Points = Vec<(i64, f64)>;
+
 /// A latency histogram scraped at each of `times`: `per_scrape` observations of
 /// `rng² × 4 s` between scrapes. Returns the cumulative bucket series (in [`BUCKETS`] order),
 /// the `_sum` series and the `_count` series.
@@ -62,10 +82,10 @@ pub fn histogram(
     rng: &mut Rng,
     times: impl Iterator<Item = i64>,
     per_scrape: usize,
-) -> (Vec<Vec<(i64, f64)>>, Vec<(i64, f64)>, Vec<(i64, f64)>) {
+) -> (Vec<Points>, Points, Points) {
     let mut counts = [0.0f64; BUCKETS.len()];
     let mut sum = 0.0;
-    let mut buckets: Vec<Vec<(i64, f64)>> = vec![vec![]; BUCKETS.len()];
+    let mut buckets: Vec<Points> = vec![vec![]; BUCKETS.len()];
     let (mut sums, mut cnts) = (vec![], vec![]);
     for t in times {
         for _ in 0..per_scrape {
@@ -302,17 +322,21 @@ impl Prometheus {
     /// Runs a query over HTTP and returns the response body's length without decoding it
     /// (what a benchmark should time); an error unless the body reports success.
     pub fn query_raw(&self, path: &str, params: &[(&str, String)]) -> Result<usize, String> {
-        let qs: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        let (code, body) = self
-            .http("GET", &format!("{path}?{}", qs.join("&")), None)
-            .map_err(|e| e.to_string())?;
+        let (code, body) = self.get_raw(path, params)?;
         if code != 200 || !body.starts_with(br#"{"status":"success""#) {
             return Err(format!("{code}: {}", String::from_utf8_lossy(&body)));
         }
         Ok(body.len())
+    }
+
+    /// A GET of `path` with URL-encoded `params`: status and body.
+    fn get_raw(&self, path: &str, params: &[(&str, String)]) -> Result<(u16, Vec<u8>), String> {
+        let qs: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        self.http("GET", &format!("{path}?{}", qs.join("&")), None)
+            .map_err(|e| e.to_string())
     }
 
     fn get(
@@ -320,13 +344,7 @@ impl Prometheus {
         path: &str,
         params: &[(&str, String)],
     ) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
-        let qs: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        let (code, body) = self
-            .http("GET", &format!("{path}?{}", qs.join("&")), None)
-            .map_err(|e| e.to_string())?;
+        let (code, body) = self.get_raw(path, params)?;
         let json: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| format!("{code}: {e}"))?;
         if json["status"] != "success" {
