@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test Strata has, on a fresh machine: installs the real peers the tests talk to
-# (promtool from Debian's prometheus package, cargo-nextest/cargo-fuzz if missing), then the
-# whole workspace's tests, then a bounded fuzz run of the exposition parser.
+# (promtool from Debian's prometheus package, the OpenAI Python SDK, cargo-nextest/cargo-fuzz if
+# missing), then the whole workspace's tests, then a bounded fuzz run of the exposition parser.
 #   FUZZ_SECONDS   fuzzing time budget (default 60; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (rules and remote_write tests talk to them)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! python3 -c "import openai" >/dev/null 2>&1; then
+  echo "== installing the OpenAI Python SDK (the simulator's SDK test drives strata sim with it)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  python3 -m pip install --quiet openai 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages openai
 fi
 # Tests that need a real peer fail (instead of skipping) when it is missing.
 export STRATA_REQUIRE_PEERS=1
