@@ -190,3 +190,69 @@ fn absent_infers_labels_and_topk_sorts() {
     };
     assert_eq!(m[0].points.len(), 5);
 }
+
+/// Range queries read selectors and range functions from step tables built series by
+/// series; each step must equal an instant query at that time (evaluated step by step),
+/// with staleness markers, gaps, counter resets, offsets and a range function that keeps
+/// the metric name.
+#[test]
+fn range_steps_equal_instant_queries() {
+    let stale = f64::from_bits(STALE_NAN_BITS);
+    let a: Vec<(i64, f64)> = (0..120)
+        .filter(|i| !(40..70).contains(i))
+        .map(|i| (i * 5_000 + 1_234, ((i % 50) * 7) as f64))
+        .chain([(700_000, stale)])
+        .collect();
+    let b: Vec<(i64, f64)> = (0..150)
+        .map(|i| {
+            (
+                i * 4_000 + 77,
+                if i == 90 { stale } else { (i % 13) as f64 },
+            )
+        })
+        .collect();
+    let e = engine(&[
+        ("m", &[("job", "a"), ("le", "1")], &a),
+        ("m", &[("job", "b"), ("le", "+Inf")], &b),
+    ]);
+    let queries = [
+        "m",
+        "m offset 1m",
+        "rate(m[1m])",
+        "sum by (le) (increase(m[2m] offset 30s))",
+        "irate(m[30s])",
+        "deriv(m[1m])",
+        "changes(m[3m]) + resets(m[3m])",
+        "last_over_time(m[1m])",
+        "max_over_time(m[90s]) - min_over_time(m[90s])",
+        "avg_over_time(m[1m]) * count_over_time(m[1m])",
+        "histogram_quantile(0.9, sum by (le) (rate(m[1m])))",
+        "max_over_time(rate(m[1m])[2m:15s])",
+    ];
+    let (start, end, step) = (-30_000, 800_000, 7_000);
+    for q in queries {
+        let Ok(Value::Matrix(range)) = e.range(q, start, end, step) else {
+            panic!("{q}: range query failed");
+        };
+        let mut per_step: Vec<(String, i64, u64)> = Vec::new();
+        let mut t = start;
+        while t <= end {
+            for (labels, v) in values(e.instant(q, t).unwrap_or(Value::Vector(vec![]))) {
+                per_step.push((labels, t, v.to_bits()));
+            }
+            t += step;
+        }
+        let mut from_range: Vec<(String, i64, u64)> = range
+            .iter()
+            .flat_map(|s| {
+                s.points
+                    .iter()
+                    .map(|&(t, v)| (s.labels.to_string(), t, v.to_bits()))
+            })
+            .collect();
+        per_step.sort();
+        from_range.sort();
+        assert!(!from_range.is_empty(), "{q}: empty result");
+        assert_eq!(from_range, per_step, "{q}");
+    }
+}
