@@ -5,6 +5,12 @@
 //! friends extrapolate like Prometheus; subquery steps are aligned to multiples of the step.
 //! Prometheus 2.x used closed windows `[t - range, t]`; results differ only for samples that
 //! sit exactly on a window's left edge.
+//!
+//! A range query evaluates the expression once per step, but instant selectors and
+//! one-argument range functions over a selector (`rate(x[5m])`, `max_over_time(x[1h])`, …)
+//! are computed series by series for all steps at once, with cursors sliding over the
+//! decoded samples ("step tables"); aggregations cache each input series' group across
+//! steps. Results are the same as evaluating each step on its own (a unit test checks it).
 
 mod aggregate;
 mod binary;
