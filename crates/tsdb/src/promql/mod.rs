@@ -1,4 +1,4 @@
-//! PromQL evaluation over the [`Store`](crate::Store), parsing with `promql-parser`.
+//! PromQL evaluation over the [`crate::Store`], parsing with `promql-parser`.
 //!
 //! Semantics follow Prometheus 3.x: range windows and the instant-vector lookback are
 //! left-open, `(t - range, t]`; a staleness marker ends a series' lookback; `rate` and
