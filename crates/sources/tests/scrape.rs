@@ -151,6 +151,9 @@ async fn plain_gzip_auth_and_openmetrics_bodies_scrape() {
             .collect::<Vec<_>>(),
         ["x_total"]
     );
+    assert_eq!(r.metadata.len(), 1, "{:?}", r.metadata);
+    assert_eq!(r.metadata[0].name, "x");
+    assert_eq!(r.metadata[0].metric_type, expo::MetricType::Counter);
 }
 
 #[tokio::test]

@@ -112,7 +112,8 @@ pub enum ConfigAction {
     Example,
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+/// Parses `250ms`, `5s`, `1m`... (clap value parser shared by subcommands).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err("must be greater than zero".into()),

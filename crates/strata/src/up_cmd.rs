@@ -19,7 +19,7 @@ use sources::scrape::{
 };
 use tokio::sync::mpsc;
 use tsdb::promql::{Engine, EngineConfig as QueryConfig, Value};
-use tsdb::{SampleRef, Store, StoreConfig};
+use tsdb::{Metadata, SampleRef, Store, StoreConfig};
 
 /// `strata up`
 #[derive(Debug, Args)]
@@ -48,6 +48,9 @@ pub struct UpArgs {
     /// Directory for the store snapshot and the remote_write queue.
     #[arg(long, value_name = "DIR", default_value = "strata-data")]
     pub data_dir: PathBuf,
+    /// How often the store is snapshotted to --data-dir (a crash loses at most this much).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_duration)]
+    pub snapshot_interval: Duration,
 }
 
 /// The tsdb engine as the rule engine's query source.
@@ -196,8 +199,20 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
                 tracing::info!("scrape of {} failed: {e}", report.instance);
             }
             sink.write(&report.instance, &report.points);
+            for m in &report.metadata {
+                sink.store.set_metadata(
+                    &m.name,
+                    Metadata {
+                        kind: m.metric_type.word(expo::Format::Prometheus).to_string(),
+                        help: m.help.clone().unwrap_or_default(),
+                        unit: m.unit.clone().unwrap_or_default(),
+                    },
+                );
+            }
         }
     });
+
+    let snapshots = tokio::spawn(snapshot_every(store.clone(), args.snapshot_interval));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -227,6 +242,7 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
     }
     ingest_task.abort();
     let _ = ingest_task.await;
+    snapshots.abort();
     if let Some(rw) = Arc::try_unwrap(ingest).ok().and_then(|i| i.remote) {
         let stats = rw.shutdown(Duration::from_secs(5)).await;
         if stats.queued_samples > 0 {
@@ -240,6 +256,22 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
         .snapshot()
         .map_err(|e| format!("cannot snapshot the store: {e}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Snapshots the store every `every`, so a crash loses at most one interval.
+async fn snapshot_every(store: Arc<Store>, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.snapshot()).await {
+            Ok(Ok(())) => tracing::debug!("store snapshot written"),
+            Ok(Err(e)) => tracing::warn!(
+                "store snapshot failed: {e} (check --data-dir space and permissions)"
+            ),
+            Err(e) => tracing::warn!("store snapshot task failed: {e}"),
+        }
+    }
 }
 
 async fn targets(args: &UpArgs) -> Result<Vec<Target>, String> {

@@ -74,6 +74,7 @@ async fn up_scrapes_evaluates_rules_and_answers_the_prometheus_api() {
         .arg(&rules)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .args(["--snapshot-interval", "300ms"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -169,7 +170,16 @@ async fn up_scrapes_evaluates_rules_and_answers_the_prometheus_api() {
             .any(|n| n == "up")
     );
     let (_, v) = get(&client, &format!("{base}/metadata")).await;
-    assert!(v["data"].is_object(), "{v}");
+    let running = &v["data"]["vllm:num_requests_running"][0];
+    assert_eq!(running["type"], "gauge", "{v}");
+    assert_eq!(
+        running["help"], "Number of requests in model execution batches.",
+        "{v}"
+    );
+    assert_eq!(
+        v["data"]["vllm:time_to_first_token_seconds"][0]["type"], "histogram",
+        "{v}"
+    );
     let (_, v) = get(&client, &format!("{base}/status/buildinfo")).await;
     assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
 
@@ -228,6 +238,18 @@ async fn up_scrapes_evaluates_rules_and_answers_the_prometheus_api() {
         assert_eq!(v["errorType"], kind, "{url}");
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{url}");
     }
+
+    // The periodic snapshot exists before any shutdown.
+    let snapshot = dir.path().join("data/store.snapshot");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !snapshot.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no periodic snapshot within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::remove_file(&snapshot).expect("remove periodic snapshot");
 
     let pid = up.0.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();

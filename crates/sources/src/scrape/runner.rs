@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use expo::ParseError;
+use expo::{Exposition, MetricType, ParseError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -39,6 +39,8 @@ pub struct ScrapeReport {
     pub warnings: Vec<String>,
     /// The body's dialect, when recognised.
     pub dialect: Option<Detected>,
+    /// `# TYPE` / `# HELP` / `# UNIT` of each family in the body, for the metadata API.
+    pub metadata: Vec<FamilyMetadata>,
     /// Samples in the body (before the field set was applied).
     pub samples_scraped: usize,
 }
@@ -56,6 +58,7 @@ impl ScrapeReport {
             parse_errors: Vec::new(),
             warnings: Vec::new(),
             dialect: None,
+            metadata: Vec::new(),
             samples_scraped: 0,
         }
     }
@@ -65,6 +68,36 @@ impl ScrapeReport {
         self.points
             .iter()
             .filter(|p| !expo::is_stale_nan(p.value) && !is_meta(&p.name))
+    }
+}
+
+/// What a body declares about one metric family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyMetadata {
+    /// Family name.
+    pub name: String,
+    /// Declared type (`Unknown` when undeclared).
+    pub metric_type: MetricType,
+    /// `# HELP` text.
+    pub help: Option<String>,
+    /// `# UNIT` (OpenMetrics).
+    pub unit: Option<String>,
+}
+
+impl FamilyMetadata {
+    /// The metadata of every family that declares a type or a help text.
+    pub fn of(exposition: &Exposition<'_>) -> Vec<FamilyMetadata> {
+        exposition
+            .families
+            .iter()
+            .filter(|f| f.metric_type != MetricType::Unknown || f.help.is_some())
+            .map(|f| FamilyMetadata {
+                name: f.name.to_string(),
+                metric_type: f.metric_type,
+                help: f.help.as_ref().map(|h| h.to_string()),
+                unit: f.unit.map(str::to_string),
+            })
+            .collect()
     }
 }
 
@@ -113,6 +146,7 @@ impl TargetState {
                 let exposition = expo::parse(&body.text, body.format);
                 let mut points = to_points(&exposition, &self.labels, timestamp_ms);
                 report.samples_scraped = points.len();
+                report.metadata = FamilyMetadata::of(&exposition);
                 report.parse_errors = exposition.errors;
                 if body.lossy {
                     report.parse_errors.push(ParseError {

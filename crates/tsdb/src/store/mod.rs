@@ -145,6 +145,8 @@ pub struct StoreStats {
 pub struct Store {
     cfg: StoreConfig,
     inner: RwLock<Inner>,
+    /// Serialises snapshots: a periodic one and the shutdown one share the temp file.
+    snapshot_lock: std::sync::Mutex<()>,
 }
 
 /// Everything behind the lock.
@@ -189,6 +191,7 @@ impl Store {
             Store {
                 cfg,
                 inner: RwLock::new(inner),
+                snapshot_lock: std::sync::Mutex::new(()),
             },
             warning,
         )
@@ -300,6 +303,10 @@ impl Store {
         let Some(path) = &self.cfg.snapshot_path else {
             return Ok(());
         };
+        let _one_at_a_time = self
+            .snapshot_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let bytes = snapshot::encode(&self.read());
         snapshot::write_atomic(path, &bytes)
     }
