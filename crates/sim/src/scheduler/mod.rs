@@ -463,6 +463,9 @@ mod tests {
         assert_eq!(e[0].gap, None);
         let p = s.plan(0.2).unwrap();
         assert_eq!((p.shape.decode_seqs, p.shape.ctx_tokens), (1, 101));
+        s.complete(0.3, &mut e, &mut f);
+        assert_eq!(e.len(), 2);
+        assert!(e[1].gap.is_some_and(|g| (g - 0.1).abs() < 1e-9));
         let (done, _) = run_to_end(&mut s);
         assert_eq!(done.len(), 1);
         assert_eq!(
@@ -502,6 +505,7 @@ mod tests {
         assert_eq!(p.admitted, 3);
         assert_eq!(s.num_waiting(), 2);
         assert_eq!(s.reserved_tokens(), 300);
+        s.complete(0.01, &mut Vec::new(), &mut Vec::new());
         let (done, pre) = run_to_end(&mut s);
         assert_eq!((done.len(), pre), (5, 0));
         assert_eq!(s.reserved_tokens(), 0);

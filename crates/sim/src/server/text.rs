@@ -2,8 +2,8 @@
 //! output tokens drawn from a small vocabulary, both deterministic.
 //!
 //! Counting rule: a token is a run of up to 4 letters or digits (with the whitespace
-//! before it), or one other character. So "Hello, world!" is 4 tokens: `Hello`, `,`,
-//! ` world`, `!` — about what a BPE tokenizer gives for English. Chat messages add 4
+//! before it), or one other character. So "The cat sat." is 4 tokens (` cat`, …, `.`) and
+//! "Hello" is 2 (`Hell`, `o`) — close to what a BPE tokenizer gives for English. Chat messages add 4
 //! tokens each for the template, plus 3 to prime the reply (OpenAI's rule of thumb).
 
 /// Tokens in `text` by the counting rule.
@@ -65,7 +65,8 @@ mod tests {
 
     #[test]
     fn counting_rule() {
-        assert_eq!(count_tokens("Hello, world!"), 4);
+        assert_eq!(count_tokens("The cat sat."), 4);
+        assert_eq!(count_tokens("Hello, world!"), 6);
         assert_eq!(count_tokens(""), 0);
         assert_eq!(count_tokens("abcdefgh"), 2);
         assert_eq!(count_tokens("abcdefghi"), 3);
