@@ -486,7 +486,6 @@ impl Engine {
             num_blocks: self.sched.pool().total(),
             used_tokens: self.sched.running_tokens(),
             reserved_tokens: self.sched.reserved_tokens(),
-            t: self.now,
         }
     }
 

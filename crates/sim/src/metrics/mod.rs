@@ -214,8 +214,6 @@ pub struct Live {
     pub used_tokens: u64,
     /// Tokens reserved in the TGI budget.
     pub reserved_tokens: u64,
-    /// Simulated seconds since start.
-    pub t: f64,
 }
 
 /// Counters and histograms every dialect draws from.
