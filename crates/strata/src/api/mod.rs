@@ -119,6 +119,7 @@ async fn query(
     let p = Params::parse(q.as_deref(), &headers, &body)?;
     let expr = p.required("query")?.to_string();
     let t = p.time("time")?.unwrap_or_else(sources::now_ms);
+    p.timeout()?;
     let value = blocking(move || s.engine.instant(&expr, t)).await??;
     Ok(success(serde_json::to_value(&value).unwrap_or(Value::Null)))
 }
@@ -138,6 +139,7 @@ async fn query_range(
         .time("end")?
         .ok_or_else(|| ApiError::bad("invalid parameter \"end\": missing"))?;
     let step = p.step()?;
+    p.timeout()?;
     if end < start {
         return Err(ApiError::bad("end timestamp must not be before start time"));
     }
@@ -177,8 +179,12 @@ async fn labels(
     body: Bytes,
 ) -> ApiResult {
     let p = Params::parse(q.as_deref(), &headers, &body)?;
-    let matchers = p.all("match[]");
+    let mut matchers = p.all("match[]");
     let (start, end) = p.window()?;
+    if matchers.is_empty() && (p.get("start").is_some() || p.get("end").is_some()) {
+        // Only the names of series with samples in the window, as Prometheus answers.
+        matchers.push("{__name__=~\".+\"}".to_string());
+    }
     let names = blocking(move || {
         let m: Vec<&str> = matchers.iter().map(String::as_str).collect();
         s.engine.label_names(&m, start, end)
@@ -265,6 +271,5 @@ async fn buildinfo() -> ApiResult {
         "buildUser": "",
         "buildDate": "",
         "goVersion": "",
-        "application": "strata",
     })))
 }

@@ -78,15 +78,7 @@ impl Params {
 
     /// `step` in ms (a duration like `15s` or seconds like `15` / `0.5`), positive.
     pub fn step(&self) -> Result<i64, ApiError> {
-        let raw = self.required("step")?;
-        let ms = match raw.parse::<f64>() {
-            Ok(s) if s.is_finite() => (s * 1000.0).round() as i64,
-            _ => promql_duration_ms(raw).ok_or_else(|| {
-                ApiError::bad(format!(
-                    "invalid parameter \"step\": cannot parse {raw:?} to a valid duration"
-                ))
-            })?,
-        };
+        let ms = self.duration(self.required("step")?, "step")?;
         if ms <= 0 {
             return Err(ApiError::bad(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
@@ -94,11 +86,68 @@ impl Params {
         }
         Ok(ms)
     }
+
+    /// `timeout` in ms, if given. The engine's own limit still applies; like Prometheus,
+    /// a malformed value is refused.
+    pub fn timeout(&self) -> Result<Option<i64>, ApiError> {
+        self.get("timeout")
+            .filter(|v| !v.is_empty())
+            .map(|v| self.duration(v, "timeout"))
+            .transpose()
+    }
+
+    /// A duration parameter as Prometheus's API parses it: float seconds, or a PromQL
+    /// duration (`1h30m`, `15s`, `500ms`; whole numbers only, units in order).
+    fn duration(&self, raw: &str, name: &str) -> Result<i64, ApiError> {
+        let bad = || {
+            ApiError::bad(format!(
+                "invalid parameter \"{name}\": cannot parse {raw:?} to a valid duration"
+            ))
+        };
+        match raw.parse::<f64>() {
+            Ok(s) if s.is_finite() && (s * 1000.0).abs() < i64::MAX as f64 => {
+                Ok((s * 1000.0).round() as i64)
+            }
+            Ok(_) => Err(bad()),
+            Err(_) => promql_duration_ms(raw).ok_or_else(bad),
+        }
+    }
 }
 
+/// A PromQL duration (`[0-9]+` followed by `y w d h m s ms`, each unit at most once, in that
+/// order) in ms, as Prometheus's `model.ParseDuration` reads it.
 fn promql_duration_ms(s: &str) -> Option<i64> {
-    let d = humantime::parse_duration(s).ok()?;
-    i64::try_from(d.as_millis()).ok()
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    if s == "0" {
+        return Some(0);
+    }
+    let (mut rest, mut total, mut next) = (s, 0i64, 0);
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: i64 = rest.get(..digits)?.parse().ok()?;
+        rest = &rest[digits..];
+        let (i, (unit, ms)) = UNITS
+            .iter()
+            .enumerate()
+            .skip(next)
+            .filter(|(_, (u, _))| rest.starts_with(u))
+            .max_by_key(|(_, (u, _))| u.len())?;
+        total = total.checked_add(n.checked_mul(*ms)?)?;
+        rest = &rest[unit.len()..];
+        next = i + 1;
+    }
+    Some(total)
 }
 
 /// Unix seconds (with fraction) or RFC 3339.
@@ -131,5 +180,14 @@ mod tests {
         assert_eq!(p.step().ok(), Some(500));
         let p = Params(vec![("step".into(), "0".into())]);
         assert!(p.step().is_err());
+        assert_eq!(promql_duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(promql_duration_ms("1m500ms"), Some(60_500));
+        assert_eq!(promql_duration_ms("2w"), Some(14 * 86_400_000));
+        // Prometheus refuses fractions, spaces and units out of order.
+        for bad in ["0.5m", "1m 30s", "30s1m", "1mm", "", "s", "1x"] {
+            assert_eq!(promql_duration_ms(bad), None, "{bad}");
+        }
+        let p = Params(vec![("timeout".into(), "soon".into())]);
+        assert!(p.timeout().is_err());
     }
 }

@@ -124,6 +124,24 @@ pub fn format_float(v: f64) -> String {
     }
 }
 
+/// A sample value as the query API writes it (Prometheus's `jsonutil.MarshalValue`): like
+/// [`format_float`], but in exponent form (`1e+21`, `3e-07`) below 1e-6 and from 1e21 up,
+/// where Go switches from `'f'` to `'e'`.
+fn json_float(v: f64) -> String {
+    let abs = v.abs();
+    if v.is_finite() && abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        format!("{mantissa}e{sign}{digits:0>2}")
+    } else {
+        format_float(v)
+    }
+}
+
 /// `[<unix seconds>, "<value>"]`, seconds written without a fraction when whole.
 struct Point<'a>(i64, &'a str);
 
@@ -146,7 +164,7 @@ impl Serialize for VectorElem<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(2))?;
         m.serialize_entry("metric", &self.0.labels)?;
-        m.serialize_entry("value", &Point(self.0.t_ms, &format_float(self.0.v)))?;
+        m.serialize_entry("value", &Point(self.0.t_ms, &json_float(self.0.v)))?;
         m.end()
     }
 }
@@ -161,7 +179,7 @@ impl Serialize for MatrixElem<'_> {
             .0
             .points
             .iter()
-            .map(|(t, v)| (*t, format_float(*v)))
+            .map(|(t, v)| (*t, json_float(*v)))
             .collect();
         let points: Vec<Point> = values.iter().map(|(t, v)| Point(*t, v)).collect();
         m.serialize_entry("values", &points)?;
@@ -176,7 +194,7 @@ impl Serialize for Value {
         match self {
             Value::Scalar { t_ms, v } => {
                 m.serialize_entry("resultType", "scalar")?;
-                m.serialize_entry("result", &Point(*t_ms, &format_float(*v)))?;
+                m.serialize_entry("result", &Point(*t_ms, &json_float(*v)))?;
             }
             Value::String { t_ms, v } => {
                 m.serialize_entry("resultType", "string")?;
@@ -219,7 +237,7 @@ mod tests {
         }]);
         assert_eq!(
             serde_json::to_string(&m).unwrap_or_default(),
-            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1,"NaN"],[2,"-Inf"],[3,"0.0000001"]]}]}"#
+            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1,"NaN"],[2,"-Inf"],[3,"1e-07"]]}]}"#
         );
         let e = QueryError::bad("parse error");
         assert_eq!(
@@ -228,5 +246,17 @@ mod tests {
         );
         assert_eq!(format_float(f64::INFINITY), "+Inf");
         assert_eq!(format_float(0.1 + 0.2), "0.30000000000000004");
+        // What Prometheus 2.42 answers for the same values (api_parity test in strata).
+        assert_eq!(json_float(1e21 + 7.0), "1e+21");
+        assert_eq!(json_float(-1.5e300), "-1.5e+300");
+        assert_eq!(json_float(3e-7), "3e-07");
+        assert_eq!(json_float(1e-6), "0.000001");
+        assert_eq!(json_float(123456789.5), "123456789.5");
+        assert_eq!(json_float(0.0), "0");
+        assert_eq!(
+            format_float(1e21),
+            "1000000000000000000000",
+            "count_values keeps 'f'"
+        );
     }
 }
