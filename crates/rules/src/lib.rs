@@ -3,15 +3,25 @@
 //! [`Query`] implementation ([`engine`]), alerts moved through inactive → pending → firing
 //! with Prometheus's semantics ([`alert`]), and notifications sent to Alertmanager or a
 //! JSON webhook ([`notify`]).
+//!
+//! The brain on top: canonical recording rules generated from the dialect tables
+//! ([`canonical`]), the built-in alert, diagnosis and SLO packs ([`packs`], [`slo`]),
+//! findings with history ([`findings`]) and step-by-step evaluation ([`triage`]).
 
 pub mod alert;
+pub mod canonical;
 pub mod check;
 pub mod engine;
 pub mod file;
+pub mod findings;
 pub mod humanize;
 pub mod inhibit;
 pub mod notify;
+pub mod packs;
+pub mod slo;
 pub mod template;
+pub mod triage;
+pub mod yaml;
 
 pub use check::{AlertSpec, GroupSpec, RuleError, RuleSpec, load};
 pub use engine::{Appender, EngineConfig, Query, RuleEngine};
