@@ -11,7 +11,7 @@ use clap::Args;
 use rules::alert::Labels;
 use rules::notify::{Notifier, NotifyConfig, Receiver};
 use rules::{Appender, EngineConfig, Query, RuleEngine};
-use sinks::remote_write::{RemoteWriteConfig, RemoteWriter};
+use sinks::remote_write::{Fsync, RemoteWriteConfig, RemoteWriter};
 use sources::Point;
 use sources::gpu::nvml::NvmlCollector;
 use sources::scrape::{
@@ -39,6 +39,18 @@ pub struct UpArgs {
     /// remote_write receiver (e.g. http://prometheus:9090/api/v1/write).
     #[arg(long, value_name = "URL")]
     pub remote_write: Option<reqwest::Url>,
+    /// Bound of the on-disk remote_write queue in MiB; the oldest batches are dropped (and
+    /// counted) beyond it while the receiver is unreachable.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub remote_write_queue_size: u64,
+    /// fsync policy of the remote_write queue: `always` (a power cut loses nothing
+    /// acknowledged) or `never` (survives process crashes, not power loss; less disk I/O).
+    #[arg(long, value_name = "always|never", default_value = "always", value_parser = parse_fsync)]
+    pub remote_write_fsync: Fsync,
+    /// Label added to every remote-written sample (unless it has the label already) and to
+    /// every alert sent, like Prometheus's `external_labels`; repeatable.
+    #[arg(long = "external-label", value_name = "NAME=VALUE", value_parser = parse_label)]
+    pub external_labels: Vec<(String, String)>,
     /// Alertmanager base URL (alerts go to /api/v2/alerts).
     #[arg(long, value_name = "URL")]
     pub alertmanager: Vec<reqwest::Url>,
@@ -51,6 +63,24 @@ pub struct UpArgs {
     /// How often the store is snapshotted to --data-dir (a crash loses at most this much).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_duration)]
     pub snapshot_interval: Duration,
+}
+
+fn parse_fsync(s: &str) -> Result<Fsync, String> {
+    match s {
+        "always" => Ok(Fsync::Always),
+        "never" => Ok(Fsync::Never),
+        _ => Err(format!("{s:?}: use `always` or `never`")),
+    }
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: write NAME=VALUE, e.g. cluster=prod"))?;
+    if !crate::api::valid_label_name(name) || name.starts_with("__") {
+        return Err(format!("{name:?} is not a valid label name"));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// The tsdb engine as the rule engine's query source.
@@ -75,6 +105,8 @@ impl Query for StoreQuery {
 struct Ingest {
     store: Arc<Store>,
     remote: Option<RemoteWriter>,
+    /// Added to remote-written samples that lack them.
+    external: Labels,
 }
 
 impl Ingest {
@@ -92,7 +124,23 @@ impl Ingest {
             tracing::warn!("store refused {} from {}: {}", r.metric, r.source, r.reason);
         }
         if let Some(rw) = &self.remote {
-            rw.push(points);
+            if self.external.is_empty() {
+                rw.push(points);
+            } else {
+                let labelled: Vec<Point> = points
+                    .iter()
+                    .map(|p| {
+                        let mut labels = p.labels.clone();
+                        for (k, v) in &self.external {
+                            if p.label(k).is_none() {
+                                labels.push((k.clone(), v.clone()));
+                            }
+                        }
+                        Point::new(p.name.clone(), labels, p.value, p.timestamp_ms)
+                    })
+                    .collect();
+                rw.push(&labelled);
+            }
         }
     }
 }
@@ -143,11 +191,10 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
     let engine = Arc::new(Engine::new(store.clone(), QueryConfig::default()));
     let remote = match &args.remote_write {
         Some(url) => {
-            let (rw, recovery) = RemoteWriter::start(RemoteWriteConfig::new(
-                url.clone(),
-                args.data_dir.join("remote_write"),
-            ))
-            .map_err(|e| e.to_string())?;
+            let mut cfg = RemoteWriteConfig::new(url.clone(), args.data_dir.join("remote_write"));
+            cfg.max_queue_bytes = args.remote_write_queue_size.saturating_mul(1 << 20);
+            cfg.fsync = args.remote_write_fsync;
+            let (rw, recovery) = RemoteWriter::start(cfg).map_err(|e| e.to_string())?;
             if recovery.samples > 0 {
                 eprintln!("remote_write: resuming {} queued samples", recovery.samples);
             }
@@ -158,12 +205,14 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
     let ingest = Arc::new(Ingest {
         store: store.clone(),
         remote,
+        external: args.external_labels.clone(),
     });
 
     let external_url = format!("http://{}", args.listen);
     let rule_engine = (!groups.is_empty()).then(|| {
         let mut cfg = EngineConfig::default();
         cfg.external.url = external_url.clone();
+        cfg.external.labels = args.external_labels.clone();
         Arc::new(RuleEngine::new(groups, cfg))
     });
     let mut receivers: Vec<Receiver> = args
@@ -178,6 +227,7 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
     } else {
         let mut cfg = NotifyConfig::new(receivers);
         cfg.external.url = external_url;
+        cfg.external.labels = args.external_labels.clone();
         Some(Notifier::start(cfg)?)
     };
     let rule_tasks = match &rule_engine {

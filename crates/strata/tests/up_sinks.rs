@@ -59,6 +59,38 @@ async fn wait_for(
     }
 }
 
+#[test]
+fn up_help_documents_the_sink_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["up", "--help"])
+        .output()
+        .expect("strata up --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--remote-write-queue-size <MIB>",
+        "--remote-write-fsync <always|never>",
+        "--external-label <NAME=VALUE>",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "up",
+            "--engine",
+            "http://127.0.0.1:1/",
+            "--external-label",
+            "no-equals",
+        ])
+        .output()
+        .expect("strata up");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("NAME=VALUE"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_remote_writes_to_prometheus_and_alerts_alertmanager() {
     let (Some(prom_bin), Some(am_bin)) = (
@@ -96,6 +128,18 @@ async fn up_remote_writes_to_prometheus_and_alerts_alertmanager() {
         .arg(format!("http://{}/", am.addr))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .args([
+            "--external-label",
+            "cluster=test",
+            "--external-label",
+            "job=ignored",
+        ])
+        .args([
+            "--remote-write-queue-size",
+            "16",
+            "--remote-write-fsync",
+            "never",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -115,7 +159,11 @@ async fn up_remote_writes_to_prometheus_and_alerts_alertmanager() {
     let first = |v: &Value| v["data"]["result"].as_array()?.first().cloned();
     let sample = wait_for(&client, &q("vllm:num_requests_waiting"), first).await;
     assert_eq!(sample["metric"]["model_name"], "llama", "{sample}");
-    assert_eq!(sample["metric"]["job"], "engine", "{sample}");
+    assert_eq!(
+        sample["metric"]["job"], "engine",
+        "a sample's own label wins over an external one: {sample}"
+    );
+    assert_eq!(sample["metric"]["cluster"], "test", "{sample}");
     assert_eq!(sample["value"][1], "12", "{sample}");
     let upness = wait_for(&client, &q("up"), first).await;
     assert_eq!(upness["value"][1], "1", "{upness}");
@@ -131,6 +179,7 @@ async fn up_remote_writes_to_prometheus_and_alerts_alertmanager() {
     assert_eq!(alert["labels"]["alertname"], "QueueDeep", "{alert}");
     assert_eq!(alert["labels"]["severity"], "warning", "{alert}");
     assert_eq!(alert["labels"]["model_name"], "llama", "{alert}");
+    assert_eq!(alert["labels"]["cluster"], "test", "{alert}");
     assert_eq!(
         alert["annotations"]["summary"], "llama has 12 waiting",
         "{alert}"

@@ -213,7 +213,8 @@ async fn label_values(
     Ok(success(json!(values)))
 }
 
-fn valid_label_name(s: &str) -> bool {
+/// Whether `s` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub(crate) fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
         .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
