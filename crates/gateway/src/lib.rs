@@ -1,0 +1,189 @@
+//! Strata's gateway: an OpenAI-compatible (and TGI) streaming proxy in front of one or more
+//! inference engines that measures what the user feels — TTFT, ITL, E2E — for whom
+//! (tenant, model), and ties every request to its trace, its log line and the GPU it ran on.
+//!
+//! The request path reads as a list (each item a module named for its behaviour):
+//!
+//! 1. [`ids`]: `x-request-id` kept or generated; W3C `traceparent` continued or started.
+//! 2. [`tenant`]: API key → tenant (401 for unknown keys), else a header, else the default.
+//! 3. [`limits`]: request body within its size and time limits.
+//! 4. [`forward::request`]: model and parameters read; `stream_options.include_usage`
+//!    added when the client did not ask (configurable).
+//! 5. [`route`]: model → upstreams, least in flight.
+//! 6. [`forward`]: a plain forwarder over HTTP/1.1 keep-alive pools — bytes go to the
+//!    client as they arrive, one frame per upstream chunk, never re-serialised.
+//! 7. [`sse`]: the tee parser reads the forwarded bytes for tokens, usage, finish reason
+//!    and text (and removes exactly the usage chunk the gateway asked for).
+//! 8. [`timing`] → [`metrics`]: TTFT/ITL observed live, E2E/TPOT and counters at the end.
+//! 9. [`trace::sampler`] decides at the end; kept traces get exemplars and spans
+//!    ([`trace`], exported by [`trace::export`] behind a bounded queue).
+//! 10. [`log`]: one JSON line per request; opt-in capture through the PII scrubber.
+//!
+//! Errors the gateway itself answers use the OpenAI error JSON ([`errors`]).
+
+pub mod config;
+pub mod errors;
+pub mod forward;
+pub mod ids;
+pub mod limits;
+pub mod log;
+pub mod metrics;
+pub mod record;
+pub mod route;
+mod server;
+pub mod sse;
+pub mod tenant;
+pub mod timing;
+pub mod trace;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{
+    CaptureConfig, GatewayConfig, Limits, LogConfig, LogOutput, OtlpProtocol, QualityConfig,
+    SamplingPolicy, TenantConfig, TracingConfig, UpstreamConfig,
+};
+pub use metrics::Metrics;
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub cfg: GatewayConfig,
+    pub routes: route::Routes,
+    pub tenants: tenant::Tenants,
+    pub ids: ids::IdGen,
+    pub metrics: Arc<Metrics>,
+    pub sampler: trace::sampler::TailSampler,
+    pub exporter: trace::export::Exporter,
+    pub log: log::LogSink,
+    pub capture: Option<log::capture::Capture>,
+    pub client: Client<HttpConnector, Full<Bytes>>,
+    pub refusals: Vec<String>,
+}
+
+/// A running gateway.
+pub struct Running {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Where `/metrics` and `/health` are served.
+    pub admin_addr: Option<SocketAddr>,
+    /// The metrics (for embedding: `strata up` reads them into its store).
+    pub metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish for up to `grace`, then flushes the span
+    /// queue (up to the export timeout).
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(grace, t).await;
+        }
+        let timeout = self.shared.cfg.tracing.export_timeout;
+        if let Ok(shared) = Arc::try_unwrap(self.shared) {
+            shared.exporter.shutdown(timeout).await;
+        }
+    }
+}
+
+/// Binds the listen (and admin) address and starts serving on the current tokio runtime.
+pub async fn start(cfg: GatewayConfig) -> Result<Running, String> {
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let admin = match cfg.admin {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("cannot listen on admin address {a}: {e}"))?,
+        ),
+        None => None,
+    };
+    start_on(cfg, listener, admin).await
+}
+
+/// Like [`start`], on listeners the caller bound (tests bind `127.0.0.1:0`).
+pub async fn start_on(
+    cfg: GatewayConfig,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+) -> Result<Running, String> {
+    let routes = route::Routes::new(&cfg.upstreams)?;
+    let tenants = tenant::Tenants::new(&cfg.tenant)?;
+    let metrics = Arc::new(Metrics::new(cfg.max_series));
+    let pipeline = metrics.pipeline.clone();
+    let exporter = trace::export::Exporter::start(&cfg.tracing, pipeline.clone())?;
+    let log = log::LogSink::start(&cfg.log.output, pipeline.clone())?;
+    let capture = match &cfg.capture {
+        Some(c) => Some(log::capture::Capture::start(c, pipeline.clone())?),
+        None => None,
+    };
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.set_connect_timeout(Some(cfg.limits.connect_timeout));
+    conn.set_keepalive(Some(Duration::from_secs(60)));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .build(conn);
+    let refusals = cfg
+        .quality
+        .refusal_phrases
+        .iter()
+        .map(|p| p.to_lowercase())
+        .collect();
+    let shared = Arc::new(Shared {
+        sampler: trace::sampler::TailSampler::new(&cfg.tracing.sampling),
+        cfg,
+        routes,
+        tenants,
+        ids: ids::IdGen::default(),
+        metrics: metrics.clone(),
+        exporter,
+        log,
+        capture,
+        client,
+        refusals,
+    });
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("listen address: {e}"))?;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(server::serve_proxy(
+        listener,
+        shared.clone(),
+        stop_rx.clone(),
+    ))];
+    let admin_addr = match admin {
+        Some(l) => {
+            let a = l.local_addr().map_err(|e| format!("admin address: {e}"))?;
+            tasks.push(tokio::spawn(server::serve_admin(
+                l,
+                shared.clone(),
+                stop_rx.clone(),
+            )));
+            Some(a)
+        }
+        None => None,
+    };
+    Ok(Running {
+        addr,
+        admin_addr,
+        metrics,
+        shared,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,621 @@
+//! The gateway's own metrics: latency histograms by (model, tenant, upstream) with
+//! exemplars of kept traces, request/token/quality counters, and the pipeline's health.
+//!
+//! Hot path: a request looks its [`Series`] up once; every observation after that is an
+//! atomic add. Exemplars are written only for traces the tail sampler keeps, so every
+//! exemplar leads to a trace that was exported.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use expo::{Format, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Writer};
+
+use crate::errors::ErrorClass;
+
+/// TTFT buckets (seconds): dense around the seeds' SLO thresholds (code 0.5 s, chat 1 s,
+/// RAG 3 s, sampling 2 s, alert 5 s).
+pub const TTFT_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1.0, 1.25,
+    1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
+];
+/// ITL and TPOT buckets (seconds): every 5 ms from 20 to 50 ms and every 10 ms to 100 ms,
+/// around the seeds' ITL thresholds (code 30 ms, RAG 50 ms, chat 80 ms).
+pub const ITL_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.06, 0.07,
+    0.08, 0.09, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0,
+];
+/// End-to-end buckets (seconds), up to 10 minutes; the seeds' 10 s SLA and 30 s alert are
+/// boundaries.
+pub const E2E_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0,
+    180.0, 300.0, 600.0,
+];
+/// Output tokens / max_tokens (1 = truncated at the limit).
+pub const RATIO_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+
+/// An exemplar: the trace of one kept request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// Hex trace id.
+    pub trace_id: String,
+    /// Hex span id (the gateway's server span).
+    pub span_id: String,
+    /// Unix seconds.
+    pub timestamp: f64,
+}
+
+/// One bucket's exemplar: the observed value and its trace.
+type Slot = Option<(f64, Exemplar)>;
+
+/// A cumulative histogram with one exemplar slot per bucket.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    /// Sum in nano-units (exact integer adds).
+    sum_nanos: AtomicU64,
+    exemplars: Mutex<Box<[Slot]>>,
+}
+
+impl Histogram {
+    /// An empty histogram over `bounds` (+Inf implied).
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+            exemplars: Mutex::new(vec![None; bounds.len() + 1].into_boxed_slice()),
+        }
+    }
+
+    fn bucket(&self, v: f64) -> usize {
+        self.bounds.partition_point(|b| *b < v)
+    }
+
+    /// Counts one value.
+    pub fn observe(&self, v: f64) {
+        self.counts[self.bucket(v)].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add((v.max(0.0) * 1e9) as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one duration in seconds.
+    pub fn observe_duration(&self, d: Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    /// Puts an exemplar on the bucket `v` falls in (the value must have been observed).
+    pub fn exemplar(&self, v: f64, ex: Exemplar) {
+        let i = self.bucket(v);
+        let mut e = self.exemplars.lock().unwrap_or_else(|e| e.into_inner());
+        e[i] = Some((v, ex));
+    }
+
+    /// Total observations.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    fn samples(&self, name: &str, labels: &[(String, String)], out: &mut Vec<OwnedSample>) {
+        let ex = self
+            .exemplars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut cum = 0u64;
+        let bucket = format!("{name}_bucket");
+        for (i, c) in self.counts.iter().enumerate() {
+            cum += c.load(Ordering::Relaxed);
+            let le = match self.bounds.get(i) {
+                Some(b) => {
+                    let mut s = String::new();
+                    expo_f64(&mut s, *b);
+                    s
+                }
+                None => "+Inf".to_string(),
+            };
+            let mut l = labels.to_vec();
+            l.push(("le".to_string(), le));
+            out.push(OwnedSample {
+                name: bucket.clone(),
+                labels: l,
+                value: cum as f64,
+                timestamp_ms: None,
+                exemplar: ex[i].as_ref().map(|(v, e)| OwnedExemplar {
+                    labels: vec![
+                        ("trace_id".to_string(), e.trace_id.clone()),
+                        ("span_id".to_string(), e.span_id.clone()),
+                    ],
+                    value: *v,
+                    timestamp: Some(e.timestamp),
+                }),
+            });
+        }
+        out.push(OwnedSample {
+            name: format!("{name}_sum"),
+            labels: labels.to_vec(),
+            value: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            timestamp_ms: None,
+            exemplar: None,
+        });
+        out.push(OwnedSample {
+            name: format!("{name}_count"),
+            labels: labels.to_vec(),
+            value: cum as f64,
+            timestamp_ms: None,
+            exemplar: None,
+        });
+    }
+}
+
+fn expo_f64(s: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v.fract() == 0.0 {
+        let _ = write!(s, "{v:.1}");
+    } else {
+        let _ = write!(s, "{v}");
+    }
+}
+
+/// The label set of gateway metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Model asked for (`other` past the series cap, `unknown` when none).
+    pub model: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Upstream name (`none` when no upstream was picked).
+    pub upstream: String,
+}
+
+impl Key {
+    fn labels(&self) -> Vec<(String, String)> {
+        vec![
+            ("model".to_string(), self.model.clone()),
+            ("tenant".to_string(), self.tenant.clone()),
+            ("upstream".to_string(), self.upstream.clone()),
+        ]
+    }
+}
+
+/// Everything recorded for one label set.
+#[derive(Debug)]
+pub struct Series {
+    /// Its labels.
+    pub key: Key,
+    /// Time to first token.
+    pub ttft: Histogram,
+    /// Gaps between tokens.
+    pub itl: Histogram,
+    /// Received to last byte.
+    pub e2e: Histogram,
+    /// Per-request mean time per output token after the first.
+    pub tpot: Histogram,
+    /// Output tokens / max_tokens.
+    pub output_ratio: Histogram,
+    /// Prompt tokens.
+    pub prompt_tokens: AtomicU64,
+    /// Generated tokens.
+    pub generation_tokens: AtomicU64,
+    /// Requests in flight.
+    pub in_flight: AtomicI64,
+    /// Responses matching a refusal phrase.
+    pub refusals: AtomicU64,
+    /// Empty or very short responses.
+    pub short_responses: AtomicU64,
+    /// Upstream streams or bodies that were not what the wire format says.
+    pub malformed: AtomicU64,
+    /// Requests the gateway added `include_usage` to.
+    pub usage_injected: AtomicU64,
+    errors: [AtomicU64; 7],
+    outcomes: Mutex<Vec<((u16, String), u64)>>,
+}
+
+impl Series {
+    fn new(key: Key) -> Series {
+        Series {
+            key,
+            ttft: Histogram::new(TTFT_BUCKETS),
+            itl: Histogram::new(ITL_BUCKETS),
+            e2e: Histogram::new(E2E_BUCKETS),
+            tpot: Histogram::new(ITL_BUCKETS),
+            output_ratio: Histogram::new(RATIO_BUCKETS),
+            prompt_tokens: AtomicU64::new(0),
+            generation_tokens: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            refusals: AtomicU64::new(0),
+            short_responses: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            usage_injected: AtomicU64::new(0),
+            errors: Default::default(),
+            outcomes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts a finished request by status and finish reason.
+    pub fn outcome(&self, status: u16, finish_reason: &str) {
+        let mut o = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        match o
+            .iter_mut()
+            .find(|((s, f), _)| *s == status && f == finish_reason)
+        {
+            Some((_, n)) => *n += 1,
+            None => o.push(((status, finish_reason.to_string()), 1)),
+        }
+    }
+
+    /// Counts an error.
+    pub fn error(&self, class: ErrorClass) {
+        self.errors[class.index()].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counters of the gateway's own pipeline (export, log, sampling).
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    /// Spans accepted by the OTLP receiver.
+    pub spans_exported: AtomicU64,
+    /// Spans dropped because the export queue was full.
+    pub spans_dropped_queue: AtomicU64,
+    /// Spans dropped because an export call failed or timed out.
+    pub spans_dropped_export: AtomicU64,
+    /// Traces kept, by policy: error, slow_ttft, tenant, baseline.
+    pub traces_kept: [AtomicU64; 4],
+    /// Traces not kept.
+    pub traces_dropped: AtomicU64,
+    /// Log lines dropped because the log writer fell behind.
+    pub log_lines_dropped: AtomicU64,
+    /// Log lines that could not be written (I/O errors).
+    pub log_write_errors: AtomicU64,
+    /// Capture records dropped.
+    pub captures_dropped: AtomicU64,
+    /// Requests on paths the gateway passes through untimed.
+    pub passthrough: AtomicU64,
+}
+
+/// All gateway metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    series: RwLock<HashMap<Key, Arc<Series>>>,
+    max_series: usize,
+    /// Pipeline health counters.
+    pub pipeline: Arc<Pipeline>,
+}
+
+/// Policy names, in [`Pipeline::traces_kept`] order.
+pub const POLICIES: [&str; 4] = ["error", "slow_ttft", "tenant", "baseline"];
+
+impl Metrics {
+    /// No series yet; at most `max_series` label sets (then `model="other"`).
+    pub fn new(max_series: usize) -> Metrics {
+        Metrics {
+            series: RwLock::new(HashMap::new()),
+            max_series: max_series.max(1),
+            pipeline: Arc::new(Pipeline::default()),
+        }
+    }
+
+    /// The series of a label set, created on first use.
+    pub fn series(&self, mut key: Key) -> Arc<Series> {
+        if let Some(s) = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return s.clone();
+        }
+        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(&key) && map.len() >= self.max_series {
+            key.model = "other".to_string();
+        }
+        map.entry(key.clone())
+            .or_insert_with(|| Arc::new(Series::new(key)))
+            .clone()
+    }
+
+    /// Every family, series sorted by labels.
+    pub fn families(&self) -> Vec<OwnedFamily> {
+        let mut all: Vec<Arc<Series>> = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.key.model, &a.key.tenant, &a.key.upstream).cmp(&(
+                &b.key.model,
+                &b.key.tenant,
+                &b.key.upstream,
+            ))
+        });
+        let mut fams = Vec::new();
+        let hist = |name: &str, help: &str, get: fn(&Series) -> &Histogram| {
+            let mut samples = Vec::new();
+            for s in &all {
+                get(s).samples(name, &s.key.labels(), &mut samples);
+            }
+            family(name, MetricType::Histogram, help, Some("seconds"), samples)
+        };
+        fams.push(hist(
+            "strata_gateway_ttft_seconds",
+            "Time to first token as the gateway forwards it (request received to first token written).",
+            |s| &s.ttft,
+        ));
+        fams.push(hist(
+            "strata_gateway_itl_seconds",
+            "Gap between consecutive tokens as forwarded (tokens of one upstream read count as 0).",
+            |s| &s.itl,
+        ));
+        fams.push(hist(
+            "strata_gateway_e2e_seconds",
+            "Request received to last byte forwarded.",
+            |s| &s.e2e,
+        ));
+        fams.push(hist(
+            "strata_gateway_tpot_seconds",
+            "Per request: (last token - first token) / (output tokens - 1).",
+            |s| &s.tpot,
+        ));
+        let mut ratio = hist(
+            "strata_gateway_output_ratio",
+            "Output tokens / max_tokens per request that set max_tokens (1 = truncated at the limit).",
+            |s| &s.output_ratio,
+        );
+        ratio.unit = None;
+        fams.push(ratio);
+
+        let mut outcomes = Vec::new();
+        let mut errors = Vec::new();
+        for s in &all {
+            let o = s.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for ((status, finish), n) in o {
+                let mut l = s.key.labels();
+                l.push(("status".to_string(), status.to_string()));
+                l.push(("finish_reason".to_string(), finish));
+                outcomes.push(sample("strata_gateway_requests_total", l, n as f64));
+            }
+            for c in ErrorClass::ALL {
+                let n = s.errors[c.index()].load(Ordering::Relaxed);
+                if n > 0 {
+                    let mut l = s.key.labels();
+                    l.push(("class".to_string(), c.as_str().to_string()));
+                    errors.push(sample("strata_gateway_errors_total", l, n as f64));
+                }
+            }
+        }
+        fams.push(family(
+            "strata_gateway_requests_total",
+            MetricType::Counter,
+            "Finished LLM requests by HTTP status and finish reason (`none` when the stream ended without one).",
+            None,
+            outcomes,
+        ));
+        fams.push(family(
+            "strata_gateway_errors_total",
+            MetricType::Counter,
+            "Requests that ended in an error, by class (upstream_4xx, upstream_5xx, connect, timeout, upstream_reset, client_disconnect, rejected).",
+            None,
+            errors,
+        ));
+        let per = |name: &str, kind: MetricType, help: &str, get: fn(&Series) -> f64| {
+            let samples = all
+                .iter()
+                .map(|s| sample(name, s.key.labels(), get(s)))
+                .collect();
+            family(name, kind, help, None, samples)
+        };
+        fams.push(per(
+            "strata_gateway_prompt_tokens_total",
+            MetricType::Counter,
+            "Prompt tokens (from usage; TGI streams do not report them).",
+            |s| s.prompt_tokens.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_generation_tokens_total",
+            MetricType::Counter,
+            "Generated tokens (from usage, else counted from the stream).",
+            |s| s.generation_tokens.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_requests_in_flight",
+            MetricType::Gauge,
+            "LLM requests in flight through the gateway.",
+            |s| s.in_flight.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_refusals_total",
+            MetricType::Counter,
+            "Responses whose first 512 bytes contain a configured refusal phrase.",
+            |s| s.refusals.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_short_responses_total",
+            MetricType::Counter,
+            "Successful responses that were empty or shorter than the configured length.",
+            |s| s.short_responses.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_malformed_responses_total",
+            MetricType::Counter,
+            "Upstream events or bodies that were not the expected JSON (forwarded as is).",
+            |s| s.malformed.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_usage_injected_total",
+            MetricType::Counter,
+            "Streaming requests the gateway asked for usage on the client's behalf (the usage chunk is removed).",
+            |s| s.usage_injected.load(Ordering::Relaxed) as f64,
+        ));
+        let p = &self.pipeline;
+        let one = |name: &str, help: &str, v: &AtomicU64| {
+            family(
+                name,
+                MetricType::Counter,
+                help,
+                None,
+                vec![sample(name, Vec::new(), v.load(Ordering::Relaxed) as f64)],
+            )
+        };
+        let kept = POLICIES
+            .iter()
+            .zip(&p.traces_kept)
+            .map(|(name, v)| {
+                sample(
+                    "strata_gateway_traces_kept_total",
+                    vec![("policy".to_string(), name.to_string())],
+                    v.load(Ordering::Relaxed) as f64,
+                )
+            })
+            .collect();
+        fams.push(family(
+            "strata_gateway_traces_kept_total",
+            MetricType::Counter,
+            "Traces the tail sampler kept, by the first policy that matched.",
+            None,
+            kept,
+        ));
+        fams.push(one(
+            "strata_gateway_traces_dropped_total",
+            "Traces the tail sampler did not keep.",
+            &p.traces_dropped,
+        ));
+        fams.push(one(
+            "strata_gateway_spans_exported_total",
+            "Spans accepted by the OTLP endpoint.",
+            &p.spans_exported,
+        ));
+        let dropped = vec![
+            sample(
+                "strata_gateway_spans_dropped_total",
+                vec![("reason".to_string(), "queue_full".to_string())],
+                p.spans_dropped_queue.load(Ordering::Relaxed) as f64,
+            ),
+            sample(
+                "strata_gateway_spans_dropped_total",
+                vec![("reason".to_string(), "export_failed".to_string())],
+                p.spans_dropped_export.load(Ordering::Relaxed) as f64,
+            ),
+        ];
+        fams.push(family(
+            "strata_gateway_spans_dropped_total",
+            MetricType::Counter,
+            "Spans of kept traces that were not exported: queue full (slow or dead endpoint) or export failed.",
+            None,
+            dropped,
+        ));
+        fams.push(one(
+            "strata_gateway_log_lines_dropped_total",
+            "Request log lines dropped because the writer fell behind.",
+            &p.log_lines_dropped,
+        ));
+        fams.push(one(
+            "strata_gateway_log_write_errors_total",
+            "Request log writes that failed (disk full, permissions).",
+            &p.log_write_errors,
+        ));
+        fams.push(one(
+            "strata_gateway_captures_dropped_total",
+            "Capture records dropped (writer behind or failing).",
+            &p.captures_dropped,
+        ));
+        fams.push(one(
+            "strata_gateway_passthrough_requests_total",
+            "Requests on other paths, forwarded untimed.",
+            &p.passthrough,
+        ));
+        fams
+    }
+
+    /// `/metrics` body in `format` (exemplars only in OpenMetrics).
+    pub fn render(&self, format: Format) -> String {
+        Writer::render(format, &self.families())
+    }
+}
+
+fn sample(name: &str, labels: Vec<(String, String)>, value: f64) -> OwnedSample {
+    OwnedSample {
+        name: name.to_string(),
+        labels,
+        value,
+        timestamp_ms: None,
+        exemplar: None,
+    }
+}
+
+fn family(
+    name: &str,
+    metric_type: MetricType,
+    help: &str,
+    unit: Option<&str>,
+    samples: Vec<OwnedSample>,
+) -> OwnedFamily {
+    OwnedFamily {
+        name: name.to_string(),
+        metric_type,
+        help: Some(help.to_string()),
+        unit: unit.map(str::to_string),
+        samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(m: &str) -> Key {
+        Key {
+            model: m.into(),
+            tenant: "t".into(),
+            upstream: "u".into(),
+        }
+    }
+
+    #[test]
+    fn histograms_render_in_both_formats_with_exemplars_only_in_openmetrics() {
+        let m = Metrics::new(10);
+        let s = m.series(key("llama"));
+        s.ttft.observe(0.2);
+        s.ttft.observe(7.0);
+        s.ttft.exemplar(
+            7.0,
+            Exemplar {
+                trace_id: "ab".repeat(16),
+                span_id: "cd".repeat(8),
+                timestamp: 1.5,
+            },
+        );
+        s.outcome(200, "stop");
+        let om = m.render(Format::OpenMetrics);
+        assert!(
+            om.contains(&format!(
+                "strata_gateway_ttft_seconds_bucket{{model=\"llama\",tenant=\"t\",upstream=\"u\",le=\"7.5\"}} 2 # {{trace_id=\"{}\",span_id=\"{}\"}} 7 1.5",
+                "ab".repeat(16),
+                "cd".repeat(8)
+            )),
+            "{om}"
+        );
+        assert!(om.ends_with("# EOF\n"));
+        let text = m.render(Format::Prometheus);
+        assert!(!text.contains("trace_id"));
+        assert!(text.contains("strata_gateway_ttft_seconds_bucket{model=\"llama\",tenant=\"t\",upstream=\"u\",le=\"0.2\"} 1\n"), "{text}");
+        assert!(text.contains(
+            "strata_gateway_ttft_seconds_count{model=\"llama\",tenant=\"t\",upstream=\"u\"} 2\n"
+        ));
+        assert!(text.contains("strata_gateway_requests_total{model=\"llama\",tenant=\"t\",upstream=\"u\",status=\"200\",finish_reason=\"stop\"} 1\n"));
+        let parsed = expo::parse(&text, Format::Prometheus);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    }
+
+    #[test]
+    fn series_are_capped() {
+        let m = Metrics::new(2);
+        m.series(key("a"));
+        m.series(key("b"));
+        assert_eq!(m.series(key("c")).key.model, "other");
+        assert_eq!(m.series(key("a")).key.model, "a");
+    }
+}

@@ -1,0 +1,198 @@
+//! The few JSON fields the gateway reads from chunks and bodies, borrowed from the input.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// Which wire shape a response has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `/v1/chat/completions` (also TGI's Messages API).
+    Chat,
+    /// `/v1/completions`.
+    Completion,
+    /// TGI's `/generate` and `/generate_stream`.
+    Tgi,
+}
+
+/// What one event or body said.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed<'a> {
+    pub texts: Vec<Cow<'a, str>>,
+    pub token_events: u64,
+    pub finish: Option<Cow<'a, str>>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub usage_only: bool,
+    pub error: Option<String>,
+    pub done: bool,
+    pub malformed: bool,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(default, borrow)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    token: Option<TgiToken<'a>>,
+    #[serde(default, borrow)]
+    generated_text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    details: Option<TgiDetails<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<Message<'a>>,
+    #[serde(default, borrow)]
+    message: Option<Message<'a>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct TgiToken<'a> {
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TgiDetails<'a> {
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    generated_tokens: Option<u64>,
+}
+
+fn error_message(v: &serde_json::Value) -> String {
+    let m = v
+        .get("message")
+        .and_then(|m| m.as_str())
+        .or_else(|| v.as_str());
+    match m {
+        Some(m) => m.to_string(),
+        None => v.to_string(),
+    }
+}
+
+fn read<'a>(dialect: Dialect, b: Body<'a>, streamed: bool, out: &mut Parsed<'a>) {
+    if let Some(e) = &b.error
+        && !e.is_null()
+    {
+        out.error = Some(error_message(e));
+    }
+    if let Some(u) = b.usage {
+        out.prompt_tokens = u.prompt_tokens;
+        out.completion_tokens = u.completion_tokens;
+    }
+    match dialect {
+        Dialect::Chat | Dialect::Completion => {
+            let choices = b.choices.unwrap_or_default();
+            if choices.is_empty()
+                && (out.prompt_tokens.is_some() || out.completion_tokens.is_some())
+            {
+                out.usage_only = true;
+            }
+            let mut with_text = 0;
+            for c in choices {
+                let msg = if streamed { c.delta } else { c.message };
+                let mut any = false;
+                if let Some(m) = msg {
+                    for t in [m.content, m.reasoning_content].into_iter().flatten() {
+                        if !t.is_empty() {
+                            out.texts.push(t);
+                            any = true;
+                        }
+                    }
+                    any |= m.tool_calls.is_some();
+                }
+                if let Some(t) = c.text
+                    && !t.is_empty()
+                {
+                    out.texts.push(t);
+                    any = true;
+                }
+                if any {
+                    with_text += 1;
+                }
+                if let Some(f) = c.finish_reason
+                    && out.finish.is_none()
+                {
+                    out.finish = Some(f);
+                }
+            }
+            out.token_events = with_text.min(1);
+        }
+        Dialect::Tgi => {
+            if let Some(t) = b.token {
+                out.token_events = 1;
+                if let Some(text) = t.text {
+                    out.texts.push(text);
+                }
+            } else if !streamed && let Some(t) = b.generated_text {
+                out.token_events = u64::from(!t.is_empty());
+                out.texts.push(t);
+            }
+            if let Some(d) = b.details {
+                out.done = true;
+                out.finish = d.finish_reason;
+                out.completion_tokens = d.generated_tokens.or(out.completion_tokens);
+            }
+        }
+    }
+}
+
+/// One SSE event's data.
+pub(crate) fn parse_event(dialect: Dialect, data: &[u8]) -> Parsed<'_> {
+    let mut out = Parsed::default();
+    let trimmed = data.trim_ascii();
+    if trimmed == b"[DONE]" {
+        out.done = true;
+        return out;
+    }
+    match serde_json::from_slice::<Body<'_>>(trimmed) {
+        Ok(b) => read(dialect, b, true, &mut out),
+        Err(_) => out.malformed = true,
+    }
+    out
+}
+
+/// A whole JSON body (non-streamed response).
+pub(crate) fn parse_whole(dialect: Dialect, body: &[u8]) -> Parsed<'_> {
+    let mut out = Parsed::default();
+    match serde_json::from_slice::<Body<'_>>(body) {
+        Ok(b) => {
+            read(dialect, b, false, &mut out);
+            out.done = true;
+            out.usage_only = false;
+        }
+        Err(_) => out.malformed = true,
+    }
+    out
+}

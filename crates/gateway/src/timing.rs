@@ -1,0 +1,130 @@
+//! When things happened to one request: received, sent upstream, upstream response
+//! headers, first token, every token (as ITL gaps and batches), last token, end.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Most token-batch marks kept per request (for span events); later batches fold into
+/// the last one.
+pub const MAX_BATCHES: usize = 64;
+
+/// A request's clock readings.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Request headers read.
+    pub received: Instant,
+    /// The same moment as Unix nanoseconds.
+    pub received_unix_ns: u64,
+    /// Request sent upstream.
+    pub upstream_sent: Option<Instant>,
+    /// Upstream response headers.
+    pub headers: Option<Instant>,
+    /// First token forwarded.
+    pub first_token: Option<Instant>,
+    /// Last token forwarded.
+    pub last_token: Option<Instant>,
+    /// Response finished (or abandoned).
+    pub end: Option<Instant>,
+    /// Token batches: (time, token events in that upstream read).
+    pub batches: Vec<(Instant, u32)>,
+    /// Largest gap between two tokens.
+    pub max_itl: Duration,
+}
+
+/// What a batch of tokens means for the histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenObs {
+    /// Set on the first token: time to first token.
+    pub ttft: Option<Duration>,
+    /// Gap since the previous token (the batch's first token); later tokens of the same
+    /// read arrived together (gap 0).
+    pub gap: Option<Duration>,
+}
+
+impl Timing {
+    /// Starts the clock now.
+    pub fn start() -> Timing {
+        let received_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Timing {
+            received: Instant::now(),
+            received_unix_ns,
+            upstream_sent: None,
+            headers: None,
+            first_token: None,
+            last_token: None,
+            end: None,
+            batches: Vec::new(),
+            max_itl: Duration::ZERO,
+        }
+    }
+
+    /// `t` as Unix nanoseconds.
+    pub fn unix_ns(&self, t: Instant) -> u64 {
+        self.received_unix_ns + t.saturating_duration_since(self.received).as_nanos() as u64
+    }
+
+    /// Records `n` (> 0) token events read at `now`.
+    pub fn tokens(&mut self, now: Instant, n: u64) -> TokenObs {
+        let mut obs = TokenObs::default();
+        match self.last_token {
+            None => {
+                self.first_token = Some(now);
+                obs.ttft = Some(now - self.received);
+            }
+            Some(prev) => {
+                let gap = now - prev;
+                self.max_itl = self.max_itl.max(gap);
+                obs.gap = Some(gap);
+            }
+        }
+        self.last_token = Some(now);
+        let n = n.min(u32::MAX as u64) as u32;
+        if self.batches.len() < MAX_BATCHES {
+            self.batches.push((now, n));
+        } else if let Some(last) = self.batches.last_mut() {
+            *last = (now, last.1.saturating_add(n));
+        }
+        obs
+    }
+
+    /// Time to first token.
+    pub fn ttft(&self) -> Option<Duration> {
+        self.first_token.map(|t| t - self.received)
+    }
+
+    /// Received to end.
+    pub fn e2e(&self) -> Option<Duration> {
+        self.end.map(|t| t - self.received)
+    }
+
+    /// Time per output token after the first: (last − first) / (tokens − 1).
+    pub fn tpot(&self, tokens: u64) -> Option<Duration> {
+        match (self.first_token, self.last_token) {
+            (Some(f), Some(l)) if tokens > 1 => Some((l - f) / (tokens - 1) as u32),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttft_gaps_and_tpot() {
+        let mut t = Timing::start();
+        let r = t.received;
+        let o = t.tokens(r + Duration::from_millis(100), 1);
+        assert_eq!(o.ttft, Some(Duration::from_millis(100)));
+        let o = t.tokens(r + Duration::from_millis(130), 2);
+        assert_eq!(o.gap, Some(Duration::from_millis(30)));
+        assert_eq!(t.tpot(3), Some(Duration::from_millis(15)));
+        for k in 0..100 {
+            t.tokens(r + Duration::from_millis(200 + k), 1);
+        }
+        assert_eq!(t.batches.len(), MAX_BATCHES);
+        assert_eq!(t.batches.iter().map(|b| b.1 as u64).sum::<u64>(), 103);
+        assert!(t.unix_ns(r + Duration::from_secs(1)) > t.received_unix_ns);
+    }
+}
