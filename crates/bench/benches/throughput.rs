@@ -1,0 +1,139 @@
+//! Self-benchmark: the highest streamed request rate one client core sustains against the
+//! zero-cost simulator while its timing error stays within 0.2 ms.
+//!
+//! The simulator runs on its own thread and current-thread runtime (one core); the client
+//! runs on a current-thread runtime on this thread (one core). Each step keeps C requests
+//! in flight for a few seconds; every request streams `TOKENS` tokens `ITL` apart.
+//! Timing error at a step: |ITL p50 − ITL| (exact truth: the simulator's absolute
+//! schedule) and TTFT p50 − TTFT p50 at concurrency 1 (the baseline measured first in the
+//! same run: it holds the simulator's timer rounding and the client's unloaded cost).
+//! Run: `cargo bench -p bench --bench throughput` (`BENCH_SECS` per step, default 3).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bench::client::{Api, Client, ClientConfig};
+use bench::report::StepReport;
+use bench::run::{Driver, Limits};
+use bench::shape::Shape;
+use bench::workload::{LengthDist, Prompts, Workload};
+use sim::server::{self, ZeroCost};
+
+const TOKENS: u32 = 10;
+const ITL: Duration = Duration::from_millis(10);
+
+fn start_sim() -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("sim runtime");
+        rt.block_on(async move {
+            // Accepted sockets inherit TCP_NODELAY from the listener (Linux).
+            let s = tokio::net::TcpSocket::new_v4().expect("socket");
+            s.set_nodelay(true).expect("nodelay");
+            s.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+            let l = s.listen(4096).expect("listen");
+            let z = ZeroCost {
+                tokens: TOKENS,
+                itl: ITL,
+                model: "zc".into(),
+            };
+            let sim = server::start_zero_cost(z, l).await.expect("sim");
+            tx.send(sim.engine_addr).expect("send addr");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("sim address")
+}
+
+fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let addr = start_sim();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    rt.block_on(async move {
+        let client = Client::new(&ClientConfig {
+            url: format!("http://{addr}"),
+            api: Api::OpenAiChat,
+            model: Some("zc".into()),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(30),
+            ignore_eos: false,
+        })
+        .expect("client");
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let d = Driver {
+            client: Arc::new(client),
+            workload: Arc::new(Workload::new(
+                Prompts::Synthetic(LengthDist::Fixed { n: 16 }),
+                LengthDist::Fixed { n: TOKENS },
+                1,
+            )),
+            seed: 1,
+            id_prefix: "b".into(),
+            stop,
+        };
+        let itl_ms = ITL.as_secs_f64() * 1e3;
+        println!(
+            "{TOKENS} tokens {itl_ms} ms apart per request, {secs} s per step, client on one core\n"
+        );
+        println!(
+            "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "C", "req/s", "chunks/s", "ITL p50", "TTFT p50", "TTFT err", "failed"
+        );
+        let mut base_ttft = None;
+        let mut best = None;
+        let mut next = 0;
+        for c in [1u32, 50, 100, 200, 400, 600, 800, 1000, 1200] {
+            let shape = Shape::Concurrency { n: c };
+            d.step(
+                shape,
+                Limits {
+                    requests: Some(u64::from(c)),
+                    duration: None,
+                },
+                next,
+                &mut |_| {},
+            )
+            .await;
+            next += u64::from(c);
+            let limits = Limits {
+                requests: None,
+                duration: Some(Duration::from_secs(secs)),
+            };
+            let r = d.step(shape, limits, next, &mut |_| {}).await;
+            next += r.outcomes.len() as u64 + r.cancelled;
+            let rep = StepReport::new(&r, None);
+            let base = *base_ttft.get_or_insert(rep.ttft_ms.p50);
+            let ttft_err = rep.ttft_ms.p50 - base;
+            let itl_err = rep.itl_ms.p50 - itl_ms;
+            println!(
+                "{c:>6} {:>10.0} {:>10.0} {:>10.3} {:>10.3} {:>10.3} {:>9}",
+                rep.requests_per_s,
+                rep.requests_per_s * f64::from(TOKENS),
+                rep.itl_ms.p50,
+                rep.ttft_ms.p50,
+                ttft_err,
+                rep.failed
+            );
+            if itl_err.abs() <= 0.2 && ttft_err.abs() <= 0.2 && rep.failed == 0 {
+                best = Some((c, rep.requests_per_s));
+            } else if c > 1 {
+                break;
+            }
+        }
+        match best {
+            Some((c, rate)) => println!(
+                "\nhighest rate within 0.2 ms: {rate:.0} streamed requests/s (concurrency {c})"
+            ),
+            None => println!("\nno step kept the timing error within 0.2 ms"),
+        }
+    });
+}

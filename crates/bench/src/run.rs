@@ -1,0 +1,168 @@
+//! Drives one load shape against a client until its bounds are reached or a stop is
+//! asked for (Ctrl-C): a closed loop of N workers for a concurrency, an open loop of
+//! scheduled arrivals for a rate. Stopping issues nothing more and cancels what is in
+//! flight; those requests are counted as cancelled, never as failures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::client::Client;
+use crate::measure::Outcome;
+use crate::shape::{Arrivals, Shape};
+use crate::workload::Workload;
+
+/// When a step ends: after this many requests and/or this long (whichever comes first;
+/// requests in flight at the deadline are waited for).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// Requests to issue.
+    pub requests: Option<u64>,
+    /// How long to keep issuing.
+    pub duration: Option<Duration>,
+}
+
+/// What one step produced.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    /// The shape it ran.
+    pub shape: Shape,
+    /// Every finished request, successful or failed, in completion order.
+    pub outcomes: Vec<Outcome>,
+    /// From the first request sent to the last one finished.
+    pub wall: Duration,
+    /// Requests cut off by a stop.
+    pub cancelled: u64,
+    /// Whether a stop ended the step early.
+    pub interrupted: bool,
+}
+
+/// Everything a step needs besides its shape.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    /// The client requests go through.
+    pub client: Arc<Client>,
+    /// What requests ask for.
+    pub workload: Arc<Workload>,
+    /// Seed of the arrival process.
+    pub seed: u64,
+    /// Prefix of every `x-request-id` (unique per run): ids are `PREFIX-INDEX`.
+    pub id_prefix: Arc<str>,
+    /// Becomes true on Ctrl-C.
+    pub stop: watch::Receiver<bool>,
+}
+
+struct Shared {
+    driver: Driver,
+    next: AtomicU64,
+    cancelled: AtomicU64,
+    limits: Limits,
+    deadline: Option<Instant>,
+    start: Instant,
+}
+
+impl Shared {
+    fn stopped(&self) -> bool {
+        *self.driver.stop.borrow()
+    }
+
+    fn take_index(&self) -> Option<u64> {
+        if self.stopped() || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.limits.requests {
+            Some(n) if i >= n => None,
+            _ => Some(i),
+        }
+    }
+
+    async fn one(&self, i: u64, tx: &mpsc::UnboundedSender<Outcome>) {
+        let d = &self.driver;
+        let id = format!("{}-{i}", d.id_prefix);
+        let prompt = d.workload.prompt(i);
+        let sent_at = self.start.elapsed();
+        let mut stop = d.stop.clone();
+        tokio::select! {
+            result = d.client.send(&prompt, &id) => {
+                let _ = tx.send(Outcome { request_id: id, sent_at, result });
+            }
+            _ = stop.wait_for(|s| *s) => {
+                self.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Driver {
+    /// Runs `shape` within `limits`; `observe` sees every outcome as it finishes (for
+    /// progress). Request indices start at `first_index`.
+    pub async fn step(
+        &self,
+        shape: Shape,
+        limits: Limits,
+        first_index: u64,
+        observe: &mut dyn FnMut(&Outcome),
+    ) -> StepResult {
+        let start = Instant::now();
+        let limits = Limits {
+            requests: limits.requests.map(|n| n + first_index),
+            ..limits
+        };
+        let shared = Arc::new(Shared {
+            driver: self.clone(),
+            next: AtomicU64::new(first_index),
+            cancelled: AtomicU64::new(0),
+            limits,
+            deadline: limits.duration.map(|d| start + d),
+            start,
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        match shape {
+            Shape::Concurrency { n } => {
+                for _ in 0..n {
+                    let (s, tx) = (shared.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        while let Some(i) = s.take_index() {
+                            s.one(i, &tx).await;
+                        }
+                    });
+                }
+            }
+            Shape::Rate { rate, burstiness } => {
+                let (s, tx) = (shared.clone(), tx.clone());
+                let mut arrivals = Arrivals::new(rate, burstiness, self.seed ^ first_index);
+                tokio::spawn(async move {
+                    let mut at = start;
+                    let mut stop = s.driver.stop.clone();
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(at) => {}
+                            _ = stop.wait_for(|s| *s) => return,
+                        }
+                        let Some(i) = s.take_index() else { return };
+                        let (s2, tx) = (s.clone(), tx.clone());
+                        tokio::spawn(async move { s2.one(i, &tx).await });
+                        at += arrivals.next_gap();
+                    }
+                });
+            }
+        }
+        drop(tx);
+        let mut outcomes = Vec::new();
+        while let Some(o) = rx.recv().await {
+            observe(&o);
+            outcomes.push(o);
+        }
+        StepResult {
+            shape,
+            outcomes,
+            wall: start.elapsed(),
+            cancelled: shared.cancelled.load(Ordering::Relaxed),
+            interrupted: shared.stopped(),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Load shapes: a fixed number of requests in flight, or arrivals at a rate (Poisson, or
+//! gamma-distributed gaps for burstier or smoother traffic), and sweeps over either.
+
+mod arrivals;
+mod sweep;
+
+use std::fmt;
+
+use serde::Serialize;
+
+pub use arrivals::Arrivals;
+pub use sweep::parse_sweep;
+
+/// How requests are issued.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Shape {
+    /// Keep this many requests in flight (closed loop).
+    Concurrency {
+        /// Requests in flight.
+        n: u32,
+    },
+    /// Start requests at this mean rate (open loop), whatever is in flight.
+    Rate {
+        /// Requests per second.
+        rate: f64,
+        /// Gamma shape of the gaps: 1 is Poisson, below 1 burstier, above 1 smoother
+        /// (vLLM benchmark's `--burstiness`).
+        burstiness: f64,
+    },
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Concurrency { n } => write!(f, "concurrency {n}"),
+            Shape::Rate { rate, burstiness } if *burstiness == 1.0 => {
+                write!(f, "rate {rate}/s (Poisson)")
+            }
+            Shape::Rate { rate, burstiness } => {
+                write!(f, "rate {rate}/s (burstiness {burstiness})")
+            }
+        }
+    }
+}
