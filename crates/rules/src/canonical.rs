@@ -55,10 +55,10 @@ fn signal_rules(s: &CanonicalSignal, dialects: &[&DialectTable]) -> Vec<Rule> {
     };
     let mut comment = vec![format!("{}: {}", s.name, s.help)];
     for t in dialects {
-        if t.maps.iter().all(|m| m.canonical != s.name) {
-            if let Some(a) = t.absent.iter().find(|a| a.canonical == s.name) {
-                comment.push(format!("{}: not exposed: {}", t.name, a.why));
-            }
+        if t.maps.iter().all(|m| m.canonical != s.name)
+            && let Some(a) = t.absent.iter().find(|a| a.canonical == s.name)
+        {
+            comment.push(format!("{}: not exposed: {}", t.name, a.why));
         }
     }
     suffixes

@@ -93,8 +93,7 @@ fn engine_le(bounds: &[f64], target: f64) -> f64 {
     bounds
         .iter()
         .copied()
-        .filter(|b| *b <= target + 1e-12)
-        .last()
+        .rfind(|b| *b <= target + 1e-12)
         .unwrap_or(bounds[0])
 }
 

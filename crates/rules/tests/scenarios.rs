@@ -1,0 +1,369 @@
+//! The brain against the simulator, in virtual time: every scenario's scrapes (engine and
+//! DCGM bodies, plus gateway histograms built from its request records) go through the real
+//! parser into a real `tsdb::Store`; the built-in packs (canonical, alerts, diagnoses,
+//! SLOs) are evaluated by the rule engine at each step. Each scenario must raise its own
+//! diagnosis and alert, and `healthy` nothing at all.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rules::alert::Labels;
+use rules::triage::Triage;
+use rules::{Appender, Query};
+use sim::{EngineKind, FinishReason, Scenario, SimConfig, VirtualRun};
+use sources::Point;
+use sources::scrape::{target_labels, to_points};
+use tsdb::promql::{Engine, EngineConfig, Value};
+use tsdb::{SampleRef, Store, StoreConfig};
+
+/// Virtual time starts here (a real epoch, so `offset 1h` reaches before the data).
+const T0: i64 = 1_700_000_000_000;
+/// Scrape and evaluation step (engines are scraped every 10 s by default).
+const EVERY_S: f64 = 10.0;
+const GATEWAY_LE: [f64; 10] = [
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    f64::INFINITY,
+];
+
+struct Db {
+    store: Arc<Store>,
+    engine: Engine,
+}
+
+impl Query for Db {
+    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
+        match self.engine.instant(expr, t_ms).map_err(|e| e.to_string())? {
+            Value::Vector(v) => Ok(v
+                .into_iter()
+                .map(|s| (s.labels.as_slice().to_vec(), s.v))
+                .collect()),
+            Value::Scalar { v, .. } => Ok(vec![(Vec::new(), v)]),
+            other => Err(format!("not a vector: {other:?}")),
+        }
+    }
+}
+
+impl Appender for Db {
+    fn append(&self, points: Vec<Point>) {
+        self.write("rules", &points);
+    }
+}
+
+impl Db {
+    fn write(&self, source: &str, points: &[Point]) {
+        let r = self.store.append(
+            source,
+            points.iter().map(|p| SampleRef {
+                name: &p.name,
+                labels: &p.labels,
+                t_ms: p.timestamp_ms,
+                value: p.value,
+            }),
+        );
+        assert!(r.refused.is_empty(), "{:?}", r.refused.first());
+    }
+}
+
+/// What the gateway in front of the engine would have counted so far.
+#[derive(Default)]
+struct Gateway {
+    ttft: [u64; GATEWAY_LE.len()],
+    ttft_sum: f64,
+    by_finish: [u64; 2],
+}
+
+impl Gateway {
+    fn record(&mut self, r: &sim::RequestRecord) {
+        for (i, le) in GATEWAY_LE.iter().enumerate() {
+            if r.client_ttft_s <= *le {
+                self.ttft[i] += 1;
+            }
+        }
+        self.ttft_sum += r.client_ttft_s;
+        self.by_finish[usize::from(r.finish_reason == FinishReason::Length)] += 1;
+    }
+
+    fn points(&self, model: &str, t_ms: i64) -> Vec<Point> {
+        let labels = |extra: &[(&str, &str)]| -> Labels {
+            let mut l: Labels = [("model", model), ("tenant", "t1"), ("upstream", "sim")]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            l.extend(target_labels("gateway", "gw:8080", &[]));
+            l
+        };
+        let mut out: Vec<Point> = GATEWAY_LE
+            .iter()
+            .zip(self.ttft)
+            .map(|(le, n)| {
+                let le = if le.is_infinite() {
+                    "+Inf".to_string()
+                } else {
+                    le.to_string()
+                };
+                Point::new(
+                    "strata_gateway_ttft_seconds_bucket",
+                    labels(&[("le", &le)]),
+                    n as f64,
+                    t_ms,
+                )
+            })
+            .collect();
+        let count = self.ttft[GATEWAY_LE.len() - 1] as f64;
+        out.push(Point::new(
+            "strata_gateway_ttft_seconds_count",
+            labels(&[]),
+            count,
+            t_ms,
+        ));
+        out.push(Point::new(
+            "strata_gateway_ttft_seconds_sum",
+            labels(&[]),
+            self.ttft_sum,
+            t_ms,
+        ));
+        for (reason, n) in ["stop", "length"].iter().zip(self.by_finish) {
+            out.push(Point::new(
+                "strata_gateway_requests_total",
+                labels(&[("finish_reason", reason), ("status", "200")]),
+                n as f64,
+                t_ms,
+            ));
+        }
+        out
+    }
+}
+
+struct Outcome {
+    findings: BTreeSet<String>,
+    alerts: BTreeSet<String>,
+    triage: Triage,
+}
+
+fn run(engine: EngineKind, scenario: Scenario, secs: f64) -> Outcome {
+    let mut cfg = SimConfig::new(engine);
+    cfg.scenario = scenario;
+    cfg.seed = 42;
+    let model = cfg.model_name().to_string();
+    let (store, _) = Store::open(StoreConfig::default());
+    let store = Arc::new(store);
+    let db = Db {
+        engine: Engine::new(store.clone(), EngineConfig::default()),
+        store,
+    };
+    let groups = rules::packs::groups("chat").expect("packs load");
+    let inhibit = rules::packs::inhibit_rules(rules::packs::INHIBIT).expect("inhibit rules");
+    let mut triage = Triage::new(
+        groups,
+        Duration::from_secs(15),
+        Duration::from_secs(300),
+        inhibit,
+    );
+    let mut gateway = Gateway::default();
+    let mut findings = BTreeSet::new();
+    let mut run = VirtualRun::new(&cfg, secs, EVERY_S);
+    while let Some(s) = run.next() {
+        let t = T0 + s.t_ms as i64;
+        for (job, instance, body) in [
+            ("engine", "sim:8000", &s.engine_body),
+            ("gpu", "sim:9400", &s.gpu_body),
+        ] {
+            let exp = expo::parse(body, expo::Format::Prometheus);
+            assert!(exp.errors.is_empty(), "{:?}", exp.errors);
+            db.write(
+                instance,
+                &to_points(&exp, &target_labels(job, instance, &[]), t),
+            );
+            db.write(
+                instance,
+                &[Point::new("up", target_labels(job, instance, &[]), 1.0, t)],
+            );
+        }
+        for r in run.take_records() {
+            gateway.record(&r);
+        }
+        db.write("gateway", &gateway.points(&model, t));
+        triage.step(t, &db, &db);
+        findings.extend(triage.findings.open().map(|f| f.name.clone()));
+    }
+    Outcome {
+        findings,
+        alerts: triage.fired().clone(),
+        triage,
+    }
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn engine_for(sc: Scenario) -> EngineKind {
+    if sc == Scenario::TokenBudgetStarvation {
+        EngineKind::Tgi
+    } else {
+        EngineKind::Vllm
+    }
+}
+
+#[test]
+#[ignore = "prints what each scenario raises; run with --ignored --nocapture when tuning"]
+fn print_all() {
+    for sc in Scenario::ALL {
+        let o = run(engine_for(sc), sc, 600.0);
+        eprintln!("{sc}: findings {:?} alerts {:?}", o.findings, o.alerts);
+    }
+}
+
+/// Runs `sc` for `secs` and checks it raised exactly the diagnosis `finding` (none when
+/// empty) and at least the alerts `alerts`.
+fn expect(sc: Scenario, secs: f64, finding: &[&str], alerts: &[&str]) -> Outcome {
+    let o = run(engine_for(sc), sc, secs);
+    assert_eq!(
+        o.findings,
+        set(finding),
+        "{sc}: findings (alerts {:?})",
+        o.alerts
+    );
+    let missing: Vec<&&str> = alerts.iter().filter(|a| !o.alerts.contains(**a)).collect();
+    assert!(
+        missing.is_empty(),
+        "{sc}: {missing:?} did not fire; fired {:?}",
+        o.alerts
+    );
+    o
+}
+
+#[test]
+fn healthy_raises_nothing() {
+    let o = expect(Scenario::Healthy, 360.0, &[], &[]);
+    assert!(o.alerts.is_empty(), "{:?}", o.alerts);
+    assert_eq!(o.triage.findings.history().count(), 0);
+}
+
+#[test]
+fn cache_thrash_is_diagnosed_with_its_evidence_and_mutes_queue_backup() {
+    let o = expect(
+        Scenario::CacheThrash,
+        540.0,
+        &["cache_thrash"],
+        &[
+            "LLMCacheThrash",
+            "LLMKVCacheExhaustion",
+            "LLMSwappingOrPreemption",
+        ],
+    );
+    let f = o.triage.findings.open().next().expect("open finding");
+    assert_eq!(
+        (
+            f.severity.as_str(),
+            f.affected.get("instance").map(String::as_str)
+        ),
+        ("page", Some("sim:8000"))
+    );
+    assert!(f.action.contains("max_num_seqs"), "{}", f.action);
+    let last = |i: usize| -> f64 {
+        let s = &f.evidence[i].series;
+        assert_eq!(s.len(), 1, "{}: {s:?}", f.evidence[i].expr);
+        s[0].points.last().map_or(f64::NAN, |p| p.1)
+    };
+    assert!(f.evidence[0].expr.contains("llm:requests_waiting") && last(0) > 20.0);
+    assert!(f.evidence[1].expr.contains("llm:kv_cache_usage_ratio") && last(1) > 0.95);
+    assert!(f.evidence[2].expr.contains("llm:preemptions_total") && last(2) > 0.0);
+    assert!(
+        f.evidence[0].series[0].points.len() > 5,
+        "values over the window"
+    );
+    // The seeds' inhibition: the queue backs up, but the full cache is what pages.
+    let names = |v: Vec<&rules::alert::Alert>| -> BTreeSet<String> {
+        v.iter()
+            .filter_map(|a| {
+                a.labels
+                    .iter()
+                    .find(|(k, _)| k == "alertname")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    };
+    assert!(names(o.triage.all_alerts()).contains("LLMRequestQueueBackup"));
+    assert!(!names(o.triage.alerts()).contains("LLMRequestQueueBackup"));
+}
+
+#[test]
+fn compute_bound_is_diagnosed() {
+    expect(
+        Scenario::ComputeBound,
+        360.0,
+        &["compute_bound"],
+        &["LLMRequestQueueBackup"],
+    );
+}
+
+#[test]
+fn thermal_throttle_is_diagnosed() {
+    expect(
+        Scenario::ThermalThrottle,
+        360.0,
+        &["thermal_throttling"],
+        &["GPUThermalThrottling"],
+    );
+}
+
+#[test]
+fn nccl_stall_is_tensor_idle_under_load() {
+    expect(
+        Scenario::NcclStall,
+        720.0,
+        &["tensor_idle_under_load"],
+        &["GPUTensorIdleUnderLoad", "LLMRequestQueueBackup"],
+    );
+}
+
+#[test]
+fn nvlink_degraded_is_diagnosed() {
+    expect(
+        Scenario::NvlinkDegraded,
+        360.0,
+        &["nvlink_degraded"],
+        &["GPUXidError"],
+    );
+}
+
+#[test]
+fn tgi_token_budget_starvation_is_diagnosed() {
+    expect(
+        Scenario::TokenBudgetStarvation,
+        360.0,
+        &["token_budget_starvation"],
+        &["LLMRequestQueueBackup"],
+    );
+}
+
+#[test]
+fn proxy_buffering_is_diagnosed_from_gateway_vs_engine_ttft() {
+    expect(
+        Scenario::ProxyBuffering,
+        360.0,
+        &["proxy_buffering"],
+        &["LLMGatewayEngineTTFTDivergence"],
+    );
+}
+
+#[test]
+fn burst_backs_the_queue_up_and_recovers() {
+    let o = expect(Scenario::Burst, 360.0, &[], &["LLMRequestQueueBackup"]);
+    let queue_now = o.triage.all_alerts().into_iter().any(|a| {
+        a.labels
+            .contains(&("alertname".to_string(), "LLMRequestQueueBackup".to_string()))
+    });
+    assert!(!queue_now, "the queue drained after the burst");
+}
