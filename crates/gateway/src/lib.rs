@@ -91,10 +91,8 @@ impl Running {
         for t in self.tasks {
             let _ = tokio::time::timeout(grace, t).await;
         }
-        let timeout = self.shared.cfg.tracing.export_timeout;
-        if let Ok(shared) = Arc::try_unwrap(self.shared) {
-            shared.exporter.shutdown(timeout).await;
-        }
+        let timeout = self.shared.cfg.tracing.export_timeout.min(grace);
+        self.shared.exporter.shutdown(timeout).await;
     }
 }
 

@@ -29,6 +29,10 @@ fn normalise(mut v: Vec<Value>) -> Vec<Value> {
     for e in &mut v {
         if let Some(o) = e.as_object_mut() {
             o.remove("created");
+            o.remove("id");
+            if let Some(t) = o.get_mut("timings") {
+                *t = json!("measured");
+            }
         }
     }
     v
@@ -37,66 +41,76 @@ fn normalise(mut v: Vec<Value>) -> Vec<Value> {
 #[tokio::test]
 async fn streams_what_a_direct_connection_gets_with_usage_exactly_when_asked() {
     let (_d, log) = temp_log();
-    for usage in [None, Some(true)] {
-        // Two identical simulators: one direct, one behind the gateway.
-        let direct = sim(EngineKind::Vllm, 20.0, |_| {}).await;
-        let behind = sim(EngineKind::Vllm, 20.0, |_| {}).await;
-        let gw = gateway(config(
-            &[("vllm-a", url(behind.engine_addr, ""), "vllm")],
-            &log,
-        ))
-        .await;
-        let body = chat(true, usage);
-        let get = |addr| {
-            let body = body.clone();
-            async move {
-                let r = client()
-                    .post(url(addr, "/v1/chat/completions"))
-                    .header("x-request-id", "req-fixed-1")
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200);
-                assert_eq!(r.headers()["x-request-id"], "req-fixed-1");
-                r.text().await.unwrap()
+    for engine in EngineKind::ALL {
+        for usage in [None, Some(false), Some(true)] {
+            // Two identical simulators: one direct, one behind the gateway.
+            let direct = sim(engine, 20.0, |_| {}).await;
+            let behind = sim(engine, 20.0, |_| {}).await;
+            let gw = gateway(config(
+                &[("up", url(behind.engine_addr, ""), engine.name())],
+                &log,
+            ))
+            .await;
+            for path in ["/v1/chat/completions", "/v1/completions"] {
+                let mut body = chat(true, usage);
+                if path == "/v1/completions" {
+                    body["prompt"] = json!("Once upon a time");
+                }
+                let get = |addr| {
+                    let body = body.clone();
+                    async move {
+                        let r = client()
+                            .post(url(addr, path))
+                            .header("x-request-id", "req-fixed-1")
+                            .json(&body)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status(), 200);
+                        r.text().await.unwrap()
+                    }
+                };
+                let a = get(direct.engine_addr).await;
+                let b = get(gw.addr).await;
+                let (ea, da) = events(&a);
+                let (eb, db) = events(&b);
+                assert!(da && db);
+                let what = format!("{engine:?} {path} usage {usage:?}");
+                assert_eq!(normalise(ea.clone()), normalise(eb.clone()), "{what}");
+                let usage_seen = |e: &[Value]| e.iter().any(|e| !e["usage"].is_null());
+                assert_eq!(usage_seen(&eb), usage_seen(&ea), "{what}");
+                if engine != EngineKind::Llamacpp || path == "/v1/chat/completions" {
+                    assert_eq!(usage_seen(&eb), usage == Some(true), "{what}");
+                }
             }
-        };
-        let a = get(direct.engine_addr).await;
-        let b = get(gw.addr).await;
-        let (ea, da) = events(&a);
-        let (eb, db) = events(&b);
-        assert!(da && db);
-        assert_eq!(normalise(ea), normalise(eb.clone()), "usage {usage:?}");
-        let has_usage = eb.iter().any(|e| !e["usage"].is_null());
-        assert_eq!(has_usage, usage == Some(true), "usage only when asked");
-
-        // The gateway knew the exact counts either way.
-        let m = metrics(&gw, false).await;
-        let labels =
-            "{model=\"meta-llama/Llama-3.1-8B-Instruct\",tenant=\"default\",upstream=\"vllm-a\"}";
-        assert_eq!(
-            sample(
-                &m,
-                &format!("strata_gateway_generation_tokens_total{labels}")
-            ),
-            Some(12.0),
-            "{m}"
-        );
-        assert!(sample(&m, &format!("strata_gateway_prompt_tokens_total{labels}")).unwrap() > 0.0);
-        assert_eq!(
-            sample(&m, &format!("strata_gateway_ttft_seconds_count{labels}")),
-            Some(1.0)
-        );
-        assert_eq!(
-            sample(&m, &format!("strata_gateway_itl_seconds_count{labels}")),
-            Some(11.0)
-        );
-        let injected = sample(&m, &format!("strata_gateway_usage_injected_total{labels}"));
-        assert_eq!(injected, Some(if usage.is_none() { 1.0 } else { 0.0 }));
-        gw.shutdown(Duration::from_secs(2)).await;
-        direct.shutdown().await;
-        behind.shutdown().await;
+            // The gateway knew the exact counts either way.
+            let m = metrics(&gw, false).await;
+            let labels =
+                "{model=\"meta-llama/Llama-3.1-8B-Instruct\",tenant=\"default\",upstream=\"up\"}";
+            assert_eq!(
+                sample(
+                    &m,
+                    &format!("strata_gateway_generation_tokens_total{labels}")
+                ),
+                Some(24.0),
+                "{engine:?} {usage:?}\n{m}"
+            );
+            assert!(
+                sample(&m, &format!("strata_gateway_prompt_tokens_total{labels}")).unwrap() > 0.0,
+                "{engine:?} {usage:?}"
+            );
+            assert_eq!(
+                sample(&m, &format!("strata_gateway_ttft_seconds_count{labels}")),
+                Some(2.0)
+            );
+            assert_eq!(
+                sample(&m, &format!("strata_gateway_itl_seconds_count{labels}")),
+                Some(22.0)
+            );
+            gw.shutdown(Duration::from_secs(2)).await;
+            direct.shutdown().await;
+            behind.shutdown().await;
+        }
     }
 }
 

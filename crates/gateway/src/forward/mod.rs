@@ -114,21 +114,19 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         }
     };
 
-    // 4. Model and parameters; usage asked for on the client's behalf.
-    let body = if endpoint == Endpoint::Other {
-        body
-    } else {
-        let i = request::inspect(endpoint, body, gw.cfg.inject_usage);
+    // 4. Model and parameters.
+    let mut inspected =
+        (endpoint != Endpoint::Other).then(|| request::inspect(endpoint, body.clone()));
+    if let Some(i) = &inspected {
         let capture = gw.capture.as_ref().map(|c| c.max_bytes);
         let r = ex.rec();
-        r.params = i.params;
-        r.model = i.model;
+        r.params = i.params.clone();
+        r.model = i.model.clone();
         if let Some(cap) = capture {
             let b = &i.body[..i.body.len().min(cap)];
             r.prompt_capture = Some(String::from_utf8_lossy(b).into_owned());
         }
-        i.body
-    };
+    }
 
     // 5. Route.
     let model = ex.rec().model.clone();
@@ -148,6 +146,19 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         }
     };
     let upstream = in_flight.0.clone();
+
+    // Usage asked for on the client's behalf (llama.cpp drops its `timings` when asked, so
+    // its streams are counted from `timings` instead).
+    let body = match &mut inspected {
+        Some(i) => {
+            if gw.cfg.inject_usage && upstream.engine != "llamacpp" {
+                i.inject_usage();
+                ex.rec().params.usage_injected = i.params.usage_injected;
+            }
+            i.body.clone()
+        }
+        None => body,
+    };
     ex.attach(Some(in_flight));
 
     // 6. Forward.

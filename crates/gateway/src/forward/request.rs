@@ -54,12 +54,14 @@ pub struct Inspected {
     pub model: Option<String>,
     /// The body to send upstream.
     pub body: Bytes,
+    /// A streaming OpenAI request that did not ask for usage.
+    pub may_inject: bool,
+    has_stream_options: bool,
 }
 
-/// Reads `body` of an LLM endpoint; `inject` adds `include_usage` to streaming OpenAI
-/// requests that lack it. A body that is not JSON is forwarded unchanged (the engine
-/// answers it).
-pub fn inspect(endpoint: Endpoint, body: Bytes, inject: bool) -> Inspected {
+/// Reads `body` of an LLM endpoint. A body that is not JSON is forwarded unchanged (the
+/// engine answers it).
+pub fn inspect(endpoint: Endpoint, body: Bytes) -> Inspected {
     let mut out = Inspected {
         params: Params {
             stream: endpoint == Endpoint::TgiGenerateStream,
@@ -67,6 +69,8 @@ pub fn inspect(endpoint: Endpoint, body: Bytes, inject: bool) -> Inspected {
         },
         model: None,
         body: body.clone(),
+        may_inject: false,
+        has_stream_options: false,
     };
     let Ok(r) = serde_json::from_slice::<Req<'_>>(&body) else {
         return out;
@@ -94,18 +98,28 @@ pub fn inspect(endpoint: Endpoint, body: Bytes, inject: bool) -> Inspected {
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
     let openai = matches!(endpoint, Endpoint::Chat | Endpoint::Completion);
-    if inject && openai && p.stream && !wants_usage {
-        let injected = if r.stream_options.is_none() {
-            insert_first(&body, br#""stream_options":{"include_usage":true},"#)
+    out.may_inject = openai && out.params.stream && !wants_usage;
+    out.has_stream_options = r.stream_options.is_some();
+    out
+}
+
+impl Inspected {
+    /// Adds `stream_options.include_usage: true` when the client did not ask for usage
+    /// (no-op otherwise, or when the body cannot take it).
+    pub fn inject_usage(&mut self) {
+        if !self.may_inject || self.params.usage_injected {
+            return;
+        }
+        let injected = if self.has_stream_options {
+            set_include_usage(&self.body)
         } else {
-            set_include_usage(&body)
+            insert_first(&self.body, br#""stream_options":{"include_usage":true},"#)
         };
         if let Some(b) = injected {
-            out.body = b;
-            out.params.usage_injected = true;
+            self.body = b;
+            self.params.usage_injected = true;
         }
     }
-    out
 }
 
 /// Inserts `field` right after the object's opening brace.
@@ -138,6 +152,13 @@ mod tests {
 
     #[test]
     fn injects_usage_only_for_streaming_openai_requests_without_it() {
+        let inspect = |e, b, inject: bool| {
+            let mut i = super::inspect(e, b);
+            if inject {
+                i.inject_usage();
+            }
+            i
+        };
         let body = Bytes::from_static(
             br#" {"model":"m","stream":true,"max_tokens":5,"temperature":0.5,"messages":[]}"#,
         );
@@ -176,7 +197,8 @@ mod tests {
     fn tgi_parameters() {
         let b =
             Bytes::from_static(br#"{"inputs":"hi","parameters":{"max_new_tokens":9,"top_p":0.9}}"#);
-        let i = inspect(Endpoint::TgiGenerateStream, b, true);
+        let mut i = inspect(Endpoint::TgiGenerateStream, b);
+        i.inject_usage();
         assert!(i.params.stream && !i.params.usage_injected);
         assert_eq!((i.params.max_tokens, i.params.top_p), (Some(9), Some(0.9)));
     }

@@ -44,6 +44,17 @@ struct Body<'a> {
     generated_text: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     details: Option<TgiDetails<'a>>,
+    #[serde(default)]
+    timings: Option<Timings>,
+}
+
+/// llama.cpp's per-request `timings` (present when usage is not).
+#[derive(Deserialize)]
+struct Timings {
+    #[serde(default)]
+    prompt_n: Option<u64>,
+    #[serde(default)]
+    predicted_n: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -107,16 +118,19 @@ fn read<'a>(dialect: Dialect, b: Body<'a>, streamed: bool, out: &mut Parsed<'a>)
     {
         out.error = Some(error_message(e));
     }
+    let had_usage = b.usage.is_some();
+    if let Some(t) = b.timings {
+        out.prompt_tokens = t.prompt_n;
+        out.completion_tokens = t.predicted_n;
+    }
     if let Some(u) = b.usage {
-        out.prompt_tokens = u.prompt_tokens;
-        out.completion_tokens = u.completion_tokens;
+        out.prompt_tokens = u.prompt_tokens.or(out.prompt_tokens);
+        out.completion_tokens = u.completion_tokens.or(out.completion_tokens);
     }
     match dialect {
         Dialect::Chat | Dialect::Completion => {
             let choices = b.choices.unwrap_or_default();
-            if choices.is_empty()
-                && (out.prompt_tokens.is_some() || out.completion_tokens.is_some())
-            {
+            if choices.is_empty() && had_usage {
                 out.usage_only = true;
             }
             let mut with_text = 0;

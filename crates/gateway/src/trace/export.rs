@@ -33,8 +33,9 @@ const GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Ex
 /// The sending side of the export queue.
 #[derive(Debug)]
 pub struct Exporter {
-    tx: Option<mpsc::Sender<Vec<Span>>>,
-    task: Option<JoinHandle<()>>,
+    tx: std::sync::Mutex<Option<mpsc::Sender<Vec<Span>>>>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    enabled: bool,
     pipeline: Arc<Pipeline>,
 }
 
@@ -55,8 +56,9 @@ impl Exporter {
     pub fn start(cfg: &TracingConfig, pipeline: Arc<Pipeline>) -> Result<Exporter, String> {
         let Some(endpoint) = &cfg.endpoint else {
             return Ok(Exporter {
-                tx: None,
-                task: None,
+                tx: std::sync::Mutex::new(None),
+                task: std::sync::Mutex::new(None),
+                enabled: false,
                 pipeline,
             });
         };
@@ -109,19 +111,21 @@ impl Exporter {
             pipeline.clone(),
         ));
         Ok(Exporter {
-            tx: Some(tx),
-            task: Some(task),
+            tx: std::sync::Mutex::new(Some(tx)),
+            task: std::sync::Mutex::new(Some(task)),
+            enabled: true,
             pipeline,
         })
     }
 
     /// Queues one trace's spans; never waits. A full queue drops them (counted).
     pub fn submit(&self, spans: Vec<Span>) {
-        let Some(tx) = &self.tx else {
-            return;
-        };
         let n = spans.len() as u64;
-        if tx.try_send(spans).is_err() {
+        let sent = match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(tx) => tx.try_send(spans).is_ok(),
+            None => false,
+        };
+        if !sent && self.enabled {
             self.pipeline
                 .spans_dropped_queue
                 .fetch_add(n, Ordering::Relaxed);
@@ -130,14 +134,18 @@ impl Exporter {
 
     /// Whether spans go anywhere.
     pub fn enabled(&self) -> bool {
-        self.tx.is_some()
+        self.enabled
     }
 
-    /// Closes the queue and waits up to `timeout` for what is queued to be sent.
-    pub async fn shutdown(mut self, timeout: Duration) {
-        self.tx = None;
-        if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(timeout, t).await;
+    /// Closes the queue and waits up to `timeout` for what is queued to be sent; later
+    /// spans are dropped (counted).
+    pub async fn shutdown(&self, timeout: Duration) {
+        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut t) = task
+            && tokio::time::timeout(timeout, &mut t).await.is_err()
+        {
+            t.abort();
         }
     }
 }
