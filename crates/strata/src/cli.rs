@@ -41,6 +41,8 @@ pub enum Command {
     Scrape(ScrapeArgs),
     /// Check a config file, or print the documented example.
     Config(ConfigArgs),
+    /// One-shot triage of live engines and GPUs: findings in plain words, with numbers.
+    Diagnose(crate::diagnose_cmd::DiagnoseArgs),
     /// Simulate an engine (vLLM, TGI, SGLang, llama.cpp) and its GPUs: OpenAI-compatible
     /// streaming, each engine's /metrics and a DCGM exporter, with scenarios that break it.
     Sim(crate::sim_cmd::SimArgs),

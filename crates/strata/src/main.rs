@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod config;
 mod config_cmd;
+mod diagnose_cmd;
 mod host;
 mod scrape_cmd;
 mod sim_cmd;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
         cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),
+        cli::Command::Diagnose(args) => diagnose_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up_cmd::run(args),
     };

@@ -84,7 +84,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 /// The tsdb engine as the rule engine's query source.
-struct StoreQuery(Arc<Engine>);
+pub(crate) struct StoreQuery(pub(crate) Arc<Engine>);
 
 impl Query for StoreQuery {
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
@@ -102,15 +102,16 @@ impl Query for StoreQuery {
 }
 
 /// Where every sample goes: the store, and remote_write when configured.
-struct Ingest {
-    store: Arc<Store>,
-    remote: Option<RemoteWriter>,
+pub(crate) struct Ingest {
+    pub(crate) store: Arc<Store>,
+    pub(crate) remote: Option<RemoteWriter>,
     /// Added to remote-written samples that lack them.
-    external: Labels,
+    pub(crate) external: Labels,
 }
 
 impl Ingest {
-    fn write(&self, source: &str, points: &[Point]) {
+    /// Appends `points` from `source` to the store (and remote_write).
+    pub(crate) fn write(&self, source: &str, points: &[Point]) {
         let report = self.store.append(
             source,
             points.iter().map(|p| SampleRef {
