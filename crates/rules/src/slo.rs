@@ -42,7 +42,8 @@ pub struct SloProfile {
     pub itl_seconds: f64,
     /// Share of requests that must meet the latency targets (0.95 for "p95 <").
     pub latency_objective: f64,
-    /// Share of requests that must complete with a 2xx and at least one token.
+    /// Share of requests that must complete with a 2xx and a finish reason (the gateway
+    /// labels streams that ended without one, cut mid-response, `none`).
     pub success_objective: f64,
     /// Share of requests that must end on `stop` (not length, abort or error).
     pub completeness_objective: f64,
@@ -172,7 +173,7 @@ fn slis(p: &SloProfile) -> Vec<Sli> {
             objective: p.success_objective,
             error_ratio: Box::new(move |w| {
                 share_error(
-                    "status=~\"2..\", finish_reason!~\"error|empty\"",
+                    "status=~\"2..\", finish_reason!=\"none\"",
                     "finish_reason!=\"abort\"",
                     &m3,
                     w,
