@@ -48,6 +48,9 @@ pub enum Command {
     Sim(crate::sim_cmd::SimArgs),
     /// Scrape engines and GPUs into the store, evaluate rules, serve the Prometheus API.
     Up(crate::up_cmd::UpArgs),
+    /// Proxy OpenAI/TGI requests to engines and time every token: TTFT, ITL, E2E per model
+    /// and tenant, traces with tail sampling, JSON request logs.
+    Gateway(crate::gateway_cmd::GatewayArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

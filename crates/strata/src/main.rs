@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod config;
 mod config_cmd;
+mod gateway_cmd;
 mod diagnose_cmd;
 mod host;
 mod scrape_cmd;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Diagnose(args) => diagnose_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up_cmd::run(args),
+        cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 //! the column and the fix.
 
 mod error;
+pub mod gateway;
 mod schema;
 mod targets;
 

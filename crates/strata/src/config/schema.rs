@@ -26,6 +26,9 @@ pub struct Config {
     /// Engines and GPU exporters to scrape.
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetConfig>,
+    /// The streaming gateway.
+    #[serde(default)]
+    pub gateway: super::gateway::GatewaySection,
 }
 
 /// `[scrape]`
@@ -116,7 +119,7 @@ pub struct TargetConfig {
     pub labels: BTreeMap<String, Spanned<String>>,
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<Duration>>, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<Duration>>, D::Error> {
     let text = Spanned::<String>::deserialize(d)?;
     let span = text.span();
     let parsed = humantime::parse_duration(text.get_ref()).map_err(|e| {
@@ -198,8 +201,10 @@ impl Config {
         }
     }
 
-    /// Checks everything serde cannot: profile timeouts, target names, URLs, files, labels.
+    /// Checks everything serde cannot: profile timeouts, target names, URLs, files, labels,
+    /// the `[gateway]` section.
     pub fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
-        super::targets::target_specs(self, path, text).map(|_| ())
+        super::targets::target_specs(self, path, text)?;
+        self.gateway.resolve(path, text).map(|_| ())
     }
 }
