@@ -51,6 +51,8 @@ pub enum Command {
     /// Proxy OpenAI/TGI requests to engines and time every token: TTFT, ITL, E2E per model
     /// and tenant, traces with tail sampling, JSON request logs.
     Gateway(crate::gateway_cmd::GatewayArgs),
+    /// Load an LLM server and report what clients feel: TTFT, ITL, TPOT, E2E, goodput.
+    Bench(crate::bench_cmd::BenchArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

@@ -1,6 +1,7 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
 mod api;
+mod bench_cmd;
 mod cli;
 mod config;
 mod config_cmd;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up_cmd::run(args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
+        cli::Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -16,13 +16,15 @@ use crate::workload::Prompt;
 
 /// The wire API a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Api {
     /// `POST /v1/chat/completions` (vLLM, SGLang, llama.cpp, TGI's Messages API).
+    #[serde(rename = "openai-chat")]
     OpenAiChat,
     /// `POST /v1/completions`.
+    #[serde(rename = "openai-completions")]
     OpenAiCompletions,
     /// TGI's native `POST /generate_stream`.
+    #[serde(rename = "tgi")]
     Tgi,
 }
 
