@@ -12,6 +12,7 @@ pub mod text;
 mod tgi;
 mod zero_cost;
 
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -226,6 +227,13 @@ fn serve(l: TcpListener, r: Router, mut stop: watch::Receiver<bool>) -> JoinHand
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
+        // Streams are many small writes: without TCP_NODELAY the first token waits for the
+        // client's delayed ACK (~40 ms), which would look like engine TTFT.
+        let l = l.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         if let Err(e) = axum::serve(l, r).with_graceful_shutdown(shutdown).await {
             tracing::warn!("sim server stopped: {e}");
         }
