@@ -112,6 +112,11 @@ impl Findings {
         }
     }
 
+    /// Records an ended event that is not a diagnosis (an incident-mode switch, say).
+    pub fn record(&mut self, event: Finding) {
+        self.closed.push(event);
+    }
+
     /// Findings firing now.
     pub fn open(&self) -> impl Iterator<Item = &Finding> {
         self.open.values()

@@ -8,6 +8,7 @@ mod config_cmd;
 mod gateway_cmd;
 mod diagnose_cmd;
 mod host;
+mod incident;
 mod scrape_cmd;
 mod sim_cmd;
 mod up_cmd;

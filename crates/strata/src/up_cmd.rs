@@ -63,6 +63,8 @@ pub struct UpArgs {
     /// How often the store is snapshotted to --data-dir (a crash loses at most this much).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_duration)]
     pub snapshot_interval: Duration,
+    #[command(flatten)]
+    pub incident: crate::incident::IncidentArgs,
 }
 
 fn parse_fsync(s: &str) -> Result<Fsync, String> {
@@ -241,8 +243,11 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
     };
 
     let (tx, mut reports) = mpsc::channel::<ScrapeReport>(64);
-    let scraper =
-        Scraper::start(targets(&args).await?, Profile::Steady, tx).map_err(|e| e.to_string())?;
+    let scraper = Arc::new(
+        Scraper::start(targets(&args).await?, Profile::Steady, tx).map_err(|e| e.to_string())?,
+    );
+    let incident = crate::incident::Incident::new(scraper.clone(), &args.incident);
+    let incident_task = incident.start(rule_engine.clone());
     let sink = ingest.clone();
     let ingest_task = tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
@@ -281,13 +286,19 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
         engine,
         store: store.clone(),
         rules: rule_engine,
-    }));
+    }))
+    .merge(incident.router());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("API server failed: {e}"))?;
 
-    scraper.stop();
+    incident_task.abort();
+    let _ = incident_task.await;
+    drop(incident);
+    if let Ok(s) = Arc::try_unwrap(scraper) {
+        s.stop();
+    }
     for t in rule_tasks {
         t.abort();
     }

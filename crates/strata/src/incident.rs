@@ -1,0 +1,295 @@
+//! Incident mode: while configured alerts fire, or for a set time after
+//! `POST /api/v1/incident`, `strata up` scrapes GPUs with the incident profile (250 ms, the
+//! reduced field set), then goes back to steady. Each switch is logged and kept in a findings
+//! history (`GET /api/v1/incident`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use clap::Args;
+use rules::findings::{Finding, Findings};
+use serde_json::{Value, json};
+use sources::scrape::{Profile, Scraper};
+use tokio::time::Instant;
+
+/// How often firing alerts are checked and the end of an incident is looked for.
+const TICK: Duration = Duration::from_millis(250);
+
+/// `strata up` incident-mode flags.
+#[derive(Debug, Args)]
+pub struct IncidentArgs {
+    /// Alert that switches GPU scraping to the incident profile (250 ms) while it fires;
+    /// repeatable. Default: every page-severity alert of the built-in GPU/engine pack
+    /// (alerts.yml), when that pack is loaded with --rules.
+    #[arg(long = "incident-alert", value_name = "ALERTNAME")]
+    pub alerts: Vec<String>,
+    /// How long incident mode lasts after its last trigger before scraping goes back to
+    /// steady (POST /api/v1/incident may give its own `duration`).
+    #[arg(long = "incident-duration", value_name = "DURATION", default_value = "10m",
+          value_parser = crate::cli::parse_duration)]
+    pub duration: Duration,
+}
+
+/// The page-severity alerts of the built-in GPU/engine pack.
+fn default_alerts() -> Vec<String> {
+    let Some((name, text)) = rules::packs::FILES.iter().find(|(n, _)| *n == "alerts.yml") else {
+        return Vec::new();
+    };
+    let Ok(groups) = rules::load(name, text) else {
+        return Vec::new();
+    };
+    groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .filter_map(|r| match r {
+            rules::RuleSpec::Alerting(a)
+                if a.raw_labels
+                    .iter()
+                    .any(|(k, v)| k == "severity" && v == "page") =>
+            {
+                Some(a.name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+struct Active {
+    until: Instant,
+    event: Finding,
+}
+
+/// The incident-mode switch of one `strata up`.
+pub struct Incident {
+    scraper: Arc<Scraper>,
+    duration: Duration,
+    alerts: Vec<String>,
+    active: Mutex<Option<Active>>,
+    history: Mutex<Findings>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Incident {
+    /// A switch over `scraper`'s profile.
+    pub fn new(scraper: Arc<Scraper>, args: &IncidentArgs) -> Arc<Incident> {
+        let alerts = if args.alerts.is_empty() {
+            default_alerts()
+        } else {
+            args.alerts.clone()
+        };
+        Arc::new(Incident {
+            scraper,
+            duration: args.duration,
+            alerts,
+            active: Mutex::new(None),
+            history: Mutex::new(Findings::new(1)),
+        })
+    }
+
+    /// Enters (or extends) incident mode for `duration` because of `trigger`.
+    pub fn trigger(&self, trigger: &str, duration: Duration) {
+        let until = Instant::now() + duration;
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        match active.as_mut() {
+            Some(a) => a.until = a.until.max(until),
+            None => {
+                self.scraper.set_profile(Profile::Incident);
+                let summary = format!(
+                    "GPU scraping switched to the incident profile (250 ms) for {}: {trigger}",
+                    humantime::format_duration(duration)
+                );
+                eprintln!("strata up: incident mode on: {summary}");
+                *active = Some(Active {
+                    until,
+                    event: Finding {
+                        name: "incident_mode".to_string(),
+                        alert: trigger.to_string(),
+                        severity: "info".to_string(),
+                        summary,
+                        action: "Read the 250 ms GPU series while it lasts; POST /api/v1/incident again to extend it.".to_string(),
+                        affected: BTreeMap::new(),
+                        started_ms: now_ms(),
+                        ended_ms: None,
+                        evidence: Vec::new(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Goes back to steady once the incident time is over.
+    fn expire(&self) {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        if active.as_ref().is_some_and(|a| a.until <= Instant::now())
+            && let Some(mut a) = active.take()
+        {
+            self.scraper.set_profile(Profile::Steady);
+            a.event.ended_ms = Some(now_ms());
+            eprintln!("strata up: incident mode off: GPU scraping back to steady");
+            self.history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(a.event);
+        }
+    }
+
+    /// Watches `rules`' firing alerts (when given) and ends incidents on time.
+    pub fn start(
+        self: &Arc<Incident>,
+        rules: Option<Arc<rules::RuleEngine>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            loop {
+                tick.tick().await;
+                if let Some(r) = &rules {
+                    let firing = firing(&r.alerts_json(), &me.alerts);
+                    if let Some(name) = firing {
+                        me.trigger(&format!("alert {name} firing"), me.duration);
+                    }
+                }
+                me.expire();
+            }
+        })
+    }
+
+    fn json(&self) -> Value {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        json!({
+            "profile": if active.is_some() { "incident" } else { "steady" },
+            "current": active.as_ref().map(|a| &a.event),
+            "remaining_seconds": active.as_ref().map(|a| a.until.saturating_duration_since(Instant::now()).as_secs_f64()),
+            "alerts": self.alerts,
+            "history": history.history().collect::<Vec<_>>(),
+        })
+    }
+
+    /// `GET /api/v1/incident` (state and history) and `POST /api/v1/incident` (an
+    /// Alertmanager webhook payload, or `{"duration":"10m"}`).
+    pub fn router(self: &Arc<Incident>) -> Router {
+        Router::new()
+            .route("/api/v1/incident", get(show).post(post))
+            .with_state(self.clone())
+    }
+}
+
+/// The first alert named in `names` that fires in an `/api/v1/alerts` `data` object.
+fn firing(alerts: &Value, names: &[String]) -> Option<String> {
+    alerts["alerts"]
+        .as_array()?
+        .iter()
+        .filter(|a| a["state"] == "firing")
+        .filter_map(|a| a["labels"]["alertname"].as_str())
+        .find(|n| names.iter().any(|x| x == n))
+        .map(str::to_string)
+}
+
+async fn show(State(i): State<Arc<Incident>>) -> axum::Json<Value> {
+    axum::Json(json!({"status": "success", "data": i.json()}))
+}
+
+/// What a POST asks for: `Ok(None)` for a webhook with nothing firing.
+fn request(body: &str, default: Duration) -> Result<Option<(String, Duration)>, String> {
+    let v: Value = if body.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(body).map_err(|e| {
+            format!("body is not JSON ({e}): send an Alertmanager webhook payload or {{\"duration\":\"10m\"}}")
+        })?
+    };
+    let duration = match v.get("duration") {
+        None => default,
+        Some(d) => {
+            let s = d
+                .as_str()
+                .ok_or("\"duration\" must be a string like \"10m\"")?;
+            crate::cli::parse_duration(s)?
+        }
+    };
+    let Some(alerts) = v.get("alerts") else {
+        return Ok(Some(("POST /api/v1/incident".to_string(), duration)));
+    };
+    let names: Vec<&str> = alerts
+        .as_array()
+        .ok_or("\"alerts\" must be an array (Alertmanager webhook payload)")?
+        .iter()
+        .filter(|a| a["status"] == "firing")
+        .filter_map(|a| a["labels"]["alertname"].as_str())
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((
+        format!("webhook: {} firing", names.join(", ")),
+        duration,
+    )))
+}
+
+async fn post(State(i): State<Arc<Incident>>, body: String) -> (StatusCode, axum::Json<Value>) {
+    match request(&body, i.duration) {
+        Ok(Some((trigger, d))) => i.trigger(&trigger, d),
+        Ok(None) => {}
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": "error", "errorType": "bad_data", "error": e})),
+            );
+        }
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({"status": "success", "data": i.json()})),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posts_are_read_as_webhooks_or_durations() {
+        let d = Duration::from_secs(600);
+        assert_eq!(
+            request("", d).unwrap(),
+            Some(("POST /api/v1/incident".to_string(), d))
+        );
+        assert_eq!(
+            request(r#"{"duration":"3s"}"#, d).unwrap().unwrap().1,
+            Duration::from_secs(3)
+        );
+        let hook = r#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"GPUXidError"}},{"status":"resolved","labels":{"alertname":"Other"}}]}"#;
+        assert_eq!(
+            request(hook, d).unwrap(),
+            Some(("webhook: GPUXidError firing".to_string(), d))
+        );
+        let resolved = r#"{"alerts":[{"status":"resolved","labels":{"alertname":"X"}}]}"#;
+        assert_eq!(request(resolved, d).unwrap(), None);
+        assert!(request("{", d).unwrap_err().contains("duration"));
+        assert!(request(r#"{"duration":"soon"}"#, d).is_err());
+    }
+
+    #[test]
+    fn the_default_alerts_are_the_packs_page_alerts() {
+        let a = default_alerts();
+        assert!(!a.is_empty());
+        let v = json!({"alerts": [
+            {"state": "pending", "labels": {"alertname": a[0]}},
+            {"state": "firing", "labels": {"alertname": "NotConfigured"}},
+        ]});
+        assert_eq!(firing(&v, &a), None);
+        let v = json!({"alerts": [{"state": "firing", "labels": {"alertname": a[0]}}]});
+        assert_eq!(firing(&v, &a), Some(a[0].clone()));
+    }
+}
