@@ -1,6 +1,14 @@
 //! `strata sim`: the engine and GPU simulator, in real time (servers), in virtual time
 //! (scrape files in seconds), or as the zero-cost upstream for overhead benchmarks.
 
+/// Prints a status line; a closed stdout (the reader went away) must not stop the servers.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -195,14 +203,14 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 model: cfg.model_name().to_string(),
             };
             let r = server::start_zero_cost(z, bind(args.listen).await?).await?;
-            println!(
+            say!(
                 "strata sim: zero-cost upstream, {} tokens every {:?}, on http://{}",
                 args.tokens, args.itl, r.engine_addr
             );
             r
         } else {
             let r = server::start(&cfg, args.speed, bind(args.listen).await?, Some(bind(args.gpu_listen).await?)).await?;
-            println!(
+            say!(
                 "strata sim: {} serving {} on {} GPU(s), scenario {}, speed {}x, seed {}",
                 cfg.engine.name(),
                 cfg.model_name(),
@@ -211,11 +219,11 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 args.speed,
                 cfg.seed
             );
-            println!("engine listening on http://{}  (API and /metrics)", r.engine_addr);
+            say!("engine listening on http://{}  (API and /metrics)", r.engine_addr);
             if let Some(g) = r.gpu_addr {
-                println!("gpu listening on http://{g}/metrics  (DCGM exporter)");
+                say!("gpu listening on http://{g}/metrics  (DCGM exporter)");
             }
-            println!("switch scenario: curl -d '{{\"scenario\":\"cache-thrash\"}}' http://{}/sim/scenario", r.engine_addr);
+            say!("switch scenario: curl -d '{{\"scenario\":\"cache-thrash\"}}' http://{}/sim/scenario", r.engine_addr);
             r
         };
         use std::io::Write as _;

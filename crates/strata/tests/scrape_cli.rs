@@ -225,7 +225,13 @@ fn version_help_and_config_commands() {
         .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["scrape", "config", "diagnose", "sim", "up", "bench", "help"], "{help}");
+    assert_eq!(
+        commands,
+        [
+            "scrape", "config", "diagnose", "cardinality", "sim", "up", "gateway", "bench", "help"
+        ],
+        "{help}"
+    );
 
     let o = strata(&["config", "example"]);
     assert!(stdout(&o).contains("[[target]]"));

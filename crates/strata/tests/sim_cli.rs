@@ -46,6 +46,8 @@ fn start(args: &[&str]) -> (Child, String, String) {
             gpu = url;
         }
     }
+    // Keep reading so the child never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let engine = format!("{}/metrics", engine.unwrap().trim_end_matches('/'));
     (child, engine, gpu.unwrap())
 }
