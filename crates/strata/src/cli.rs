@@ -43,6 +43,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// One-shot triage of live engines and GPUs: findings in plain words, with numbers.
     Diagnose(crate::diagnose_cmd::DiagnoseArgs),
+    /// How many series a labelling scheme makes, what to drop, and what a running Strata holds.
+    Cardinality(crate::cardinality_cmd::CardinalityArgs),
     /// Simulate an engine (vLLM, TGI, SGLang, llama.cpp) and its GPUs: OpenAI-compatible
     /// streaming, each engine's /metrics and a DCGM exporter, with scenarios that break it.
     Sim(crate::sim_cmd::SimArgs),

@@ -1,6 +1,7 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
 mod api;
+mod cardinality_cmd;
 mod bench_cmd;
 mod cli;
 mod config;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
         cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),
         cli::Command::Diagnose(args) => diagnose_cmd::run(args),
+        cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up_cmd::run(args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),

@@ -3,59 +3,11 @@
 //! number of `up` samples per window through the query API, and it reverts on time with the
 //! switch kept in the history.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod live;
+
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `strata sim` on free ports; its DCGM exporter URL.
-fn sim() -> (Kill, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .env_remove("STRATA_CONFIG")
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--gpu-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start strata sim");
-    let out = child.stdout.take().expect("stdout");
-    let child = Kill(child);
-    for line in BufReader::new(out).lines() {
-        let line = line.expect("utf-8");
-        if line.starts_with("gpu listening on")
-            && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://"))
-        {
-            return (child, url.to_string());
-        }
-    }
-    panic!("strata sim did not say where its GPU exporter listens");
-}
-
-async fn json(req: reqwest::RequestBuilder) -> Value {
-    let body = req
-        .send()
-        .await
-        .expect("request")
-        .bytes()
-        .await
-        .expect("body");
-    serde_json::from_slice(&body).expect("json")
-}
+use live::{json, sim, up};
 
 /// `up` samples of the GPU target over the last 2 s.
 async fn ups(client: &reqwest::Client, base: &str) -> f64 {
@@ -71,44 +23,11 @@ async fn ups(client: &reqwest::Client, base: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posted_incident_scrapes_gpus_every_250ms_then_reverts() {
-    let (_sim, gpu) = sim();
+    let (_sim, _, gpu) = sim(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let _up = Kill(
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .env_remove("STRATA_CONFIG")
-            .args([
-                "up",
-                "--gpu",
-                &gpu,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start strata up"),
-    );
-    let base = format!("http://127.0.0.1:{port}/api/v1");
-    sources::scrape::install_crypto_provider();
+    let (_up, base) = up(&["--gpu", &gpu], dir.path()).await;
+    let base = format!("{base}/api/v1");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("{base}/query?query=up"))
-        .send()
-        .await
-        .is_err()
-        || ups(&client, &base).await == 0.0
-    {
-        assert!(Instant::now() < deadline, "strata up never scraped the GPU");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(ups(&client, &base).await <= 1.0, "steady is every 5 s");
 

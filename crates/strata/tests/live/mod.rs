@@ -1,0 +1,122 @@
+//! Real `strata sim` and `strata up` processes on free loopback ports, killed on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A child process killed (and reaped) on drop.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `strata` binary, with no config from the environment.
+pub fn strata() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    c.env_remove("STRATA_CONFIG");
+    c
+}
+
+/// `strata sim` with `args` on free ports; its engine and DCGM exporter metrics URLs.
+pub fn sim(args: &[&str]) -> (Kill, String, String) {
+    let mut child = strata()
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--gpu-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start strata sim");
+    let out = child.stdout.take().expect("stdout");
+    let child = Kill(child);
+    let (mut engine, mut gpu) = (None, None);
+    let mut lines = BufReader::new(out).lines();
+    while let Some(line) = lines.next() {
+        let line = line.expect("utf-8");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(|u| u.trim_end_matches('/').to_string());
+        if line.starts_with("engine listening on") {
+            engine = url.map(|u| format!("{u}/metrics"));
+        } else if line.starts_with("gpu listening on") {
+            gpu = url;
+        }
+        if let (Some(e), Some(g)) = (&engine, &gpu) {
+            // Keep reading: a closed pipe would fail the simulator's later writes.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, e.clone(), g.clone());
+        }
+    }
+    panic!("strata sim did not say where it listens");
+}
+
+/// `strata up` with `args`, its data in `dir`; its API base (`http://127.0.0.1:PORT`) once
+/// it answers with `up` series.
+pub async fn up(args: &[&str], dir: &Path) -> (Kill, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Kill(
+        strata()
+            .arg("up")
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start strata up"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    sources::scrape::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client
+            .get(format!("{base}/api/v1/query?query=up"))
+            .send()
+            .await
+            && let Ok(b) = r.bytes().await
+            && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            && v["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        {
+            return (child, base);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "strata up never scraped anything"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The JSON answer to `req`.
+pub async fn json(req: reqwest::RequestBuilder) -> Value {
+    let body = req
+        .send()
+        .await
+        .expect("request")
+        .bytes()
+        .await
+        .expect("body");
+    serde_json::from_slice(&body).expect("json")
+}
