@@ -30,6 +30,11 @@ if ! python3 -c "import openai" >/dev/null 2>&1; then
   python3 -m pip install --quiet openai 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages openai
 fi
+if ! python3 -c "import rotel" >/dev/null 2>&1; then
+  echo "== installing rotel (its rotel-agent is the OTLP receiver the gateway's trace tests export to)"
+  python3 -m pip install --quiet rotel 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages rotel
+fi
 # Tests that need a real peer fail (instead of skipping) when it is missing.
 export STRATA_REQUIRE_PEERS=1
 

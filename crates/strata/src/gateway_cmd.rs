@@ -48,6 +48,11 @@ pub struct GatewayArgs {
     /// Header that names the tenant (when no API keys are configured).
     #[arg(long, value_name = "NAME")]
     pub tenant_header: Option<String>,
+    /// Worker threads. 1 (the default) runs everything on one thread: a proxy spends its
+    /// time in the kernel, and one thread saves the cross-thread wake-ups (measured: less
+    /// CPU per token and lower latency up to hundreds of streams on 2 cores).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 const AFTER_HELP: &str = "\
@@ -115,7 +120,9 @@ pub fn settings(flag: Option<&Path>, args: &GatewayArgs) -> Result<GatewayConfig
             .collect();
     }
     if cfg.upstreams.is_empty() {
-        return Err("no upstream: give --upstream URL or [[gateway.upstream]] in strata.toml".into());
+        return Err(
+            "no upstream: give --upstream URL or [[gateway.upstream]] in strata.toml".into(),
+        );
     }
     if let Some(a) = args.listen {
         cfg.listen = a;
@@ -159,8 +166,17 @@ pub fn settings(flag: Option<&Path>, args: &GatewayArgs) -> Result<GatewayConfig
 pub fn run(flag: Option<&Path>, args: GatewayArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cfg = settings(flag, &args)?;
     sources::scrape::install_crypto_provider();
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads as usize)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         let ups: Vec<String> = cfg
             .upstreams
@@ -169,7 +185,11 @@ pub fn run(flag: Option<&Path>, args: GatewayArgs) -> Result<ExitCode, Box<dyn s
             .collect();
         let gw = gateway::start(cfg).await?;
         // On stderr: stdout carries the JSON request log by default.
-        eprintln!("gateway listening on http://{} (upstreams: {})", gw.addr, ups.join(", "));
+        eprintln!(
+            "gateway listening on http://{} (upstreams: {})",
+            gw.addr,
+            ups.join(", ")
+        );
         if let Some(a) = gw.admin_addr {
             eprintln!("admin listening on http://{a} (/metrics, /health)");
         }
@@ -193,5 +213,100 @@ async fn shutdown_signal() {
         Err(_) => {
             let _ = ctrl_c.await;
         }
+    }
+}
+
+/// The gateway inside `strata up`: its settings when the config file's `[gateway]` section
+/// lists upstreams (none otherwise, or without a config file).
+pub fn embedded_settings(flag: Option<&Path>) -> Result<Option<GatewayConfig>, String> {
+    let Some(path) = config::locate(flag) else {
+        return Ok(None);
+    };
+    let (c, text) = config::load(&path).map_err(|e| e.to_string())?;
+    let g = c.gateway.resolve(&path, &text).map_err(|e| e.to_string())?;
+    Ok((!g.upstreams.is_empty()).then_some(g))
+}
+
+/// A gateway running inside `strata up`, its metrics copied into the store.
+pub struct Embedded {
+    running: gateway::Running,
+    feed: tokio::task::JoinHandle<()>,
+}
+
+/// How often the gateway's metrics are copied into the store.
+const FEED_EVERY: Duration = Duration::from_secs(5);
+
+impl Embedded {
+    /// Starts the gateway and the task that copies its metrics into `ingest` every 5 s.
+    pub async fn start(
+        cfg: GatewayConfig,
+        ingest: std::sync::Arc<crate::up_cmd::Ingest>,
+    ) -> Result<Embedded, String> {
+        let running = gateway::start(cfg).await?;
+        eprintln!("strata up: gateway on http://{}", running.addr);
+        let metrics = running.metrics.clone();
+        let feed = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FEED_EVERY);
+            loop {
+                tick.tick().await;
+                let families = metrics.families();
+                for f in &families {
+                    ingest.store.set_metadata(
+                        &f.name,
+                        tsdb::Metadata {
+                            kind: f.metric_type.word(expo::Format::Prometheus).to_string(),
+                            help: f.help.clone().unwrap_or_default(),
+                            unit: f.unit.clone().unwrap_or_default(),
+                        },
+                    );
+                }
+                ingest.write("gateway", &points(&families, sources::now_ms()));
+            }
+        });
+        Ok(Embedded { running, feed })
+    }
+
+    /// Stops the feed, then the gateway (open streams get up to 10 s).
+    pub async fn stop(self) {
+        self.feed.abort();
+        self.running.shutdown(Duration::from_secs(10)).await;
+    }
+}
+
+/// Every sample of `families` as store points at `t_ms`.
+pub fn points(families: &[expo::OwnedFamily], t_ms: i64) -> Vec<sources::Point> {
+    families
+        .iter()
+        .flat_map(|f| f.samples.iter())
+        .map(|s| sources::Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_metrics_become_store_points() {
+        let m = gateway::Metrics::new(10);
+        let s = m.series(gateway::metrics::Key {
+            model: "m".into(),
+            tenant: "t".into(),
+            upstream: "u".into(),
+        });
+        s.ttft.observe(0.4);
+        s.outcome(200, "stop");
+        let pts = points(&m.families(), 1000);
+        let bucket = pts
+            .iter()
+            .find(|p| {
+                p.name == "strata_gateway_ttft_seconds_bucket" && p.label("le") == Some("0.5")
+            })
+            .expect("bucket point");
+        assert_eq!(bucket.value, 1.0);
+        assert_eq!(bucket.label("model"), Some("m"));
+        assert!(pts.iter().any(|p| p.name == "strata_gateway_requests_total"
+            && p.label("finish_reason") == Some("stop")));
+        assert!(pts.iter().all(|p| p.timestamp_ms == 1000));
     }
 }

@@ -155,9 +155,13 @@ impl Appender for Ingest {
 }
 
 /// Runs `strata up` until Ctrl-C or SIGTERM.
-pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    if args.engines.is_empty() && args.gpus.is_empty() {
-        return Err("nothing to scrape: give --engine URL and/or --gpu URL|nvml".into());
+pub fn run(
+    flag: Option<&std::path::Path>,
+    args: UpArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let gateway = crate::gateway_cmd::embedded_settings(flag)?;
+    if args.engines.is_empty() && args.gpus.is_empty() && gateway.is_none() {
+        return Err("nothing to scrape: give --engine URL and/or --gpu URL|nvml (or [[gateway.upstream]] in strata.toml)".into());
     }
     let mut groups = Vec::new();
     for file in &args.rules {
@@ -177,10 +181,14 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot create --data-dir {}: {e}", args.data_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    Ok(runtime.block_on(serve(args, groups))?)
+    Ok(runtime.block_on(serve(args, groups, gateway))?)
 }
 
-async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, String> {
+async fn serve(
+    args: UpArgs,
+    groups: Vec<rules::GroupSpec>,
+    gateway: Option<gateway::GatewayConfig>,
+) -> Result<ExitCode, String> {
     sources::scrape::install_crypto_provider();
     let cfg = StoreConfig {
         snapshot_path: Some(args.data_dir.join("store.snapshot")),
@@ -210,6 +218,10 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
         remote,
         external: args.external_labels.clone(),
     });
+    let gateway = match gateway {
+        Some(cfg) => Some(crate::gateway_cmd::Embedded::start(cfg, ingest.clone()).await?),
+        None => None,
+    };
 
     let external_url = format!("http://{}", args.listen);
     let rule_engine = (!groups.is_empty()).then(|| {
@@ -298,6 +310,9 @@ async fn serve(args: UpArgs, groups: Vec<rules::GroupSpec>) -> Result<ExitCode, 
     drop(incident);
     if let Ok(s) = Arc::try_unwrap(scraper) {
         s.stop();
+    }
+    if let Some(g) = gateway {
+        g.stop().await;
     }
     for t in rule_tasks {
         t.abort();

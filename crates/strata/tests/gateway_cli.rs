@@ -21,7 +21,13 @@ fn strata_gateway_proxies_logs_and_serves_metrics() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
         .env_remove("STRATA_CONFIG")
         .current_dir(dir.path())
-        .args(["gateway", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args([
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
         .args(["--upstream", &format!("vllm-a=http://{}", sim.engine_addr)])
         .args(["--engine", "vllm", "--log", log.to_str().unwrap()])
         .stderr(Stdio::piped())
@@ -31,7 +37,10 @@ fn strata_gateway_proxies_logs_and_serves_metrics() {
     let (mut listen, mut admin) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(20);
     while listen.is_none() || admin.is_none() {
-        assert!(Instant::now() < deadline, "strata gateway did not say where it listens");
+        assert!(
+            Instant::now() < deadline,
+            "strata gateway did not say where it listens"
+        );
         let line = lines.next().expect("a line").expect("utf-8");
         let url = line.split_whitespace().nth(3).map(str::to_string);
         if line.starts_with("gateway listening on") {
@@ -70,7 +79,9 @@ fn strata_gateway_proxies_logs_and_serves_metrics() {
     let health = get(format!("{admin}/health"));
     assert!(health.contains("\"vllm-a\""), "{health}");
     // SIGTERM: graceful stop, exit 0, the log line is on disk.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let text = std::fs::read_to_string(&log).unwrap();
@@ -91,4 +102,94 @@ fn strata_gateway_without_upstream_says_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no upstream: give --upstream URL"), "{err}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn strata_up_runs_the_gateway_from_the_config_and_stores_its_metrics() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(async {
+        let mut cfg = SimConfig::new(EngineKind::Vllm);
+        cfg.load = false;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        sim::server::start(&cfg, 20.0, l, None).await.unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (api, gw, admin) = (free_port(), free_port(), free_port());
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:{gw}\"\nadmin = \"127.0.0.1:{admin}\"\n[gateway.log]\noutput = \"off\"\n[[gateway.upstream]]\nname = \"vllm-a\"\nurl = \"http://{}\"\nengine = \"vllm\"\n",
+            sim.engine_addr
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .env_remove("STRATA_CONFIG")
+        .current_dir(dir.path())
+        .args(["--config", config.to_str().unwrap(), "up"])
+        .args(["--listen", &format!("127.0.0.1:{api}")])
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start strata up");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let found = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client
+            .get(format!("http://127.0.0.1:{gw}/health"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the gateway did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let body = client
+            .post(format!("http://127.0.0.1:{gw}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(r#"{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true}"#)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.ends_with("data: [DONE]\n\n"));
+        // The store receives the gateway's metrics every 5 s.
+        let q = format!(
+            "http://127.0.0.1:{api}/api/v1/query?query=strata_gateway_generation_tokens_total"
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(r) = client.get(&q).send().await
+                && let Ok(t) = r.text().await
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
+                && let Some(s) = v["data"]["result"].as_array().and_then(|a| a.first())
+                && s["value"][1] == "3"
+            {
+                return s["metric"].clone();
+            }
+            if Instant::now() > deadline {
+                return serde_json::Value::Null;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    assert_eq!(found["upstream"], "vllm-a", "{found}");
+    assert_eq!(found["tenant"], "default");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    rt.block_on(sim.shutdown());
 }

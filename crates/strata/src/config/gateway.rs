@@ -195,13 +195,7 @@ pub const DEFAULT_ADMIN: &str = "127.0.0.1:9465";
 /// Where clients connect by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-fn at<T>(
-    path: &Path,
-    text: &str,
-    s: &Spanned<T>,
-    message: String,
-    fix: &str,
-) -> ConfigError {
+fn at<T>(path: &Path, text: &str, s: &Spanned<T>, message: String, fix: &str) -> ConfigError {
     ConfigError::at(path, text, Some(s.span()), message, fix.to_string())
 }
 
@@ -234,7 +228,13 @@ impl GatewaySection {
                 gpus: u.gpus.clone(),
             };
             if let Err(e) = gateway::route::Routes::new(std::slice::from_ref(&c)) {
-                return Err(at(path, text, &u.url, e, "give an http://host:port base URL"));
+                return Err(at(
+                    path,
+                    text,
+                    &u.url,
+                    e,
+                    "give an http://host:port base URL",
+                ));
             }
             if ups.iter().any(|o: &UpstreamConfig| o.name == c.name) {
                 return Err(at(
@@ -361,7 +361,8 @@ impl GatewaySection {
         let cap = &self.capture;
         if cap.enabled {
             for p in &cap.extra_patterns {
-                if let Err(e) = gateway::log::scrub::Scrubber::new(std::slice::from_ref(p.get_ref()))
+                if let Err(e) =
+                    gateway::log::scrub::Scrubber::new(std::slice::from_ref(p.get_ref()))
                 {
                     return Err(at(
                         path,
@@ -416,25 +417,51 @@ mod tests {
     #[test]
     fn gateway_mistakes_are_located() {
         let cases = [
-            ("[gateway]\nlisten_addr = \"x\"\n", "s.toml:2:1", "unknown field `listen_addr`"),
-            ("[gateway.limits]\nidle_timeout = \"soon\"\n", "s.toml:2:16", "duration"),
-            ("[gateway]\nlisten = \"nowhere\"\n", "s.toml:2:10", "invalid address"),
+            (
+                "[gateway]\nlisten_addr = \"x\"\n",
+                "s.toml:2:1",
+                "unknown field `listen_addr`",
+            ),
+            (
+                "[gateway.limits]\nidle_timeout = \"soon\"\n",
+                "s.toml:2:16",
+                "duration",
+            ),
+            (
+                "[gateway]\nlisten = \"nowhere\"\n",
+                "s.toml:2:10",
+                "invalid address",
+            ),
             (
                 "[[gateway.upstream]]\nname = \"a\"\nurl = \"https://x:1\"\n",
                 "s.toml:3:7",
                 "only http://",
             ),
-            ("[gateway.sampling]\nbaseline_percent = 150.0\n", "s.toml:2:20", "outside 0..100"),
-            ("[gateway.sampling]\nslow_ttft = \"fast\"\n", "s.toml:2:13", "invalid duration"),
+            (
+                "[gateway.sampling]\nbaseline_percent = 150.0\n",
+                "s.toml:2:20",
+                "outside 0..100",
+            ),
+            (
+                "[gateway.sampling]\nslow_ttft = \"fast\"\n",
+                "s.toml:2:13",
+                "invalid duration",
+            ),
             (
                 "[gateway.capture]\nenabled = true\nextra_patterns = [\"(\"]\n",
                 "s.toml:3:19",
                 "capture pattern",
             ),
-            ("[gateway.tracing]\nprotocol = \"thrift\"\n", "s.toml:2:12", "unknown variant"),
+            (
+                "[gateway.tracing]\nprotocol = \"thrift\"\n",
+                "s.toml:2:12",
+                "unknown variant",
+            ),
         ];
         for (text, at, what) in cases {
-            let e = parse(Path::new("s.toml"), text).expect_err(text).to_string();
+            let e = parse(Path::new("s.toml"), text)
+                .expect_err(text)
+                .to_string();
             assert!(e.starts_with(at), "{text}\n=> {e}");
             assert!(e.contains(what), "{text}\n=> {e}");
         }

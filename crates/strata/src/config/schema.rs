@@ -119,7 +119,9 @@ pub struct TargetConfig {
     pub labels: BTreeMap<String, Spanned<String>>,
 }
 
-pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<Duration>>, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Spanned<Duration>>, D::Error> {
     let text = Spanned::<String>::deserialize(d)?;
     let span = text.span();
     let parsed = humantime::parse_duration(text.get_ref()).map_err(|e| {
