@@ -1,13 +1,13 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
 mod api;
-mod cardinality_cmd;
 mod bench_cmd;
+mod cardinality_cmd;
 mod cli;
 mod config;
 mod config_cmd;
-mod gateway_cmd;
 mod diagnose_cmd;
+mod gateway_cmd;
 mod host;
 mod incident;
 mod scrape_cmd;

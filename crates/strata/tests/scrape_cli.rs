@@ -228,7 +228,15 @@ fn version_help_and_config_commands() {
     assert_eq!(
         commands,
         [
-            "scrape", "config", "diagnose", "cardinality", "sim", "up", "gateway", "bench", "help"
+            "scrape",
+            "config",
+            "diagnose",
+            "cardinality",
+            "sim",
+            "up",
+            "gateway",
+            "bench",
+            "help"
         ],
         "{help}"
     );
