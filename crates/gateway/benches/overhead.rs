@@ -12,8 +12,8 @@
 //! nginx if missing). Environment: STRATA_BIN (the `strata` binary), NGINX (default
 //! `nginx`), BENCH_SECONDS (per phase, default 10), BENCH_CONCURRENCY (default
 //! `1,64,256`), BENCH_TOKENS (default 64), BENCH_ITL_MS (default 20),
-//! BENCH_GATEWAY_THREADS (`strata gateway --threads`, default 1), BENCH_OUT (JSON results
-//! file).
+//! BENCH_GATEWAY_THREADS (`strata gateway --threads`, default 1), BENCH_GATEWAY_LOG
+//! (`--log`, default a file in a temporary folder), BENCH_OUT (JSON results file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -311,15 +311,17 @@ fn main() {
     let secs: f64 = env_or("BENCH_SECONDS", 10.0);
     let tokens: u32 = env_or("BENCH_TOKENS", 64);
     let itl_ms: u64 = env_or("BENCH_ITL_MS", 20);
+    let dir = tempfile::tempdir().unwrap();
     let gw_threads: u16 = env_or("BENCH_GATEWAY_THREADS", 1);
     let itl = Duration::from_millis(itl_ms);
+    let gw_log = std::env::var("BENCH_GATEWAY_LOG")
+        .unwrap_or_else(|_| dir.path().join("gateway.log").display().to_string());
     let pin: bool = env_or("BENCH_PIN", 1u8) == 1 && has_taskset();
     let conc: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
         .unwrap_or_else(|_| "1,64,256".into())
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
-    let dir = tempfile::tempdir().unwrap();
 
     let up_port = free_port();
     let sim = Proc(
@@ -343,7 +345,7 @@ fn main() {
             ])
             .args(["--listen", &format!("127.0.0.1:{gw_port}")])
             .args(["--admin", &format!("127.0.0.1:{admin_port}")])
-            .args(["--log", dir.path().join("gateway.log").to_str().unwrap()])
+            .args(["--log", &gw_log])
             .args(["--threads", &gw_threads.to_string()])
             .env_remove("STRATA_CONFIG")
             .current_dir(dir.path())

@@ -101,7 +101,8 @@ impl Timing {
     /// Time per output token after the first: (last − first) / (tokens − 1).
     pub fn tpot(&self, tokens: u64) -> Option<Duration> {
         match (self.first_token, self.last_token) {
-            (Some(f), Some(l)) if tokens > 1 => Some((l - f) / (tokens - 1) as u32),
+            // Counts come from the upstream: never trust them to fit a u32.
+            (Some(f), Some(l)) if tokens > 1 => Some((l - f).div_f64((tokens - 1) as f64)),
             _ => None,
         }
     }
@@ -120,6 +121,11 @@ mod tests {
         let o = t.tokens(r + Duration::from_millis(130), 2);
         assert_eq!(o.gap, Some(Duration::from_millis(30)));
         assert_eq!(t.tpot(3), Some(Duration::from_millis(15)));
+        assert!(
+            t.tpot(u64::MAX).is_some(),
+            "absurd upstream counts do not panic"
+        );
+        assert!(t.tpot((1 << 32) + 1).is_some());
         for k in 0..100 {
             t.tokens(r + Duration::from_millis(200 + k), 1);
         }
