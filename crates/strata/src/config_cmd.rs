@@ -31,6 +31,23 @@ pub fn run(flag: Option<&Path>, args: ConfigArgs) -> Result<ExitCode, Box<dyn st
                     p.incident.interval
                 );
             }
+            let g = cfg.gateway.resolve(&path, &text)?;
+            if !g.upstreams.is_empty() {
+                println!(
+                    "  gateway: clients on {}, /metrics on {}, {} upstream(s)",
+                    g.listen,
+                    g.admin.map_or("-".to_string(), |a| a.to_string()),
+                    g.upstreams.len()
+                );
+                for u in &g.upstreams {
+                    let models = if u.models.is_empty() {
+                        "any model".to_string()
+                    } else {
+                        u.models.join(", ")
+                    };
+                    println!("    {:<18} {}  ({})", u.name, u.url, models);
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -193,3 +193,32 @@ fn strata_up_runs_the_gateway_from_the_config_and_stores_its_metrics() {
     assert!(child.wait().unwrap().success());
     rt.block_on(sim.shutdown());
 }
+
+#[test]
+fn config_check_summarises_the_gateway_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    let path = dir.path().join("strata.toml");
+    std::fs::write(&path, &example.stdout).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .env("STRATA_CONFIG", &path)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "gateway: clients on 127.0.0.1:8080, /metrics on 127.0.0.1:9465, 2 upstream(s)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("vllm-b") && text.contains("meta-llama/Llama-3.1-8B-Instruct"));
+}
