@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod live;
+use live::serve_sample;
+
 fn strata(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
@@ -265,29 +268,6 @@ fn version_help_and_config_commands() {
         .expect("run");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("1 target(s)"));
-}
-
-/// Serves the vLLM sample on a loopback port from a background thread.
-fn serve_sample() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let body = std::fs::read_to_string(sample("vllm-v1-constructed.prom")).expect("sample");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}/metrics")
 }
 
 #[test]

@@ -1,37 +1,13 @@
 //! `strata up` end to end: a real HTTP engine endpoint, the real binary, the Prometheus API
 //! queried over a real socket, then a graceful SIGTERM that leaves a store snapshot.
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn serve_sample() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../expo/tests/samples/vllm-v1-constructed.prom"
-    );
-    let body = std::fs::read_to_string(path).expect("sample");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}/metrics")
-}
+mod live;
+use live::serve_sample;
 
 struct Up(Child);
 

@@ -1,7 +1,7 @@
 //! Real `strata sim` and `strata up` processes on free loopback ports, killed on drop.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,4 +119,32 @@ pub async fn json(req: reqwest::RequestBuilder) -> Value {
         .await
         .expect("body");
     serde_json::from_slice(&body).expect("json")
+}
+
+/// Serves the reference vLLM V1 sample on a loopback port from a background thread; its
+/// metrics URL.
+pub fn serve_sample() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../expo/tests/samples/vllm-v1-constructed.prom"
+    );
+    let body = std::fs::read_to_string(path).expect("sample");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/metrics")
 }
