@@ -49,7 +49,7 @@ pub enum Command {
     /// streaming, each engine's /metrics and a DCGM exporter, with scenarios that break it.
     Sim(crate::sim_cmd::SimArgs),
     /// Scrape engines and GPUs into the store, evaluate rules, serve the Prometheus API.
-    Up(crate::up_cmd::UpArgs),
+    Up(crate::up::UpArgs),
     /// Proxy OpenAI/TGI requests to engines and time every token: TTFT, ITL, E2E per model
     /// and tenant, traces with tail sampling, JSON request logs.
     Gateway(crate::gateway_cmd::GatewayArgs),

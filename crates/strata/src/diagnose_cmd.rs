@@ -17,7 +17,7 @@ use sources::scrape::{
 use tsdb::promql::{Engine, EngineConfig};
 use tsdb::{Store, StoreConfig};
 
-use crate::up_cmd::{Ingest, StoreQuery};
+use crate::up::{Ingest, StoreQuery};
 
 /// `strata diagnose`
 #[derive(Debug, Args)]

@@ -240,7 +240,7 @@ impl Embedded {
     /// Starts the gateway and the task that copies its metrics into `ingest` every 5 s.
     pub async fn start(
         cfg: GatewayConfig,
-        ingest: std::sync::Arc<crate::up_cmd::Ingest>,
+        ingest: std::sync::Arc<crate::up::Ingest>,
     ) -> Result<Embedded, String> {
         let running = gateway::start(cfg).await?;
         eprintln!("strata up: gateway on http://{}", running.addr);

@@ -12,7 +12,7 @@ mod host;
 mod incident;
 mod scrape_cmd;
 mod sim_cmd;
-mod up_cmd;
+mod up;
 
 use std::process::ExitCode;
 
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         cli::Command::Diagnose(args) => diagnose_cmd::run(args),
         cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
-        cli::Command::Up(args) => up_cmd::run(cli.config.as_deref(), args),
+        cli::Command::Up(args) => up::run(cli.config.as_deref(), args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),
     };
