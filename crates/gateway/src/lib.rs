@@ -18,6 +18,7 @@
 //! 9. [`trace::sampler`] decides at the end; kept traces get exemplars and spans
 //!    ([`trace`], exported by [`trace::export`] behind a bounded queue).
 //! 10. [`log`]: one JSON line per request; opt-in capture through the PII scrubber.
+//! 11. [`recent`]: the last requests and the slowest, for the UI (no prompts or completions).
 //!
 //! Errors the gateway itself answers use the OpenAI error JSON ([`errors`]).
 
@@ -28,6 +29,7 @@ pub mod ids;
 pub mod limits;
 pub mod log;
 pub mod metrics;
+pub mod recent;
 pub mod record;
 pub mod route;
 mod server;
@@ -68,6 +70,7 @@ pub(crate) struct Shared {
     pub capture: Option<log::capture::Capture>,
     pub client: Client<HttpConnector, Full<Bytes>>,
     pub refusals: Vec<String>,
+    pub recent: Arc<recent::Recent>,
 }
 
 /// A running gateway.
@@ -78,6 +81,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// The metrics (for embedding: `strata up` reads them into its store).
     pub metrics: Arc<Metrics>,
+    /// Recent and slowest requests (for embedding: `strata up` serves them to the UI).
+    pub recent: Arc<recent::Recent>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -142,6 +147,7 @@ pub async fn start_on(
         .iter()
         .map(|p| p.to_lowercase())
         .collect();
+    let recent = Arc::new(recent::Recent::default());
     let shared = Arc::new(Shared {
         sampler: trace::sampler::TailSampler::new(&cfg.tracing.sampling),
         cfg,
@@ -154,6 +160,7 @@ pub async fn start_on(
         capture,
         client,
         refusals,
+        recent: recent.clone(),
     });
     let addr = listener
         .local_addr()
@@ -180,6 +187,7 @@ pub async fn start_on(
         addr,
         admin_addr,
         metrics,
+        recent,
         shared,
         stop,
         tasks,

@@ -7,6 +7,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// the last one.
 pub const MAX_BATCHES: usize = 64;
 
+/// Most per-token offsets kept per request (for the recent-requests timeline); later
+/// tokens are counted, not timed.
+pub const MAX_TOKEN_OFFSETS: usize = 256;
+
 /// A request's clock readings.
 #[derive(Debug, Clone)]
 pub struct Timing {
@@ -28,6 +32,9 @@ pub struct Timing {
     pub batches: Vec<(Instant, u32)>,
     /// Largest gap between two tokens.
     pub max_itl: Duration,
+    /// Each token's arrival in microseconds since `received` (saturating), the first
+    /// [`MAX_TOKEN_OFFSETS`] only.
+    pub token_offsets_us: Vec<u32>,
 }
 
 /// What a batch of tokens means for the histograms.
@@ -56,6 +63,7 @@ impl Timing {
             end: None,
             batches: Vec::new(),
             max_itl: Duration::ZERO,
+            token_offsets_us: Vec::new(),
         }
     }
 
@@ -79,6 +87,12 @@ impl Timing {
             }
         }
         self.last_token = Some(now);
+        let room = MAX_TOKEN_OFFSETS.saturating_sub(self.token_offsets_us.len());
+        if room > 0 {
+            let us = (now - self.received).as_micros().min(u32::MAX as u128) as u32;
+            let k = n.min(room as u64) as usize;
+            self.token_offsets_us.extend(std::iter::repeat_n(us, k));
+        }
         let n = n.min(u32::MAX as u64) as u32;
         if self.batches.len() < MAX_BATCHES {
             self.batches.push((now, n));
@@ -130,7 +144,13 @@ mod tests {
             t.tokens(r + Duration::from_millis(200 + k), 1);
         }
         assert_eq!(t.batches.len(), MAX_BATCHES);
+        assert_eq!(
+            &t.token_offsets_us[..4],
+            &[100_000, 130_000, 130_000, 200_000]
+        );
         assert_eq!(t.batches.iter().map(|b| b.1 as u64).sum::<u64>(), 103);
+        t.tokens(r + Duration::from_secs(1), 1000);
+        assert_eq!(t.token_offsets_us.len(), MAX_TOKEN_OFFSETS);
         assert!(t.unix_ns(r + Duration::from_secs(1)) > t.received_unix_ns);
     }
 }

@@ -1,7 +1,7 @@
 //! One request in flight: its record under construction and the series it counts in.
 //! Finalised exactly once — when the response ends, when the gateway answers an error, or
 //! when it is dropped early (the client went away) — into metrics, the tail sampler,
-//! spans, the log line and capture.
+//! spans, the log line, the recent-requests recorder and capture.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -148,6 +148,7 @@ impl Exchange {
         if gw.log.enabled() {
             gw.log.write(crate::log::line(&r, keep.is_some()));
         }
+        gw.recent.record(&r);
         if let (Some(c), Some(prompt)) = (&gw.capture, r.prompt_capture.take()) {
             c.submit(Item {
                 unix_ns: r.timing.unix_ns(now),
