@@ -6,11 +6,12 @@
 //!
 //! The brain on top: canonical recording rules generated from the dialect tables
 //! ([`canonical`]), the built-in alert, diagnosis and SLO packs ([`packs`], [`slo`]),
-//! findings with history ([`findings`]) and step-by-step evaluation ([`triage`]).
+//! cost rules and the cost report ([`cost`]), findings with history ([`findings`]) and step-by-step evaluation ([`triage`]).
 
 pub mod alert;
 pub mod canonical;
 pub mod check;
+pub mod cost;
 pub mod engine;
 pub mod file;
 pub mod findings;
