@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     /// Most distinct (model, tenant, upstream) label sets; later ones are counted under
     /// `model="other"` so a client cannot explode the series count.
     pub max_series: usize,
+    /// Token prices per model: each request's cost goes in its log line.
+    pub prices: Prices,
 }
 
 impl GatewayConfig {
@@ -50,7 +52,40 @@ impl GatewayConfig {
             log: LogConfig::default(),
             capture: None,
             max_series: 2000,
+            prices: Prices::default(),
         }
+    }
+}
+
+/// Prices of one model's tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenPrice {
+    /// Price of one million prompt tokens.
+    pub prompt_per_million: f64,
+    /// Price of one million generated tokens.
+    pub generation_per_million: f64,
+}
+
+/// Token prices per model (from `[cost]` in `strata.toml`); empty: requests are not priced.
+#[derive(Debug, Clone, Default)]
+pub struct Prices {
+    /// Currency code of every price (`EUR`, `USD`).
+    pub currency: std::sync::Arc<str>,
+    /// Model name (as clients ask for it) → its prices.
+    pub models: HashMap<String, TokenPrice>,
+}
+
+impl Prices {
+    /// What `prompt` and `generation` tokens of `model` cost; none when the model has no
+    /// price, or its prompt tokens are priced but were not reported.
+    pub fn cost(&self, model: &str, prompt: Option<u64>, generation: u64) -> Option<f64> {
+        let p = self.models.get(model)?;
+        let prompt = match prompt {
+            Some(n) => n as f64 * p.prompt_per_million,
+            None if p.prompt_per_million == 0.0 => 0.0,
+            None => return None,
+        };
+        Some((prompt + generation as f64 * p.generation_per_million) / 1e6)
     }
 }
 

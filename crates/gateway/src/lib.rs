@@ -52,8 +52,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    CaptureConfig, GatewayConfig, Limits, LogConfig, LogOutput, OtlpProtocol, QualityConfig,
-    SamplingPolicy, TenantConfig, TracingConfig, UpstreamConfig,
+    CaptureConfig, GatewayConfig, Limits, LogConfig, LogOutput, OtlpProtocol, Prices,
+    QualityConfig, SamplingPolicy, TenantConfig, TokenPrice, TracingConfig, UpstreamConfig,
 };
 pub use metrics::Metrics;
 

@@ -199,6 +199,10 @@ pub struct Series {
     pub prompt_tokens: AtomicU64,
     /// Generated tokens.
     pub generation_tokens: AtomicU64,
+    /// Prompt tokens of useful requests ([`crate::record::Record::useful`]).
+    pub useful_prompt_tokens: AtomicU64,
+    /// Generated tokens of useful requests.
+    pub useful_generation_tokens: AtomicU64,
     /// Requests in flight.
     pub in_flight: AtomicI64,
     /// Responses matching a refusal phrase.
@@ -224,6 +228,8 @@ impl Series {
             output_ratio: Histogram::new(RATIO_BUCKETS),
             prompt_tokens: AtomicU64::new(0),
             generation_tokens: AtomicU64::new(0),
+            useful_prompt_tokens: AtomicU64::new(0),
+            useful_generation_tokens: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             refusals: AtomicU64::new(0),
             short_responses: AtomicU64::new(0),
@@ -419,6 +425,18 @@ impl Metrics {
             MetricType::Counter,
             "Generated tokens (from usage, else counted from the stream).",
             |s| s.generation_tokens.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_useful_prompt_tokens_total",
+            MetricType::Counter,
+            "Prompt tokens of useful requests (2xx, no error, ended on their own: not cut, truncated at max_tokens or aborted).",
+            |s| s.useful_prompt_tokens.load(Ordering::Relaxed) as f64,
+        ));
+        fams.push(per(
+            "strata_gateway_useful_generation_tokens_total",
+            MetricType::Counter,
+            "Generated tokens of useful requests (billed tokens minus those of failed, cut or truncated requests).",
+            |s| s.useful_generation_tokens.load(Ordering::Relaxed) as f64,
         ));
         fams.push(per(
             "strata_gateway_requests_in_flight",

@@ -52,8 +52,7 @@ pub struct RequestSummary {
     /// Each token's arrival in ms since `received_ms` (the first
     /// [`crate::timing::MAX_TOKEN_OFFSETS`] tokens only).
     pub token_offsets_ms: Vec<f64>,
-    /// Cost of the request, when a price is known (`null` until the gateway prices
-    /// requests).
+    /// Cost of the request in the `[cost]` currency, when its model has token prices.
     pub cost: Option<f64>,
 }
 
@@ -85,7 +84,7 @@ impl RequestSummary {
                 .iter()
                 .map(|us| f64::from(*us) / 1e3)
                 .collect(),
-            cost: None,
+            cost: r.cost.as_ref().map(|c| c.amount),
         }
     }
 

@@ -115,6 +115,17 @@ pub struct Record {
     pub summary: Summary,
     /// Prompt text kept for capture (only when capture is on).
     pub prompt_capture: Option<String>,
+    /// What the request cost (set when finalised; none when its model has no price).
+    pub cost: Option<Cost>,
+}
+
+/// The price of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cost {
+    /// Amount, in `currency`.
+    pub amount: f64,
+    /// Currency code.
+    pub currency: Arc<str>,
 }
 
 impl Record {
@@ -123,6 +134,14 @@ impl Record {
         self.summary
             .completion_tokens
             .unwrap_or(self.summary.token_events)
+    }
+
+    /// Whether the tokens were of use to the caller: a 2xx without error that ended on its
+    /// own (not cut mid-stream, truncated at `max_tokens`, aborted or failed).
+    pub fn useful(&self) -> bool {
+        self.error.is_none()
+            && (200..300).contains(&self.status)
+            && !matches!(self.finish_reason(), "none" | "length" | "abort" | "error")
     }
 
     /// The finish reason, `none` when the response had none.

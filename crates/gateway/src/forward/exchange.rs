@@ -12,7 +12,7 @@ use crate::errors::ErrorClass;
 use crate::ids::hex;
 use crate::log::capture::Item;
 use crate::metrics::{Exemplar, Key, Series};
-use crate::record::{Endpoint, Record};
+use crate::record::{Cost, Endpoint, Record};
 use crate::route::InFlight;
 use crate::sse::HEAD_BYTES;
 
@@ -116,6 +116,15 @@ impl Exchange {
             ));
         }
         let gw = self.gw.clone();
+        if r.endpoint != Endpoint::Other {
+            let prices = &gw.cfg.prices;
+            r.cost = prices
+                .cost(r.model_name(), r.summary.prompt_tokens, r.generation_tokens())
+                .map(|amount| Cost {
+                    amount,
+                    currency: prices.currency.clone(),
+                });
+        }
         match &self.series {
             Some(s) => record_metrics(&gw, s, &r),
             None => {
@@ -183,6 +192,12 @@ fn record_metrics(gw: &Shared, s: &Series, r: &Record) {
         s.prompt_tokens.fetch_add(p, Ordering::Relaxed);
     }
     s.generation_tokens.fetch_add(gen_tokens, Ordering::Relaxed);
+    if r.useful() {
+        s.useful_prompt_tokens
+            .fetch_add(r.summary.prompt_tokens.unwrap_or(0), Ordering::Relaxed);
+        s.useful_generation_tokens
+            .fetch_add(gen_tokens, Ordering::Relaxed);
+    }
     s.outcome(r.status, r.finish_reason());
     if let Some((class, _)) = &r.error {
         s.error(*class);

@@ -69,6 +69,7 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         error: None,
         summary: Summary::default(),
         prompt_capture: None,
+        cost: None,
     };
     let mut ex = Exchange::new(gw.clone(), rec);
 

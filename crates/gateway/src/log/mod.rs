@@ -265,6 +265,10 @@ pub fn line(r: &Record, sampled: bool) -> String {
     m.insert("e2e_ms".into(), ms(t.e2e()));
     m.insert("itl_max_ms".into(), ms(t.first_token.map(|_| t.max_itl)));
     m.insert("finish_reason".into(), json!(r.summary.finish_reason));
+    if let Some(c) = &r.cost {
+        m.insert("cost".into(), json!(c.amount));
+        m.insert("currency".into(), json!(&*c.currency));
+    }
     m.insert("trace_id".into(), json!(hex(&r.trace_id)));
     m.insert("span_id".into(), json!(hex(&r.server_span)));
     m.insert("sampled".into(), json!(sampled));
