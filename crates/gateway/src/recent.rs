@@ -96,7 +96,7 @@ impl RequestSummary {
 /// Which list to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
-    /// Newest first.
+    /// Most recently finished first.
     Recent,
     /// Slowest E2E first (within [`SLOWEST_WINDOW_MS`]).
     Slowest,

@@ -266,6 +266,11 @@ impl Embedded {
         Ok(Embedded { running, feed })
     }
 
+    /// The gateway's recent and slowest requests (served at `/api/v1/requests`).
+    pub fn recent(&self) -> std::sync::Arc<gateway::recent::Recent> {
+        self.running.recent.clone()
+    }
+
     /// Stops the feed, then the gateway (open streams get up to 10 s).
     pub async fn stop(self) {
         self.feed.abort();

@@ -12,6 +12,7 @@ mod host;
 mod incident;
 mod scrape_cmd;
 mod sim_cmd;
+mod ui;
 mod up;
 
 use std::process::ExitCode;

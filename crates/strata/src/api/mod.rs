@@ -3,6 +3,7 @@
 //! Prometheus's JSON and error shapes, so Grafana's Prometheus datasource works unchanged.
 
 mod params;
+pub mod requests;
 
 use std::sync::Arc;
 

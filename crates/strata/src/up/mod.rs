@@ -155,7 +155,9 @@ async fn serve(
         store: store.clone(),
         rules: rule_engine,
     }))
-    .merge(incident.router());
+    .merge(incident.router())
+    .merge(crate::api::requests::router(gateway.as_ref().map(|g| g.recent())))
+    .merge(crate::ui::router());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

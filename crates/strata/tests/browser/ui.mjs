@@ -1,0 +1,189 @@
+// Drives Debian's chromium (through playwright-core) through Strata's web UI.
+//   node ui.mjs BASE_URL SCREENSHOT_DIR [--scenario NAME] [--finding-wait SECONDS]
+// Asserts: every page loads without console errors; charts have data; the requests table
+// has rows and the drill-down shows a timeline plus engine and GPU series; with --scenario,
+// the switch changes the simulator's scenario (checked through the API) and, with
+// --finding-wait, a finding appears on the Overview within that time. Saves light and dark
+// screenshots of every page. Prints one JSON line of what it measured; exits 1 on failure.
+
+import { chromium } from "playwright-core";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [base, shots, ...rest] = process.argv.slice(2);
+if (!base || !shots) {
+  console.error("usage: node ui.mjs BASE_URL SCREENSHOT_DIR [--scenario NAME] [--finding-wait SECONDS]");
+  process.exit(2);
+}
+const flag = (name) => {
+  const i = rest.indexOf(name);
+  return i >= 0 ? rest[i + 1] : undefined;
+};
+const scenario = flag("--scenario");
+const findingWait = Number(flag("--finding-wait") || 0);
+mkdirSync(shots, { recursive: true });
+
+const failures = [];
+const report = { pages: {}, screenshots: 0 };
+const check = (ok, what) => {
+  if (!ok) failures.push(what);
+  return ok;
+};
+
+const profile = mkdtempSync(join(tmpdir(), "strata-ui-chromium-"));
+const started = Date.now();
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1400, height: 1000 },
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = ctx.pages()[0] || (await ctx.newPage());
+const consoleErrors = [];
+page.on("console", (m) => {
+  if (m.type() !== "error") return;
+  // Without --scenario the target runs no simulator: the page's probe of the optional
+  // scenario endpoint is answered 404, as the API contract says, and Chromium logs it.
+  const probe = !scenario && new URL(m.location().url || base, base).pathname === "/api/v1/scenario";
+  if (!probe) consoleErrors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
+});
+page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: uncaught ${e.message}`));
+page.on("requestfailed", (r) => consoleErrors.push(`${r.url()}: request failed ${r.failure()?.errorText}`));
+
+async function api(path, init) {
+  const r = await fetch(new URL(path, base), init);
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+/** Opens `#/hash` and waits until the page drew `name` (the router sets data-page). */
+async function open(hash, name) {
+  const before = await page.evaluate(() => document.getElementById("main")?.dataset.updated || "");
+  const url = new URL(`/#/${hash}`, base).toString();
+  if (page.url() === url) await page.reload();
+  else await page.goto(url);
+  await page.waitForFunction(
+    ([n, b]) => {
+      const m = document.getElementById("main");
+      return m && m.dataset.page === n && m.dataset.updated && m.dataset.updated !== b && !m.hasAttribute("aria-busy");
+    },
+    [name, before],
+    { timeout: 20000 },
+  );
+}
+
+/** Every chart on the page: its caption and data-points. */
+const charts = (sel = ".chart") =>
+  page.$$eval(sel, (els) => els.map((e) => ({ title: e.querySelector("figcaption")?.textContent, points: Number(e.dataset.points) })));
+
+async function screenshots(name) {
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.screenshot({ path: join(shots, `${name}-${scheme}.png`), fullPage: true });
+    report.screenshots += 1;
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+// Charts that may be empty on a healthy simulated node (rates of things that do not happen).
+const MAY_BE_EMPTY = [];
+
+try {
+  // The scenario switch first: diagnoses take a minute or more to fire.
+  if (scenario) {
+    await open("overview", "overview");
+    await page.waitForSelector("#scenario:not([hidden])", { timeout: 15000 });
+    const before = await api("/api/v1/scenario");
+    check(before.status === 200, `GET /api/v1/scenario answered ${before.status}`);
+    check(before.body?.data?.current !== scenario, `the scenario is already ${scenario}`);
+    await page.selectOption("#scenario-select", scenario);
+    await page.click("#scenario button[type=submit]");
+    await page.waitForFunction((s) => document.getElementById("scenario-status").textContent.includes(`Scenario ${s} since`), scenario, {
+      timeout: 10000,
+    });
+    const after = await api("/api/v1/scenario");
+    check(after.body?.data?.current === scenario, `after the switch the API says ${JSON.stringify(after.body?.data?.current)}, not ${scenario}`);
+    await page.waitForFunction((s) => document.getElementById("scenario").dataset.current === s, scenario, { timeout: 10000 });
+    report.scenario = after.body?.data?.current;
+  }
+
+  for (const [hash, name] of [
+    ["overview", "overview"],
+    ["engines", "engines"],
+    ["gpus", "gpus"],
+    ["tenants", "tenants"],
+  ]) {
+    await open(hash, name);
+    const c = await charts();
+    report.pages[name] = c;
+    check(c.length > 0, `${name}: no charts`);
+    for (const x of c) check(x.points > 0 || MAY_BE_EMPTY.includes(x.title), `${name}: chart "${x.title}" has no data`);
+    check((await page.$$("h1")).length === 1, `${name}: not exactly one h1`);
+    await screenshots(name);
+  }
+  // Tables on the engines and GPU pages have one row per instance / GPU.
+  await open("engines", "engines");
+  check((await page.$$("main table tbody tr")).length > 0, "engines: the instance table is empty");
+
+  await open("requests", "requests");
+  const rows = await page.$$("#recent table tbody tr");
+  report.requests = rows.length;
+  check(rows.length > 0, "requests: the recent table has no rows");
+  await screenshots("requests");
+
+  // Drill-down from the slowest request, by keyboard: focus its link and press Enter.
+  const link = page.locator("main table.requests a").first();
+  const id = await link.textContent();
+  await link.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(
+    () => document.getElementById("main").dataset.page === "request" && !document.getElementById("main").hasAttribute("aria-busy"),
+    null,
+    { timeout: 20000 },
+  );
+  const tl = await charts(".timeline");
+  const eng = await charts(".engine-series");
+  const gpu = await charts(".gpu-series");
+  report.drilldown = { id, timeline: tl, engine: eng, gpu };
+  check(tl.length === 1 && tl[0].points > 0, `drill-down ${id}: the timeline has no tokens`);
+  check(eng.length > 0 && eng.every((c) => c.points > 0), `drill-down ${id}: engine series without data ${JSON.stringify(eng)}`);
+  check(gpu.length > 0 && gpu.every((c) => c.points > 0), `drill-down ${id}: GPU series without data ${JSON.stringify(gpu)}`);
+  check((await page.textContent("main")).includes("time-window join"), "drill-down: does not say it is a time-window join");
+  await screenshots("request");
+
+  if (scenario && findingWait > 0) {
+    const deadline = started + findingWait * 1000;
+    let n = 0;
+    await open("overview", "overview");
+    while (Date.now() < deadline) {
+      n = await page.$eval("#findings", (s) => Number(s.dataset.findings || 0)).catch(() => 0);
+      if (n > 0) break;
+      await page.waitForTimeout(2000);
+      await open("overview", "overview");
+    }
+    report.findings = await page.$$eval("[data-finding]", (els) => els.map((e) => e.dataset.finding));
+    report.finding_after_s = (Date.now() - started) / 1000;
+    check(n > 0, `no finding appeared within ${findingWait} s of the switch to ${scenario}`);
+    await screenshots("overview-finding");
+  }
+  check(consoleErrors.length === 0, `console errors:\n  ${consoleErrors.join("\n  ")}`);
+} catch (e) {
+  failures.push(`browser run failed: ${e.stack || e}`);
+} finally {
+  report.seconds = (Date.now() - started) / 1000;
+  await ctx.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(report));
+if (failures.length) {
+  console.error(`UI test failed:\n- ${failures.join("\n- ")}`);
+  process.exit(1);
+}
