@@ -35,6 +35,16 @@ if ! python3 -c "import rotel" >/dev/null 2>&1; then
   python3 -m pip install --quiet rotel 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages rotel
 fi
+browser_missing=()
+command -v chromium >/dev/null 2>&1 || browser_missing+=(chromium)
+command -v npm >/dev/null 2>&1 || browser_missing+=(nodejs npm)
+if [ ${#browser_missing[@]} -gt 0 ]; then
+  echo "== installing ${browser_missing[*]} (the web UI's browser test drives chromium with playwright-core)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${browser_missing[@]}" >/dev/null
+fi
+echo "== npm ci in crates/strata/tests/browser (playwright-core, pinned by package-lock.json)"
+(cd crates/strata/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 # Tests that need a real peer fail (instead of skipping) when it is missing.
 export STRATA_REQUIRE_PEERS=1
 
