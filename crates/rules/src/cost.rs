@@ -134,6 +134,14 @@ fn record(name: &str, expr: String, labels: Vec<(String, String)>, comment: &str
     }
 }
 
+/// What counter `c` counted over window `w`: `increase` for series older than the window,
+/// the whole value for series born inside it (Strata's counters start at 0 with their
+/// process, and `increase` alone would drop everything counted before a new series' first
+/// sample).
+fn total(c: &str, w: &str) -> String {
+    format!("((increase({c}[{w}]) and ({c} offset {w} + 0)) or (last_over_time({c}[{w}]) + 0))")
+}
+
 /// Per hour from a sum of per-hour samples taken every [`INTERVAL_S`].
 fn hours_of(sum: &str) -> String {
     format!("{sum} * {INTERVAL_S} / 3600")
@@ -193,7 +201,11 @@ pub fn groups(m: &CostModel) -> Vec<Group> {
         ));
         rules.push(record(
             "cost:generation_tokens:increase1h",
-            format!("sum(increase({ENGINE_GENERATION}[1h]))\nor\nsum(increase({GENERATION}[1h]))"),
+            format!(
+                "sum({})\nor\nsum({})",
+                total(ENGINE_GENERATION, "1h"),
+                total(GENERATION, "1h")
+            ),
             Vec::new(),
             "Tokens produced over the last hour: the engines' count, else the gateway's.",
         ));
@@ -206,7 +218,8 @@ pub fn groups(m: &CostModel) -> Vec<Group> {
         rules.push(record(
             "cost:tenant_tokens:share1h",
             format!(
-                "sum by (tenant) (increase({GENERATION}[1h]))\n/ ignoring(tenant) group_left\nsum(increase({GENERATION}[1h]))"
+                "sum by (tenant) ({g})\n/ ignoring(tenant) group_left\nsum({g})",
+                g = total(GENERATION, "1h")
             ),
             Vec::new(),
             "Each tenant's share of the generated tokens over the last hour (gateway counters).",
@@ -275,9 +288,16 @@ pub fn groups(m: &CostModel) -> Vec<Group> {
     }
     rules.push(record(
         "cost:useful_tokens:ratio_rate1h",
-        format!(
-            "sum by (tenant, model) (rate({USEFUL_PROMPT}[1h]) + rate({USEFUL_GENERATION}[1h]))\n/\nsum by (tenant, model) (rate({PROMPT}[1h]) + rate({GENERATION}[1h]))"
-        ),
+        {
+            let by = |c: &str| format!("sum by (tenant, model) ({})", total(c, "1h"));
+            format!(
+                "(\n  {}\n  + {}\n)\n/\n(\n  {}\n  + {}\n)",
+                by(USEFUL_PROMPT),
+                by(USEFUL_GENERATION),
+                by(PROMPT),
+                by(GENERATION)
+            )
+        },
         Vec::new(),
         "Useful over billed tokens: tokens of requests that failed, were cut or hit max_tokens are billed, not useful.",
     ));
@@ -446,7 +466,9 @@ pub fn report(q: &dyn Query, t_ms: i64, window_s: u64) -> Result<Report, String>
     r.idle_share = ratio(r.gpu_idle_cost, r.gpu_cost);
 
     let produced = ask(format!(
-        "sum(increase({ENGINE_GENERATION}[{w}]))\nor\nsum(increase({GENERATION}[{w}]))"
+        "sum({})\nor\nsum({})",
+        total(ENGINE_GENERATION, &w),
+        total(GENERATION, &w)
     ))?;
     r.tokens_produced = produced.first().map_or(0.0, |(_, v)| *v);
     r.effective_cost_per_token = ratio(r.gpu_cost, r.tokens_produced).filter(|_| r.gpu_cost > 0.0);
@@ -469,7 +491,7 @@ pub fn report(q: &dyn Query, t_ms: i64, window_s: u64) -> Result<Report, String>
         .iter()
         .enumerate()
     {
-        for (l, v) in ask(format!("sum by (tenant, model) (increase({counter}[{w}]))"))? {
+        for (l, v) in ask(format!("sum by (tenant, model) ({})", total(counter, &w)))? {
             let key = (
                 label(&l, "tenant").to_string(),
                 label(&l, "model").to_string(),

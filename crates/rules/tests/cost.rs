@@ -407,3 +407,56 @@ fn a_store_without_cost_series_gets_an_error_that_names_the_fix() {
     let e = report(&db, T0, 3600).expect_err("no series");
     assert!(e.contains("[cost]"), "{e}");
 }
+
+#[test]
+fn counters_born_inside_the_window_count_from_zero() {
+    // A gateway that started 30 minutes ago: its counter's first sample already holds the
+    // 500 tokens of the requests served before the first copy into the store, then grows
+    // to 1,000. Over the hour, tenant c produced 1,000 tokens, not `increase`'s 500.
+    let db = Db::new();
+    let rules = engine(&cost_model());
+    let l = labels(&[("tenant", "c"), ("model", "m1"), ("upstream", "sim")]);
+    for step in (1800 / STEP_S)..=(3600 / STEP_S) {
+        let t = step * STEP_S;
+        let v = 500.0 + 500.0 * (t - 1800) as f64 / 1800.0;
+        let mut points = vec![
+            Point::new(
+                "strata_gateway_generation_tokens_total",
+                l.clone(),
+                v,
+                T0 + t * 1000,
+            ),
+            Point::new(
+                "strata_gateway_prompt_tokens_total",
+                l.clone(),
+                2.0 * v,
+                T0 + t * 1000,
+            ),
+        ];
+        points.push(Point::new(
+            "gpu:util_ratio",
+            gpu_labels("GPU-0", "NVIDIA H100 80GB HBM3"),
+            1.0,
+            T0 + t * 1000,
+        ));
+        db.write(&points);
+        if t % rules::cost::INTERVAL_S as i64 == 0 {
+            rules.eval_group(0, T0 + t * 1000, &db, &db);
+        }
+    }
+    close(
+        db.value("cost:generation_tokens:increase1h", 3600, &[]),
+        1000.0,
+        "tokens",
+    );
+    let r = report(&db, T0 + 3_600_000, 3600).expect("report");
+    close(r.tenants[0].generation_tokens, 1000.0, "generated");
+    // 2,000 prompt tokens × 0.5 + 1,000 generated × 1.5, per million.
+    close(
+        r.tenants[0].billed_cost,
+        (2000.0 * 0.5 + 1000.0 * 1.5) / 1e6,
+        "billed",
+    );
+    // The GPU was seen from 1800 s: 61 evaluations of 30 s each.
+    close(r.gpu_hours, 0.5 + 1.0 / 120.0, "GPU hours");
+}
