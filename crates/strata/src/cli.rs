@@ -55,6 +55,9 @@ pub enum Command {
     Gateway(crate::gateway_cmd::GatewayArgs),
     /// Load an LLM server and report what clients feel: TTFT, ITL, TPOT, E2E, goodput.
     Bench(crate::bench_cmd::BenchArgs),
+    /// What a running Strata's window cost: per tenant, per model, per GPU, effective cost
+    /// per token, useful vs billed tokens, idle share (needs `[cost]`).
+    Cost(crate::cost_cmd::CostArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

@@ -2,6 +2,7 @@
 //! `strata.example.toml`; unknown keys are errors, and every error names the file, the line,
 //! the column and the fix.
 
+pub mod cost;
 mod error;
 pub mod gateway;
 mod schema;

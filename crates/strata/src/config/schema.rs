@@ -29,6 +29,8 @@ pub struct Config {
     /// The streaming gateway.
     #[serde(default)]
     pub gateway: super::gateway::GatewaySection,
+    /// GPU and token prices (`[cost]`): cost rules and each request's cost.
+    pub cost: Option<super::cost::CostSection>,
 }
 
 /// `[scrape]`
@@ -207,6 +209,10 @@ impl Config {
     /// the `[gateway]` section.
     pub fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
         super::targets::target_specs(self, path, text)?;
-        self.gateway.resolve(path, text).map(|_| ())
+        self.gateway.resolve(path, text).map(|_| ())?;
+        if let Some(c) = &self.cost {
+            c.check(path, text)?;
+        }
+        Ok(())
     }
 }
