@@ -48,8 +48,12 @@ pub enum Command {
     /// Simulate an engine (vLLM, TGI, SGLang, llama.cpp) and its GPUs: OpenAI-compatible
     /// streaming, each engine's /metrics and a DCGM exporter, with scenarios that break it.
     Sim(crate::sim_cmd::SimArgs),
-    /// Scrape engines and GPUs into the store, evaluate rules, serve the Prometheus API.
+    /// The single-node pipeline: scrape engines and GPUs (or autodetect them), evaluate the
+    /// rule packs, keep findings, serve the Prometheus API and UI.
     Up(crate::up::UpArgs),
+    /// The whole pipeline on simulated engines: two vLLM replicas, one TGI, their GPUs, the
+    /// gateway with three tenants of traffic, rules, findings and the UI, in one process.
+    Demo(crate::demo_cmd::DemoArgs),
     /// Proxy OpenAI/TGI requests to engines and time every token: TTFT, ITL, E2E per model
     /// and tenant, traces with tail sampling, JSON request logs.
     Gateway(crate::gateway_cmd::GatewayArgs),

@@ -271,6 +271,11 @@ impl Embedded {
         self.running.recent.clone()
     }
 
+    /// Where clients connect.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.addr
+    }
+
     /// Stops the feed, then the gateway (open streams get up to 10 s).
     pub async fn stop(self) {
         self.feed.abort();

@@ -24,15 +24,16 @@ const TICK: Duration = Duration::from_millis(250);
 #[derive(Debug, Args)]
 pub struct IncidentArgs {
     /// Alert that switches GPU scraping to the incident profile (250 ms) while it fires;
-    /// repeatable. Default: every page-severity alert of the built-in GPU/engine pack
-    /// (alerts.yml), when that pack is loaded with --rules.
+    /// repeatable, added to [incident] alerts. Default: every page-severity alert of the
+    /// built-in GPU/engine pack (alerts.yml).
     #[arg(long = "incident-alert", value_name = "ALERTNAME")]
     pub alerts: Vec<String>,
     /// How long incident mode lasts after its last trigger before scraping goes back to
-    /// steady (POST /api/v1/incident may give its own `duration`).
-    #[arg(long = "incident-duration", value_name = "DURATION", default_value = "10m",
+    /// steady (POST /api/v1/incident may give its own `duration`) [default: [incident]
+    /// duration, else 10m].
+    #[arg(long = "incident-duration", value_name = "DURATION",
           value_parser = crate::cli::parse_duration)]
-    pub duration: Duration,
+    pub duration: Option<Duration>,
 }
 
 /// The page-severity alerts of the built-in GPU/engine pack.
@@ -80,16 +81,17 @@ fn now_ms() -> i64 {
 }
 
 impl Incident {
-    /// A switch over `scraper`'s profile.
-    pub fn new(scraper: Arc<Scraper>, args: &IncidentArgs) -> Arc<Incident> {
-        let alerts = if args.alerts.is_empty() {
+    /// A switch over `scraper`'s profile, triggered by `alerts` (none: the built-in
+    /// pack's page alerts), lasting `duration` after the last trigger.
+    pub fn new(scraper: Arc<Scraper>, alerts: Vec<String>, duration: Duration) -> Arc<Incident> {
+        let alerts = if alerts.is_empty() {
             default_alerts()
         } else {
-            args.alerts.clone()
+            alerts
         };
         Arc::new(Incident {
             scraper,
-            duration: args.duration,
+            duration,
             alerts,
             active: Mutex::new(None),
             history: Mutex::new(Findings::new(1)),
@@ -162,6 +164,16 @@ impl Incident {
                 me.expire();
             }
         })
+    }
+
+    /// The switch in force (if any) and the ended ones, as findings events.
+    pub fn events(&self) -> (Option<Finding>, Vec<Finding>) {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            active.as_ref().map(|a| a.event.clone()),
+            history.history().cloned().collect(),
+        )
     }
 
     fn json(&self) -> Value {

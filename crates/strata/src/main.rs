@@ -6,6 +6,7 @@ mod cardinality_cmd;
 mod cli;
 mod config;
 mod config_cmd;
+mod demo_cmd;
 mod cost_cmd;
 mod diagnose_cmd;
 mod gateway_cmd;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up::run(cli.config.as_deref(), args),
+        cli::Command::Demo(args) => demo_cmd::run(args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),

@@ -7,6 +7,7 @@ mod error;
 pub mod gateway;
 mod schema;
 mod targets;
+pub mod up;
 
 pub use error::ConfigError;
 pub use schema::{Config, NvmlMode};

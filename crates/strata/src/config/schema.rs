@@ -29,6 +29,21 @@ pub struct Config {
     /// The streaming gateway.
     #[serde(default)]
     pub gateway: super::gateway::GatewaySection,
+    /// `strata up`'s API and admin endpoints.
+    #[serde(default)]
+    pub api: super::up::ApiSection,
+    /// The embedded store.
+    #[serde(default)]
+    pub store: super::up::StoreSection,
+    /// Rule packs and files.
+    #[serde(default)]
+    pub rules: super::up::RulesSection,
+    /// remote_write and alert receivers.
+    #[serde(default)]
+    pub sinks: super::up::SinksSection,
+    /// Incident mode.
+    #[serde(default)]
+    pub incident: super::up::IncidentSection,
     /// GPU and token prices (`[cost]`): cost rules and each request's cost.
     pub cost: Option<super::cost::CostSection>,
 }

@@ -1,5 +1,6 @@
-//! `strata up`'s command-line flags.
+//! `strata up`'s command-line flags. Flags override `strata.toml`; list flags add to it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,30 +9,51 @@ use sinks::remote_write::Fsync;
 
 /// `strata up`
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Without a config file and without --engine/--gpu, strata up looks for engines on this
+machine's usual ports (vLLM :8000, TGI/llama.cpp :8080, SGLang :30000), a DCGM exporter on
+:9400 and NVML, and says what it found.
+
+Examples:
+  strata up                                   autodetect, API and UI on 127.0.0.1:9464
+  strata up --config strata.toml              targets, gateway, rules and sinks from the file
+  strata up --engine http://127.0.0.1:8000/metrics --gpu nvml --slo-profile rag")]
 pub struct UpArgs {
-    /// Engine metrics URLs (vLLM, TGI, SGLang, llama.cpp).
+    /// Engine metrics URLs (vLLM, TGI, SGLang, llama.cpp), added to [[target]].
     #[arg(long = "engine", value_name = "URL")]
     pub engines: Vec<reqwest::Url>,
     /// GPU exporter URLs (DCGM), or `nvml` for this machine's GPUs.
     #[arg(long = "gpu", value_name = "URL|nvml")]
     pub gpus: Vec<String>,
-    /// Address of the Prometheus query API.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
-    pub listen: std::net::SocketAddr,
-    /// Prometheus rule files (recording and alerting rules).
+    /// Address of the API, UI and /metrics [default: [api] listen, else 127.0.0.1:9464].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// File holding the bearer token admin POSTs (incident, scenario) must carry
+    /// [default: [api] admin_token_file; none: admin POSTs are open].
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Prometheus rule files (recording and alerting rules), added to [rules] files.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
+    /// SLO profile of the built-in packs: chat, rag or code [default: [rules] slo_profile,
+    /// else chat].
+    #[arg(long, value_name = "NAME")]
+    pub slo_profile: Option<String>,
+    /// Do not load the built-in rule packs (only --rules and [rules] files).
+    #[arg(long)]
+    pub no_packs: bool,
     /// remote_write receiver (e.g. http://prometheus:9090/api/v1/write).
     #[arg(long, value_name = "URL")]
     pub remote_write: Option<reqwest::Url>,
     /// Bound of the on-disk remote_write queue in MiB; the oldest batches are dropped (and
-    /// counted) beyond it while the receiver is unreachable.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
-    pub remote_write_queue_size: u64,
+    /// counted) beyond it while the receiver is unreachable [default: 256].
+    #[arg(long, value_name = "MIB")]
+    pub remote_write_queue_size: Option<u64>,
     /// fsync policy of the remote_write queue: `always` (a power cut loses nothing
-    /// acknowledged) or `never` (survives process crashes, not power loss; less disk I/O).
-    #[arg(long, value_name = "always|never", default_value = "always", value_parser = parse_fsync)]
-    pub remote_write_fsync: Fsync,
+    /// acknowledged) or `never` (survives process crashes, not power loss; less disk I/O)
+    /// [default: always].
+    #[arg(long, value_name = "always|never", value_parser = parse_fsync)]
+    pub remote_write_fsync: Option<Fsync>,
     /// Label added to every remote-written sample (unless it has the label already) and to
     /// every alert sent, like Prometheus's `external_labels`; repeatable.
     #[arg(long = "external-label", value_name = "NAME=VALUE", value_parser = parse_label)]
@@ -42,16 +64,41 @@ pub struct UpArgs {
     /// JSON webhook for alerts (Alertmanager webhook payload shape).
     #[arg(long, value_name = "URL")]
     pub webhook: Vec<reqwest::Url>,
-    /// Directory for the store snapshot and the remote_write queue.
-    #[arg(long, value_name = "DIR", default_value = "strata-data")]
-    pub data_dir: PathBuf,
-    /// How often the store is snapshotted to --data-dir (a crash loses at most this much).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_duration)]
-    pub snapshot_interval: Duration,
+    /// Directory for the store snapshot and the remote_write queue [default: [store]
+    /// data_dir, else strata-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// How long samples are kept [default: 6h].
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub retention: Option<Duration>,
+    /// How often the store is snapshotted to --data-dir (a crash loses at most this much)
+    /// [default: 2m].
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub snapshot_interval: Option<Duration>,
     #[command(flatten)]
     pub incident: crate::incident::IncidentArgs,
+    #[command(flatten)]
+    pub testing: TestArgs,
 }
 
+/// Knobs for tests: hidden from `--help`.
+#[derive(Debug, Default, Args)]
+pub struct TestArgs {
+    /// Evaluate every rule group at this interval and waive `for:` (tests).
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub rule_interval: Option<Duration>,
+    /// Engine ports autodetection probes (tests; default 8000, 8080, 30000).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    pub probe_engine_ports: Vec<u16>,
+    /// DCGM exporter ports autodetection probes (tests; default 9400).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    pub probe_gpu_ports: Vec<u16>,
+    /// Do not try NVML during autodetection (tests).
+    #[arg(long, hide = true)]
+    pub no_probe_nvml: bool,
+}
+
+/// Parses `always` / `never`.
 pub(crate) fn parse_fsync(s: &str) -> Result<Fsync, String> {
     match s {
         "always" => Ok(Fsync::Always),
@@ -60,12 +107,19 @@ pub(crate) fn parse_fsync(s: &str) -> Result<Fsync, String> {
     }
 }
 
+/// Parses `NAME=VALUE` with a valid label name.
 pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: write NAME=VALUE, e.g. cluster=prod"))?;
+    check_label_name(name)?;
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// Refuses names that are not label names, or reserved (`__` prefix).
+pub(crate) fn check_label_name(name: &str) -> Result<(), String> {
     if !crate::api::valid_label_name(name) || name.starts_with("__") {
         return Err(format!("{name:?} is not a valid label name"));
     }
-    Ok((name.to_string(), value.to_string()))
+    Ok(())
 }

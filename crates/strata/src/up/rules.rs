@@ -1,25 +1,75 @@
 //! The rule groups `strata up` evaluates.
 
-use rules::GroupSpec;
+use std::time::Duration;
 
-use super::UpArgs;
+use rules::inhibit::InhibitRule;
+use rules::{GroupSpec, RuleSpec};
 
-/// Every rule group `strata up` evaluates, in evaluation order: the rule files given with
-/// `--rules`. (Cost and custom SLO packs add their groups here.)
-pub(crate) fn rule_groups(args: &UpArgs) -> Result<Vec<GroupSpec>, String> {
+use super::settings::Settings;
+use crate::config::Config;
+
+/// The SLO profiles the built-in packs carry.
+const PROFILES: [&str; 3] = ["chat", "rag", "code"];
+
+fn load_file(path: &std::path::Path) -> Result<Vec<GroupSpec>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read rule file {}: {e}", path.display()))?;
+    rules::load(&path.display().to_string(), &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        format!(
+            "rule file {} is invalid:\n  {}",
+            path.display(),
+            lines.join("\n  ")
+        )
+    })
+}
+
+/// Every rule group `strata up` evaluates, in evaluation order: the built-in packs
+/// (canonical, alerts, diagnoses and the SLOs of the chosen profile) unless switched off,
+/// then the rule files of `[rules] files` and `--rules`. (Cost and custom SLO packs from
+/// `config` add their groups here.)
+pub(crate) fn rule_groups(config: &Config, settings: &Settings) -> Result<Vec<GroupSpec>, String> {
     let mut groups = Vec::new();
-    for file in &args.rules {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read rule file {}: {e}", file.display()))?;
-        let loaded = rules::load(&file.display().to_string(), &text).map_err(|errs| {
-            let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-            format!(
-                "rule file {} is invalid:\n  {}",
-                file.display(),
-                lines.join("\n  ")
-            )
-        })?;
-        groups.extend(loaded);
+    if settings.packs {
+        let profile = settings.slo_profile.as_str();
+        if !PROFILES.contains(&profile) {
+            return Err(format!(
+                "unknown SLO profile {profile:?}: use one of {} (--slo-profile or [rules] slo_profile)",
+                PROFILES.join(", ")
+            ));
+        }
+        groups.extend(rules::packs::groups(profile).map_err(|e| {
+            let lines: Vec<String> = e.iter().map(ToString::to_string).collect();
+            format!("built-in packs are invalid: {}", lines.join("; "))
+        })?);
     }
+    for file in &settings.rule_files {
+        groups.extend(load_file(file)?);
+    }
+    if let Some(every) = settings.rule_interval {
+        fast(&mut groups, every);
+    }
+    // After `fast`: the cost group turns its samples into money at its own 30 s interval.
+    groups.extend(config.cost_rule_groups()?);
     Ok(groups)
+}
+
+/// Tests: every group on `every`, `for:` waived.
+fn fast(groups: &mut [GroupSpec], every: Duration) {
+    for g in groups {
+        g.interval = Some(every);
+        for r in &mut g.rules {
+            if let RuleSpec::Alerting(a) = r {
+                a.for_ = Duration::ZERO;
+            }
+        }
+    }
+}
+
+/// The inhibition rules that go with the built-in packs (none without them).
+pub(crate) fn inhibitions(settings: &Settings) -> Result<Vec<InhibitRule>, String> {
+    if !settings.packs {
+        return Ok(Vec::new());
+    }
+    rules::packs::inhibit_rules(rules::packs::INHIBIT)
 }

@@ -1,35 +1,99 @@
-//! The scrape targets of `strata up`.
+//! The scrape targets of `strata up`: `[[target]]` and `[nvml]` from the config file, then
+//! `--engine` and `--gpu` from the flags.
+
+use std::path::Path;
 
 use sources::gpu::nvml::NvmlCollector;
 use sources::scrape::{KindProfiles, NvmlTarget, Target, TargetKind, TargetSpec};
 
 use super::UpArgs;
+use crate::config::{self, Config, NvmlMode};
 
-/// The scraper's targets from the flags.
-pub(crate) async fn targets(args: &UpArgs) -> Result<Vec<Target>, String> {
-    let mut out: Vec<Target> = args
-        .engines
-        .iter()
-        .map(|u| Target::Http(TargetSpec::new("engine", u.clone(), TargetKind::Engine)))
-        .collect();
+/// The config file as loaded: its path and text locate later errors.
+pub(crate) struct Loaded {
+    /// The parsed file.
+    pub config: Config,
+    /// Where it was read from.
+    pub path: std::path::PathBuf,
+    /// Its text.
+    pub text: String,
+}
+
+/// Opens the local GPUs through NVML (off the async workers).
+pub(crate) async fn nvml(node: String) -> Result<NvmlCollector, String> {
+    tokio::task::spawn_blocking(move || NvmlCollector::open(&node))
+        .await
+        .map_err(|e| format!("NVML task failed: {e}"))?
+        .map_err(|e| e.reason)
+}
+
+/// The NVML target over `collector` with `profiles`.
+pub(crate) fn nvml_target(
+    collector: NvmlCollector,
+    node: String,
+    profiles: KindProfiles,
+) -> Target {
+    Target::Nvml(NvmlTarget::new(collector, node, profiles))
+}
+
+/// The scraper's targets from the config file (if any) and the flags.
+pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Vec<Target>, String> {
+    let mut out = Vec::new();
+    let default = Config::default();
+    let (cfg, path, text) = match loaded {
+        Some(l) => (&l.config, l.path.as_path(), l.text.as_str()),
+        None => (&default, Path::new("strata.toml"), ""),
+    };
+    let node = cfg.node.clone().unwrap_or_else(crate::host::hostname);
+    let gpu_profiles = cfg
+        .profiles(TargetKind::Gpu, path, text)
+        .map_err(|e| e.to_string())?;
+    let engine_profiles = cfg
+        .profiles(TargetKind::Engine, path, text)
+        .map_err(|e| e.to_string())?;
+    if loaded.is_some() {
+        out.extend(
+            config::target_specs(cfg, path, text)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(Target::Http),
+        );
+    }
+    for u in &args.engines {
+        let mut spec = TargetSpec::new("engine", u.clone(), TargetKind::Engine);
+        spec.profiles = engine_profiles;
+        out.push(Target::Http(spec));
+    }
+    let mut want_nvml = false;
     for g in &args.gpus {
         if g == "nvml" {
-            let node = crate::host::hostname();
-            let n = node.clone();
-            let collector = tokio::task::spawn_blocking(move || NvmlCollector::open(&n))
-                .await
-                .map_err(|e| format!("NVML task failed: {e}"))?
-                .map_err(|e| format!("--gpu nvml: {e}"))?;
-            out.push(Target::Nvml(NvmlTarget::new(
-                collector,
-                node,
-                KindProfiles::gpu_default(),
-            )));
+            want_nvml = true;
         } else {
             let url = g
                 .parse()
                 .map_err(|e| format!("--gpu {g:?}: {e} (give a URL or `nvml`)"))?;
-            out.push(Target::Http(TargetSpec::new("gpu", url, TargetKind::Gpu)));
+            let mut spec = TargetSpec::new("gpu", url, TargetKind::Gpu);
+            spec.profiles = gpu_profiles;
+            out.push(Target::Http(spec));
+        }
+    }
+    let mode = if loaded.is_some() {
+        cfg.nvml.enabled
+    } else {
+        NvmlMode::Off
+    };
+    if want_nvml || mode != NvmlMode::Off {
+        match nvml(node.clone()).await {
+            Ok(c) => {
+                eprintln!("strata up: NVML: {}", c.status());
+                out.push(nvml_target(c, node, gpu_profiles));
+            }
+            Err(e) if want_nvml || mode == NvmlMode::On => {
+                return Err(format!(
+                    "NVML not available: {e} (drop --gpu nvml, or set [nvml] enabled = \"auto\")"
+                ));
+            }
+            Err(e) => eprintln!("strata up: NVML not available: {e} (GPUs only from exporters)"),
         }
     }
     Ok(out)

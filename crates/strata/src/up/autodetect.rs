@@ -1,0 +1,119 @@
+//! Autodetection for `strata up` with neither a config file nor targets: engines on this
+//! machine's usual ports (dialect from their `/metrics`), a DCGM exporter, and NVML.
+
+use std::time::Duration;
+
+use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
+
+use super::args::TestArgs;
+use super::targets::{nvml, nvml_target};
+
+/// Engine ports probed by default: vLLM, TGI / llama.cpp, SGLang.
+const ENGINE_PORTS: [u16; 3] = [8000, 8080, 30000];
+/// DCGM exporter port probed by default.
+const GPU_PORTS: [u16; 1] = [9400];
+
+/// What autodetection found: targets, and one line per probe.
+pub(crate) struct Found {
+    /// Targets to scrape.
+    pub targets: Vec<Target>,
+    /// What was found and what was not, for the operator.
+    pub lines: Vec<String>,
+}
+
+/// What `/metrics` on `port` speaks: the dialect's short and display names, or why not.
+async fn probe(client: &reqwest::Client, port: u16) -> Result<(String, String), String> {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let resp = client.get(&url).send().await.map_err(|e| {
+        if e.is_connect() {
+            "nothing listens".to_string()
+        } else {
+            format!("no answer ({e})")
+        }
+    })?;
+    if !resp.status().is_success() {
+        return Err(format!("/metrics answered {}", resp.status()));
+    }
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| format!("cannot read /metrics: {e}"))?;
+    let exp = expo::parse(&body, expo::Format::Prometheus);
+    let names: Vec<&str> = exp
+        .families
+        .iter()
+        .flat_map(|f| f.samples.iter().map(|s| s.name))
+        .collect();
+    let d = sources::dialect::detect(names.iter().copied())
+        .ok_or("answers, but with no known engine or GPU metrics")?;
+    Ok((
+        d.table.name.clone(),
+        format!("{} ({})", d.table.title, d.version),
+    ))
+}
+
+fn target(job: &str, port: u16, kind: TargetKind) -> Result<Target, String> {
+    let url = format!("http://127.0.0.1:{port}/metrics")
+        .parse()
+        .map_err(|e| format!("port {port}: {e}"))?;
+    let mut spec = TargetSpec::new(job, url, kind);
+    spec.profiles = match kind {
+        TargetKind::Engine => KindProfiles::engine_default(),
+        TargetKind::Gpu => KindProfiles::gpu_default(),
+    };
+    Ok(Target::Http(spec))
+}
+
+/// Probes the engine and GPU ports (`testing` may replace them) and NVML.
+pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| format!("cannot build the probe HTTP client: {e}"))?;
+    let engine_ports: &[u16] = if testing.probe_engine_ports.is_empty() {
+        &ENGINE_PORTS
+    } else {
+        &testing.probe_engine_ports
+    };
+    let gpu_ports: &[u16] = if testing.probe_gpu_ports.is_empty() {
+        &GPU_PORTS
+    } else {
+        &testing.probe_gpu_ports
+    };
+    let mut found = Found {
+        targets: Vec::new(),
+        lines: Vec::new(),
+    };
+    for (ports, kind, what) in [
+        (engine_ports, TargetKind::Engine, "engine"),
+        (gpu_ports, TargetKind::Gpu, "DCGM exporter"),
+    ] {
+        for &port in ports {
+            match probe(&client, port).await {
+                Ok((job, title)) if (job == "dcgm") == (kind == TargetKind::Gpu) => {
+                    found.lines.push(format!("found   {title} on :{port}"));
+                    found.targets.push(target(&job, port, kind)?);
+                }
+                Ok((_, title)) => found.lines.push(format!(
+                    "skipped :{port}: {title} where a {what} was expected"
+                )),
+                Err(e) => found.lines.push(format!("no {what} on :{port}: {e}")),
+            }
+        }
+    }
+    if testing.no_probe_nvml {
+        found.lines.push("NVML not probed".to_string());
+    } else {
+        let node = crate::host::hostname();
+        match nvml(node.clone()).await {
+            Ok(c) => {
+                found.lines.push(format!("found   NVML: {}", c.status()));
+                found
+                    .targets
+                    .push(nvml_target(c, node, KindProfiles::gpu_default()));
+            }
+            Err(e) => found.lines.push(format!("no NVML: {e}")),
+        }
+    }
+    Ok(found)
+}
