@@ -1,7 +1,11 @@
 //! Cost rules and the cost report against hand-computed examples: synthetic series in
 //! virtual time go into a real `tsdb::Store`, the generated cost group is evaluated by
 //! Strata's rule engine every 30 s, and the recorded series and `rules::cost::report` are
-//! compared with numbers worked out by hand (in the comments).
+//! compared with numbers worked out by hand (in the comments). The generated file also
+//! passes the real `promtool check rules`.
+
+#[path = "../../sinks/tests/peer/mod.rs"]
+mod peer;
 
 use std::sync::Arc;
 
@@ -459,4 +463,48 @@ fn counters_born_inside_the_window_count_from_zero() {
     );
     // The GPU was seen from 1800 s: 61 evaluations of 30 s each.
     close(r.gpu_hours, 0.5 + 1.0 / 120.0, "GPU hours");
+}
+
+#[test]
+fn the_generated_cost_rules_pass_promtool() {
+    let Some(promtool) = peer::find("promtool", "prometheus") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The test model, and one with only a default GPU price and a regex-hostile substring.
+    let odd = CostModel {
+        currency: "EUR".into(),
+        gpus: vec![GpuPrice {
+            matches: GpuMatch::Contains("H100 (SXM5) \\ \"x\"".into()),
+            per_hour: 3.25,
+        }],
+        default_gpu_per_hour: None,
+        models: vec![ModelPrice {
+            model: "org/model's \"name\"".into(),
+            prompt_per_million: 0.0,
+            generation_per_million: 0.25,
+        }],
+    };
+    let mut files = Vec::new();
+    for (i, m) in [cost_model(), odd].iter().enumerate() {
+        let path = dir.path().join(format!("cost-{i}.yml"));
+        let text = rules::cost::file(m);
+        rules::load("cost.yml", &text).expect("Strata's validator accepts it");
+        std::fs::write(&path, text).expect("write");
+        files.push(path);
+    }
+    let out = std::process::Command::new(&promtool)
+        .arg("check")
+        .arg("rules")
+        .args(&files)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SUCCESS"), "{text}");
 }

@@ -379,8 +379,34 @@ mod tests {
             text.contains("over 3,600,000 tokens produced): 0.5556 USD per 1M tokens"),
             "{text}"
         );
-        assert!(text.contains("a       4.6500"), "{text}");
-        assert!(text.contains("1.5000             0.5000"), "{text}");
-        assert!(text.contains("NVIDIA H100 80GB HBM3   1.00"), "{text}");
+        let words = |first: &str| -> Vec<String> {
+            text.lines()
+                .find(|l| l.starts_with(first))
+                .unwrap_or_else(|| panic!("no line {first:?} in {text}"))
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(
+            words("a "),
+            [
+                "a",
+                "4.6500",
+                "1,200,000",
+                "2,700,000",
+                "100.0",
+                "%",
+                "1.5000",
+                "0.5000"
+            ],
+            "{text}"
+        );
+        assert_eq!(
+            words("node-a"),
+            [
+                "node-a", "0", "NVIDIA", "H100", "80GB", "HBM3", "1.00", "2.0000", "33.3", "%"
+            ],
+            "{text}"
+        );
     }
 }
