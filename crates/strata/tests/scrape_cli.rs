@@ -239,6 +239,7 @@ fn version_help_and_config_commands() {
             "up",
             "gateway",
             "bench",
+            "cost",
             "help"
         ],
         "{help}"
