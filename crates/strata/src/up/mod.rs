@@ -252,11 +252,7 @@ pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<Ex
         gateway.as_ref().map(|g| g.recent()),
     ))
     .merge(crate::ui::router())
-    .merge(http::admin(admin_routes, s.admin_token.clone()))
-    .merge(crate::api::requests::router(
-        gateway.as_ref().map(|g| g.recent()),
-    ))
-    .merge(crate::ui::router());
+    .merge(http::admin(admin_routes, s.admin_token.clone()));
     eprintln!(
         "strata up: Prometheus API on http://{listen}/api/v1/, findings at /api/v1/findings, health at /-/ready, own metrics at /metrics"
     );
