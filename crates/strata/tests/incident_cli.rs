@@ -43,6 +43,9 @@ async fn a_posted_incident_scrapes_gpus_every_250ms_then_reverts() {
     )
     .await;
     assert_eq!(v["data"]["profile"], "incident", "{v}");
+    let f = json(client.get(format!("{base}/findings"))).await;
+    assert_eq!(f["data"]["open"][0]["name"], "incident_mode", "{f}");
+    assert!(f["data"]["open"][0]["ended_ms"].is_null(), "{f}");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let n = ups(&client, &base).await;
     assert!(

@@ -50,7 +50,7 @@ async fn up_scrapes_evaluates_rules_and_answers_the_prometheus_api() {
         .arg(&rules)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["--snapshot-interval", "300ms"])
+        .args(["--snapshot-interval", "300ms", "--no-packs"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

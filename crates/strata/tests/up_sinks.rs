@@ -119,7 +119,7 @@ async fn up_remote_writes_to_prometheus_and_alerts_alertmanager() {
     std::fs::write(&rules, RULES).expect("rules");
     let listen = format!("127.0.0.1:{}", peer::free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["up", "--engine", &engine, "--listen", &listen])
+        .args(["up", "--no-packs", "--engine", &engine, "--listen", &listen])
         .arg("--rules")
         .arg(&rules)
         .arg("--remote-write")

@@ -124,7 +124,12 @@ pub async fn json(req: reqwest::RequestBuilder) -> Value {
 /// Serves the reference vLLM V1 sample on a loopback port from a background thread; its
 /// metrics URL.
 pub fn serve_sample() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    serve_sample_on(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+}
+
+/// Serves the reference vLLM V1 sample on `listener` from a background thread; its metrics
+/// URL.
+pub fn serve_sample_on(listener: std::net::TcpListener) -> String {
     let addr = listener.local_addr().expect("addr");
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
