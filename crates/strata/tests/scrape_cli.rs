@@ -237,6 +237,7 @@ fn version_help_and_config_commands() {
             "cardinality",
             "sim",
             "up",
+            "demo",
             "gateway",
             "bench",
             "cost",
