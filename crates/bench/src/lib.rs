@@ -13,10 +13,12 @@
 //! - [`run`]: drives a shape through a client.
 //! - [`report`]: percentiles, throughput, goodput; table and JSON.
 //! - [`progress`]: the live progress bar.
+//! - [`gateway`]: the same requests' TTFT as a Strata gateway timed them, side by side.
 //!
 //! The crate reads no files and no environment; the binary wires it (`strata bench`).
 
 pub mod client;
+pub mod gateway;
 pub mod measure;
 pub mod progress;
 pub mod report;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::gateway::Comparison;
 use crate::measure::{ErrorClass, Timing};
 use crate::run::StepResult;
 use crate::shape::Shape;
@@ -194,6 +195,9 @@ pub struct StepReport {
     pub output_tokens: Stats,
     /// Goodput against the chosen SLO.
     pub goodput: Option<Goodput>,
+    /// The gateway's TTFT of the same requests, when a gateway source was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Comparison>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -275,6 +279,7 @@ impl StepReport {
             e2e_ms: Stats::of(&mut e2e),
             output_tokens: Stats::of(&mut toks),
             goodput,
+            gateway: None,
         }
     }
 
@@ -329,6 +334,9 @@ impl StepReport {
                     "MISS the SLO"
                 }
             );
+        }
+        if let Some(g) = &self.gateway {
+            s.push_str(&g.table());
         }
         for (class, e) in &self.errors {
             let _ = writeln!(

@@ -1,13 +1,14 @@
 //! Drives one load shape against a client until its bounds are reached or a stop is
 //! asked for (Ctrl-C): a closed loop of N workers for a concurrency, an open loop of
-//! scheduled arrivals for a rate. Stopping issues nothing more and cancels what is in
+//! scheduled arrivals for a rate (optionally gated to at most M in flight, an arrival
+//! waiting for a slot as in vLLM's benchmark). Stopping issues nothing more and cancels what is in
 //! flight; those requests are counted as cancelled, never as failures.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::client::Client;
@@ -80,15 +81,29 @@ impl Shared {
         }
     }
 
-    async fn one(&self, i: u64, tx: &mpsc::UnboundedSender<Outcome>) {
+    /// Issues request `i`, after taking a slot of `gate` when there is one.
+    async fn one(&self, i: u64, tx: &mpsc::UnboundedSender<Outcome>, gate: Option<&Semaphore>) {
         let d = &self.driver;
-        let id = format!("{}-{i}", d.id_prefix);
-        let prompt = d.workload.prompt(i);
-        let sent_at = self.start.elapsed();
         let mut stop = d.stop.clone();
+        let send = async {
+            // The gate is never closed, so acquiring fails only if it were.
+            let _slot = match gate {
+                Some(g) => g.acquire().await.ok(),
+                None => None,
+            };
+            let id = format!("{}-{i}", d.id_prefix);
+            let prompt = d.workload.prompt(i);
+            let sent_at = self.start.elapsed();
+            let result = d.client.send(&prompt, &id).await;
+            Outcome {
+                request_id: id,
+                sent_at,
+                result,
+            }
+        };
         tokio::select! {
-            result = d.client.send(&prompt, &id) => {
-                let _ = tx.send(Outcome { request_id: id, sent_at, result });
+            outcome = send => {
+                let _ = tx.send(outcome);
             }
             _ = stop.wait_for(|s| *s) => {
                 self.cancelled.fetch_add(1, Ordering::Relaxed);
@@ -127,13 +142,18 @@ impl Driver {
                     let (s, tx) = (shared.clone(), tx.clone());
                     tokio::spawn(async move {
                         while let Some(i) = s.take_index() {
-                            s.one(i, &tx).await;
+                            s.one(i, &tx, None).await;
                         }
                     });
                 }
             }
-            Shape::Rate { rate, burstiness } => {
+            Shape::Rate {
+                rate,
+                burstiness,
+                max_concurrency,
+            } => {
                 let (s, tx) = (shared.clone(), tx.clone());
+                let gate = max_concurrency.map(|m| Arc::new(Semaphore::new(m as usize)));
                 let mut arrivals = Arrivals::new(rate, burstiness, self.seed ^ first_index);
                 tokio::spawn(async move {
                     let mut at = start;
@@ -144,8 +164,8 @@ impl Driver {
                             _ = stop.wait_for(|s| *s) => return,
                         }
                         let Some(i) = s.take_index() else { return };
-                        let (s2, tx) = (s.clone(), tx.clone());
-                        tokio::spawn(async move { s2.one(i, &tx).await });
+                        let (s2, tx, gate) = (s.clone(), tx.clone(), gate.clone());
+                        tokio::spawn(async move { s2.one(i, &tx, gate.as_deref()).await });
                         at += arrivals.next_gap();
                     }
                 });

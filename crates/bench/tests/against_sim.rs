@@ -1,7 +1,6 @@
 //! The load generator against the simulator on loopback: zero-cost ground truth for TTFT
 //! and ITL, every API's stream, error classes, rate shapes and Ctrl-C.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,75 +23,6 @@ fn nodelay_listener() -> TcpListener {
     s.set_nodelay(true).unwrap();
     s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     s.listen(1024).unwrap()
-}
-
-/// Wire TTFTs (ms) by request id, as the relay saw them.
-type WireLog = Arc<std::sync::Mutex<Vec<(String, f64)>>>;
-
-/// A TCP relay on blocking sockets between the client and the simulator, recording for
-/// each request (by `x-request-id`) the wire TTFT: from the request's first bytes passing
-/// to the first bytes carrying output text passing back. This is the ground truth for the
-/// client's TTFT: the simulator's first token is late by its 1 ms timer rounding, which
-/// depends on when each request lands on its timer grid.
-fn relay(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, WireLog) {
-    use std::io::{Read, Write};
-    use std::sync::Mutex;
-    use std::time::Instant;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let log2 = log.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { return };
-            let mut u = std::net::TcpStream::connect(upstream).unwrap();
-            c.set_nodelay(true).unwrap();
-            u.set_nodelay(true).unwrap();
-            // The request in flight on this connection: its id and when it passed.
-            let pending: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
-            let (mut c2, mut u2, p2) = (
-                c.try_clone().unwrap(),
-                u.try_clone().unwrap(),
-                pending.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 65536];
-                while let Ok(k) = c2.read(&mut buf) {
-                    let now = Instant::now();
-                    if k == 0 || u2.write_all(&buf[..k]).is_err() {
-                        return;
-                    }
-                    let text = String::from_utf8_lossy(&buf[..k]);
-                    if let Some(i) = text.find("x-request-id: ") {
-                        let id = text[i + 14..]
-                            .split("\r\n")
-                            .next()
-                            .unwrap_or("")
-                            .to_string();
-                        *p2.lock().unwrap() = Some((id, now));
-                    }
-                }
-            });
-            let log = log2.clone();
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 65536];
-                while let Ok(k) = u.read(&mut buf) {
-                    let now = Instant::now();
-                    if k == 0 || c.write_all(&buf[..k]).is_err() {
-                        return;
-                    }
-                    if memchr::memmem::find(&buf[..k], b"\" tok\"").is_some()
-                        && let Some((id, t0)) = pending.lock().unwrap().take()
-                    {
-                        log.lock()
-                            .unwrap()
-                            .push((id, (now - t0).as_secs_f64() * 1e3));
-                    }
-                }
-            });
-        }
-    });
-    (addr, log)
 }
 
 async fn zero_cost(tokens: u32, itl: Duration) -> Running {
@@ -175,24 +105,88 @@ fn zero_cost_thread(
     (addr_rx.recv().unwrap(), stop)
 }
 
+/// TTFT p50 (ms) that a minimal client measures against the simulator at `addr` now: four
+/// threads on blocking sockets, each timing 4 streamed requests on one connection from
+/// writing the request to the read that returns the first token. It holds what the
+/// simulator's own HTTP handling and the machine's thread wake-ups add to the schedule.
+fn minimal_client_ttft_p50(addr: std::net::SocketAddr, path: &str) -> f64 {
+    use std::io::{Read, Write};
+    let body =
+        r#"{"model":"zc","prompt":"hi","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let req = req.clone();
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = vec![0u8; 65536];
+                let mut ttfts = Vec::new();
+                for _ in 0..4 {
+                    let t0 = std::time::Instant::now();
+                    s.write_all(req.as_bytes()).unwrap();
+                    let (mut seen, mut first) = (Vec::new(), None);
+                    // Until the end of the chunked body: `[DONE]` then the last chunk.
+                    while !(seen.ends_with(b"0\r\n\r\n")
+                        && memchr::memmem::find(&seen, b"[DONE]").is_some())
+                    {
+                        let k = s.read(&mut buf).unwrap();
+                        assert!(k > 0, "the simulator closed the connection");
+                        seen.extend_from_slice(&buf[..k]);
+                        if first.is_none() && memchr::memmem::find(&seen, b" tok\"").is_some() {
+                            first = Some(t0.elapsed().as_secs_f64() * 1e3);
+                        }
+                    }
+                    ttfts.push(first.unwrap());
+                }
+                ttfts
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable_by(f64::total_cmp);
+    quantile(&all, 0.5)
+}
+
+/// The client's own TTFT error allowed at p50: 0.2 ms in an optimised build
+/// (`scripts/test.sh` runs this test in release). A debug build's unoptimised HTTP stack
+/// (hyper, reqwest, tokio at opt-level 0) sends each request 0.5–2.5 ms later on a busy
+/// machine; there the bound only catches gross errors (a delayed ACK is 40 ms).
+const TTFT_ERROR_MS: f64 = if cfg!(debug_assertions) { 5.0 } else { 0.2 };
+
 #[tokio::test(flavor = "current_thread")]
 async fn ttft_and_itl_match_the_zero_cost_ground_truth_within_0_2_ms() {
-    // Zero-cost mode schedules token k at (k+1)·ITL after the request arrives, on tokio's
-    // 1 ms timer grid. Every gap is exactly one ITL (the schedule is absolute and the ITL a
-    // whole number of ms); the first token is late by the timer rounding (0–2 ms, by when
-    // the request lands on the grid), so the TTFT truth is taken on the wire by a relay.
+    // Zero-cost mode sends token k at (k+1)·ITL after the request arrives, within
+    // microseconds of that schedule: every gap is exactly one ITL, and the TTFT is one
+    // ITL plus what the simulator's HTTP handling and the thread wake-ups of a busy
+    // machine add, which a minimal blocking client measures alongside.
     let itl = Duration::from_millis(20);
     let truth = itl.as_secs_f64() * 1e3;
-    let (sim_addr, _sim) = zero_cost_thread(10, itl);
-    let (addr, wire) = relay(sim_addr);
+    let (addr, _sim) = zero_cost_thread(10, itl);
     for api in [Api::OpenAiChat, Api::OpenAiCompletions] {
         let mut cfg = config_at(addr, api, Some("zc"));
         cfg.headers.clear();
         let (d, _stop) = driver(Client::new(&cfg).unwrap(), 10);
-        // Warm-up opens the pooled connections, as `--warmup` does.
+        // Warm-up opens pooled connections, as `--warmup` does; then Poisson arrivals, so
+        // that requests rarely start in the same instant and queue behind each other.
         let four = Shape::Concurrency { n: 4 };
-        d.step(four, requests(4), 0, &mut |_| {}).await;
-        let r = d.step(four, requests(60), 4, &mut |_| {}).await;
+        d.step(four, requests(8), 0, &mut |_| {}).await;
+        let poisson = Shape::Rate {
+            rate: 40.0,
+            burstiness: 1.0,
+            max_concurrency: None,
+        };
+        let r = d.step(poisson, requests(60), 8, &mut |_| {}).await;
+        let reference =
+            tokio::task::spawn_blocking(move || minimal_client_ttft_p50(addr, api.path()))
+                .await
+                .unwrap();
         let rep = StepReport::new(&r, None);
         assert_eq!(
             (rep.completed, rep.failed),
@@ -202,39 +196,19 @@ async fn ttft_and_itl_match_the_zero_cost_ground_truth_within_0_2_ms() {
         );
         assert_eq!(rep.tokens_from_usage, 60, "{api:?}");
         assert_eq!((rep.output_tokens.p50, rep.itl_ms.n), (10.0, 60 * 9));
-        let seen: HashMap<String, f64> = wire.lock().unwrap().drain(..).collect();
-        let (mut diffs, mut truths) = (Vec::new(), Vec::new());
-        for o in &r.outcomes {
-            let wire_ttft = seen[&o.request_id];
-            diffs.push(o.result.as_ref().unwrap().ttft.as_secs_f64() * 1e3 - wire_ttft);
-            truths.push(wire_ttft);
-        }
-        diffs.sort_unstable_by(f64::total_cmp);
-        truths.sort_unstable_by(f64::total_cmp);
-        let (wire_p50, err_p50) = (quantile(&truths, 0.5), quantile(&diffs, 0.5));
-        let (ttft, itl_p50) = (rep.ttft_ms.p50, rep.itl_ms.p50);
+        let (ttft, itl_p50, tpot) = (rep.ttft_ms.p50, rep.itl_ms.p50, rep.tpot_ms.p50);
         eprintln!(
-            "{api:?}: TTFT p50 {ttft:.3} ms (wire {wire_p50:.3}, error p50 {err_p50:.3}); ITL p50 {itl_p50:.3} ms; TPOT p50 {:.3}",
-            rep.tpot_ms.p50
-        );
-        // The simulator's own lateness (tokio's 1 ms timer, a loaded machine) is not the
-        // client's error; only a wildly wrong relay would put the wire time outside this.
-        assert!(
-            (truth..truth + 10.0).contains(&wire_p50),
-            "wire TTFT p50 {wire_p50}"
+            "{api:?}: TTFT p50 {ttft:.3} ms (minimal client {reference:.3}), ITL p50 {itl_p50:.3} ms, TPOT p50 {tpot:.3} ms (schedule {truth} ms)"
         );
         assert!((itl_p50 - truth).abs() <= 0.2, "{api:?} ITL p50 {itl_p50}");
+        assert!((tpot - truth).abs() <= 0.2, "{api:?} TPOT p50 {tpot}");
         assert!(
-            (rep.tpot_ms.p50 - truth).abs() <= 0.2,
-            "{api:?} TPOT p50 {}",
-            rep.tpot_ms.p50
+            (truth..truth + 10.0).contains(&reference),
+            "minimal client TTFT p50 {reference}"
         );
-        // TTFT: the client's own error (send path and reads) plus the relay's two thread
-        // wake-ups. In this debug build on a shared 2-core machine it is 0.2–0.6 ms; the
-        // release build's error is measured by `cargo bench -p bench` (README).
         assert!(
-            (0.0..=1.0).contains(&err_p50),
-            "{api:?} TTFT error p50 {err_p50}"
+            (ttft - reference).abs() <= TTFT_ERROR_MS,
+            "{api:?} TTFT p50 {ttft}, minimal client {reference}"
         );
         let mut ids: Vec<&str> = r.outcomes.iter().map(|o| o.request_id.as_str()).collect();
         ids.sort_unstable();
@@ -320,6 +294,7 @@ async fn rate_shape_spaces_arrivals_and_stop_cancels_what_is_in_flight() {
     let shape = Shape::Rate {
         rate: 200.0,
         burstiness: 1.0,
+        max_concurrency: None,
     };
     let r = d.step(shape, requests(60), 0, &mut |_| {}).await;
     assert_eq!(StepReport::new(&r, None).completed, 60);
@@ -354,4 +329,55 @@ async fn rate_shape_spaces_arrivals_and_stop_cancels_what_is_in_flight() {
     assert_eq!((r.cancelled, r.outcomes.len(), seen.len()), (3, 0, 0));
     drop(stopper.await);
     slow.shutdown().await;
+}
+
+/// The most requests in flight at once, from each request's send time and E2E.
+fn peak_in_flight(outcomes: &[Outcome]) -> usize {
+    let spans: Vec<(Duration, Duration)> = outcomes
+        .iter()
+        .map(|o| (o.sent_at, o.sent_at + o.result.as_ref().unwrap().e2e))
+        .collect();
+    spans
+        .iter()
+        .map(|&(at, _)| spans.iter().filter(|&&(s, e)| s <= at && at < e).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn max_concurrency_caps_requests_in_flight_in_rate_mode() {
+    // Requests last 100 ms and arrive at 400/s: uncapped, about 40 overlap.
+    let sim = zero_cost(2, Duration::from_millis(50)).await;
+    let (d, _stop) = driver(
+        Client::new(&config(&sim, Api::OpenAiChat, Some("zc"))).unwrap(),
+        2,
+    );
+    let rate = |max_concurrency| Shape::Rate {
+        rate: 400.0,
+        burstiness: 1.0,
+        max_concurrency,
+    };
+    let r = d.step(rate(None), requests(20), 0, &mut |_| {}).await;
+    assert_eq!(StepReport::new(&r, None).completed, 20);
+    let free = peak_in_flight(&r.outcomes);
+    assert!(free > 6, "uncapped peak {free}");
+
+    let t0 = std::time::Instant::now();
+    let r = d.step(rate(Some(3)), requests(12), 20, &mut |_| {}).await;
+    let rep = StepReport::new(&r, None);
+    assert_eq!((rep.completed, rep.failed), (12, 0));
+    assert_eq!(peak_in_flight(&r.outcomes), 3);
+    // Four waves of three 100 ms requests; the clock of a waiting arrival starts when it
+    // is sent, so no TTFT holds the wait.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(390),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(rep.ttft_ms.p50 < 90.0, "TTFT p50 {}", rep.ttft_ms.p50);
+    assert_eq!(
+        rep.shape.to_string(),
+        "rate 400/s (Poisson), at most 3 in flight"
+    );
+    sim.shutdown().await;
 }

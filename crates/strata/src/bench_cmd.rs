@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bench::client::{Api, Client, ClientConfig};
+use bench::gateway::{self, Comparison, GatewayTtfts};
+use bench::measure::Outcome;
 use bench::progress::Progress;
 use bench::report::{Slo, StepReport};
 use bench::run::{Driver, Limits};
@@ -22,14 +24,19 @@ const EXAMPLES: &str = "\
 Examples:
   strata bench --url http://127.0.0.1:8000 --concurrency 8 --requests 200
   strata bench --url http://127.0.0.1:8000 --rate 20 --burstiness 0.5 --duration 1m --slo chat
+  strata bench --url http://127.0.0.1:8000 --rate 100 --max-concurrency 32 --requests 1000
   strata bench --url http://127.0.0.1:8000 --sweep concurrency:1,4,16,64 --requests 200 --json
   strata bench --url http://127.0.0.1:3000 --api tgi --prompts prompts.jsonl --output-tokens uniform:64-256
   strata bench --url http://gateway:8080 --tenant team-a --header 'authorization: Bearer KEY'
+  strata bench --url http://127.0.0.1:8080 --gateway-api http://127.0.0.1:9464 --requests 500
+  strata bench --url http://127.0.0.1:8080 --gateway-log gateway.log --json
 
 Definitions: TTFT = request sent -> first chunk with output text; ITL = every gap between
 chunks with output text; TPOT = (E2E - TTFT) / (output tokens - 1); E2E = request sent ->
 end of body. Failed requests are counted by class and never enter a latency. Every request
-carries a unique x-request-id. Ctrl-C stops and prints the partial report.
+carries a unique x-request-id; with --gateway-api or --gateway-log the report shows the
+gateway's TTFT of the same requests beside the client's, and their per-request difference.
+Ctrl-C stops and prints the partial report.
 
 Exit status: 0 when requests completed, 1 when a step completed none, 2 for usage errors.";
 
@@ -52,6 +59,10 @@ pub struct BenchArgs {
     /// Start requests at R per second (Poisson arrivals), whatever is in flight.
     #[arg(long, value_name = "R", conflicts_with = "sweep", value_parser = parse_positive)]
     pub rate: Option<f64>,
+    /// With --rate or a rate sweep: at most N requests in flight; an arrival beyond it waits
+    /// for a slot and its clock starts when it is sent (vLLM benchmark's --max-concurrency).
+    #[arg(long, value_name = "N", conflicts_with = "concurrency", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrency: Option<u32>,
     /// Gamma shape of the gaps between arrivals: 1 Poisson, < 1 burstier, > 1 smoother.
     #[arg(long, value_name = "B", default_value_t = 1.0, value_parser = parse_positive)]
     pub burstiness: f64,
@@ -79,8 +90,9 @@ pub struct BenchArgs {
     /// Tenant sent in --tenant-header on every request.
     #[arg(long, value_name = "NAME")]
     pub tenant: Option<String>,
-    /// Header that carries --tenant.
-    #[arg(long, value_name = "NAME", default_value = "x-tenant-id")]
+    /// Header that carries --tenant (`x-tenant` is the header the gateway's example config
+    /// reads: `[gateway.tenant] header`).
+    #[arg(long, value_name = "NAME", default_value = "x-tenant")]
     pub tenant_header: String,
     /// Extra header on every request, `NAME: VALUE` (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE")]
@@ -99,6 +111,14 @@ pub struct BenchArgs {
     /// Per-request limit, from sending to the end of the body.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// After each run, fetch the gateway's TTFT of the same requests from `strata up` at
+    /// URL (GET /api/v1/requests/{x-request-id}) and show it beside the client's.
+    #[arg(long, value_name = "URL", conflicts_with = "gateway_log")]
+    pub gateway_api: Option<String>,
+    /// After each run, read the gateway's TTFT of the same requests from its JSON request
+    /// log (`strata gateway --log FILE`) and show it beside the client's.
+    #[arg(long, value_name = "FILE")]
+    pub gateway_log: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -128,12 +148,14 @@ fn parse_positive(s: &str) -> Result<f64, String> {
 impl BenchArgs {
     fn shapes(&self) -> Result<Vec<Shape>, String> {
         if let Some(s) = &self.sweep {
-            return parse_sweep(s, self.burstiness).map_err(|e| format!("--sweep {e}"));
+            return parse_sweep(s, self.burstiness, self.max_concurrency)
+                .map_err(|e| format!("--sweep {e}"));
         }
         Ok(vec![match self.rate {
             Some(rate) => Shape::Rate {
                 rate,
                 burstiness: self.burstiness,
+                max_concurrency: self.max_concurrency,
             },
             None => Shape::Concurrency {
                 n: self.concurrency.unwrap_or(1),
@@ -217,6 +239,7 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
             id_prefix: format!("bench-{run_id:x}").into(),
             stop: stop.clone(),
         };
+        let gateway = GatewaySource::of(&args)?;
         let mut reports = Vec::new();
         let mut next = 0u64;
         for shape in shapes {
@@ -237,7 +260,11 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                 .await;
             progress.finish();
             next += r.outcomes.len() as u64 + r.cancelled;
-            let rep = StepReport::new(&r, args.slo.as_ref());
+            let mut rep = StepReport::new(&r, args.slo.as_ref());
+            if let Some(source) = &gateway {
+                let ttfts = source.ttfts(&r.outcomes).await?;
+                rep.gateway = Some(Comparison::new(&r.outcomes, &ttfts, &source.name()));
+            }
             if !args.json {
                 println!("{}", rep.table());
             }
@@ -261,4 +288,72 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// Where the gateway's times of the same requests come from.
+enum GatewaySource {
+    /// `strata up`'s request API.
+    Api { url: String, http: reqwest::Client },
+    /// The gateway's JSON request log.
+    Log(PathBuf),
+}
+
+/// How long to wait for the gateway's records of requests that just finished (its log
+/// and its recorder write at request end, asynchronously).
+const GATEWAY_SETTLE: Duration = Duration::from_secs(3);
+
+impl GatewaySource {
+    fn of(args: &BenchArgs) -> Result<Option<GatewaySource>, String> {
+        if let Some(url) = &args.gateway_api {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            return Ok(Some(GatewaySource::Api {
+                url: url.clone(),
+                http,
+            }));
+        }
+        Ok(args.gateway_log.clone().map(GatewaySource::Log))
+    }
+
+    fn name(&self) -> String {
+        match self {
+            GatewaySource::Api { url, .. } => url.clone(),
+            GatewaySource::Log(path) => path.display().to_string(),
+        }
+    }
+
+    /// The gateway TTFTs of the successful `outcomes`, waiting up to [`GATEWAY_SETTLE`] for
+    /// records still being written.
+    async fn ttfts(&self, outcomes: &[Outcome]) -> Result<GatewayTtfts, String> {
+        let mut want: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.result.is_ok())
+            .map(|o| o.request_id.clone())
+            .collect();
+        let mut got = GatewayTtfts::new();
+        let deadline = tokio::time::Instant::now() + GATEWAY_SETTLE;
+        loop {
+            match self {
+                GatewaySource::Api { url, http } => {
+                    got.extend(gateway::fetch(http, url, want.clone()).await?);
+                }
+                GatewaySource::Log(path) => {
+                    let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                        format!(
+                            "cannot read --gateway-log {}: {e} (pass the file given to `strata gateway --log`)",
+                            path.display()
+                        )
+                    })?;
+                    gateway::parse_log(&text, &mut got);
+                }
+            }
+            want.retain(|id| !got.contains_key(id));
+            if want.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(got);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }

@@ -27,6 +27,9 @@ pub enum Shape {
         /// Gamma shape of the gaps: 1 is Poisson, below 1 burstier, above 1 smoother
         /// (vLLM benchmark's `--burstiness`).
         burstiness: f64,
+        /// At most this many requests in flight: an arrival beyond it waits for a slot
+        /// and its clock starts when it is sent (vLLM benchmark's `--max-concurrency`).
+        max_concurrency: Option<u32>,
     },
 }
 
@@ -34,11 +37,20 @@ impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Shape::Concurrency { n } => write!(f, "concurrency {n}"),
-            Shape::Rate { rate, burstiness } if *burstiness == 1.0 => {
-                write!(f, "rate {rate}/s (Poisson)")
-            }
-            Shape::Rate { rate, burstiness } => {
-                write!(f, "rate {rate}/s (burstiness {burstiness})")
+            Shape::Rate {
+                rate,
+                burstiness,
+                max_concurrency,
+            } => {
+                if *burstiness == 1.0 {
+                    write!(f, "rate {rate}/s (Poisson)")?;
+                } else {
+                    write!(f, "rate {rate}/s (burstiness {burstiness})")?;
+                }
+                match max_concurrency {
+                    Some(m) => write!(f, ", at most {m} in flight"),
+                    None => Ok(()),
+                }
             }
         }
     }

@@ -2,8 +2,12 @@
 
 use super::Shape;
 
-/// Parses a sweep; `burstiness` applies to every rate step.
-pub fn parse_sweep(s: &str, burstiness: f64) -> Result<Vec<Shape>, String> {
+/// Parses a sweep; `burstiness` and `max_concurrency` apply to every rate step.
+pub fn parse_sweep(
+    s: &str,
+    burstiness: f64,
+    max_concurrency: Option<u32>,
+) -> Result<Vec<Shape>, String> {
     let help = "write concurrency:1,4,16 or rate:2,4,8";
     let (kind, list) = s.split_once(':').ok_or_else(|| format!("`{s}`: {help}"))?;
     let values: Vec<&str> = list.split(',').map(str::trim).collect();
@@ -18,7 +22,11 @@ pub fn parse_sweep(s: &str, burstiness: f64) -> Result<Vec<Shape>, String> {
         "rate" | "r" => values
             .iter()
             .map(|v| match v.parse::<f64>() {
-                Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(Shape::Rate { rate, burstiness }),
+                Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(Shape::Rate {
+                    rate,
+                    burstiness,
+                    max_concurrency,
+                }),
                 _ => Err(format!("`{v}` is not a rate > 0 (requests/s); {help}")),
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -34,14 +42,15 @@ mod tests {
     #[test]
     fn sweeps_of_both_kinds_and_errors() {
         assert_eq!(
-            parse_sweep("concurrency:1, 4,16", 1.0).unwrap(),
+            parse_sweep("concurrency:1, 4,16", 1.0, None).unwrap(),
             [1, 4, 16].map(|n| Shape::Concurrency { n })
         );
         assert_eq!(
-            parse_sweep("rate:2.5,8", 0.5).unwrap(),
+            parse_sweep("rate:2.5,8", 0.5, Some(4)).unwrap(),
             [2.5, 8.0].map(|rate| Shape::Rate {
                 rate,
-                burstiness: 0.5
+                burstiness: 0.5,
+                max_concurrency: Some(4),
             })
         );
         for bad in [
@@ -52,7 +61,7 @@ mod tests {
             "rate:-1",
             "concurrency:",
         ] {
-            assert!(parse_sweep(bad, 1.0).is_err(), "{bad}");
+            assert!(parse_sweep(bad, 1.0, None).is_err(), "{bad}");
         }
     }
 }

@@ -2,6 +2,8 @@
 //! request gets exactly `tokens` tokens, token `k` at `start + (k+1)·itl` on an absolute
 //! schedule (no drift), so the only variable in a benchmark is what sits between the
 //! client and this server. Chunks are rendered once per request and shared by reference.
+//! Tokens leave within microseconds of their schedule ([`sleep_precisely`]), not on tokio's
+//! 1 ms timer grid, so the schedule is the ground truth a client is measured against.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,7 +98,7 @@ async fn serve(s: Arc<Zc>, h: HeaderMap, body: Bytes, chat: bool) -> Response {
         n + 1
     );
     if !stream {
-        tokio::time::sleep_until(start + s.z.itl * n).await;
+        sleep_precisely(start + s.z.itl * n).await;
         let text = " tok".repeat(n as usize);
         let body = if chat {
             json!({"id": id, "object": "chat.completion", "created": 0, "model": s.z.model,
@@ -137,7 +139,7 @@ async fn serve(s: Arc<Zc>, h: HeaderMap, body: Bytes, chat: bool) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         for k in 0..n {
-            tokio::time::sleep_until(start + itl * (k + 1)).await;
+            sleep_precisely(start + itl * (k + 1)).await;
             if k == 0
                 && let Some(f) = &first
                 && tx.send(f.clone()).await.is_err()
@@ -159,4 +161,44 @@ async fn serve(s: Arc<Zc>, h: HeaderMap, body: Bytes, chat: bool) -> Response {
         let _ = tx.send(Bytes::from_static(DONE)).await;
     });
     sse::channel_response(rx, "text/event-stream; charset=utf-8").into_response()
+}
+
+/// How long before a deadline the timer hands over to yielding: tokio's timer rounds a
+/// deadline up to its 1 ms grid and the driver's wait is in whole milliseconds.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// Returns within microseconds after `deadline` (when the thread is not starved): sleeps on
+/// tokio's timer until [`TIMER_SLACK`] before it, then yields to the runtime until it
+/// passes, so other streams and I/O run while this one waits for its instant.
+async fn sleep_precisely(deadline: Instant) {
+    if let Some(early) = deadline.checked_sub(TIMER_SLACK)
+        && early > Instant::now()
+    {
+        tokio::time::sleep_until(early).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn zero_cost_sleeps_end_within_a_fraction_of_a_millisecond() {
+        let mut late = Vec::new();
+        for k in 0..40u32 {
+            // Deadlines off the 1 ms grid, where tokio's timer alone is up to 2 ms late.
+            let d = Instant::now() + Duration::from_micros(3_000 + 137 * u64::from(k));
+            sleep_precisely(d).await;
+            late.push(Instant::now() - d);
+        }
+        late.sort_unstable();
+        assert!(
+            late[20] < Duration::from_micros(100),
+            "median lateness {:?}",
+            late[20]
+        );
+    }
 }
