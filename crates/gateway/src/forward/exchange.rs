@@ -119,7 +119,11 @@ impl Exchange {
         if r.endpoint != Endpoint::Other {
             let prices = &gw.cfg.prices;
             r.cost = prices
-                .cost(r.model_name(), r.summary.prompt_tokens, r.generation_tokens())
+                .cost(
+                    r.model_name(),
+                    r.summary.prompt_tokens,
+                    r.generation_tokens(),
+                )
                 .map(|amount| Cost {
                     amount,
                     currency: prices.currency.clone(),
