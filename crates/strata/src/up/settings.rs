@@ -185,3 +185,116 @@ impl Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn args(flags: &[&str]) -> UpArgs {
+        Cli::parse_from(std::iter::once("up").chain(flags.iter().copied())).up
+    }
+
+    fn example() -> Config {
+        crate::config::parse(Path::new("strata.example.toml"), crate::config::EXAMPLE)
+            .expect("example parses")
+    }
+
+    #[test]
+    fn the_example_sets_every_up_section_and_flags_override_it() {
+        let c = example();
+        let s = Settings::resolve(&c, &args(&[])).expect("resolves");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9464");
+        assert_eq!(s.data_dir, PathBuf::from("strata-data"));
+        assert_eq!(s.retention, Duration::from_secs(6 * 3600));
+        assert_eq!(s.snapshot_interval, Duration::from_secs(120));
+        assert!(s.packs);
+        assert_eq!(s.slo_profile, "chat");
+        let rw = s.remote_write.as_ref().expect("remote_write");
+        assert_eq!(rw.url.as_str(), "http://127.0.0.1:9090/api/v1/write");
+        assert_eq!(rw.max_queue_bytes, 256 << 20);
+        assert_eq!(
+            s.external_labels,
+            vec![("cluster".into(), "gpu-cluster-1".into())]
+        );
+        assert_eq!(s.incident_alerts, ["LLMKVCacheExhaustion"]);
+        assert_eq!(s.incident_duration, Duration::from_secs(600));
+
+        let s = Settings::resolve(
+            &c,
+            &args(&[
+                "--listen",
+                "127.0.0.1:1",
+                "--data-dir",
+                "elsewhere",
+                "--slo-profile",
+                "rag",
+                "--no-packs",
+                "--remote-write-queue-size",
+                "16",
+                "--remote-write-fsync",
+                "never",
+                "--external-label",
+                "cluster=b",
+                "--webhook",
+                "http://hook/",
+                "--incident-duration",
+                "1m",
+            ]),
+        )
+        .expect("resolves");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(s.data_dir, PathBuf::from("elsewhere"));
+        assert_eq!(s.slo_profile, "rag");
+        assert!(!s.packs);
+        let rw = s.remote_write.as_ref().expect("remote_write");
+        assert_eq!((rw.max_queue_bytes, rw.fsync), (16 << 20, Fsync::Never));
+        assert_eq!(rw.queue_dir, PathBuf::from("elsewhere/remote_write"));
+        assert_eq!(s.external_labels, vec![("cluster".into(), "b".into())]);
+        assert_eq!(s.receivers.len(), 1);
+        assert_eq!(s.incident_duration, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let parse = |t: &str| crate::config::parse(Path::new("s.toml"), t).expect("parses");
+        let e = Settings::resolve(
+            &parse("[sinks]\nalertmanager = [\"not a url\"]\n"),
+            &args(&[]),
+        )
+        .expect_err("bad url");
+        assert!(
+            e.contains("[sinks] alertmanager") && e.contains("full URL"),
+            "{e}"
+        );
+        let e = Settings::resolve(
+            &parse("[sinks.remote_write]\nurl = \"http://x/\"\nfsync = \"sometimes\"\n"),
+            &args(&[]),
+        )
+        .expect_err("bad fsync");
+        assert!(e.contains("fsync") && e.contains("always"), "{e}");
+        let e = Settings::resolve(
+            &parse("[api]\nadmin_token_file = \"/nonexistent/t\"\n"),
+            &args(&[]),
+        )
+        .expect_err("missing token");
+        assert!(e.contains("admin token file"), "{e}");
+        let e = crate::config::parse(Path::new("s.toml"), "[store]\nretension = \"1h\"\n")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("unknown field `retension`"), "{e}");
+        let s = Settings::resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[]))
+            .expect("resolves");
+        let e = super::super::rules::rule_groups(&Config::default(), &s).expect_err("profile");
+        assert!(
+            e.contains("unknown SLO profile") && e.contains("chat, rag, code"),
+            "{e}"
+        );
+    }
+}
