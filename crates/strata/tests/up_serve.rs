@@ -230,7 +230,7 @@ async fn autodetect_finds_engines_and_dcgm_and_says_what_it_did_not() {
     assert_eq!(jobs, ["dcgm", "vllm"]);
     let said = std::fs::read_to_string(&log).expect("stderr");
     assert!(
-        said.contains(&format!("found   vLLM")) && said.contains(&format!("on :{e}")),
+        said.contains("found   vLLM") && said.contains(&format!("on :{e}")),
         "{said}"
     );
     assert!(said.contains(&format!("on :{g}")), "{said}");
