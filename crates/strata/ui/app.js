@@ -117,7 +117,7 @@ async function findingsSection() {
   }
   if (data === null) return section("Findings", note("This Strata serves no findings (no rule engine with the diagnosis pack)."));
   const open = data.open || [];
-  const history = (data.history || []).slice(-10).reverse();
+  const history = (data.history || []).filter((f) => f.ended_ms).slice(-10).reverse();
   const parts = [];
   if (!open.length) parts.push(note("No active findings: no diagnosis rule is firing.", "ok"));
   for (const f of open) parts.push(findingCard(f));
@@ -126,7 +126,7 @@ async function findingsSection() {
       table(
         "Recently cleared findings",
         ["Finding", "Severity", "Affected", "Started", "Cleared"],
-        history.map((f) => [f.name, f.severity, affected(f.affected), clock(f.started_ms), f.ended_ms ? clock(f.ended_ms) : "open"]),
+        history.map((f) => [f.name, f.severity, affected(f.affected), clock(f.started_ms), clock(f.ended_ms)]),
       ),
     );
   }
@@ -147,7 +147,7 @@ function findingCard(f) {
   const since = Math.round((Date.now() - f.started_ms) / 60000);
   const card = el(
     "article",
-    { class: `finding sev-${f.severity}`, "data-finding": f.alert || f.name },
+    { class: `finding sev-${f.severity}`, "data-finding": f.name },
     el("h3", {}, `${f.name} `, el("span", { class: "badge" }, f.severity)),
     el("p", {}, f.summary || ""),
     el("p", {}, el("strong", {}, "What to do: "), f.action || "–"),
@@ -484,7 +484,11 @@ async function drilldown(id) {
     gpuSel = `${uuid ? "gpu_uuid" : "gpu"}=~"${r.gpus.map(escapeRe).join("|")}"`;
     gpuNote = `GPU series: ${gpuSel} (the GPUs configured for upstream ${r.upstream}).`;
   }
-  const wopts = { window: [r.received_ms, end], windowLabel: "this request" };
+  const wopts = {
+    window: [r.received_ms, end],
+    windowLabel: "this request",
+    empty: "No samples for this engine over these seconds: not every engine exposes every signal (TGI has no KV cache ratio and no token counter).",
+  };
   const eng = (m) => `max by (instance, model) (${m}{${engSel}})`;
   const gpu = (m) => `max by (gpu, gpu_uuid) (${m}{${gpuSel}})`;
   const ek = ["instance", "model"];
