@@ -91,6 +91,9 @@ pub struct SimConfig {
     /// Kubernetes-style pod the engine runs in (labels `pod`, `namespace`, `container` on
     /// its GPUs' series, as the DCGM exporter adds them).
     pub pod: String,
+    /// How hard the quality and NVLink-contention faults hit: 1 as the scenario describes,
+    /// 0 not at all, in between proportionally (near misses).
+    pub fault_scale: f64,
 }
 
 impl SimConfig {
@@ -114,6 +117,7 @@ impl SimConfig {
             max_concurrent_requests: 128,
             hostname: "strata-sim".to_string(),
             pod: format!("{}-sim-0", engine.name()),
+            fault_scale: 1.0,
         }
     }
 

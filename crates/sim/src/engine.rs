@@ -9,7 +9,7 @@ use crate::config::{EngineKind, SimConfig};
 use crate::gpu::{Activity, Gpu, GpuIdentity, GpuLimits, Thermal};
 use crate::metrics::{self, Live, Stats};
 use crate::rng::Rng;
-use crate::scenario::{Effects, Scenario};
+use crate::scenario::{Effects, Quality, Scenario, SpecDecode};
 use crate::scheduler::{
     CostModel, Emitted, FinishReason, Overloaded, Planned, Policy, SchedConfig, Scheduler, Seq,
     StepCost,
@@ -41,6 +41,8 @@ pub struct RequestRecord {
     pub e2e_s: f64,
     /// Times preempted.
     pub preemptions: u32,
+    /// The response is a refusal (its text starts with one).
+    pub refusal: bool,
 }
 
 struct InFlight {
@@ -65,11 +67,15 @@ pub struct Engine {
     aborts: Vec<u64>,
     step: Option<InFlight>,
     stall_next: f64,
+    scenario_start: f64,
     records: Option<Vec<RequestRecord>>,
     finished: Vec<Seq>,
 }
 
 const DEFAULT_RESISTANCE: f64 = 0.075;
+
+/// Output tokens of a refusal ("I can't help with that request." and an end).
+pub const REFUSAL_TOKENS: u32 = 8;
 
 impl Engine {
     /// An idle engine at time 0 playing `cfg.scenario`.
@@ -129,6 +135,7 @@ impl Engine {
             aborts: Vec::new(),
             step: None,
             stall_next: 0.0,
+            scenario_start: 0.0,
             records: None,
             finished: Vec::new(),
         };
@@ -206,6 +213,30 @@ impl Engine {
             )
         });
         self.stall_next = t;
+        self.scenario_start = t;
+    }
+
+    /// The scenario's quality fault and how much of it applies at `t` (0 before its onset,
+    /// the configured fault scale after).
+    fn quality_at(&self, t: f64) -> Option<(Quality, f64)> {
+        let q = self.effects.quality?;
+        let w = if t >= self.scenario_start + q.onset_s {
+            self.cfg.fault_scale
+        } else {
+            0.0
+        };
+        Some((q, w))
+    }
+
+    /// Whether request `id`, arrived at `arrival`, is answered with a refusal (a seeded
+    /// draw per request against the scenario's refusal share then).
+    pub fn refusal(&self, id: u64, arrival: f64) -> bool {
+        let Some((q, w)) = self.quality_at(arrival) else {
+            return false;
+        };
+        let (before, after) = q.refusal_share;
+        let share = before + w * (after - before);
+        share > 0.0 && Rng::fork(self.cfg.seed ^ 0x7265_6675, id).f64() < share
     }
 
     /// Queues a request that arrived at `arrival`. `natural` is the output length at
@@ -218,11 +249,21 @@ impl Engine {
         natural: Option<u32>,
     ) -> Result<u64, Overloaded> {
         self.stats.received += 1;
-        let natural = natural.unwrap_or_else(|| self.scenario.traffic().draw_output(&mut self.rng));
+        let mut natural =
+            natural.unwrap_or_else(|| self.scenario.traffic().draw_output(&mut self.rng));
         let id = self.next_id;
         self.next_id += 1;
-        let mut seq = Seq::new(id, arrival, prompt, max_tokens, natural);
-        let hit = self.cfg.prefix_cache_hit_rate;
+        let mut hit = self.cfg.prefix_cache_hit_rate;
+        if let Some((q, w)) = self.quality_at(arrival) {
+            if let Some(h) = q.prefix_hit_rate {
+                hit += w * (h - hit);
+            }
+            natural = (natural as f64 * (1.0 + w * (q.output_factor - 1.0))).round() as u32;
+        }
+        if self.refusal(id, arrival) {
+            natural = REFUSAL_TOKENS;
+        }
+        let mut seq = Seq::new(id, arrival, prompt, max_tokens, natural.max(1));
         if hit > 0.0 {
             let want = seq.prompt as f64 * hit * self.rng.range(0.5, 1.5);
             seq.cached =
@@ -298,7 +339,14 @@ impl Engine {
             .map(Gpu::busy_clock_mhz)
             .fold(f64::INFINITY, f64::min);
         let cost = self.cost.step(&p.shape, clock, self.effects.link);
-        let busy = cost.total();
+        let mut busy = cost.total();
+        if let Some((q, w)) = self.quality_at(t)
+            && let Some(spec) = q.spec
+            && p.shape.decode_seqs > 0
+        {
+            let factor = self.speculate(&spec, w, p.shape.decode_seqs);
+            busy *= 1.0 + (1.0 - cost.prefill_share) * (factor - 1.0);
+        }
         let mut segments = vec![(t + busy, self.step_activity(&cost, &p))];
         if let Some((run_mean, stall_mean)) = self.effects.stall
             && t >= self.stall_next
@@ -311,6 +359,30 @@ impl Engine {
         self.account_step(&p, &cost, end - t);
         self.step = Some(InFlight { end, segments });
         Some(end)
+    }
+
+    /// Draws the draft acceptance of `seqs` decoding sequences for one step, counts it,
+    /// and returns how much longer each produced token takes than without speculation
+    /// (drafting and verifying cost `k × draft_cost` steps; each step yields the accepted
+    /// prefix of the draft plus one token).
+    fn speculate(&mut self, spec: &SpecDecode, w: f64, seqs: u32) -> f64 {
+        let a = spec.healthy_acceptance + w * (spec.faulted_acceptance - spec.healthy_acceptance);
+        let k = spec.k.clamp(1, 16) as usize;
+        let s = &mut self.stats.spec;
+        s.per_pos.resize(k, 0);
+        let mut accepted = 0u64;
+        for _ in 0..seqs {
+            let n = (0..k).take_while(|_| self.rng.f64() < a).count();
+            for p in &mut s.per_pos[..n] {
+                *p += 1;
+            }
+            accepted += n as u64;
+        }
+        s.drafts += seqs as u64;
+        s.draft_tokens += (k as u64) * seqs as u64;
+        s.accepted_tokens += accepted;
+        let per_seq = accepted as f64 / seqs as f64;
+        (1.0 + k as f64 * spec.draft_cost) / (1.0 + per_seq)
     }
 
     fn step_activity(&self, c: &StepCost, p: &Planned) -> Activity {
@@ -328,7 +400,8 @@ impl Engine {
             occupancy: cw * (0.15 + 0.3 * sm),
             tensor: cw * tensor,
             dram: (cw * dram.min(0.95)) + mw * 0.05,
-            nvlink_bps: c.nvlink_bytes / total,
+            nvlink_bps: c.nvlink_bytes / total
+                + self.effects.nvlink_background_bps * self.cfg.fault_scale,
             pcie_rx_bps: idle.pcie_rx_bps + 150_000.0 / total + c.pcie_bytes / total,
             pcie_tx_bps: idle.pcie_tx_bps + 60_000.0 / total + c.pcie_bytes / total,
             workspace_mib: p.shape.tokens() as f64 * 0.06,
@@ -413,6 +486,7 @@ impl Engine {
         s.n_tokens_max = s.n_tokens_max.max(q.num_tokens() as u64);
         s.finish(q.reason);
         let client_first = self.release_time(first);
+        let refusal = self.refusal(q.id, q.arrival);
         if let Some(r) = self.records.as_mut() {
             r.push(RequestRecord {
                 id: q.id,
@@ -426,6 +500,7 @@ impl Engine {
                 client_ttft_s: client_first - q.arrival,
                 e2e_s: end - q.arrival,
                 preemptions: q.preemptions,
+                refusal,
             });
         }
     }
@@ -452,7 +527,9 @@ impl Engine {
         }
         if from < t {
             let idle = t - from;
-            spans.push((idle, Activity::idle()));
+            let mut a = Activity::idle();
+            a.nvlink_bps += self.effects.nvlink_background_bps * self.cfg.fault_scale;
+            spans.push((idle, a));
             self.stats.gen_throughput *= (-idle / 5.0).exp();
         }
         for (dt, a) in &spans {

@@ -25,6 +25,47 @@ pub enum Scenario {
     ProxyBuffering,
     /// Periodic traffic spikes.
     Burst,
+    /// A co-located job saturates NVLink: collectives queue, SMs idle (2+ GPUs).
+    NvlinkSaturated,
+    /// Prompts stop sharing prefixes: the prefix cache hit rate collapses.
+    PrefixCacheCollapse,
+    /// Speculative decoding's draft model stops matching: acceptance falls below
+    /// break-even.
+    SpecDecodeRegression,
+    /// Responses get much longer (a prompt or model change): tokens per response drift.
+    OutputDrift,
+    /// A share of responses become refusals.
+    RefusalSpike,
+}
+
+/// Speculative decoding: draft tokens proposed per step and the chance each is accepted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpecDecode {
+    /// `num_speculative_tokens`: draft tokens per sequence per step.
+    pub k: u32,
+    /// Per-token acceptance before the fault (accepted tokens are a prefix of the draft).
+    pub healthy_acceptance: f64,
+    /// Per-token acceptance once the fault begins.
+    pub faulted_acceptance: f64,
+    /// Cost of proposing and verifying one draft token, relative to a plain decode step
+    /// (0.5 with 3 draft tokens: break-even at 50 % acceptance).
+    pub draft_cost: f64,
+}
+
+/// Quality faults that begin `onset_s` after the scenario starts, so the time before is
+/// the baseline they are compared with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    /// Seconds after the scenario starts when the fault begins.
+    pub onset_s: f64,
+    /// Prefix-cache hit rate once the fault begins (the configured rate before).
+    pub prefix_hit_rate: Option<f64>,
+    /// Speculative decoding, if on.
+    pub spec: Option<SpecDecode>,
+    /// Output-length multiplier once the fault begins.
+    pub output_factor: f64,
+    /// Share of responses that refuse: before the fault, and once it begins.
+    pub refusal_share: (f64, f64),
 }
 
 /// What a scenario changes beyond the load.
@@ -45,6 +86,10 @@ pub struct Effects {
     pub min_gpus: u32,
     /// XID the scenario raises on GPU 0 (74 = NVLink error).
     pub gpu0_xid: u32,
+    /// NVLink bytes/s each GPU carries for another job (contention).
+    pub nvlink_background_bps: f64,
+    /// Faults in what the model answers and how (prefix cache, speculation, output).
+    pub quality: Option<Quality>,
 }
 
 impl Default for Effects {
@@ -57,6 +102,8 @@ impl Default for Effects {
             tgi_max_batch_total_tokens: None,
             min_gpus: 1,
             gpu0_xid: 0,
+            nvlink_background_bps: 0.0,
+            quality: None,
         }
     }
 }
@@ -72,9 +119,18 @@ const HEALTHY_LOAD: TrafficSpec = TrafficSpec {
     burst: None,
 };
 
+/// No quality fault, beginning at t = 4 min.
+const QUALITY: Quality = Quality {
+    onset_s: 240.0,
+    prefix_hit_rate: None,
+    spec: None,
+    output_factor: 1.0,
+    refusal_share: (0.0, 0.0),
+};
+
 impl Scenario {
     /// Every scenario, in `--help` order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Healthy,
         Scenario::CacheThrash,
         Scenario::ComputeBound,
@@ -84,6 +140,11 @@ impl Scenario {
         Scenario::TokenBudgetStarvation,
         Scenario::ProxyBuffering,
         Scenario::Burst,
+        Scenario::NvlinkSaturated,
+        Scenario::PrefixCacheCollapse,
+        Scenario::SpecDecodeRegression,
+        Scenario::OutputDrift,
+        Scenario::RefusalSpike,
     ];
 
     /// The `--scenario` name.
@@ -98,6 +159,11 @@ impl Scenario {
             Scenario::TokenBudgetStarvation => "token-budget-starvation",
             Scenario::ProxyBuffering => "proxy-buffering",
             Scenario::Burst => "burst",
+            Scenario::NvlinkSaturated => "nvlink-saturated",
+            Scenario::PrefixCacheCollapse => "prefix-cache-collapse",
+            Scenario::SpecDecodeRegression => "spec-decode-regression",
+            Scenario::OutputDrift => "output-drift",
+            Scenario::RefusalSpike => "refusal-spike",
         }
     }
 
@@ -135,6 +201,21 @@ impl Scenario {
             }
             Scenario::Burst => {
                 "8× traffic spikes for 20 s every 2 min (from t=60 s): arrivals, queue and TTFT spike"
+            }
+            Scenario::NvlinkSaturated => {
+                "another job takes most of NVLink: > 200 GB/s per GPU while collectives queue and SMs idle (2+ GPUs)"
+            }
+            Scenario::PrefixCacheCollapse => {
+                "from t=4 min prompts stop sharing prefixes: prefix cache hit rate 30 % → 2 %, prefill grows"
+            }
+            Scenario::SpecDecodeRegression => {
+                "speculative decoding (3 draft tokens); from t=4 min acceptance falls from 73 % to 25 %: below break-even, ITL rises"
+            }
+            Scenario::OutputDrift => {
+                "from t=4 min responses are 3× longer (a prompt or model change): tokens per response drift"
+            }
+            Scenario::RefusalSpike => {
+                "from t=4 min 15 % of responses refuse (\"I can't help with that.\") instead of 1 %"
             }
         }
     }
@@ -182,6 +263,11 @@ impl Scenario {
                 ..HEALTHY_LOAD
             },
             Scenario::Healthy
+            | Scenario::NvlinkSaturated
+            | Scenario::PrefixCacheCollapse
+            | Scenario::SpecDecodeRegression
+            | Scenario::OutputDrift
+            | Scenario::RefusalSpike
             | Scenario::NcclStall
             | Scenario::ThermalThrottle
             | Scenario::NvlinkDegraded
@@ -217,6 +303,48 @@ impl Scenario {
             },
             Scenario::ProxyBuffering => Effects {
                 buffer_period_s: Some(1.0),
+                ..base
+            },
+            Scenario::NvlinkSaturated => Effects {
+                link: Link {
+                    nvlink_share: 1.0,
+                    latency_factor: 200.0,
+                },
+                nvlink_background_bps: 3.6e11,
+                min_gpus: 2,
+                ..base
+            },
+            Scenario::PrefixCacheCollapse => Effects {
+                quality: Some(Quality {
+                    prefix_hit_rate: Some(0.02),
+                    ..QUALITY
+                }),
+                ..base
+            },
+            Scenario::SpecDecodeRegression => Effects {
+                quality: Some(Quality {
+                    spec: Some(SpecDecode {
+                        k: 3,
+                        healthy_acceptance: 0.85,
+                        faulted_acceptance: 0.45,
+                        draft_cost: 0.5,
+                    }),
+                    ..QUALITY
+                }),
+                ..base
+            },
+            Scenario::OutputDrift => Effects {
+                quality: Some(Quality {
+                    output_factor: 3.0,
+                    ..QUALITY
+                }),
+                ..base
+            },
+            Scenario::RefusalSpike => Effects {
+                quality: Some(Quality {
+                    refusal_share: (0.01, 0.15),
+                    ..QUALITY
+                }),
                 ..base
             },
             _ => base,

@@ -287,6 +287,21 @@ pub struct Stats {
     pub window: Window,
     /// SGLang: smoothed generation throughput, tokens/s.
     pub gen_throughput: f64,
+    /// Speculative decoding counters.
+    pub spec: SpecStats,
+}
+
+/// Speculative decoding counters (vLLM's `spec_decode_*`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpecStats {
+    /// Draft proposals (one per decoding sequence per step).
+    pub drafts: u64,
+    /// Draft tokens proposed.
+    pub draft_tokens: u64,
+    /// Draft tokens accepted.
+    pub accepted_tokens: u64,
+    /// Accepted tokens by draft position.
+    pub per_pos: Vec<u64>,
 }
 
 /// llama.cpp's per-scrape averaging window.
@@ -454,6 +469,7 @@ impl Stats {
             n_tokens_max: 0,
             window: Window::default(),
             gen_throughput: 0.0,
+            spec: SpecStats::default(),
         }
     }
 

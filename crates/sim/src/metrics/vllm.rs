@@ -136,6 +136,9 @@ pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
             s.prefix_hits as f64,
         );
     }
+    if v1 && s.spec.drafts > 0 {
+        spec_decode(&mut f, &l, s);
+    }
     f.histogram(
         "vllm:iteration_tokens_total",
         Some("Histogram of number of tokens per engine_step."),
@@ -254,4 +257,42 @@ pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
         );
     }
     f.finish()
+}
+
+/// vLLM V1's speculative-decoding counters (present once speculation has run).
+fn spec_decode(f: &mut Families, l: &[(&str, &str)], s: &Stats) {
+    f.counter(
+        "vllm:spec_decode_num_drafts_total",
+        Some("Number of spec decoding drafts."),
+        l,
+        s.spec.drafts as f64,
+    );
+    f.counter(
+        "vllm:spec_decode_num_draft_tokens_total",
+        Some("Number of draft tokens."),
+        l,
+        s.spec.draft_tokens as f64,
+    );
+    f.counter(
+        "vllm:spec_decode_num_accepted_tokens_total",
+        Some("Number of accepted tokens."),
+        l,
+        s.spec.accepted_tokens as f64,
+    );
+    let positions: Vec<String> = (0..s.spec.per_pos.len()).map(|i| i.to_string()).collect();
+    let rows: Vec<(Vec<(&str, &str)>, f64)> = positions
+        .iter()
+        .zip(&s.spec.per_pos)
+        .map(|(p, n)| {
+            let mut labels = l.to_vec();
+            labels.push(("position", p.as_str()));
+            (labels, *n as f64)
+        })
+        .collect();
+    f.multi(
+        "vllm:spec_decode_num_accepted_tokens_per_pos_total",
+        Some("Accepted tokens per draft position."),
+        MetricType::Counter,
+        &rows,
+    );
 }

@@ -71,6 +71,8 @@ pub(crate) struct Accepted {
     pub arrival: f64,
     pub tokens: mpsc::UnboundedReceiver<Tok>,
     pub buffer_period: Option<f64>,
+    /// The response is a refusal.
+    pub refusal: bool,
 }
 
 impl Shared {
@@ -87,6 +89,7 @@ impl Shared {
             .submit(arrival, prompt, max_tokens, None)
             .map_err(|_| ApiError::Overloaded)?;
         let buffer_period = e.buffer_period();
+        let refusal = e.refusal(id, arrival);
         self.sinks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -98,6 +101,7 @@ impl Shared {
             arrival,
             tokens: rx,
             buffer_period,
+            refusal,
         })
     }
 

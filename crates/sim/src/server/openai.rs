@@ -185,6 +185,7 @@ async fn handle(s: Arc<Shared>, headers: HeaderMap, body: Bytes, chat: bool) -> 
         prompt: p.prompt,
         seed: s.seed,
         seq: acc.id,
+        refusal: acc.refusal,
         arrival: acc.arrival,
         first_t: None,
         n: 0,
@@ -257,6 +258,7 @@ struct OaiStream {
     prompt: u32,
     seed: u64,
     seq: u64,
+    refusal: bool,
     arrival: f64,
     first_t: Option<f64>,
     n: u32,
@@ -325,7 +327,7 @@ impl OaiStream {
 
 impl Chunker for OaiStream {
     fn token(&mut self, tok: Tok, out: &mut Vec<Bytes>) {
-        let text = js(token_text(self.seed, self.seq, tok.index));
+        let text = js(token_text(self.seed, self.seq, tok.index, self.refusal));
         self.n = tok.index + 1;
         let fr = reason_json(self.kind, tok.finished);
         let first = self.first_t.is_none();
@@ -420,7 +422,7 @@ async fn whole(s: &Shared, acc: Accepted, mut st: OaiStream, id: &str) -> Respon
         if st.first_t.is_none() {
             st.first_t = Some(tok.t);
         }
-        text.push_str(token_text(s.seed, st.seq, tok.index));
+        text.push_str(token_text(s.seed, st.seq, tok.index, st.refusal));
         st.n = tok.index + 1;
         last_t = tok.t;
         if let Some(r) = tok.finished {

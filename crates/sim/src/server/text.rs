@@ -42,9 +42,18 @@ const WORDS: [&str; 64] = [
     " load", " trace", " span", ".",
 ];
 
-/// The text of output token `index` of request `seq` (deterministic).
-pub fn token_text(seed: u64, seq: u64, index: u32) -> &'static str {
-    WORDS[(mix(seed, seq, index) % WORDS.len() as u64) as usize]
+/// The first output tokens of a refusal (as many as `engine::REFUSAL_TOKENS`).
+const REFUSAL: [&str; 8] = [
+    "I", " can't", " help", " with", " that", " request", ".", " Sorry",
+];
+
+/// The text of output token `index` of request `seq` (deterministic); a refusal starts
+/// with "I can't help with that request."
+pub fn token_text(seed: u64, seq: u64, index: u32, refusal: bool) -> &'static str {
+    match REFUSAL.get(index as usize) {
+        Some(w) if refusal => w,
+        _ => WORDS[(mix(seed, seq, index) % WORDS.len() as u64) as usize],
+    }
 }
 
 /// A vocabulary id for output token `index` of request `seq`.
@@ -72,6 +81,16 @@ mod tests {
         assert_eq!(count_tokens("abcdefghi"), 3);
         assert_eq!(count_tokens("a b c"), 3);
         assert_eq!(count_chat(&["Hi"]), 8);
-        assert_eq!(token_text(1, 2, 3), token_text(1, 2, 3));
+        assert_eq!(token_text(1, 2, 3, false), token_text(1, 2, 3, false));
+    }
+
+    #[test]
+    fn a_refusal_reads_as_one_for_the_gateway_and_counts_its_tokens() {
+        let text: String = (0..crate::engine::REFUSAL_TOKENS)
+            .map(|i| token_text(1, 2, i, true))
+            .collect();
+        assert!(text.to_lowercase().starts_with("i can't help"), "{text}");
+        assert_eq!(REFUSAL.len() as u32, crate::engine::REFUSAL_TOKENS);
+        assert_ne!(token_text(1, 2, 0, false), "I");
     }
 }

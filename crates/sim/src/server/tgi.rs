@@ -90,6 +90,7 @@ pub(crate) async fn generate_stream(State(s): State<Arc<Shared>>, body: Bytes) -
     let st = TgiStream {
         seed: s.seed,
         seq: acc.id,
+        refusal: acc.refusal,
         prompt: p.prompt,
         text: String::new(),
     };
@@ -99,13 +100,14 @@ pub(crate) async fn generate_stream(State(s): State<Arc<Shared>>, body: Bytes) -
 struct TgiStream {
     seed: u64,
     seq: u64,
+    refusal: bool,
     prompt: u32,
     text: String,
 }
 
 impl Chunker for TgiStream {
     fn token(&mut self, tok: Tok, out: &mut Vec<Bytes>) {
-        let t = token_text(self.seed, self.seq, tok.index);
+        let t = token_text(self.seed, self.seq, tok.index, self.refusal);
         let id = token_id(self.seed, self.seq, tok.index);
         self.text.push_str(t);
         let token = json!({"id": id, "text": t, "logprob": logprob(id), "special": false});
@@ -131,6 +133,7 @@ pub(crate) async fn generate(State(s): State<Arc<Shared>>, body: Bytes) -> Respo
     let Accepted {
         mut tokens,
         id: seq,
+        refusal,
         ..
     } = acc;
     let mut text = String::new();
@@ -138,7 +141,7 @@ pub(crate) async fn generate(State(s): State<Arc<Shared>>, body: Bytes) -> Respo
     let mut fin = FinishReason::Abort;
     let mut n = 0;
     while let Some(tok) = tokens.recv().await {
-        let t = token_text(s.seed, seq, tok.index);
+        let t = token_text(s.seed, seq, tok.index, refusal);
         let id = token_id(s.seed, seq, tok.index);
         text.push_str(t);
         n = tok.index + 1;
