@@ -7,7 +7,9 @@
 //! Timing error at a step: |ITL p50 − ITL| (exact truth: the simulator's absolute
 //! schedule) and TTFT p50 − TTFT p50 at concurrency 1 (the baseline measured first in the
 //! same run: it holds the simulator's timer rounding and the client's unloaded cost).
-//! Run: `cargo bench -p bench --bench throughput` (`BENCH_SECS` per step, default 3).
+//! Run: `cargo bench -p bench --bench throughput` (`BENCH_SECS` per step, default 3;
+//! `BENCH_CORES=A,B` pins the simulator's thread to CPU A and the client's to CPU B), or
+//! `crates/bench/benches/throughput.sh` for medians against a baseline commit.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +24,28 @@ use sim::server::{self, ZeroCost};
 const TOKENS: u32 = 10;
 const ITL: Duration = Duration::from_millis(10);
 
-fn start_sim() -> std::net::SocketAddr {
+/// Pins the calling thread to `cpu` (Linux); a failure is reported, not fatal.
+fn pin(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it, and
+    // sched_setaffinity(0, ...) only reads it for the calling thread.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if !ok {
+        eprintln!(
+            "cannot pin to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+fn start_sim(cpu: Option<usize>) -> std::net::SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        pin(cpu);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -53,7 +74,13 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let addr = start_sim();
+    let cores: Vec<usize> = std::env::var("BENCH_CORES")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let addr = start_sim(cores.first().copied());
+    pin(cores.get(1).copied());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,7 +118,9 @@ fn main() {
         let mut base_ttft = None;
         let mut best = None;
         let mut next = 0;
-        for c in [1u32, 50, 100, 200, 400, 600, 800, 1000, 1200] {
+        for c in [
+            1u32, 10, 25, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1200,
+        ] {
             let shape = Shape::Concurrency { n: c };
             d.step(
                 shape,
