@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 use crate::alert::{Alert, Labels, State};
 use crate::engine::Query;
@@ -125,6 +126,18 @@ impl Findings {
     /// Every finding, closed ones first (in the order they ended), then open ones.
     pub fn history(&self) -> impl Iterator<Item = &Finding> {
         self.closed.iter().chain(self.open.values())
+    }
+}
+
+/// `{"open": [Finding...], "history": [Finding...]}`: what `GET /api/v1/findings` serves.
+impl Serialize for Findings {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let open: Vec<&Finding> = self.open().collect();
+        let history: Vec<&Finding> = self.history().collect();
+        let mut st = s.serialize_struct("Findings", 2)?;
+        st.serialize_field("open", &open)?;
+        st.serialize_field("history", &history)?;
+        st.end()
     }
 }
 
@@ -265,9 +278,19 @@ mod tests {
             open[0].evidence[1].series.is_empty(),
             "a failing expression stays empty"
         );
+        let json = serde_json::to_value(&f).expect("serialize");
+        assert_eq!(json["open"][0]["name"], "x");
+        assert_eq!(
+            json["open"][0]["evidence"][0]["series"][0]["points"][1][1],
+            30_000.0
+        );
+        assert_eq!(json["history"].as_array().map(Vec::len), Some(1));
         f.observe(40_000, &[alert(State::Inactive, 40_000)], &Fixed);
         let all: Vec<&Finding> = f.history().collect();
         assert_eq!(f.open().count(), 0);
         assert_eq!((all[0].started_ms, all[0].ended_ms), (1000, Some(40_000)));
+        let json = serde_json::to_value(&f).expect("serialize");
+        assert_eq!(json["open"].as_array().map(Vec::len), Some(0));
+        assert_eq!(json["history"][0]["ended_ms"], 40_000);
     }
 }

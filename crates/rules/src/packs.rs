@@ -22,6 +22,15 @@ pub const FILES: [(&str, &str); 6] = [
 /// The inhibition rules file (Alertmanager's `inhibit_rules` format).
 pub const INHIBIT: &str = include_str!("../packs/inhibit.yml");
 
+/// The packs every profile shares: canonical, alerts and diagnoses.
+pub fn shared() -> Result<Vec<GroupSpec>, Vec<RuleError>> {
+    let mut out = Vec::new();
+    for (name, text) in FILES.iter().filter(|(n, _)| !n.starts_with("slo-")) {
+        out.extend(load(name, text)?);
+    }
+    Ok(out)
+}
+
 /// The packs a single-node Strata runs: canonical, alerts, diagnoses and the SLOs of
 /// `profile` (`chat`, `rag` or `code`).
 pub fn groups(profile: &str) -> Result<Vec<GroupSpec>, Vec<RuleError>> {

@@ -1,22 +1,28 @@
 //! `strata diagnose`: one-shot triage against live endpoints. Scrapes the engines, GPU
 //! exporters and gateway over a window, evaluates the canonical rules and the diagnoses
-//! (their `for:` waived: the window is the evidence), and prints each finding with its
-//! numbers and the action. Exit 2 when a page-severity finding is present, 1 on error.
+//! (each `for:` shortened to at most half the window: a pattern must hold over half the
+//! window, not one evaluation), and prints each finding with its numbers and the action.
+//! Exit 2 when a page-severity finding is present, 1 on error.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::Path;
+
 use clap::Args;
-use rules::RuleSpec;
 use rules::findings::Finding;
+use rules::slo::SloProfile;
 use rules::triage::Triage;
+use rules::{Query, RuleSpec};
+use serde::Serialize;
 use sources::scrape::{
     Client, TargetKind, TargetSpec, install_crypto_provider, target_labels, to_points,
 };
 use tsdb::promql::{Engine, EngineConfig};
 use tsdb::{Store, StoreConfig};
 
+use crate::config::{self, Config};
 use crate::up::{Ingest, StoreQuery};
 
 /// `strata diagnose`
@@ -25,6 +31,7 @@ use crate::up::{Ingest, StoreQuery};
 Examples:
   strata diagnose --engine http://127.0.0.1:8000/metrics --gpu http://127.0.0.1:9400/metrics
   strata diagnose --engine http://vllm:8000/metrics --window 1m --json
+  strata diagnose --engine http://vllm:8000/metrics --gateway http://127.0.0.1:8080/metrics --slo rag
 
 Exit status: 0 no page-severity finding, 2 a page-severity finding, 1 an error (a target
 could not be read at all).")]
@@ -44,21 +51,49 @@ pub struct DiagnoseArgs {
     /// Time between scrapes inside the window.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::cli::parse_duration)]
     pub every: Duration,
+    /// Also report SLO profile NAME over the window: built-in chat, rag or code, or an
+    /// [[slo]] of the config file.
+    #[arg(long, value_name = "NAME")]
+    pub slo: Option<String>,
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
+/// One SLI of the `--slo` profile over the window.
+#[derive(Debug, Serialize)]
+struct SliReport {
+    /// `ttft`, `itl`, `success`, `completeness` or `headroom`.
+    slo: String,
+    /// Share of requests (or of time) that missed it over the window.
+    error_ratio: f64,
+    /// The share it may miss (1 − objective).
+    budget: f64,
+}
+
 /// Runs the triage and prints the findings.
-pub fn run(args: DiagnoseArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn run(
+    config_path: Option<&Path>,
+    args: DiagnoseArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.every.is_zero() || args.window < args.every {
         return Err("--every must be positive and at most --window".into());
     }
+    let slo = match &args.slo {
+        Some(name) => {
+            let config = match config::locate(config_path) {
+                Some(path) => config::load(&path)?.0,
+                None => Config::default(),
+            };
+            Some((config.slo_profile(name)?, config.slo_rule_groups(name)?))
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    match runtime.block_on(triage(&args)) {
-        Ok(findings) => {
-            print(&findings, args.json)?;
+    match runtime.block_on(triage(&args, slo)) {
+        Ok((findings, slis)) => {
+            print(&findings, &slis, args.json)?;
             let page = findings.iter().any(|f| f.severity == "page");
             Ok(ExitCode::from(if page { 2 } else { 0 }))
         }
@@ -69,8 +104,11 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
 }
 
-/// The canonical and diagnosis packs, every group evaluated at each scrape, `for:` waived.
-fn groups(every: Duration) -> Result<Vec<rules::GroupSpec>, String> {
+/// The canonical and diagnosis packs, every group evaluated at each scrape; each diagnosis
+/// must hold for its `for:` or half the window, whichever is shorter (a transient, such as
+/// a GPU whose activity ramps up after the first requests, is not a finding).
+fn groups(every: Duration, window: Duration) -> Result<Vec<rules::GroupSpec>, String> {
+    let hold = (window / 2).max(every);
     let mut out = Vec::new();
     for (name, text) in rules::packs::FILES
         .iter()
@@ -83,14 +121,19 @@ fn groups(every: Duration) -> Result<Vec<rules::GroupSpec>, String> {
         g.interval = Some(every);
         for r in &mut g.rules {
             if let RuleSpec::Alerting(a) = r {
-                a.for_ = Duration::ZERO;
+                a.for_ = a.for_.min(hold);
             }
         }
     }
     Ok(out)
 }
 
-async fn triage(args: &DiagnoseArgs) -> Result<Vec<Finding>, String> {
+/// Scrapes over the window and evaluates; returns the findings and, with `slo`, each SLI's
+/// error ratio over the window.
+async fn triage(
+    args: &DiagnoseArgs,
+    slo: Option<(SloProfile, Vec<rules::GroupSpec>)>,
+) -> Result<(Vec<Finding>, Vec<SliReport>), String> {
     install_crypto_provider();
     let mut targets: Vec<(TargetSpec, Client)> = Vec::new();
     let mut add = |job: &str, url: &reqwest::Url, kind: TargetKind| -> Result<(), String> {
@@ -119,7 +162,15 @@ async fn triage(args: &DiagnoseArgs) -> Result<Vec<Finding>, String> {
         remote: None,
         external: Vec::new(),
     };
-    let mut triage = Triage::new(groups(args.every)?, args.every, args.window, Vec::new());
+    let mut groups = groups(args.every, args.window)?;
+    if let Some((_, g)) = &slo {
+        groups.extend(g.iter().cloned().map(|mut g| {
+            g.interval = Some(args.every);
+            g
+        }));
+    }
+    let mut triage = Triage::new(groups, args.every, args.window, Vec::new());
+    let mut last_t = 0;
     let mut read = vec![false; targets.len()];
     let mut last_error = vec![String::new(); targets.len()];
     let steps = (args.window.as_millis() / args.every.as_millis()).max(1) as usize + 1;
@@ -127,6 +178,7 @@ async fn triage(args: &DiagnoseArgs) -> Result<Vec<Finding>, String> {
     for _ in 0..steps {
         tick.tick().await;
         let t = sources::now_ms();
+        last_t = t;
         for (i, (spec, client)) in targets.iter().enumerate() {
             match client.fetch(spec, Duration::from_secs(5)).await {
                 Ok(body) => {
@@ -147,15 +199,65 @@ async fn triage(args: &DiagnoseArgs) -> Result<Vec<Finding>, String> {
             targets[i].0.url, last_error[i]
         ));
     }
-    Ok(triage.findings.history().cloned().collect())
+    let slis = match &slo {
+        Some((p, _)) => sli_reports(p, &query, last_t),
+        None => Vec::new(),
+    };
+    Ok((triage.findings.history().cloned().collect(), slis))
 }
 
-fn print(findings: &[Finding], json: bool) -> Result<(), String> {
+/// Each SLI's error ratio over the window: the shortest recorded window (5 m) covers it all.
+fn sli_reports(p: &SloProfile, query: &dyn Query, t_ms: i64) -> Vec<SliReport> {
+    let objectives = [
+        ("ttft", p.latency_objective),
+        ("itl", p.latency_objective),
+        ("success", p.success_objective),
+        ("completeness", p.completeness_objective),
+        ("headroom", p.headroom_objective),
+    ];
+    let mut out = Vec::new();
+    for (slo, objective) in objectives {
+        let expr = format!(
+            "max(slo:sli_error:ratio_rate{}{{slo=\"{slo}\", profile=\"{}\"}})",
+            rules::slo::WINDOWS[0],
+            p.name
+        );
+        let value = query
+            .instant(&expr, t_ms)
+            .ok()
+            .and_then(|v| v.first().map(|(_, v)| *v))
+            .filter(|v| v.is_finite());
+        if let Some(error_ratio) = value {
+            out.push(SliReport {
+                slo: slo.to_string(),
+                error_ratio,
+                budget: 1.0 - objective,
+            });
+        }
+    }
+    out
+}
+
+fn print(findings: &[Finding], slis: &[SliReport], json: bool) -> Result<(), String> {
     if json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))
-            .map_err(|e| format!("cannot encode findings: {e}"))?;
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({ "findings": findings, "slo": slis }))
+                .map_err(|e| format!("cannot encode findings: {e}"))?;
         println!("{text}");
         return Ok(());
+    }
+    for s in slis {
+        let verdict = if s.error_ratio <= s.budget {
+            "within"
+        } else {
+            "OVER"
+        };
+        println!(
+            "slo {}: {:.2} % missed over the window, {verdict} its budget of {:.2} %",
+            s.slo,
+            s.error_ratio * 100.0,
+            s.budget * 100.0
+        );
     }
     if findings.is_empty() {
         println!("no finding: no diagnosis pattern holds over the window");

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
         cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),
-        cli::Command::Diagnose(args) => diagnose_cmd::run(args),
+        cli::Command::Diagnose(args) => diagnose_cmd::run(cli.config.as_deref(), args),
         cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up::run(cli.config.as_deref(), args),

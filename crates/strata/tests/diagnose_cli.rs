@@ -1,6 +1,8 @@
-//! `strata diagnose` against the real `strata sim`: cache thrash is named with its evidence
-//! (exit 2, a page), a healthy engine gives no finding (exit 0). Cache thrash runs at 10×
-//! so the cache fills inside the window; healthy runs in real time.
+//! `strata diagnose` against a fresh `strata sim`, diagnosed at once: cache thrash is named
+//! with its evidence (exit 2, a page), a healthy engine gives no finding (exit 0) although
+//! its simulated GPUs ramp up after the first requests (a pattern must hold over half the
+//! window). Cache thrash runs at 20× so the cache fills inside the window; healthy runs in
+//! real time. `--slo` reports a configured profile over the window.
 
 mod live;
 
@@ -8,15 +10,14 @@ use std::process::Output;
 
 use live::{sim, strata};
 
-/// Diagnoses a simulator running `scenario` at `speed` × real time over 8 s, after 3 s of warm-up.
-fn diagnose(scenario: &str, speed: &str) -> (Output, String) {
+/// Diagnoses a simulator started just now, running `scenario` at `speed` × real time,
+/// over 10 s; `extra` goes to `strata diagnose`.
+fn diagnose(scenario: &str, speed: &str, extra: &[&str]) -> (Output, String) {
     let (_sim, engine, gpu) = sim(&["--scenario", scenario, "--speed", speed]);
-    // An engine that has been up a while: the simulated GPU's activity ramps up over its
-    // first seconds while requests already run, which reads as tensor cores idle under load.
-    std::thread::sleep(std::time::Duration::from_secs(3));
     let out = strata()
         .args(["diagnose", "--engine", &engine, "--gpu", &gpu])
-        .args(["--window", "8s", "--every", "1s"])
+        .args(["--window", "10s", "--every", "1s"])
+        .args(extra)
         .output()
         .expect("run strata diagnose");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -24,8 +25,8 @@ fn diagnose(scenario: &str, speed: &str) -> (Output, String) {
 }
 
 #[test]
-fn cache_thrash_is_named_with_evidence_and_healthy_is_quiet() {
-    let (out, text) = diagnose("cache-thrash", "10");
+fn cache_thrash_is_named_with_evidence_and_a_fresh_healthy_engine_is_quiet() {
+    let (out, text) = diagnose("cache-thrash", "20", &[]);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -39,7 +40,15 @@ fn cache_thrash_is_named_with_evidence_and_healthy_is_quiet() {
         "{text}"
     );
 
-    let (out, text) = diagnose("healthy", "1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        "[[slo]]\nname = \"strict\"\nttft_p95 = \"1ms\"\nitl_p95 = \"10ms\"\n",
+    )
+    .expect("write config");
+    let config = config.display().to_string();
+    let (out, text) = diagnose("healthy", "1", &["--config", &config, "--slo", "strict"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -47,4 +56,29 @@ fn cache_thrash_is_named_with_evidence_and_healthy_is_quiet() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("no finding"), "{text}");
+    // No request gets its first token within 1 ms: the TTFT SLI misses all of them.
+    assert!(
+        text.contains("slo ttft: 100.00 % missed over the window, OVER its budget of 5.00 %"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_slo_profile_is_an_error_that_lists_the_known_ones() {
+    let out = strata()
+        .args([
+            "diagnose",
+            "--engine",
+            "http://127.0.0.1:9/metrics",
+            "--slo",
+            "nope",
+        ])
+        .output()
+        .expect("run strata diagnose");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("unknown SLO profile \"nope\"") && err.contains("chat, rag, code"),
+        "{err}"
+    );
 }

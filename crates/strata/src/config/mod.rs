@@ -6,6 +6,7 @@ pub mod cost;
 mod error;
 pub mod gateway;
 mod schema;
+pub mod slo;
 mod targets;
 pub mod up;
 

@@ -46,6 +46,9 @@ pub struct Config {
     pub incident: super::up::IncidentSection,
     /// GPU and token prices (`[cost]`): cost rules and each request's cost.
     pub cost: Option<super::cost::CostSection>,
+    /// Custom SLO profiles (`[[slo]]`).
+    #[serde(default, rename = "slo")]
+    pub slos: Vec<super::slo::SloSection>,
 }
 
 /// `[scrape]`
@@ -228,6 +231,7 @@ impl Config {
         if let Some(c) = &self.cost {
             c.check(path, text)?;
         }
+        self.slo_profiles(path, text)?;
         Ok(())
     }
 }

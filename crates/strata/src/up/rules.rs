@@ -8,9 +8,6 @@ use rules::{GroupSpec, RuleSpec};
 use super::settings::Settings;
 use crate::config::Config;
 
-/// The SLO profiles the built-in packs carry.
-const PROFILES: [&str; 3] = ["chat", "rag", "code"];
-
 fn load_file(path: &std::path::Path) -> Result<Vec<GroupSpec>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read rule file {}: {e}", path.display()))?;
@@ -26,22 +23,22 @@ fn load_file(path: &std::path::Path) -> Result<Vec<GroupSpec>, String> {
 
 /// Every rule group `strata up` evaluates, in evaluation order: the built-in packs
 /// (canonical, alerts, diagnoses and the SLOs of the chosen profile) unless switched off,
-/// then the rule files of `[rules] files` and `--rules`. (Cost and custom SLO packs from
-/// `config` add their groups here.)
+/// then the rule files of `[rules] files` and `--rules`, then the cost pack. The SLO
+/// profile is a built-in one or an `[[slo]]` of `config`.
 pub(crate) fn rule_groups(config: &Config, settings: &Settings) -> Result<Vec<GroupSpec>, String> {
     let mut groups = Vec::new();
     if settings.packs {
-        let profile = settings.slo_profile.as_str();
-        if !PROFILES.contains(&profile) {
-            return Err(format!(
-                "unknown SLO profile {profile:?}: use one of {} (--slo-profile or [rules] slo_profile)",
-                PROFILES.join(", ")
-            ));
-        }
-        groups.extend(rules::packs::groups(profile).map_err(|e| {
+        groups.extend(rules::packs::shared().map_err(|e| {
             let lines: Vec<String> = e.iter().map(ToString::to_string).collect();
             format!("built-in packs are invalid: {}", lines.join("; "))
         })?);
+        // A built-in profile or an [[slo]] of the config.
+        let profile = settings.slo_profile.as_str();
+        groups.extend(
+            config
+                .slo_rule_groups(profile)
+                .map_err(|e| format!("{e} (--slo-profile or [rules] slo_profile)"))?,
+        );
     }
     for file in &settings.rule_files {
         groups.extend(load_file(file)?);
