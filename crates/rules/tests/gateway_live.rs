@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::parser::{Expr, VectorSelector};
 use promql_parser::util::{ExprVisitor, walk_expr};
-use sim::{EngineKind, SimConfig};
+use sim::{EngineKind, Scenario, SimConfig};
 use sources::scrape::{target_labels, to_points};
 use tsdb::promql::{Engine, EngineConfig, Value};
 use tsdb::{SampleRef, Store, StoreConfig};
@@ -102,16 +102,26 @@ async fn traffic(client: &reqwest::Client, url: &str, model: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_gateway_selector_in_the_packs_selects_real_gateway_series() {
+/// The simulator (no load of its own) playing `scenario` at `speed` behind a real gateway.
+struct Stack {
+    sim: sim::server::Running,
+    gw: gateway::Running,
+    model: String,
+    metrics_url: String,
+    chat_url: String,
+    _log: tempfile::TempDir,
+}
+
+async fn stack(scenario: Scenario, speed: f64) -> Stack {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut sim_cfg = SimConfig::new(EngineKind::Vllm);
     sim_cfg.load = false;
+    sim_cfg.scenario = scenario;
     let model = sim_cfg.model_name().to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind simulator");
-    let sim = sim::server::start(&sim_cfg, 50.0, listener, None)
+    let sim = sim::server::start(&sim_cfg, speed, listener, None)
         .await
         .expect("simulator starts");
 
@@ -130,9 +140,26 @@ async fn every_gateway_selector_in_the_packs_selects_real_gateway_series() {
     };
     let gw = gateway::start(gw_cfg).await.expect("gateway starts");
     let admin = gw.admin_addr.expect("admin address bound");
-    let metrics_url = format!("http://{admin}/metrics");
-    let chat_url = format!("http://{}/v1/chat/completions", gw.addr);
+    Stack {
+        metrics_url: format!("http://{admin}/metrics"),
+        chat_url: format!("http://{}/v1/chat/completions", gw.addr),
+        sim,
+        gw,
+        model,
+        _log: log,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gateway_selector_in_the_packs_selects_real_gateway_series() {
+    let Stack {
+        sim,
+        gw,
+        model,
+        metrics_url,
+        chat_url,
+        _log,
+    } = stack(Scenario::Healthy, 50.0).await;
     let client = reqwest::Client::new();
     let (store, _) = Store::open(StoreConfig::default());
     let store = Arc::new(store);
@@ -182,4 +209,50 @@ async fn every_gateway_selector_in_the_packs_selects_real_gateway_series() {
     }
     gw.shutdown(Duration::from_secs(1)).await;
     sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_counts_the_simulators_refusals() {
+    // 600× real time: the refusal spike begins (t = 4 min) after 0.4 s.
+    let st = stack(Scenario::RefusalSpike, 600.0).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..80u32 {
+        let body = serde_json::json!({
+            "model": st.model,
+            "stream": true,
+            "max_tokens": 40,
+            "messages": [{"role": "user", "content": format!("question {i}")}],
+        });
+        let req = client
+            .post(&st.chat_url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send();
+        tasks.push(tokio::spawn(async move {
+            let text = req.await.expect("request").text().await.expect("body");
+            // Streamed content: the first chunks carry "I", " can't", " help"...
+            text.contains("\"content\":\" can't\"")
+        }));
+    }
+    let mut refused = 0.0;
+    for t in tasks {
+        refused += f64::from(u8::from(t.await.expect("request task")));
+    }
+    let (store, _) = Store::open(StoreConfig::default());
+    let t = scrape(&client, &st.metrics_url, &store).await;
+    let engine = Engine::new(Arc::new(store), EngineConfig::default());
+    let counted = match engine
+        .instant("sum(strata_gateway_refusals_total)", t)
+        .expect("query")
+    {
+        Value::Vector(v) => v.first().map_or(f64::NAN, |s| s.v),
+        other => panic!("not a vector: {other:?}"),
+    };
+    // About 15 % of 80; the gateway counts exactly the responses that read as refusals.
+    assert!((3.0..=25.0).contains(&refused), "{refused} refusals of 80");
+    assert_eq!(counted, refused);
+    st.gw.shutdown(Duration::from_secs(1)).await;
+    st.sim.shutdown().await;
 }

@@ -488,7 +488,10 @@ async fn models_health_topology_and_scenario_switch() {
         .await
         .unwrap();
     assert_eq!(now["scenario"], "thermal-throttle");
-    assert_eq!(now["scenarios"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        now["scenarios"].as_array().unwrap().len(),
+        sim::Scenario::ALL.len()
+    );
     let bad = c
         .post(url(&r, "/sim/scenario"))
         .body(r#"{"scenario":"nope"}"#)
