@@ -453,3 +453,101 @@ fn scenarios_switch_mid_run() {
         .collect();
     assert!(max(&kv[..11]) < 0.5 && kv[59] > 0.9, "{kv:?}");
 }
+
+/// The signal of a fault that begins at t = 4 min: its value over the minute before and
+/// over the last minute of the run (scrapes every 5 s: index 47 is t = 4 min).
+fn before_after(r: &Run, f: &dyn Fn(usize, usize) -> f64) -> (f64, f64) {
+    let n = r.scrapes.len() - 1;
+    (f(47, 12), f(n, 12))
+}
+
+#[test]
+fn quality_faults_move_their_engine_series_after_the_onset() {
+    let ratio = |r: &Run, num: &str, den: &str| {
+        before_after(r, &|i, w| r.rate(num, i, w) / r.rate(den, i, w))
+    };
+    // Prefix cache: hit tokens per queried token, 30 % → 2 %.
+    let r = run(EngineKind::Vllm, Scenario::PrefixCacheCollapse, 360.0);
+    let (b, a) = ratio(
+        &r,
+        "vllm:prefix_cache_hits_total",
+        "vllm:prefix_cache_queries_total",
+    );
+    assert!(b > 0.25 && a < 0.05, "hit rate {b} → {a}");
+
+    // Speculative decoding: 3 draft tokens per draft, acceptance 73 % → 25 %, and the
+    // accepted tokens are a prefix of each draft (position 0 accepted most often).
+    let r = run(EngineKind::Vllm, Scenario::SpecDecodeRegression, 360.0);
+    let (b, a) = ratio(
+        &r,
+        "vllm:spec_decode_num_accepted_tokens_total",
+        "vllm:spec_decode_num_draft_tokens_total",
+    );
+    assert!(
+        (0.68..0.78).contains(&b) && (0.2..0.3).contains(&a),
+        "{b} → {a}"
+    );
+    let last = &r.scrapes[r.scrapes.len() - 1].engine_body;
+    let drafts = value(last, "vllm:spec_decode_num_drafts_total");
+    assert_eq!(
+        value(last, "vllm:spec_decode_num_draft_tokens_total"),
+        3.0 * drafts
+    );
+    let per_pos = values(last, "vllm:spec_decode_num_accepted_tokens_per_pos_total");
+    assert_eq!(per_pos.len(), 3);
+    assert!(
+        per_pos[0] > per_pos[1] && per_pos[1] > per_pos[2],
+        "{per_pos:?}"
+    );
+    assert_eq!(
+        per_pos.iter().sum::<f64>(),
+        value(last, "vllm:spec_decode_num_accepted_tokens_total")
+    );
+    // Below break-even, each token takes longer than before.
+    let itl = |i: usize, w: usize| {
+        let (s, c) = (
+            r.engine("vllm:inter_token_latency_seconds_sum"),
+            r.engine("vllm:inter_token_latency_seconds_count"),
+        );
+        (s[i] - s[i - w]) / (c[i] - c[i - w])
+    };
+    let (b, a) = before_after(&r, &itl);
+    assert!(a > 1.5 * b, "ITL {b} → {a}");
+    // No speculation in healthy: no spec_decode series at all.
+    let h = run(EngineKind::Vllm, Scenario::Healthy, 30.0);
+    assert!(
+        values(
+            &h.scrapes[5].engine_body,
+            "vllm:spec_decode_num_drafts_total"
+        )
+        .is_empty()
+    );
+
+    // Output drift: generated tokens per finished request triple.
+    let r = run(EngineKind::Vllm, Scenario::OutputDrift, 420.0);
+    let (b, a) = ratio(
+        &r,
+        "vllm:generation_tokens_total",
+        "vllm:e2e_request_latency_seconds_count",
+    );
+    assert!(a > 2.4 * b, "tokens per request {b} → {a}");
+
+    // Refusals: ~1 % of requests before, ~15 % after, each a short response.
+    let r = run(EngineKind::Vllm, Scenario::RefusalSpike, 420.0);
+    let share = |from: f64, to: f64| {
+        let rs: Vec<_> = r
+            .records
+            .iter()
+            .filter(|q| q.arrival >= from && q.arrival < to)
+            .collect();
+        rs.iter().filter(|q| q.refusal).count() as f64 / rs.len() as f64
+    };
+    let (b, a) = (share(0.0, 240.0), share(240.0, 420.0));
+    assert!(b < 0.03 && (0.11..0.19).contains(&a), "refusals {b} → {a}");
+    assert!(
+        r.records
+            .iter()
+            .filter(|q| q.refusal)
+            .all(|q| q.completion_tokens <= sim::engine::REFUSAL_TOKENS)
+    );
+}
