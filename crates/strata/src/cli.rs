@@ -62,6 +62,10 @@ pub enum Command {
     /// What a running Strata's window cost: per tenant, per model, per GPU, effective cost
     /// per token, useful vs billed tokens, idle share (needs `[cost]`).
     Cost(crate::cost_cmd::CostArgs),
+    /// Write the at-scale stack's configuration from Strata's own rules and targets: rule
+    /// files and their promtool tests, Grafana dashboards, Alertmanager, OTel collector,
+    /// vmagent, Tetragon, Kubernetes and systemd.
+    Generate(crate::generate::GenerateArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

@@ -10,6 +10,7 @@ mod demo_cmd;
 mod cost_cmd;
 mod diagnose_cmd;
 mod gateway_cmd;
+mod generate;
 mod host;
 mod incident;
 mod scrape_cmd;
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),
+        cli::Command::Generate(args) => {
+            generate::run(cli.config.as_deref(), args).map_err(Into::into)
+        }
     };
     match result {
         Ok(code) => code,

@@ -241,6 +241,7 @@ fn version_help_and_config_commands() {
             "gateway",
             "bench",
             "cost",
+            "generate",
             "help"
         ],
         "{help}"

@@ -1,0 +1,284 @@
+//! Kubernetes manifests and a systemd unit: Strata as a per-node agent (`strata up`) on GPU
+//! nodes, reading GPUs through NVML and mapping pods to GPUs through the kubelet's
+//! pod-resources socket; its Service and ServiceMonitor; the gateway as a sidecar in front
+//! of an engine; and the same agent as a systemd service on bare metal.
+
+use serde_json::{Value, json};
+
+use super::{File, Spec, yaml};
+
+/// Namespace everything goes in.
+const NAMESPACE: &str = "observability";
+/// The agent's image.
+const IMAGE: &str = "ghcr.io/strata-observability/strata:latest";
+/// Port of the agent's Prometheus API and /metrics.
+const AGENT_PORT: u16 = 9464;
+/// The kubelet's pod-resources socket folder (pod ↔ GPU mapping).
+const POD_RESOURCES: &str = "/var/lib/kubelet/pod-resources";
+/// Where the agent remote-writes (vmagent from `strata generate vmagent`).
+const REMOTE_WRITE: &str = "http://vmagent.observability.svc:8429/api/v1/write";
+
+fn labels(name: &str) -> Value {
+    json!({"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "strata"})
+}
+
+/// The agent's command line: every configured engine, NVML, remote_write, the packs.
+fn agent_args(spec: &Spec) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "up".into(),
+        "--listen".into(),
+        format!("0.0.0.0:{AGENT_PORT}"),
+        "--gpu".into(),
+        "nvml".into(),
+    ];
+    for e in &spec.engines {
+        let host = e.address.replace("localhost", "$(NODE_IP)");
+        args.extend([
+            "--engine".into(),
+            format!("{}://{host}{}", e.scheme, e.path),
+        ]);
+    }
+    args.extend(["--remote-write".into(), REMOTE_WRITE.into()]);
+    args.extend(["--data-dir".into(), "/var/lib/strata".into()]);
+    for f in super::rules::rule_files(spec) {
+        args.extend(["--rules".into(), format!("/etc/strata/rules/{}", f.0)]);
+    }
+    args
+}
+
+fn daemonset(spec: &Spec) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "strata-agent", "namespace": NAMESPACE, "labels": labels("strata-agent")},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "strata-agent"}},
+            "template": {
+                "metadata": {"labels": labels("strata-agent")},
+                "spec": {
+                    "serviceAccountName": "strata-agent",
+                    "runtimeClassName": "nvidia",
+                    "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "containers": [{
+                        "name": "strata",
+                        "image": IMAGE,
+                        "args": agent_args(spec),
+                        "env": [
+                            {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                            // NVML through the NVIDIA container runtime, every GPU, no GPU
+                            // requested (the agent must not take one away from the engines).
+                            {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
+                            {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "utility"}
+                        ],
+                        "ports": [{"name": "metrics", "containerPort": AGENT_PORT}],
+                        "readinessProbe": {"httpGet": {"path": "/api/v1/status/buildinfo", "port": "metrics"}, "periodSeconds": 10},
+                        "resources": {
+                            "requests": {"cpu": "100m", "memory": "256Mi"},
+                            "limits": {"memory": "1Gi"}
+                        },
+                        "securityContext": {
+                            "readOnlyRootFilesystem": true,
+                            "allowPrivilegeEscalation": false,
+                            "capabilities": {"drop": ["ALL"]}
+                        },
+                        "volumeMounts": [
+                            {"name": "pod-resources", "mountPath": POD_RESOURCES, "readOnly": true},
+                            {"name": "rules", "mountPath": "/etc/strata/rules", "readOnly": true},
+                            {"name": "data", "mountPath": "/var/lib/strata"}
+                        ]
+                    }],
+                    "volumes": [
+                        {"name": "pod-resources", "hostPath": {"path": POD_RESOURCES, "type": "Directory"}},
+                        {"name": "rules", "configMap": {"name": "strata-rules"}},
+                        {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}
+                    ]
+                }
+            }
+        }
+    })
+}
+
+fn service() -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "strata-agent", "namespace": NAMESPACE, "labels": labels("strata-agent")},
+        "spec": {
+            "clusterIP": "None",
+            "selector": {"app.kubernetes.io/name": "strata-agent"},
+            "ports": [{"name": "metrics", "port": AGENT_PORT, "targetPort": "metrics"}]
+        }
+    })
+}
+
+fn service_monitor() -> Value {
+    json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "strata-agent", "namespace": NAMESPACE, "labels": labels("strata-agent")},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "strata-agent"}},
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+        }
+    })
+}
+
+/// A vLLM Deployment with the gateway as a sidecar: clients call the gateway's port, the
+/// gateway times every token and forwards to the engine on localhost.
+fn gateway_sidecar(spec: &Spec) -> Value {
+    let port = spec.gateway.listen.port();
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "vllm", "namespace": "inference", "labels": {"app": "vllm"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "vllm"}},
+            "template": {
+                "metadata": {"labels": {"app": "vllm"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "vllm",
+                            "image": "vllm/vllm-openai:latest",
+                            "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"],
+                            "ports": [{"name": "engine", "containerPort": 8000}],
+                            "resources": {"limits": {"nvidia.com/gpu": 1}},
+                            "volumeMounts": [{"name": "models", "mountPath": "/root/.cache/huggingface"}]
+                        },
+                        {
+                            "name": "strata-gateway",
+                            "image": IMAGE,
+                            "args": [
+                                "gateway",
+                                "--listen", format!("0.0.0.0:{port}"),
+                                "--admin", "0.0.0.0:9465",
+                                "--upstream", "http://127.0.0.1:8000",
+                                "--otlp", "http://otel-collector.observability.svc:4318"
+                            ],
+                            "ports": [
+                                {"name": "http", "containerPort": port},
+                                {"name": "gateway-admin", "containerPort": 9465}
+                            ],
+                            "readinessProbe": {"httpGet": {"path": "/health", "port": "gateway-admin"}},
+                            "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+                        }
+                    ],
+                    "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": "hf-cache"}}]
+                }
+            }
+        }
+    })
+}
+
+fn gateway_service(spec: &Spec) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "vllm", "namespace": "inference", "labels": {"app": "vllm"}},
+        "spec": {
+            "selector": {"app": "vllm"},
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": spec.gateway.listen.port()},
+                {"name": "gateway-admin", "port": 9465, "targetPort": "gateway-admin"}
+            ]
+        }
+    })
+}
+
+/// The agent as a systemd service on a bare-metal GPU node.
+fn systemd_unit(spec: &Spec) -> String {
+    let args: Vec<String> = agent_args(spec)
+        .into_iter()
+        .map(|a| {
+            a.replace("$(NODE_IP)", "127.0.0.1")
+                .replace("0.0.0.0:", "127.0.0.1:")
+        })
+        .collect();
+    format!(
+        "# GENERATED by `strata generate k8s`: Strata as a node agent on bare metal.\n\
+         # Install: cp strata-agent.service /etc/systemd/system/ && systemctl daemon-reload &&\n\
+         #          systemctl enable --now strata-agent\n\
+         # Rule files: `strata generate rules --out /etc/strata/rules`.\n\
+         [Unit]\n\
+         Description=Strata LLM inference observability agent\n\
+         Documentation=https://github.com/strata-observability/strata\n\
+         Wants=network-online.target\n\
+         After=network-online.target nvidia-persistenced.service\n\n\
+         [Service]\n\
+         Type=simple\n\
+         DynamicUser=yes\n\
+         SupplementaryGroups=video\n\
+         StateDirectory=strata\n\
+         ExecStart=/usr/local/bin/strata {}\n\
+         Restart=on-failure\n\
+         RestartSec=5s\n\
+         NoNewPrivileges=yes\n\
+         ProtectSystem=strict\n\
+         ProtectHome=yes\n\
+         PrivateTmp=yes\n\
+         MemoryMax=1G\n\n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        args.join(" ")
+    )
+}
+
+/// `k8s/*.yaml` and `k8s/strata-agent.service`.
+pub(super) fn files(spec: &Spec) -> Result<Vec<File>, String> {
+    let account = json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "strata-agent", "namespace": NAMESPACE, "labels": labels("strata-agent")}
+    });
+    let agent = format!(
+        "{}---\n{}",
+        yaml(
+            &[
+                "GENERATED by `strata generate k8s`: Strata as a DaemonSet agent on GPU nodes.",
+                "GPUs through NVML (NVIDIA runtime class, no GPU requested), pods <-> GPUs through the",
+                "kubelet's pod-resources socket. First create the rules ConfigMap and apply:",
+                "  strata generate rules --out rules/",
+                "  kubectl -n observability create configmap strata-rules --from-file=rules/",
+                "  kubectl apply -f strata-agent.yaml -f service.yaml -f servicemonitor.yaml",
+            ],
+            &account
+        )?,
+        yaml(&[], &daemonset(spec))?
+    );
+    Ok(vec![
+        ("strata-agent.yaml".into(), agent),
+        (
+            "service.yaml".into(),
+            yaml(
+                &["GENERATED by `strata generate k8s`: the agents' API and /metrics."],
+                &service(),
+            )?,
+        ),
+        (
+            "servicemonitor.yaml".into(),
+            yaml(
+                &["GENERATED by `strata generate k8s`: Prometheus Operator scrapes every agent."],
+                &service_monitor(),
+            )?,
+        ),
+        (
+            "gateway-sidecar.yaml".into(),
+            format!(
+                "{}---\n{}",
+                yaml(
+                    &[
+                        "GENERATED by `strata generate k8s`: example of the gateway as a sidecar of a vLLM pod.",
+                        "Clients call the Service on port 80; the gateway times every token and forwards to",
+                        "the engine on localhost. Adapt the engine container to your model and engine.",
+                    ],
+                    &gateway_sidecar(spec)
+                )?,
+                yaml(&[], &gateway_service(spec))?
+            ),
+        ),
+        ("strata-agent.service".into(), systemd_unit(spec)),
+    ])
+}
