@@ -32,7 +32,7 @@ if [ -z "${BASE_BIN:-}" ]; then
 fi
 ulimit -n 65536 2>/dev/null || true
 cpus="$BENCH_CORES"
-best() { local r; r="$(taskset -c "$cpus" "$1" | tee /dev/stderr | sed -n 's/^highest rate within 0.2 ms: \([0-9]*\).*/\1/p')"; echo "${r:-0}"; }
+best() { local r; r="$(taskset -c "$cpus" "$1" | tee -a /dev/stderr | sed -n 's/^highest rate within 0.2 ms: \([0-9]*\).*/\1/p')"; echo "${r:-0}"; }
 declare -a head base
 for i in $(seq "$RUNS"); do
   echo "== run $i: this tree" >&2; head+=("$(best "$HEAD_BIN")")

@@ -2,16 +2,19 @@
 //! gateway's TTFT of the same requests (from its JSON log, matched by `x-request-id`)
 //! beside the client's, and the tenant header both use by default.
 
+mod live;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use live::Kill;
 use serde_json::Value;
 use sim::server::{self, ZeroCost};
 
 /// `strata gateway` on a free port in front of `upstream`, logging to `log`; its URL.
-fn gateway(upstream: &str, log: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+fn gateway(upstream: &str, log: &std::path::Path) -> (Kill, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
         .env_remove("STRATA_CONFIG")
         .args([
             "gateway",
@@ -30,7 +33,8 @@ fn gateway(upstream: &str, log: &std::path::Path) -> (std::process::Child, Strin
         .stderr(Stdio::piped())
         .spawn()
         .expect("start strata gateway");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = Kill(child);
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert!(Instant::now() < deadline, "strata gateway did not start");
@@ -58,7 +62,7 @@ fn bench_shows_gateway_ttft_beside_its_own_for_the_same_requests() {
     });
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("gw.log");
-    let (mut gw, url) = gateway(&format!("http://{}", sim.engine_addr), &log);
+    let (gw, url) = gateway(&format!("http://{}", sim.engine_addr), &log);
     let bench = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_strata"))
             .env_remove("STRATA_CONFIG")
@@ -138,7 +142,6 @@ fn bench_shows_gateway_ttft_beside_its_own_for_the_same_requests() {
         !out.status.success() && err.contains("cannot read --gateway-log /nonexistent/gw.log"),
         "{err}"
     );
-    let _ = gw.kill();
-    let _ = gw.wait();
+    drop(gw);
     rt.block_on(sim.shutdown());
 }
