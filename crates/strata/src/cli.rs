@@ -66,6 +66,9 @@ pub enum Command {
     /// files and their promtool tests, Grafana dashboards, Alertmanager, OTel collector,
     /// vmagent, Tetragon, Kubernetes and systemd.
     Generate(crate::generate::GenerateArgs),
+    /// A terminal UI of a running Strata: engines, GPUs, open findings and firing alerts,
+    /// refreshed live, sortable (`--once` prints one plain-text snapshot).
+    Top(crate::top::TopArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

@@ -15,6 +15,7 @@ mod host;
 mod incident;
 mod scrape_cmd;
 mod sim_cmd;
+mod top;
 mod ui;
 mod up;
 
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         cli::Command::Generate(args) => {
             generate::run(cli.config.as_deref(), args).map_err(Into::into)
         }
+        cli::Command::Top(args) => top::run(args),
     };
     match result {
         Ok(code) => code,
