@@ -43,6 +43,11 @@ if [ ${#browser_missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${browser_missing[@]}" >/dev/null
 fi
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "== installing tmux (strata top's end-to-end test reads its screen with capture-pane)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends tmux >/dev/null
+fi
 echo "== npm ci in crates/strata/tests/browser (playwright-core, pinned by package-lock.json)"
 (cd crates/strata/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 # Tests that need a real peer fail (instead of skipping) when it is missing.

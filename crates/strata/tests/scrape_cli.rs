@@ -242,6 +242,7 @@ fn version_help_and_config_commands() {
             "bench",
             "cost",
             "generate",
+            "top",
             "help"
         ],
         "{help}"

@@ -14,6 +14,9 @@ const GPU_BY: &str = "instance, gpu, gpu_uuid, Hostname, modelName";
 
 type Labels = BTreeMap<String, String>;
 
+/// Where a query's value goes in a row.
+type Field<T> = fn(&mut T) -> &mut Option<f64>;
+
 /// One sample of an instant vector.
 #[derive(Deserialize)]
 struct Sample {
@@ -157,7 +160,9 @@ impl Source {
             "gpu:power_watts",
             "gpu:temp_celsius",
             "gpu:fb_used_bytes",
-            "gpu:fb_free_bytes",
+            // The frame buffer's size: used + free as last seen within the hour (the
+            // incident profile reads no free bytes, and the size does not change).
+            "last_over_time(gpu:fb_used_bytes[1h]) + last_over_time(gpu:fb_free_bytes[1h])",
         ]
         .map(gpu);
         let (
@@ -195,7 +200,7 @@ impl Source {
         )?;
 
         let mut engines: BTreeMap<String, Engine> = BTreeMap::new();
-        let fields: [(_, fn(&mut Engine) -> &mut Option<f64>); 7] = [
+        let fields: [(_, Field<Engine>); 7] = [
             (running, |e| &mut e.running),
             (waiting, |e| &mut e.waiting),
             (kv, |e| &mut e.kv_ratio),
@@ -224,8 +229,7 @@ impl Source {
         }
 
         let mut gpus: BTreeMap<Labels, Gpu> = BTreeMap::new();
-        let mut fb_free: BTreeMap<Labels, f64> = BTreeMap::new();
-        let gpu_fields: [(_, fn(&mut Gpu) -> &mut Option<f64>); 5] = [
+        let gpu_fields: [(_, Field<Gpu>); 5] = [
             (g0, |g| &mut g.tensor_ratio),
             (g1, |g| &mut g.sm_clock_hz),
             (g2, |g| &mut g.power_w),
@@ -249,11 +253,11 @@ impl Source {
                 *field(g) = Some(v);
             }
         }
-        fb_free.extend(g5);
+        let fb_size: BTreeMap<Labels, f64> = g5.into_iter().collect();
         for (labels, g) in &mut gpus {
-            // Used bytes so far; the share of used + free.
-            g.fb_used_ratio = match (g.fb_used_ratio, fb_free.get(labels)) {
-                (Some(used), Some(free)) if used + free > 0.0 => Some(used / (used + free)),
+            // Holds used bytes so far: make it the share of the frame buffer.
+            g.fb_used_ratio = match (g.fb_used_ratio, fb_size.get(labels)) {
+                (Some(used), Some(size)) if *size > 0.0 => Some(used / size),
                 _ => None,
             };
         }

@@ -1,0 +1,300 @@
+//! `strata top` end to end against a live `strata demo`: the clear error when Strata is
+//! unreachable, the `--once` snapshot, and the terminal UI in a detached tmux session at
+//! 80×24 and 160×48 (rows for every engine and GPU with plausible numbers, keys switching
+//! views and sorting, stale marking once Strata is gone, q quitting with status 0).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod live;
+use live::{Kill, json, strata};
+
+/// A tmux server of its own (`-L`), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-u", "-L", &self.0, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "top"]).stdout).into()
+    }
+
+    fn keys(&self, keys: &str) {
+        assert!(self.cmd(&["send-keys", "-t", "top", keys]).status.success());
+    }
+
+    /// The screen once `ok` holds for it.
+    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}; the screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("STRATA_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "STRATA_REQUIRE_PEERS=1 but tmux is missing (scripts/test.sh installs it)"
+        );
+        eprintln!("skipping the terminal part: tmux is missing (apt-get install tmux)");
+    }
+    ok
+}
+
+/// The numbers of a table row after its text columns (`29/2 4 0.0 195ms 44.2ms 1321`).
+fn row<'a>(screen: &'a str, needle: &str) -> Vec<&'a str> {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("a row with {needle} in\n{screen}"));
+    line.split_whitespace().collect()
+}
+
+fn num(cell: &str) -> f64 {
+    cell.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or_else(|_| panic!("a number: {cell:?}"))
+}
+
+/// Engines: three rows (two vLLM, one TGI) with running/waiting, and the vLLM ones with
+/// KV %, TTFT/ITL p95 and tokens/s in plausible ranges.
+fn check_engines(screen: &str, instances: &[String]) {
+    assert!(screen.contains("Engines (3)"), "{screen}");
+    for i in instances {
+        let cells = row(screen, i);
+        let rw = cells
+            .iter()
+            .find(|c| c.contains('/') && c.chars().next().is_some_and(|d| d.is_ascii_digit()))
+            .unwrap_or_else(|| panic!("running/waiting in {cells:?}"));
+        let (r, w) = rw.split_once('/').expect("r/w");
+        assert!(num(r) >= 0.0 && num(w) >= 0.0, "{cells:?}");
+        if cells.contains(&"vllm") {
+            let n = cells.len();
+            let (kv, ttft, itl, tok) = (
+                num(cells[n - 5]),
+                cells[n - 3],
+                cells[n - 2],
+                num(cells[n - 1]),
+            );
+            assert!((0.0..=100.0).contains(&kv), "KV% {cells:?}");
+            assert!(ttft.ends_with("ms") || ttft.ends_with('s'), "{cells:?}");
+            assert!(num(itl) > 0.0 && itl.ends_with("ms"), "ITL {cells:?}");
+            assert!(tok > 10.0 && tok < 1e6, "tokens/s {cells:?}");
+        } else {
+            assert!(cells.contains(&"tgi"), "{cells:?}");
+        }
+    }
+}
+
+/// GPUs: one row per demo node with tensor %, SM clock, power, temperature and FB %.
+fn check_gpus(screen: &str) {
+    assert!(screen.contains("GPUs (3)"), "{screen}");
+    for node in ["demo-node-a", "demo-node-b", "demo-node-c"] {
+        let cells = row(screen, node);
+        let n = cells.len();
+        let (tensor, clock, power, temp) = (
+            num(cells[n - 5]),
+            num(cells[n - 4]),
+            num(cells[n - 3]),
+            num(cells[n - 2]),
+        );
+        assert!((0.0..=100.0).contains(&tensor), "{cells:?}");
+        assert!((100.0..=3000.0).contains(&clock), "SM MHz {cells:?}");
+        assert!((10.0..=1500.0).contains(&power), "W {cells:?}");
+        assert!((15.0..=110.0).contains(&temp), "C {cells:?}");
+        let fb = num(cells[n - 1]);
+        assert!((0.0..=100.0).contains(&fb), "FB% {cells:?}");
+    }
+}
+
+/// `strata top` in a tmux session `w`×`h`; its exit status goes to `rc`.
+fn start(tmux: &Tmux, base: &str, w: u16, h: u16, rc: &Path) {
+    let cmd = format!(
+        "'{}' top --url {base} --interval 1s; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_strata"),
+        rc.display()
+    );
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        &w.to_string(),
+        "-y",
+        &h.to_string(),
+        &cmd,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn quits(tmux: &Tmux, rc: &Path) {
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.cmd(&["has-session", "-t", "top"]).status.success() {
+        assert!(Instant::now() < deadline, "q quits:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(rc).expect("rc").trim(), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr");
+    let o = strata()
+        .args(["top", "--once", "--url", &format!("http://{closed}")])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot reach Strata") && err.contains("fix: start `strata up`"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = closed.port();
+    let mut demo = Kill(
+        strata()
+            .current_dir(dir.path())
+            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--data-dir",
+                "data",
+                "--rule-interval",
+                "2s",
+                "--sim-speed",
+                "4",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start strata demo"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    sources::scrape::install_crypto_provider();
+    let client = reqwest::Client::new();
+    // Ready once every vLLM engine has a token rate (two scrapes) and the GPUs report.
+    let started = Instant::now();
+    let instances = loop {
+        let q = |q: &str| {
+            client.get(
+                reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), [("query", q)])
+                    .expect("url"),
+            )
+        };
+        if client.get(format!("{base}/-/ready")).send().await.is_ok() {
+            let tok = json(q(
+                "sum by (instance) (rate(llm:generation_tokens_total[1m]))",
+            ))
+            .await;
+            let all = json(q("count by (instance) (llm:requests_running)")).await;
+            let gpus = json(q("count(gpu:sm_clock_hz)")).await;
+            let ready = tok["data"]["result"]
+                .as_array()
+                .is_some_and(|r| r.len() == 2)
+                && gpus["data"]["result"][0]["value"][1] == "3";
+            if let Some(all) = all["data"]["result"].as_array()
+                && ready
+                && all.len() == 3
+            {
+                break all
+                    .iter()
+                    .filter_map(|s| s["metric"]["instance"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "demo data within 40 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!("demo data after {:?}", started.elapsed());
+
+    let o = strata()
+        .args(["top", "--once", "--url", &base])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check_engines(&text, &instances);
+    check_gpus(&text);
+    assert!(text.contains("Open findings (") && text.contains("Firing alerts ("));
+
+    if !tmux_available() {
+        return;
+    }
+    let tmux = Tmux(format!("strata-top-test-{}", std::process::id()));
+    let rc = dir.path().join("rc");
+
+    // 80×24: every engine and GPU row, the model cut to fit; keys switch and sort; q quits.
+    start(&tmux, &base, 80, 24, &rc);
+    let s = tmux.wait("engines at 80x24", |s| s.contains("Engines (3)"));
+    check_engines(&s, &instances);
+    assert!(s.lines().all(|l| l.chars().count() <= 80));
+    assert!(s.contains("Llama-3.1-8B-Inst…"), "{s}");
+    tmux.keys("2");
+    let s = tmux.wait("the GPU view", |s| s.contains("GPUs (3)"));
+    check_gpus(&s);
+    tmux.keys("Tab");
+    tmux.wait("the findings view", |s| {
+        s.contains("Open findings (") && s.contains("Firing alerts (")
+    });
+    tmux.keys("1");
+    tmux.keys("s");
+    tmux.wait("sorted by engine", |s| s.contains("ENGINE▲"));
+    tmux.keys("r");
+    let s = tmux.wait("reversed", |s| s.contains("ENGINE▼"));
+    let order: Vec<usize> = ["vllm", "tgi"]
+        .iter()
+        .map(|e| s.find(&format!(" {e} ")).expect("engine row"))
+        .collect();
+    assert!(order[0] < order[1], "vllm before tgi when reversed:\n{s}");
+    quits(&tmux, &rc);
+
+    // 160×48: whole model names; when Strata goes away the data stays, marked stale.
+    std::fs::remove_file(&rc).expect("rc");
+    start(&tmux, &base, 160, 48, &rc);
+    let s = tmux.wait("engines at 160x48", |s| s.contains("Engines (3)"));
+    check_engines(&s, &instances);
+    assert!(s.contains("Llama-3.1-8B-Instruct "), "{s}");
+    assert!(
+        s.lines().nth(47).is_some_and(|l| l.contains("q quit")),
+        "{s}"
+    );
+    let _ = demo.0.kill();
+    let _ = demo.0.wait();
+    let s = tmux.wait("stale marking", |s| s.contains("STALE"));
+    assert!(s.contains("ERROR cannot reach Strata"), "{s}");
+    check_engines(&s, &instances);
+    quits(&tmux, &rc);
+    eprintln!("done after {:?}", started.elapsed());
+}
