@@ -100,7 +100,11 @@ impl Engine {
         let kv_mib = blocks as f64 * 16.0 * p.kv_bytes_per_token / 1_048_576.0;
         let limits = GpuLimits {
             fb_total_mib: p.fb_total_mib,
-            fb_static_mib: 600.0 + (p.weights_mib + kv_mib) / n as f64 + 1400.0,
+            // CUDA context, weights and KV cache, and the activation memory the engine
+            // reserves at start-up for its largest step (1.4 GiB at 8192 batched tokens).
+            fb_static_mib: 600.0
+                + (p.weights_mib + kv_mib) / n as f64
+                + 1400.0 * f64::from(cfg.step_tokens()) / 8192.0,
             power_idle_w: p.power_idle_w,
             power_max_w: p.power_max_w,
             clock_max_mhz: p.sm_clock_max_mhz,

@@ -258,6 +258,35 @@ fn healthy_stays_healthy() {
 }
 
 #[test]
+fn no_profile_fills_its_frame_buffer_past_the_memory_alert() {
+    // Weights, KV cache and the activation reserve sized by each profile's largest step: a
+    // healthy engine must stay under GPUMemoryHighUtilization's 0.95 on every GPU (the L4
+    // profile once sat at 0.97 and paged in the demo).
+    for profile in sim::scheduler::PROFILES {
+        for engine in [EngineKind::Vllm, EngineKind::Tgi] {
+            let mut cfg = SimConfig::new(engine);
+            cfg.profile = profile;
+            cfg.seed = 42;
+            let scrapes: Vec<Scrape> = VirtualRun::new(&cfg, 60.0, 5.0).collect();
+            for s in &scrapes {
+                let used = values(&s.gpu_body, "DCGM_FI_DEV_FB_USED");
+                let free = values(&s.gpu_body, "DCGM_FI_DEV_FB_FREE");
+                assert!(!used.is_empty() && used.len() == free.len());
+                for (u, f) in used.iter().zip(&free) {
+                    let ratio = u / (u + f);
+                    assert!(
+                        (0.5..0.95).contains(&ratio),
+                        "{} on {}: frame buffer {ratio:.3} used",
+                        engine.name(),
+                        profile.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn cache_thrash_fills_the_cache_preempts_and_queues() {
     let r = run(EngineKind::Vllm, Scenario::CacheThrash, 300.0);
     let kv = r.engine("vllm:kv_cache_usage_perc");
