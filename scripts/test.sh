@@ -50,6 +50,8 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 echo "== npm ci in crates/strata/tests/browser (playwright-core, pinned by package-lock.json)"
 (cd crates/strata/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+echo "== npm ci in crates/strata/tests/grafana (@grafana/schema and TypeScript: the generated dashboards are type-checked)"
+(cd crates/strata/tests/grafana && npm ci --no-audit --no-fund --loglevel=error)
 # Tests that need a real peer fail (instead of skipping) when it is missing.
 export STRATA_REQUIRE_PEERS=1
 

@@ -589,7 +589,6 @@ fn label_variable(name: &str, label: &str, metric: &str) -> Value {
         "type": "query",
         "datasource": datasource(),
         "query": {"query": format!("label_values({metric}, {label})"), "refId": format!("{name}-values")},
-        "definition": format!("label_values({metric}, {label})"),
         "refresh": 2,
         "includeAll": true,
         "multi": true,
@@ -660,8 +659,7 @@ fn dashboard(b: &Board) -> Value {
             "label": "Data source",
             "type": "datasource",
             "query": "prometheus",
-            "refresh": 1,
-            "current": {}
+            "refresh": 1
         }),
         label_variable("model", "model", "llm:requests_running"),
     ];
@@ -689,17 +687,12 @@ fn dashboard(b: &Board) -> Value {
             "tags": ["strata"],
             "asDropdown": true,
             "includeVars": true,
-            "keepTime": true
+            "keepTime": true,
+            "icon": "external link",
+            "targetBlank": false,
+            "tooltip": "Other Strata dashboards"
         }],
-        "annotations": {"list": [{
-            "name": "Alerts firing",
-            "datasource": datasource(),
-            "enable": true,
-            "iconColor": "red",
-            "expr": "ALERTS{alertstate=\"firing\", severity=\"page\"}",
-            "titleFormat": "{{alertname}}",
-            "textFormat": "{{instance}} {{model}}"
-        }]},
+        "annotations": {"list": []},
         "templating": {"list": vars},
         "panels": panels
     })

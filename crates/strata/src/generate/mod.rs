@@ -114,6 +114,8 @@ pub struct Scrape {
 pub struct Spec {
     /// SLO profiles to generate rules for.
     pub profiles: Vec<::rules::slo::SloProfile>,
+    /// The cost model of `[cost]`, when configured.
+    pub cost: Option<::rules::cost::CostModel>,
     /// Engine targets.
     pub engines: Vec<Scrape>,
     /// GPU exporter targets.
@@ -125,19 +127,12 @@ pub struct Spec {
 impl Spec {
     /// The spec of `strata.toml` at `flag` (or the located one), else the defaults: a vLLM
     /// on `localhost:8000`, a DCGM exporter on `localhost:9400`, the `chat` SLO profile
-    /// (the one `strata up` and `strata diagnose` evaluate by default).
+    /// (the one `strata up` evaluates by default). With a config: its targets, gateway,
+    /// `[cost]`, the SLO profile `strata up` evaluates (`[rules] slo_profile`) and every
+    /// `[[slo]]`.
     pub fn load(flag: Option<&Path>) -> Result<Spec, String> {
-        let defaults = Spec {
-            profiles: ::rules::slo::SloProfile::builtin()
-                .into_iter()
-                .filter(|p| p.name == "chat")
-                .collect(),
-            engines: vec![Scrape::local("vllm", "localhost:8000", 10)],
-            gpus: vec![Scrape::local("dcgm", "localhost:9400", 5)],
-            gateway: gateway::GatewayConfig::new(([0, 0, 0, 0], 8080).into(), Vec::new()),
-        };
         let Some(path) = crate::config::locate(flag) else {
-            return Ok(defaults);
+            return Ok(Spec::defaults());
         };
         let (config, text) = crate::config::load(&path).map_err(|e| e.to_string())?;
         let targets =
@@ -165,16 +160,42 @@ impl Spec {
                 .collect()
         };
         let (engines, gpus) = if targets.is_empty() {
-            (defaults.engines.clone(), defaults.gpus.clone())
+            let d = Spec::defaults();
+            (d.engines, d.gpus)
         } else {
             (scrape(TargetKind::Engine), scrape(TargetKind::Gpu))
         };
+        let embedded = config.rules.slo_profile.as_deref().unwrap_or("chat");
+        let mut profiles = vec![config.slo_profile(embedded)?];
+        for p in config
+            .slo_profiles(&path, &text)
+            .map_err(|e| e.to_string())?
+        {
+            if p.name != embedded {
+                profiles.push(p);
+            }
+        }
         Ok(Spec {
+            profiles,
+            cost: config.cost.as_ref().map(|c| c.model()),
             engines,
             gpus,
             gateway,
-            ..defaults
         })
+    }
+
+    /// The seeds' single node: a vLLM, a DCGM exporter, the `chat` profile, no cost.
+    fn defaults() -> Spec {
+        Spec {
+            profiles: ::rules::slo::SloProfile::builtin()
+                .into_iter()
+                .filter(|p| p.name == "chat")
+                .collect(),
+            cost: None,
+            engines: vec![Scrape::local("vllm", "localhost:8000", 10)],
+            gpus: vec![Scrape::local("dcgm", "localhost:9400", 5)],
+            gateway: gateway::GatewayConfig::new(([0, 0, 0, 0], 8080).into(), Vec::new()),
+        }
     }
 }
 

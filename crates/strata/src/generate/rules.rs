@@ -1,8 +1,9 @@
 //! Prometheus rule files: the built-in packs as Strata compiles them in (canonical recording
 //! rules from the dialect tables, the alert pack, the diagnoses as alerts) and one SLO file
-//! per profile (SLI error ratios, error budget, multi-window burn-rate alerts). The same
-//! text `strata up --rules` and `rules::packs` load, so Prometheus, vmalert and Strata
-//! evaluate identical rules.
+//! per profile (SLI error ratios, error budget, multi-window burn-rate alerts), and the
+//! cost rules of `[cost]`. The same text `strata up` evaluates (`rules::packs`,
+//! `rules::slo::file`, `rules::cost::file`), so Prometheus, vmalert and Strata evaluate
+//! identical rules.
 
 use super::{File, Spec};
 
@@ -15,6 +16,9 @@ pub(super) fn rule_files(spec: &Spec) -> Vec<File> {
         .collect();
     for p in &spec.profiles {
         out.push((format!("slo-{}.yml", p.name), ::rules::slo::file(p)));
+    }
+    if let Some(cost) = &spec.cost {
+        out.push(("cost.yml".into(), ::rules::cost::file(cost)));
     }
     out
 }
