@@ -438,6 +438,43 @@ const TENANTS: &[Panel] = &[
         )],
     ),
     p(
+        "GPU cost by tenant (last hour)",
+        "Each tenant's share of the GPU hour, idle time included (cost pack, needs [cost]).",
+        Series,
+        "short",
+        &[(
+            "sum by (tenant, currency) (cost:tenant_gpu_cost:sum1h{tenant=~\"$tenant\"})",
+            "{{tenant}} {{currency}}",
+        )],
+    ),
+    p(
+        "Billed per hour by tenant",
+        "Token prices times the gateway's token counters (cost pack, needs [cost]).",
+        Series,
+        "short",
+        &[(
+            "sum by (tenant, currency) (cost:tenant_billed:per_hour{tenant=~\"$tenant\"})",
+            "{{tenant}} {{currency}}",
+        )],
+    ),
+    p(
+        "Effective cost per token",
+        "The full GPU hour, idle included, over the tokens produced (the seeds' capacity number).",
+        Stat,
+        "short",
+        &[(
+            "max by (currency) (cost:effective_per_token:1h)",
+            "{{currency}}",
+        )],
+    ),
+    p(
+        "Useful over billed tokens",
+        "Tokens of failed, cut or truncated requests are billed, not useful.",
+        Stat,
+        "percentunit",
+        &[("min(cost:useful_tokens:ratio_rate1h)", "useful")],
+    ),
+    p(
         "GPU energy per generated token",
         "Joules per output token, node-wide: the efficiency behind the cost per token.",
         Series,
