@@ -2,13 +2,12 @@
 //! time, the scenario switch guarded by the admin token, the cache-thrash finding appearing
 //! and ending with the scenario, and a clean SIGTERM with a snapshot.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod live;
-use live::{Kill, json, strata};
+use live::json;
 
 async fn wait_until(
     what: &str,
@@ -44,26 +43,8 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
         .local_addr()
         .expect("addr")
         .port();
-    let mut child = Kill(
-        strata()
-            .current_dir(dir.path())
-            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--admin-token-file")
-            .arg(&token)
-            .args([
-                "--data-dir",
-                "data",
-                "--rule-interval",
-                "2s",
-                "--sim-speed",
-                "4",
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).expect("log"))
-            .spawn()
-            .expect("start strata demo"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.path().join("stderr")).expect("log");
+    let (mut child, base) = live::demo(dir.path(), port, Some(&token), log.into());
     sources::scrape::install_crypto_provider();
     let client = reqwest::Client::new();
     let query = |q: &str| {

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod live;
-use live::{Kill, json, strata};
+use live::{json, strata};
 
 /// A tmux server of its own (`-L`), killed on drop.
 struct Tmux(String);
@@ -181,24 +181,7 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let port = closed.port();
-    let mut demo = Kill(
-        strata()
-            .current_dir(dir.path())
-            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--data-dir",
-                "data",
-                "--rule-interval",
-                "2s",
-                "--sim-speed",
-                "4",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start strata demo"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut demo, base) = live::demo(dir.path(), port, None, Stdio::null());
     sources::scrape::install_crypto_provider();
     let client = reqwest::Client::new();
     // Ready once every vLLM engine has a token rate (two scrapes) and the GPUs report.

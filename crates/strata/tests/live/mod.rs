@@ -153,3 +153,23 @@ pub fn serve_sample_on(listener: std::net::TcpListener) -> String {
     });
     format!("http://{addr}/metrics")
 }
+
+/// `strata demo` on loopback `port` with the tests' fast settings (simulators at 4×, rules
+/// every 2 s), its data in `dir`, admin POSTs guarded by `token` when given, its log to
+/// `stderr`; its API base (`http://127.0.0.1:PORT`). Callers wait for the data they need.
+pub fn demo(dir: &Path, port: u16, token: Option<&Path>, stderr: Stdio) -> (Kill, String) {
+    let mut cmd = strata();
+    cmd.current_dir(dir)
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", "data", "--rule-interval", "2s"])
+        .args(["--sim-speed", "4"]);
+    if let Some(t) = token {
+        cmd.arg("--admin-token-file").arg(t);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start strata demo");
+    (Kill(child), format!("http://127.0.0.1:{port}"))
+}
