@@ -90,7 +90,8 @@ pub fn settings(flag: Option<&Path>, args: &GatewayArgs) -> Result<GatewayConfig
     let mut cfg = match config::locate(flag) {
         Some(path) => {
             let (c, text) = config::load(&path).map_err(|e| e.to_string())?;
-            c.gateway_settings(&path, &text).map_err(|e| e.to_string())?
+            c.gateway_settings(&path, &text)
+                .map_err(|e| e.to_string())?
         }
         None => config::gateway::GatewaySection::default()
             .resolve(Path::new("strata.toml"), "")
@@ -223,7 +224,9 @@ pub fn embedded_settings(flag: Option<&Path>) -> Result<Option<GatewayConfig>, S
         return Ok(None);
     };
     let (c, text) = config::load(&path).map_err(|e| e.to_string())?;
-    let g = c.gateway_settings(&path, &text).map_err(|e| e.to_string())?;
+    let g = c
+        .gateway_settings(&path, &text)
+        .map_err(|e| e.to_string())?;
     Ok((!g.upstreams.is_empty()).then_some(g))
 }
 
