@@ -4,7 +4,7 @@
 //! producing get a staleness marker, as in Prometheus.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -70,10 +70,37 @@ struct Group {
     previous: BTreeSet<(String, Labels)>,
 }
 
+impl Group {
+    fn new(spec: GroupSpec, cfg: &EngineConfig) -> Group {
+        let rules = spec
+            .rules
+            .iter()
+            .map(|r| RuleState {
+                rule: match r {
+                    RuleSpec::Alerting(a) => Rule::Alerting(Box::new(AlertingRule::new(a.clone()))),
+                    rec => Rule::Recording { spec: rec.clone() },
+                },
+                health: "unknown",
+                last_error: String::new(),
+                last_eval_ms: 0,
+                eval_seconds: 0.0,
+            })
+            .collect();
+        Group {
+            interval: spec.interval.unwrap_or(cfg.default_interval),
+            spec,
+            rules,
+            last_eval_ms: 0,
+            eval_seconds: 0.0,
+            previous: BTreeSet::new(),
+        }
+    }
+}
+
 /// All loaded groups and their states.
 pub struct RuleEngine {
     cfg: EngineConfig,
-    groups: Vec<Mutex<Group>>,
+    groups: RwLock<Vec<Mutex<Group>>>,
 }
 
 impl RuleEngine {
@@ -82,44 +109,55 @@ impl RuleEngine {
     pub fn new(groups: Vec<GroupSpec>, cfg: EngineConfig) -> RuleEngine {
         let groups = groups
             .into_iter()
-            .map(|spec| {
-                let rules = spec
-                    .rules
-                    .iter()
-                    .map(|r| RuleState {
-                        rule: match r {
-                            RuleSpec::Alerting(a) => {
-                                Rule::Alerting(Box::new(AlertingRule::new(a.clone())))
-                            }
-                            rec => Rule::Recording { spec: rec.clone() },
-                        },
-                        health: "unknown",
-                        last_error: String::new(),
-                        last_eval_ms: 0,
-                        eval_seconds: 0.0,
-                    })
-                    .collect();
-                Mutex::new(Group {
-                    interval: spec.interval.unwrap_or(cfg.default_interval),
-                    spec,
-                    rules,
-                    last_eval_ms: 0,
-                    eval_seconds: 0.0,
-                    previous: BTreeSet::new(),
-                })
-            })
+            .map(|spec| Mutex::new(Group::new(spec, &cfg)))
             .collect();
-        RuleEngine { cfg, groups }
+        RuleEngine {
+            cfg,
+            groups: RwLock::new(groups),
+        }
+    }
+
+    /// Replaces the loaded groups by `groups` (a config reload): a group whose file, name
+    /// and rules are unchanged keeps its state (pending and firing alerts, last evaluation);
+    /// the others start fresh. Returns how many groups were kept.
+    pub fn replace(&self, groups: Vec<GroupSpec>) -> usize {
+        let mut current = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        let mut old: Vec<Option<Group>> = current
+            .drain(..)
+            .map(|g| Some(g.into_inner().unwrap_or_else(|p| p.into_inner())))
+            .collect();
+        let mut kept = 0;
+        for spec in groups {
+            // GroupSpec has no PartialEq (templates); its Debug form holds every field.
+            let same = format!("{spec:?}");
+            let found = old.iter_mut().find(|g| {
+                g.as_ref()
+                    .is_some_and(|g| g.spec.file == spec.file && format!("{:?}", g.spec) == same)
+            });
+            let group = match found.and_then(Option::take) {
+                Some(g) => {
+                    kept += 1;
+                    g
+                }
+                None => Group::new(spec, &self.cfg),
+            };
+            current.push(Mutex::new(group));
+        }
+        kept
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Mutex<Group>>> {
+        self.groups.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Number of groups.
     pub fn len(&self) -> usize {
-        self.groups.len()
+        self.read().len()
     }
 
     /// Whether no group is loaded.
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.read().is_empty()
     }
 
     /// Evaluates group `index` once at `t_ms`: writes results through `out`, returns the
@@ -131,7 +169,8 @@ impl RuleEngine {
         query: &dyn Query,
         out: &dyn Appender,
     ) -> Vec<Alert> {
-        let Some(group) = self.groups.get(index) else {
+        let groups = self.read();
+        let Some(group) = groups.get(index) else {
             return Vec::new();
         };
         let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
@@ -202,11 +241,11 @@ impl RuleEngine {
         out: Arc<dyn Appender>,
         notifier: Option<Arc<Notifier>>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..self.groups.len())
+        (0..self.len())
             .map(|i| {
                 let (engine, query, out, notifier) =
                     (self.clone(), query.clone(), out.clone(), notifier.clone());
-                let every = self.groups[i]
+                let every = self.read()[i]
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .interval;
@@ -233,7 +272,7 @@ impl RuleEngine {
     /// The `data` of `/api/v1/rules` (`type` = `alert`/`record` filters, else all).
     pub fn rules_json(&self, kind: Option<&str>) -> Value {
         let groups: Vec<Value> = self
-            .groups
+            .read()
             .iter()
             .map(|g| {
                 let g = g.lock().unwrap_or_else(|p| p.into_inner());
@@ -266,7 +305,7 @@ impl RuleEngine {
     /// The `data` of `/api/v1/alerts`: every pending and firing alert.
     pub fn alerts_json(&self) -> Value {
         let mut alerts = Vec::new();
-        for g in &self.groups {
+        for g in self.read().iter() {
             let g = g.lock().unwrap_or_else(|p| p.into_inner());
             for r in &g.rules {
                 if let Rule::Alerting(a) = &r.rule {

@@ -13,6 +13,6 @@ pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
 pub use ingest::{apply_field_set, target_labels, to_points};
 pub use nvml_target::{NVML_JOB, NvmlTarget};
 pub use profile::{KindProfiles, Profile, ProfileSettings};
-pub use runner::{FamilyMetadata, ScrapeReport, Scraper, Target, TargetState};
+pub use runner::{FamilyMetadata, ScrapeReport, Scraper, Target, TargetChanges, TargetState};
 pub use staleness::SeriesTracker;
 pub use target::{TargetKind, TargetSpec, default_timeout};

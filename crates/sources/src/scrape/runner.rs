@@ -1,6 +1,7 @@
 //! The scrape loop: one task per target, each on its own cadence, so a slow or dead target
 //! never delays the others; the profile is switched at run time through [`Scraper::set_profile`].
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use expo::{Exposition, MetricType, ParseError};
@@ -9,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
 use super::ingest::{apply_field_set, target_labels, to_points};
-use super::nvml_target::NvmlTarget;
+use super::nvml_target::{NVML_JOB, NvmlTarget};
 use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;
 use super::target::TargetSpec;
@@ -197,12 +198,43 @@ pub enum Target {
     Nvml(NvmlTarget),
 }
 
+impl Target {
+    /// `job url` (or `nvml` for the local GPUs): how reports and reloads name a target.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Http(spec) => format!("{} {}", spec.job, spec.url),
+            Target::Nvml(_) => NVML_JOB.to_string(),
+        }
+    }
+
+    /// What must stay equal for a reload to keep the target running.
+    fn identity(&self) -> Identity {
+        match self {
+            Target::Http(spec) => Identity::Http(Box::new(spec.clone())),
+            Target::Nvml(n) => Identity::Nvml(n.profiles()),
+        }
+    }
+}
+
+#[derive(PartialEq)]
+enum Identity {
+    Http(Box<TargetSpec>),
+    Nvml(KindProfiles),
+}
+
 enum Running {
     Http(Box<TargetState>),
     Nvml(Box<NvmlTarget>),
 }
 
 impl Running {
+    fn of(target: Target) -> Result<Running, FetchError> {
+        match target {
+            Target::Http(spec) => TargetState::new(spec).map(|s| Running::Http(Box::new(s))),
+            Target::Nvml(n) => Ok(Running::Nvml(Box::new(n))),
+        }
+    }
+
     fn profiles(&self) -> KindProfiles {
         match self {
             Running::Http(t) => t.spec.profiles,
@@ -218,10 +250,29 @@ impl Running {
     }
 }
 
+/// One target's loop.
+struct Task {
+    name: String,
+    identity: Identity,
+    handle: JoinHandle<()>,
+}
+
+/// What [`Scraper::set_targets`] changed; targets named as [`Target::name`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetChanges {
+    /// Targets started.
+    pub added: Vec<String>,
+    /// Targets stopped.
+    pub removed: Vec<String>,
+    /// Targets left running as they were.
+    pub kept: usize,
+}
+
 /// The running scraper: one task per target.
 pub struct Scraper {
     profile: watch::Sender<Profile>,
-    tasks: Vec<JoinHandle<()>>,
+    reports: mpsc::Sender<ScrapeReport>,
+    tasks: Mutex<Vec<Task>>,
 }
 
 impl Scraper {
@@ -232,19 +283,66 @@ impl Scraper {
         profile: Profile,
         reports: mpsc::Sender<ScrapeReport>,
     ) -> Result<Scraper, FetchError> {
-        let states = targets
-            .into_iter()
-            .map(|t| match t {
-                Target::Http(spec) => TargetState::new(spec).map(|s| Running::Http(Box::new(s))),
-                Target::Nvml(n) => Ok(Running::Nvml(Box::new(n))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let (tx, rx) = watch::channel(profile);
-        let tasks = states
-            .into_iter()
-            .map(|state| tokio::spawn(run_target(state, rx.clone(), reports.clone())))
-            .collect();
-        Ok(Scraper { profile: tx, tasks })
+        let (tx, _) = watch::channel(profile);
+        let scraper = Scraper {
+            profile: tx,
+            reports,
+            tasks: Mutex::new(Vec::new()),
+        };
+        scraper.set_targets(targets)?;
+        Ok(scraper)
+    }
+
+    /// Scrapes `targets` from now on (a config reload): targets equal to running ones keep
+    /// running untouched, new or changed ones start, the others stop (a scrape of theirs in
+    /// progress is dropped). Fails before changing anything if a new target's client cannot
+    /// be built.
+    pub fn set_targets(&self, targets: Vec<Target>) -> Result<TargetChanges, FetchError> {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut old: Vec<Option<Task>> = tasks.drain(..).map(Some).collect();
+        let mut kept = Vec::new();
+        let mut start = Vec::new();
+        for target in targets {
+            let identity = target.identity();
+            let same = old
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(|t| t.identity == identity));
+            match same.and_then(Option::take) {
+                Some(task) => kept.push(task),
+                None => match (target.name(), Running::of(target)) {
+                    (name, Ok(state)) => start.push((name, identity, state)),
+                    (_, Err(e)) => {
+                        // Nothing changed: put every running task back.
+                        tasks.extend(kept);
+                        tasks.extend(old.into_iter().flatten());
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        let mut changes = TargetChanges {
+            kept: kept.len(),
+            ..TargetChanges::default()
+        };
+        for task in old.into_iter().flatten() {
+            task.handle.abort();
+            changes.removed.push(task.name);
+        }
+        tasks.extend(kept);
+        for (name, identity, state) in start {
+            let handle = tokio::spawn(run_target(
+                state,
+                self.profile.subscribe(),
+                self.reports.clone(),
+            ));
+            changes.added.push(name.clone());
+            tasks.push(Task {
+                name,
+                identity,
+                handle,
+            });
+        }
+        Ok(changes)
     }
 
     /// Switches every target to `profile`; the new cadence starts at once.
@@ -259,8 +357,9 @@ impl Scraper {
 
     /// Stops every target loop.
     pub fn stop(self) {
-        for task in self.tasks {
-            task.abort();
+        let tasks = self.tasks.into_inner().unwrap_or_else(|p| p.into_inner());
+        for task in tasks {
+            task.handle.abort();
         }
     }
 }

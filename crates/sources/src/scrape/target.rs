@@ -15,7 +15,7 @@ pub enum TargetKind {
 }
 
 /// One scrape target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetSpec {
     /// The `job` label (config name of the target).
     pub job: String,

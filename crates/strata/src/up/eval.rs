@@ -1,7 +1,7 @@
 //! The rule evaluation loop of `strata up`: every group on its interval, its due alerts
 //! fed to the findings tracker and to the notifier, its evaluation time recorded.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,15 +17,50 @@ const EVIDENCE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The rule engine, its schedule and the findings it feeds.
 pub(crate) struct Evaluator {
-    /// The engine (also read by the API's /rules and /alerts).
+    /// The engine (also read by the API's /rules and /alerts); a reload swaps its groups.
     pub engine: Arc<RuleEngine>,
     /// Diagnoses that fired: open and closed.
     pub findings: Mutex<Findings>,
+    default_interval: Duration,
+    schedule: Mutex<Arc<Schedule>>,
+    /// Set once every group of a schedule was evaluated: a reload does not unready.
+    ready: AtomicBool,
+    running: Mutex<Option<Running>>,
+}
+
+/// The groups' names and intervals as loaded, and which were evaluated.
+struct Schedule {
     names: Vec<String>,
     every: Vec<Duration>,
-    /// Groups evaluated at least once.
+    first: Vec<AtomicBool>,
     evaluated: AtomicUsize,
-    first: Vec<std::sync::atomic::AtomicBool>,
+}
+
+impl Schedule {
+    fn new(groups: &[GroupSpec], default_interval: Duration) -> Schedule {
+        Schedule {
+            names: groups.iter().map(|g| g.name.clone()).collect(),
+            every: groups
+                .iter()
+                .map(|g| g.interval.unwrap_or(default_interval))
+                .collect(),
+            first: groups.iter().map(|_| AtomicBool::new(false)).collect(),
+            evaluated: AtomicUsize::new(0),
+        }
+    }
+
+    fn all_evaluated(&self) -> bool {
+        self.evaluated.load(Ordering::Relaxed) >= self.names.len()
+    }
+}
+
+/// What the group loops read and write, and the loops themselves.
+struct Running {
+    query: Arc<StoreQuery>,
+    out: Arc<Ingest>,
+    notifier: Option<Arc<Notifier>>,
+    metrics: Arc<SelfMetrics>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Evaluator {
@@ -36,49 +71,108 @@ impl Evaluator {
         default_interval: Duration,
     ) -> Evaluator {
         cfg.default_interval = default_interval;
-        let names = groups.iter().map(|g| g.name.clone()).collect();
-        let every: Vec<Duration> = groups
-            .iter()
-            .map(|g| g.interval.unwrap_or(default_interval))
-            .collect();
-        let first = every
-            .iter()
-            .map(|_| std::sync::atomic::AtomicBool::new(false))
-            .collect();
+        let schedule = Arc::new(Schedule::new(&groups, default_interval));
         Evaluator {
             engine: Arc::new(RuleEngine::new(groups, cfg)),
             findings: Mutex::new(Findings::new(EVIDENCE_WINDOW.as_millis() as i64)),
-            names,
-            every,
-            evaluated: AtomicUsize::new(0),
-            first,
+            default_interval,
+            schedule: Mutex::new(schedule),
+            ready: AtomicBool::new(false),
+            running: Mutex::new(None),
         }
     }
 
-    /// Whether every group has been evaluated once (true when there are none).
+    /// Whether every group has been evaluated once (true when there are none); stays true
+    /// across reloads.
     pub(crate) fn all_evaluated(&self) -> bool {
-        self.evaluated.load(Ordering::Relaxed) >= self.names.len()
+        if self.ready.load(Ordering::Relaxed) {
+            return true;
+        }
+        let all = self.current().all_evaluated();
+        if all {
+            self.ready.store(true, Ordering::Relaxed);
+        }
+        all
     }
 
-    /// Runs every group on its interval until the handles are aborted.
+    /// The names of the groups in force, in evaluation order.
+    pub(crate) fn group_names(&self) -> Vec<String> {
+        self.current().names.clone()
+    }
+
+    fn current(&self) -> Arc<Schedule> {
+        self.schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs every group on its interval until [`Evaluator::stop`].
     pub(crate) fn start(
         self: &Arc<Self>,
         query: Arc<StoreQuery>,
         out: Arc<Ingest>,
         notifier: Option<Arc<Notifier>>,
         metrics: Arc<SelfMetrics>,
+    ) {
+        let mut running = Running {
+            query,
+            out,
+            notifier,
+            metrics,
+            tasks: Vec::new(),
+        };
+        running.tasks = self.spawn(&self.current(), &running);
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(running);
+    }
+
+    /// Evaluates `groups` from now on (a config reload): the group loops restart, groups
+    /// whose rules are unchanged keep their alert state. Returns how many groups were kept.
+    pub(crate) fn reload(self: &Arc<Self>, groups: Vec<GroupSpec>) -> usize {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = running.as_mut() {
+            for t in r.tasks.drain(..) {
+                t.abort();
+            }
+        }
+        let schedule = Arc::new(Schedule::new(&groups, self.default_interval));
+        let kept = self.engine.replace(groups);
+        *self.schedule.lock().unwrap_or_else(|p| p.into_inner()) = schedule.clone();
+        if let Some(r) = running.as_mut() {
+            r.tasks = self.spawn(&schedule, r);
+        }
+        kept
+    }
+
+    /// Stops the group loops, waiting for each to end.
+    pub(crate) async fn stop(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        for t in running.map(|r| r.tasks).unwrap_or_default() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        schedule: &Arc<Schedule>,
+        r: &Running,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..self.names.len())
+        (0..schedule.names.len())
             .map(|i| {
-                let me = self.clone();
+                let (me, schedule) = (self.clone(), schedule.clone());
                 let (query, out, notifier, metrics) = (
-                    query.clone(),
-                    out.clone(),
-                    notifier.clone(),
-                    metrics.clone(),
+                    r.query.clone(),
+                    r.out.clone(),
+                    r.notifier.clone(),
+                    r.metrics.clone(),
                 );
                 tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(me.every[i]);
+                    let mut tick = tokio::time::interval(schedule.every[i]);
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     loop {
                         tick.tick().await;
@@ -95,9 +189,9 @@ impl Evaluator {
                         })
                         .await
                         .unwrap_or_default();
-                        metrics.rule_group(&me.names[i], started.elapsed());
-                        if !me.first[i].swap(true, Ordering::Relaxed) {
-                            me.evaluated.fetch_add(1, Ordering::Relaxed);
+                        metrics.rule_group(&schedule.names[i], started.elapsed());
+                        if !schedule.first[i].swap(true, Ordering::Relaxed) {
+                            schedule.evaluated.fetch_add(1, Ordering::Relaxed);
                         }
                         if let Some(n) = &notifier {
                             n.send(due);

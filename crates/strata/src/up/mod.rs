@@ -10,6 +10,7 @@ mod autodetect;
 mod eval;
 mod http;
 mod ingest;
+mod reload;
 mod rules;
 mod scenario;
 mod selfmetrics;
@@ -115,13 +116,24 @@ pub fn run(
             gateway,
             scenarios: None,
         };
-        serve(plan, None).await
+        let path = loaded.map(|l| l.path);
+        serve_with(plan, None, Some(reload::Source { path, args })).await
     })?)
 }
 
 /// Runs the pipeline of `plan` until Ctrl-C or SIGTERM, then shuts it down in order.
 pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<ExitCode, String> {
+    serve_with(plan, companion, None).await
+}
+
+/// [`serve`], with `POST /-/reload` and SIGHUP re-reading `reload` when given.
+async fn serve_with(
+    plan: Plan,
+    companion: Option<Companion>,
+    reload: Option<reload::Source>,
+) -> Result<ExitCode, String> {
     let s = plan.settings;
+    let running_gateway = reload.as_ref().and(plan.gateway.clone());
     sources::scrape::install_crypto_provider();
     std::fs::create_dir_all(&s.data_dir).map_err(|e| {
         format!(
@@ -179,7 +191,8 @@ pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<Ex
     };
     let metrics = Arc::new(selfmetrics::SelfMetrics::default());
     let query = Arc::new(StoreQuery(engine.clone()));
-    let rule_tasks = evaluator.start(query, ingest.clone(), notifier.clone(), metrics.clone());
+    evaluator.start(query, ingest.clone(), notifier.clone(), metrics.clone());
+    metrics.config_loaded(true);
 
     let (tx, mut reports) = mpsc::channel::<ScrapeReport>(64);
     let scraper = Arc::new(
@@ -191,6 +204,17 @@ pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<Ex
         s.incident_duration,
     );
     let incident_task = incident.start(Some(evaluator.engine.clone()));
+    let reloader = reload.map(|source| {
+        Arc::new(reload::Reloader::new(
+            source,
+            &s,
+            running_gateway.as_ref(),
+            scraper.clone(),
+            evaluator.clone(),
+            metrics.clone(),
+        ))
+    });
+    let sighup = reloader.as_ref().map(|r| r.on_sighup());
     let control = Arc::new(http::Control {
         evaluator: evaluator.clone(),
         incident: incident.clone(),
@@ -242,6 +266,9 @@ pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<Ex
     if let Some(sc) = &plan.scenarios {
         admin_routes = admin_routes.merge(sc.router());
     }
+    if let Some(r) = &reloader {
+        admin_routes = admin_routes.merge(r.router());
+    }
     let app = crate::api::router(Arc::new(crate::api::ApiState {
         engine,
         store: store.clone(),
@@ -275,6 +302,11 @@ pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<Ex
     }
     incident_task.abort();
     let _ = incident_task.await;
+    if let Some(t) = sighup {
+        t.abort();
+        let _ = t.await;
+    }
+    drop(reloader);
     drop(incident);
     drop(control);
     if let Ok(sc) = Arc::try_unwrap(scraper) {
@@ -283,10 +315,7 @@ pub(crate) async fn serve(plan: Plan, companion: Option<Companion>) -> Result<Ex
     if let Some(g) = gateway {
         g.stop().await;
     }
-    for t in rule_tasks {
-        t.abort();
-        let _ = t.await;
-    }
+    evaluator.stop().await;
     // The scraper is gone: the channel closes once the queued reports are written.
     if tokio::time::timeout(Duration::from_secs(5), ingest_task)
         .await

@@ -54,6 +54,14 @@ struct Scrapes {
 pub(crate) struct SelfMetrics {
     scrapes: Mutex<BTreeMap<String, Scrapes>>,
     groups: Mutex<BTreeMap<String, Histogram>>,
+    reload: Mutex<Reload>,
+}
+
+/// The outcome of the last config (re)load.
+#[derive(Default)]
+struct Reload {
+    successful: bool,
+    success_unix_seconds: f64,
 }
 
 /// Values read at render time from the parts that keep their own counters.
@@ -102,6 +110,15 @@ impl SelfMetrics {
             .entry(group.to_string())
             .or_default()
             .observe(took.as_secs_f64());
+    }
+
+    /// Records a config load (the first at startup, then each reload): whether it applied.
+    pub(crate) fn config_loaded(&self, successful: bool) {
+        let mut r = lock(&self.reload);
+        r.successful = successful;
+        if successful {
+            r.success_unix_seconds = sources::now_ms() as f64 / 1000.0;
+        }
     }
 
     /// The text exposition (Prometheus 0.0.4).
@@ -245,6 +262,21 @@ impl SelfMetrics {
             "strata_store_dropped_chunks_total{{reason=\"bytes\"}} {}",
             d.retention_bytes_chunks
         );
+        {
+            let r = lock(&self.reload);
+            gauge(
+                &mut out,
+                "strata_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+                f64::from(u8::from(r.successful)),
+            );
+            gauge(
+                &mut out,
+                "strata_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+                r.success_unix_seconds,
+            );
+        }
         gauge(
             &mut out,
             "strata_ingest_queue_length",
