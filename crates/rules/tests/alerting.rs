@@ -365,3 +365,25 @@ fn promtool_and_strata_agree_on_rule_files() {
         );
     }
 }
+
+#[test]
+fn replace_keeps_the_state_of_unchanged_groups_only() {
+    let e = engine();
+    let (q, out) = (Scripted::default(), Collected::default());
+    q.set("up == 0", vec![(l(&[("instance", "a:8000")]), 0.0)]);
+    e.eval_group(0, 1_700_000_000_000, &q, &out);
+    assert_eq!(e.alerts_json()["alerts"].as_array().map(Vec::len), Some(1));
+    let mut groups = rules::load("engine.yml", RULES).expect("rules load");
+    let extra = rules::load(
+        "extra.yml",
+        "groups:\n- name: extra\n  rules:\n  - record: x\n    expr: sum(up)\n",
+    )
+    .expect("extra load");
+    groups.extend(extra);
+    assert_eq!(e.replace(groups), 1, "the unchanged group is kept");
+    assert_eq!(e.len(), 2);
+    assert_eq!(e.alerts_json()["alerts"].as_array().map(Vec::len), Some(1));
+    let changed = rules::load("engine.yml", &RULES.replace("up == 0", "up < 1")).expect("load");
+    assert_eq!(e.replace(changed), 0, "a changed group starts fresh");
+    assert_eq!(e.alerts_json()["alerts"].as_array().map(Vec::len), Some(0));
+}
