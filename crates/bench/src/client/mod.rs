@@ -1,11 +1,14 @@
 //! The streaming HTTP client, one request shape per API: OpenAI chat completions, OpenAI
-//! completions and TGI's `/generate_stream`. Bodies are read as they arrive, cut into SSE
-//! events on raw bytes ([`sse`]) and classified by key scans ([`event`]); per chunk the
-//! client takes one `Instant` and touches no allocator.
+//! completions and TGI's `/generate_stream`. `http://` goes over raw hyper HTTP/1.1
+//! connections (module `plain`), `https://` through reqwest. Bodies are read as they
+//! arrive, cut into SSE events on raw bytes ([`sse`]) and classified by key scans
+//! ([`event`]); per chunk the client takes one `Instant` and touches no allocator.
 
 pub mod event;
+mod plain;
 pub mod sse;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -98,6 +101,9 @@ pub struct Client {
     api: Api,
     model: Option<String>,
     ignore_eos: bool,
+    timeout: Duration,
+    /// Raw HTTP/1.1 connections for `http://` endpoints (reqwest serves `https://`).
+    plain: Option<Arc<plain::Plain>>,
 }
 
 #[derive(Serialize)]
@@ -154,6 +160,12 @@ impl Client {
             let v = HeaderValue::from_str(value.trim()).map_err(|e| bad(e.to_string()))?;
             headers.append(n, v);
         }
+        let mut plain_headers = headers.clone();
+        plain_headers.insert(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static(concat!("strata-bench/", env!("CARGO_PKG_VERSION"))),
+        );
+        let plain = plain::Plain::new(&endpoint, plain_headers).map(Arc::new);
         let http = reqwest::Client::builder()
             .user_agent(concat!("strata-bench/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
@@ -168,6 +180,8 @@ impl Client {
             api: cfg.api,
             model: cfg.model.clone(),
             ignore_eos: cfg.ignore_eos,
+            timeout: cfg.timeout,
+            plain,
         })
     }
 
@@ -248,6 +262,41 @@ impl Client {
     /// Sends one streaming request with `x-request-id: request_id` and times it.
     pub async fn send(&self, prompt: &Prompt, request_id: &str) -> Result<Timing, Failure> {
         let body = self.body(prompt);
+        let Some(p) = &self.plain else {
+            return self.send_reqwest(body, request_id).await;
+        };
+        let plain = async {
+            let start = Instant::now();
+            let (resp, lease) = p.post(body, request_id).await?;
+            let status = resp.status();
+            let mut incoming = resp.into_body();
+            if !status.is_success() {
+                let text = http_body_util::BodyExt::collect(incoming)
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                return Err(Failure {
+                    class: ErrorClass::of_status(status.as_u16()),
+                    detail: format!("HTTP {status}: {}", excerpt(&text)),
+                });
+            }
+            let timing = self.read_stream(start, Body::Plain(&mut incoming)).await;
+            if timing.is_ok() {
+                p.put_back(lease);
+            }
+            timing
+        };
+        tokio::time::timeout(self.timeout, plain)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure {
+                    class: ErrorClass::Timeout,
+                    detail: format!("no complete response within {:?}", self.timeout),
+                })
+            })
+    }
+
+    async fn send_reqwest(&self, body: Vec<u8>, request_id: &str) -> Result<Timing, Failure> {
         let req = self
             .http
             .post(self.endpoint.clone())
@@ -263,6 +312,11 @@ impl Client {
                 detail: format!("HTTP {status}: {}", excerpt(text.as_bytes())),
             });
         }
+        self.read_stream(start, Body::Reqwest(&mut resp)).await
+    }
+
+    /// Reads a 200 stream chunk by chunk from `next` and times it from `start`.
+    async fn read_stream(&self, start: Instant, mut body: Body<'_>) -> Result<Timing, Failure> {
         let mut timer = Timer::new(start);
         let mut parser = sse::SseParser::default();
         let (mut done, mut usage, mut error) = (false, None, None::<String>);
@@ -279,7 +333,7 @@ impl Client {
             done |= ev.done;
         };
         loop {
-            match resp.chunk().await {
+            match body.chunk().await {
                 Ok(Some(bytes)) => {
                     let now = Instant::now();
                     parser.feed(&bytes, &mut |d| on_event(now, d));
@@ -289,11 +343,7 @@ impl Client {
                     parser.finish(&mut |d| on_event(now, d));
                     break;
                 }
-                Err(e) => {
-                    let mut f = failure_of(&e);
-                    if f.class == ErrorClass::Connect {
-                        f.class = ErrorClass::Incomplete;
-                    }
+                Err(mut f) => {
                     f.detail = format!("after {} chunks: {}", timer.chunks(), f.detail);
                     return Err(f);
                 }
@@ -319,6 +369,31 @@ impl Client {
             class: ErrorClass::Empty,
             detail: "the stream carried no output text".into(),
         })
+    }
+}
+
+/// A 200 response body being read.
+enum Body<'a> {
+    Plain(&'a mut hyper::body::Incoming),
+    Reqwest(&'a mut reqwest::Response),
+}
+
+impl Body<'_> {
+    /// The next chunk, `None` at the end; a break is [`ErrorClass::Incomplete`] (or a timeout).
+    async fn chunk(&mut self) -> Result<Option<hyper::body::Bytes>, Failure> {
+        match self {
+            Body::Plain(b) => plain::chunk(b).await.map_err(|e| Failure {
+                class: ErrorClass::Incomplete,
+                detail: error_chain(&e),
+            }),
+            Body::Reqwest(r) => r.chunk().await.map_err(|e| {
+                let mut f = failure_of(&e);
+                if f.class == ErrorClass::Connect {
+                    f.class = ErrorClass::Incomplete;
+                }
+                f
+            }),
+        }
     }
 }
 

@@ -2,11 +2,14 @@
 //! request gets exactly `tokens` tokens, token `k` at `start + (k+1)·itl` on an absolute
 //! schedule (no drift), so the only variable in a benchmark is what sits between the
 //! client and this server. Chunks are rendered once per request and shared by reference.
-//! Tokens leave within microseconds of their schedule ([`sleep_precisely`]), not on tokio's
+//! Tokens leave within microseconds of their schedule ([`Timers`]), not on tokio's
 //! 1 ms timer grid, so the schedule is the ground truth a client is measured against.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use axum::Router;
@@ -16,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use super::errors::{ApiError, json_response};
@@ -37,12 +40,14 @@ pub struct ZeroCost {
 struct Zc {
     z: ZeroCost,
     next: AtomicU64,
+    timers: Arc<Timers>,
 }
 
 pub(super) fn router(z: ZeroCost) -> Router {
     let st = Arc::new(Zc {
         z,
         next: AtomicU64::new(1),
+        timers: Arc::default(),
     });
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -98,7 +103,7 @@ async fn serve(s: Arc<Zc>, h: HeaderMap, body: Bytes, chat: bool) -> Response {
         n + 1
     );
     if !stream {
-        sleep_precisely(start + s.z.itl * n).await;
+        s.timers.sleep_until(start + s.z.itl * n).await;
         let text = " tok".repeat(n as usize);
         let body = if chat {
             json!({"id": id, "object": "chat.completion", "created": 0, "model": s.z.model,
@@ -135,11 +140,11 @@ async fn serve(s: Arc<Zc>, h: HeaderMap, body: Bytes, chat: bool) -> Response {
         )
     };
     let usage_chunk = usage.then(|| chunk("", &format!(",{usage_json}")));
-    let itl = s.z.itl;
+    let (itl, timers) = (s.z.itl, Arc::clone(&s.timers));
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         for k in 0..n {
-            sleep_precisely(start + itl * (k + 1)).await;
+            timers.sleep_until(start + itl * (k + 1)).await;
             if k == 0
                 && let Some(f) = &first
                 && tx.send(f.clone()).await.is_err()
@@ -167,17 +172,105 @@ async fn serve(s: Arc<Zc>, h: HeaderMap, body: Bytes, chat: bool) -> Response {
 /// deadline up to its 1 ms grid and the driver's wait is in whole milliseconds.
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 
-/// Returns within microseconds after `deadline` (when the thread is not starved): sleeps on
-/// tokio's timer until [`TIMER_SLACK`] before it, then yields to the runtime until it
-/// passes, so other streams and I/O run while this one waits for its instant.
-async fn sleep_precisely(deadline: Instant) {
-    if let Some(early) = deadline.checked_sub(TIMER_SLACK)
-        && early > Instant::now()
-    {
-        tokio::time::sleep_until(early).await;
+/// Precise deadlines for every stream of one server: one driver task sleeps on tokio's
+/// timer until [`TIMER_SLACK`] before the earliest deadline, then yields to the runtime
+/// until it passes and wakes every stream that is due. Streams wait parked, so a thread
+/// serving C streams spins one task, not one per stream waiting for its instant.
+#[derive(Default)]
+struct Timers {
+    /// Pending deadlines, earliest first; a stream that went away leaves a stale waker.
+    due: Mutex<BinaryHeap<Reverse<Entry>>>,
+    /// Tells the driver that a deadline earlier than the ones it sleeps towards arrived.
+    earlier: Notify,
+    /// Whether the driver task was spawned (lazily, on the first wait, inside a runtime).
+    started: AtomicBool,
+}
+
+struct Entry {
+    at: Instant,
+    waker: Waker,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at
     }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.at.cmp(&o.at)
+    }
+}
+
+impl Timers {
+    /// Returns within microseconds after `deadline` (when the thread is not starved).
+    async fn sleep_until(self: &Arc<Self>, deadline: Instant) {
+        if !self.started.swap(true, Ordering::Relaxed) {
+            tokio::spawn(Arc::clone(self).drive());
+        }
+        let mut registered: Option<Waker> = None;
+        std::future::poll_fn(|cx| {
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            if registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+                registered = Some(cx.waker().clone());
+                self.push(deadline, cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
+    }
+
+    fn push(&self, at: Instant, waker: Waker) {
+        let mut due = self.lock();
+        let earliest = due.peek().is_none_or(|Reverse(e)| at < e.at);
+        due.push(Reverse(Entry { at, waker }));
+        drop(due);
+        if earliest {
+            self.earlier.notify_one();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<Entry>>> {
+        // The heap stays consistent even if a holder panicked (push and pop are whole).
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The driver: wakes due streams, then waits for the next deadline (timer, then yields).
+    async fn drive(self: Arc<Self>) {
+        let mut woken = Vec::new();
+        loop {
+            let now = Instant::now();
+            let next = {
+                let mut due = self.lock();
+                while due.peek().is_some_and(|Reverse(e)| e.at <= now) {
+                    if let Some(Reverse(e)) = due.pop() {
+                        woken.push(e.waker);
+                    }
+                }
+                due.peek().map(|Reverse(e)| e.at)
+            };
+            for w in woken.drain(..) {
+                w.wake();
+            }
+            match next {
+                None => self.earlier.notified().await,
+                Some(at) if at > now + TIMER_SLACK => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at - TIMER_SLACK) => {}
+                        _ = self.earlier.notified() => {}
+                    }
+                }
+                Some(_) => tokio::task::yield_now().await,
+            }
+        }
     }
 }
 
@@ -185,20 +278,45 @@ async fn sleep_precisely(deadline: Instant) {
 mod tests {
     use super::*;
 
+    fn median_lateness(mut late: Vec<Duration>) -> Duration {
+        late.sort_unstable();
+        late[late.len() / 2]
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn zero_cost_sleeps_end_within_a_fraction_of_a_millisecond() {
+        let timers = Arc::new(Timers::default());
         let mut late = Vec::new();
         for k in 0..40u32 {
             // Deadlines off the 1 ms grid, where tokio's timer alone is up to 2 ms late.
             let d = Instant::now() + Duration::from_micros(3_000 + 137 * u64::from(k));
-            sleep_precisely(d).await;
+            timers.sleep_until(d).await;
             late.push(Instant::now() - d);
         }
-        late.sort_unstable();
-        assert!(
-            late[20] < Duration::from_micros(100),
-            "median lateness {:?}",
-            late[20]
-        );
+        let m = median_lateness(late);
+        assert!(m < Duration::from_micros(100), "median lateness {m:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn many_concurrent_sleepers_on_one_thread_each_end_on_time() {
+        let timers = Arc::new(Timers::default());
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..500u64)
+            .map(|k| {
+                let timers = Arc::clone(&timers);
+                // Interleaved deadlines, several per millisecond, some sharing an instant.
+                let d = t0 + Duration::from_micros(3_000 + 23 * (k % 250));
+                tokio::spawn(async move {
+                    timers.sleep_until(d).await;
+                    Instant::now() - d
+                })
+            })
+            .collect();
+        let mut late = Vec::new();
+        for t in tasks {
+            late.push(t.await.unwrap());
+        }
+        let m = median_lateness(late);
+        assert!(m < Duration::from_micros(200), "median lateness {m:?}");
     }
 }
