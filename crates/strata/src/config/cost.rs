@@ -354,13 +354,6 @@ mod tests {
                 "unknown field `modelName`",
             ),
         ];
-        for (text, at, what) in cases {
-            let e = parse(Path::new("s.toml"), text)
-                .expect_err(text)
-                .to_string();
-            assert!(e.starts_with(at), "{text}\n=> {e}");
-            assert!(e.contains(what), "{text}\n=> {e}");
-            assert!(e.contains("\n  fix: "), "{e}");
-        }
+        super::super::assert_located_errors(&cases);
     }
 }

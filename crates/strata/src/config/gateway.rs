@@ -458,12 +458,6 @@ mod tests {
                 "unknown variant",
             ),
         ];
-        for (text, at, what) in cases {
-            let e = parse(Path::new("s.toml"), text)
-                .expect_err(text)
-                .to_string();
-            assert!(e.starts_with(at), "{text}\n=> {e}");
-            assert!(e.contains(what), "{text}\n=> {e}");
-        }
+        super::super::assert_located_errors(&cases);
     }
 }

@@ -66,6 +66,20 @@ fn hint_for(message: &str) -> String {
     }
 }
 
+/// Asserts that each `(text, at, what)` config fails to parse with an error that starts at
+/// `at` (`file:line:col`), says `what` and names the fix: every config module's error table.
+#[cfg(test)]
+pub(crate) fn assert_located_errors(cases: &[(&str, &str, &str)]) {
+    for (text, at, what) in cases {
+        let e = parse(Path::new("s.toml"), text)
+            .expect_err(text)
+            .to_string();
+        assert!(e.starts_with(at), "{text}\n=> {e}");
+        assert!(e.contains(what), "{text}\n=> {e}");
+        assert!(e.contains("\n  fix: "), "{text}\n=> {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,13 +152,7 @@ mod tests {
                 "cannot read",
             ),
         ];
-        for (text, at, what) in cases {
-            let e = parse(Path::new("s.toml"), text)
-                .expect_err(text)
-                .to_string();
-            assert!(e.starts_with(at), "{text}\n=> {e}");
-            assert!(e.contains(what), "{text}\n=> {e}");
-        }
+        assert_located_errors(&cases);
     }
 
     #[test]

@@ -186,12 +186,6 @@ mod tests {
 
     use crate::config::parse;
 
-    fn err(text: &str) -> String {
-        parse(Path::new("s.toml"), text)
-            .expect_err("must fail")
-            .to_string()
-    }
-
     #[test]
     fn custom_and_overridden_profiles_resolve_with_defaults() {
         let text = "[[slo]]\nname = \"batch\"\nmodels = \"llama-.*\"\nttft_p95 = \"10s\"\nitl_p95 = \"200ms\"\nqueue_limit = 50\n\n[[slo]]\nname = \"chat\"\nttft_p95 = \"700ms\"\n";
@@ -258,10 +252,6 @@ mod tests {
                 "unknown field",
             ),
         ];
-        for (text, at, what) in cases {
-            let e = err(text);
-            assert!(e.starts_with(at), "{text}: {e}");
-            assert!(e.contains(what) && e.contains("fix: "), "{text}: {e}");
-        }
+        crate::config::assert_located_errors(&cases);
     }
 }
