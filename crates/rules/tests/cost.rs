@@ -7,48 +7,20 @@
 #[path = "../../sinks/tests/peer/mod.rs"]
 mod peer;
 
-use std::sync::Arc;
+mod db;
 
+use db::Db;
 use rules::alert::Labels;
 use rules::cost::{CostModel, GpuMatch, GpuPrice, ModelPrice, Report, report};
-use rules::{Appender, EngineConfig, Query, RuleEngine};
+use rules::{EngineConfig, Query, RuleEngine};
 use sources::Point;
-use tsdb::promql::{Engine, Value};
-use tsdb::{SampleRef, Store, StoreConfig};
 
 /// Virtual time starts here.
 const T0: i64 = 1_700_000_000_000;
 /// Data step.
 const STEP_S: i64 = 15;
 
-struct Db {
-    store: Arc<Store>,
-    engine: Engine,
-}
-
 impl Db {
-    fn new() -> Db {
-        let (store, _) = Store::open(StoreConfig::default());
-        let store = Arc::new(store);
-        Db {
-            engine: Engine::new(store.clone(), tsdb::promql::EngineConfig::default()),
-            store,
-        }
-    }
-
-    fn write(&self, points: &[Point]) {
-        let r = self.store.append(
-            "test",
-            points.iter().map(|p| SampleRef {
-                name: &p.name,
-                labels: &p.labels,
-                t_ms: p.timestamp_ms,
-                value: p.value,
-            }),
-        );
-        assert!(r.refused.is_empty(), "{:?}", r.refused.first());
-    }
-
     /// The one series `expr` returns whose labels include `with`.
     fn value(&self, expr: &str, t_s: i64, with: &[(&str, &str)]) -> f64 {
         let rows = self.instant(expr, T0 + t_s * 1000).expect(expr);
@@ -62,25 +34,6 @@ impl Db {
             .collect();
         assert_eq!(hits.len(), 1, "{expr} {with:?}: {rows:?}");
         hits[0]
-    }
-}
-
-impl Query for Db {
-    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        match self.engine.instant(expr, t_ms).map_err(|e| e.to_string())? {
-            Value::Vector(v) => Ok(v
-                .into_iter()
-                .map(|s| (s.labels.as_slice().to_vec(), s.v))
-                .collect()),
-            Value::Scalar { v, .. } => Ok(vec![(Vec::new(), v)]),
-            other => Err(format!("not a vector: {other:?}")),
-        }
-    }
-}
-
-impl Appender for Db {
-    fn append(&self, points: Vec<Point>) {
-        self.write(&points);
     }
 }
 
@@ -183,7 +136,7 @@ fn one_busy_hour(db: &Db, rules: &RuleEngine) {
                 points.push(Point::new(name, l.clone(), per_s * busy_s, t_ms));
             }
         }
-        db.write(&points);
+        db.write("test", &points);
         if t % rules::cost::INTERVAL_S as i64 == 0 {
             rules.eval_group(0, t_ms, db, db);
         }
@@ -349,7 +302,7 @@ fn gpus_are_priced_exact_first_then_by_substring_then_default() {
             t_ms,
         ));
     }
-    db.write(&points);
+    db.write("test", &points);
     rules.eval_group(0, t_ms, &db, &db);
     for (uuid, want) in [
         ("GPU-0", 2.0),
@@ -384,12 +337,15 @@ fn engine_token_counts_are_preferred_for_tokens_produced() {
     // gateway): the effective cost is 2 $ / 4 M, while tenants still split by the gateway.
     for step in 0..=(3600 / STEP_S) {
         let t = step * STEP_S;
-        db.write(&[Point::new(
-            "llm:generation_tokens_total",
-            engine_labels.clone(),
-            4e6 * (t as f64) / 3600.0,
-            T0 + t * 1000,
-        )]);
+        db.write(
+            "test",
+            &[Point::new(
+                "llm:generation_tokens_total",
+                engine_labels.clone(),
+                4e6 * (t as f64) / 3600.0,
+                T0 + t * 1000,
+            )],
+        );
     }
     one_busy_hour(&db, &rules);
     // Linear from 0 at t = 0: the increase over (0, 3600] is extrapolated to 4 M exactly.
@@ -443,7 +399,7 @@ fn counters_born_inside_the_window_count_from_zero() {
             1.0,
             T0 + t * 1000,
         ));
-        db.write(&points);
+        db.write("test", &points);
         if t % rules::cost::INTERVAL_S as i64 == 0 {
             rules.eval_group(0, T0 + t * 1000, &db, &db);
         }

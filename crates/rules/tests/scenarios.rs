@@ -4,18 +4,17 @@
 //! SLOs) are evaluated by the rule engine at each step. Each scenario must raise its own
 //! diagnosis and alert, and `healthy` nothing at all.
 
+mod db;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
+use db::Db;
 use rules::alert::Labels;
 use rules::triage::Triage;
-use rules::{Appender, Query};
 use sim::{EngineKind, FinishReason, Scenario, SimConfig, VirtualRun};
 use sources::Point;
 use sources::scrape::{target_labels, to_points};
-use tsdb::promql::{Engine, EngineConfig, Value};
-use tsdb::{SampleRef, Store, StoreConfig};
 
 /// Virtual time starts here (a real epoch, so `offset 1h` reaches before the data).
 const T0: i64 = 1_700_000_000_000;
@@ -36,45 +35,6 @@ const GATEWAY_LE: [f64; 10] = [
     30.0,
     f64::INFINITY,
 ];
-
-struct Db {
-    store: Arc<Store>,
-    engine: Engine,
-}
-
-impl Query for Db {
-    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        match self.engine.instant(expr, t_ms).map_err(|e| e.to_string())? {
-            Value::Vector(v) => Ok(v
-                .into_iter()
-                .map(|s| (s.labels.as_slice().to_vec(), s.v))
-                .collect()),
-            Value::Scalar { v, .. } => Ok(vec![(Vec::new(), v)]),
-            other => Err(format!("not a vector: {other:?}")),
-        }
-    }
-}
-
-impl Appender for Db {
-    fn append(&self, points: Vec<Point>) {
-        self.write("rules", &points);
-    }
-}
-
-impl Db {
-    fn write(&self, source: &str, points: &[Point]) {
-        let r = self.store.append(
-            source,
-            points.iter().map(|p| SampleRef {
-                name: &p.name,
-                labels: &p.labels,
-                t_ms: p.timestamp_ms,
-                value: p.value,
-            }),
-        );
-        assert!(r.refused.is_empty(), "{:?}", r.refused.first());
-    }
-}
 
 /// What the gateway in front of the engine would have counted so far.
 #[derive(Default)]
@@ -165,12 +125,7 @@ struct Outcome {
 /// Plays `cfg` for `secs` of virtual time, scraping and evaluating every `every_s`.
 fn run(cfg: &SimConfig, secs: f64, every_s: f64) -> Outcome {
     let model = cfg.model_name().to_string();
-    let (store, _) = Store::open(StoreConfig::default());
-    let store = Arc::new(store);
-    let db = Db {
-        engine: Engine::new(store.clone(), EngineConfig::default()),
-        store,
-    };
+    let db = Db::new();
     let groups = rules::packs::groups("chat").expect("packs load");
     let inhibit = rules::packs::inhibit_rules(rules::packs::INHIBIT).expect("inhibit rules");
     let mut triage = Triage::new(
