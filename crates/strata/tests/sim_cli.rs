@@ -1,56 +1,9 @@
 //! `strata sim` as a user runs it: the real binary on free ports, read back through
 //! `strata scrape`, plus the virtual-time and help outputs.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod live;
+use live::{sim, strata};
 use std::time::{Duration, Instant};
-
-fn strata() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
-    c.env_remove("STRATA_CONFIG")
-        .current_dir(std::env::temp_dir());
-    c
-}
-
-/// Starts `strata sim` with `args` on free ports; returns the child and both URLs.
-fn start(args: &[&str]) -> (Child, String, String) {
-    let mut child = strata()
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--gpu-listen",
-            "127.0.0.1:0",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start strata sim");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut engine, mut gpu) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while engine.is_none() || gpu.is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "strata sim did not say where it listens"
-        );
-        let line = lines.next().expect("a line").expect("utf-8");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(str::to_string);
-        if line.starts_with("engine listening on") {
-            engine = url;
-        } else if line.starts_with("gpu listening on") {
-            gpu = url;
-        }
-    }
-    // Keep reading so the child never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let engine = format!("{}/metrics", engine.unwrap().trim_end_matches('/'));
-    (child, engine, gpu.unwrap())
-}
 
 fn scrape(url: &str) -> String {
     let out = strata()
@@ -75,12 +28,11 @@ fn strata_scrape_recognises_every_simulated_dialect_and_the_gpus() {
         ("llamacpp", "llama.cpp server", "llm:requests_running"),
     ];
     for (engine, title, signal) in cases {
-        let (mut child, engine_url, gpu_url) = start(&["--engine", engine, "--speed", "5"]);
+        let (child, engine_url, gpu_url) = sim(&["--engine", engine, "--speed", "5"]);
         std::thread::sleep(Duration::from_millis(300));
         let e = scrape(&engine_url);
         let g = scrape(&gpu_url);
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(child);
         assert!(e.contains(title), "{engine}: {e}");
         assert!(e.contains(signal), "{engine}: {e}");
         assert!(
@@ -92,10 +44,9 @@ fn strata_scrape_recognises_every_simulated_dialect_and_the_gpus() {
 
 #[test]
 fn vllm_v0_names_on_request() {
-    let (mut child, engine_url, _) = start(&["--vllm-metrics", "v0"]);
+    let (child, engine_url, _) = sim(&["--vllm-metrics", "v0"]);
     let e = scrape(&engine_url);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(e.contains("vLLM v0"), "{e}");
 }
 
