@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use sim::{EngineKind, SimConfig};
 
-#[test]
-fn strata_gateway_proxies_logs_and_serves_metrics() {
+/// A vLLM simulator with no load of its own (at 20× speed) and the runtime serving it.
+fn idle_vllm() -> (tokio::runtime::Runtime, sim::server::Running) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(async {
         let mut cfg = SimConfig::new(EngineKind::Vllm);
@@ -16,6 +16,12 @@ fn strata_gateway_proxies_logs_and_serves_metrics() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         sim::server::start(&cfg, 20.0, l, None).await.unwrap()
     });
+    (rt, sim)
+}
+
+#[test]
+fn strata_gateway_proxies_logs_and_serves_metrics() {
+    let (rt, sim) = idle_vllm();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("gw.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -114,13 +120,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn strata_up_runs_the_gateway_from_the_config_and_stores_its_metrics() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim = rt.block_on(async {
-        let mut cfg = SimConfig::new(EngineKind::Vllm);
-        cfg.load = false;
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        sim::server::start(&cfg, 20.0, l, None).await.unwrap()
-    });
+    let (rt, sim) = idle_vllm();
     let dir = tempfile::tempdir().unwrap();
     let (api, gw, admin) = (free_port(), free_port(), free_port());
     let config = dir.path().join("strata.toml");
