@@ -57,6 +57,11 @@ async fn post(r: &Running, path: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// POSTs `body` to `path` and reads the SSE answer through [`events`].
+async fn stream(r: &Running, path: &str, body: Value) -> (Vec<Value>, bool) {
+    events(&post(r, path, body).await.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn vllm_chat_stream_has_role_content_finish_and_usage_chunks() {
     let r = start(EngineKind::Vllm).await;
@@ -129,16 +134,12 @@ async fn vllm_non_stream_and_completions() {
             .is_empty()
     );
     // Completions stream without include_usage: no usage chunk.
-    let body = post(
+    let (ev, done) = stream(
         &r,
         "/v1/completions",
         json!({"prompt": "Once upon a time", "max_tokens": 4, "stream": true}),
     )
-    .await
-    .text()
-    .await
-    .unwrap();
-    let (ev, done) = events(&body);
+    .await;
     assert!(done);
     assert_eq!(ev.len(), 4);
     assert!(
@@ -319,16 +320,12 @@ async fn tgi_refuses_with_429_when_its_queue_is_full() {
 #[tokio::test]
 async fn tgi_generate_stream_ends_with_details() {
     let r = start(EngineKind::Tgi).await;
-    let body = post(
+    let (ev, done) = stream(
         &r,
         "/generate_stream",
         json!({"inputs": "What is a KV cache?", "parameters": {"max_new_tokens": 6}}),
     )
-    .await
-    .text()
-    .await
-    .unwrap();
-    let (ev, done) = events(&body);
+    .await;
     assert!(!done, "TGI's native stream has no [DONE]");
     assert_eq!(ev.len(), 6);
     for (i, e) in ev.iter().enumerate() {
@@ -365,16 +362,12 @@ async fn tgi_generate_stream_ends_with_details() {
     assert_eq!(v["details"]["generated_tokens"], 3);
     assert_eq!(v["details"]["tokens"].as_array().unwrap().len(), 3);
     // TGI's Messages API chunks carry the role in every delta.
-    let body = post(
+    let (ev, done) = stream(
         &r,
         "/v1/chat/completions",
         json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 3, "stream": true}),
     )
-    .await
-    .text()
-    .await
-    .unwrap();
-    let (ev, done) = events(&body);
+    .await;
     assert!(done && ev.len() == 3);
     assert!(
         ev.iter()
@@ -407,16 +400,12 @@ async fn llamacpp_chunks_match_the_captured_shapes() {
     assert!(ev[5]["timings"]["predicted_n"] == 3);
     assert!(ev.iter().all(|e| e["system_fingerprint"] == "b0-unknown"));
     // Completions streams always end with usage.
-    let body = post(
+    let (ev, _) = stream(
         &r,
         "/v1/completions",
         json!({"prompt": "x", "max_tokens": 2, "stream": true}),
     )
-    .await
-    .text()
-    .await
-    .unwrap();
-    let (ev, _) = events(&body);
+    .await;
     assert_eq!(ev.last().unwrap()["usage"]["completion_tokens"], 2);
     // llama.cpp ignores x-request-id.
     let resp = client()
