@@ -3,11 +3,13 @@
 //! when it asks. Skipped without the SDK unless STRATA_REQUIRE_PEERS=1 (then it fails).
 
 mod common;
+#[path = "../../sim/tests/sdk/mod.rs"]
+mod sdk;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use sdk::{run_script, sdk_present};
 use sim::EngineKind;
 
 const SCRIPT: &str = r#"
@@ -40,36 +42,9 @@ out["whole"] = {"content": r.choices[0].message.content, "usage": r.usage.model_
 print(json.dumps(out))
 "#;
 
-fn sdk_present() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import openai"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("STRATA_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "the OpenAI Python SDK is missing (pip install openai) and STRATA_REQUIRE_PEERS=1"
-        );
-        eprintln!("skipped: the OpenAI Python SDK is not installed (pip install openai)");
-    }
-    ok
-}
-
 async fn run_sdk(base: String) -> serde_json::Value {
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args(["-c", SCRIPT])
-            .env("BASE_URL", base)
-            .output()
-            .expect("run python3")
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = run_script(SCRIPT, base).await;
+    assert!(ok, "{stdout}\n{stderr}");
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 

@@ -2,7 +2,9 @@
 //! non-streamed responses and completions, for vLLM and for TGI's Messages API. Skipped
 //! when the SDK is not installed, unless STRATA_REQUIRE_PEERS=1 (then it fails).
 
-use std::process::Command;
+mod sdk;
+
+use sdk::{run_script, sdk_present};
 
 use sim::server;
 use sim::{EngineKind, SimConfig};
@@ -39,41 +41,14 @@ assert r.usage.completion_tokens == 3 and r.choices[0].text
 print("sdk ok", usage.prompt_tokens, "".join(parts).strip())
 "#;
 
-fn sdk_present() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import openai"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("STRATA_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "the OpenAI Python SDK is missing (pip install openai) and STRATA_REQUIRE_PEERS=1"
-        );
-        eprintln!("skipped: the OpenAI Python SDK is not installed (pip install openai)");
-    }
-    ok
-}
-
 async fn check(engine: EngineKind) {
     let mut cfg = SimConfig::new(engine);
     cfg.load = false;
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let r = server::start(&cfg, 20.0, l, None).await.unwrap();
     let base = format!("http://{}", r.engine_addr);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args(["-c", SCRIPT])
-            .env("BASE_URL", base)
-            .output()
-            .expect("run python3")
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{engine:?}: {stdout}\n{stderr}");
+    let (ok, stdout, stderr) = run_script(SCRIPT, base).await;
+    assert!(ok, "{engine:?}: {stdout}\n{stderr}");
     assert!(stdout.starts_with("sdk ok"), "{stdout}");
     r.shutdown().await;
 }
