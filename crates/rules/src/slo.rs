@@ -129,44 +129,46 @@ fn share_error(gw_good: &str, engine_good: &str, m: &str, w: &str) -> String {
     )
 }
 
+/// A latency SLI: the share of requests of the `models` slower than `threshold`, from the
+/// gateway histogram `gw`, else the engine histogram `engine` at its bucket nearest the threshold.
+fn latency_sli(
+    (name, title): (&'static str, &'static str),
+    objective: f64,
+    (gw, engine): (&'static str, &'static str),
+    (engine_bounds, threshold): (&'static [f64], f64),
+    models: String,
+) -> Sli {
+    Sli {
+        name,
+        title,
+        objective,
+        error_ratio: Box::new(move |w| {
+            let le = engine_le(engine_bounds, threshold);
+            latency_error(gw, engine, threshold, le, &models, w)
+        }),
+    }
+}
+
 fn slis(p: &SloProfile) -> Vec<Sli> {
     let m = p.models.clone();
     let (ttft, itl) = (p.ttft_seconds, p.itl_seconds);
     let (m1, m2, m3, m4) = (m.clone(), m.clone(), m.clone(), m.clone());
     let name = p.name.clone();
     vec![
-        Sli {
-            name: "ttft",
-            title: "TTFT",
-            objective: p.latency_objective,
-            error_ratio: Box::new(move |w| {
-                let le = engine_le(ENGINE_TTFT_LE, ttft);
-                latency_error(
-                    "strata_gateway_ttft_seconds",
-                    "llm:ttft_seconds",
-                    ttft,
-                    le,
-                    &m1,
-                    w,
-                )
-            }),
-        },
-        Sli {
-            name: "itl",
-            title: "ITL",
-            objective: p.latency_objective,
-            error_ratio: Box::new(move |w| {
-                let le = engine_le(ENGINE_ITL_LE, itl);
-                latency_error(
-                    "strata_gateway_itl_seconds",
-                    "llm:itl_seconds",
-                    itl,
-                    le,
-                    &m2,
-                    w,
-                )
-            }),
-        },
+        latency_sli(
+            ("ttft", "TTFT"),
+            p.latency_objective,
+            ("strata_gateway_ttft_seconds", "llm:ttft_seconds"),
+            (ENGINE_TTFT_LE, ttft),
+            m1,
+        ),
+        latency_sli(
+            ("itl", "ITL"),
+            p.latency_objective,
+            ("strata_gateway_itl_seconds", "llm:itl_seconds"),
+            (ENGINE_ITL_LE, itl),
+            m2,
+        ),
         Sli {
             name: "success",
             title: "completion success",
