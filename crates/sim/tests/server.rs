@@ -57,6 +57,11 @@ async fn post(r: &Running, path: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// POSTs `body` to `path` and reads the JSON answer.
+async fn answer(r: &Running, path: &str, body: Value) -> Value {
+    post(r, path, body).await.json().await.unwrap()
+}
+
 /// POSTs `body` to `path` and reads the SSE answer through [`events`].
 async fn stream(r: &Running, path: &str, body: Value) -> (Vec<Value>, bool) {
     events(&post(r, path, body).await.text().await.unwrap())
@@ -114,15 +119,12 @@ async fn vllm_chat_stream_has_role_content_finish_and_usage_chunks() {
 #[tokio::test]
 async fn vllm_non_stream_and_completions() {
     let r = start(EngineKind::Vllm).await;
-    let v: Value = post(
+    let v = answer(
         &r,
         "/v1/chat/completions",
         json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["choices"][0]["finish_reason"], "length");
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
@@ -154,15 +156,12 @@ async fn vllm_non_stream_and_completions() {
 async fn natural_stop_ends_with_stop() {
     let r = start(EngineKind::Vllm).await;
     // No max_tokens: the natural output length decides, and it ends on "stop".
-    let v: Value = post(
+    let v = answer(
         &r,
         "/v1/chat/completions",
         json!({"messages": [{"role": "user", "content": "Hi"}]}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
     r.shutdown().await;
 }
@@ -350,15 +349,12 @@ async fn tgi_generate_stream_ends_with_details() {
     assert_eq!(last["generated_text"], text);
     assert_eq!(last["details"]["finish_reason"], "length");
     assert_eq!(last["details"]["generated_tokens"], 6);
-    let v: Value = post(
+    let v = answer(
         &r,
         "/generate",
         json!({"inputs": "Hi", "parameters": {"max_new_tokens": 3, "details": true}}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["details"]["generated_tokens"], 3);
     assert_eq!(v["details"]["tokens"].as_array().unwrap().len(), 3);
     // TGI's Messages API chunks carry the role in every delta.
