@@ -75,20 +75,44 @@ mod tests {
             (
                 "vllm:num_requests_running 1\nvllm:kv_cache_usage_perc 0.5",
                 "vllm",
-                "v1",
+                "0.10-0.11",
             ),
             (
                 "vllm:num_requests_running 1\nvllm:gpu_cache_usage_perc 0.5",
                 "vllm",
-                "v0",
+                "V0",
+            ),
+            (
+                "vllm:gpu_cache_usage_perc 0.5\nvllm:gpu_prefix_cache_queries_total 8",
+                "vllm",
+                "0.8-0.9 V1",
+            ),
+            (
+                "vllm:kv_cache_usage_perc 0.5\nvllm:admission_rejections_total{reason=\"x\"} 0",
+                "vllm",
+                "0.33+",
             ),
             ("tgi_queue_size 3\ntgi_batch_current_size 2", "tgi", "v2+"),
             (
                 "sglang:num_queue_reqs 1\nsglang:time_per_output_token_seconds_count 3",
                 "sglang",
-                "old",
+                "0.4.0-0.4.9",
             ),
-            ("llamacpp:requests_deferred 0", "llamacpp", "current"),
+            (
+                "sglang:num_queue_reqs 1\nsglang:num_retracted_reqs 0",
+                "sglang",
+                "0.5.3-0.5.9",
+            ),
+            (
+                "llamacpp:requests_deferred 0\nllamacpp:prompt_tokens_total 3",
+                "llamacpp",
+                "before #26920",
+            ),
+            (
+                "llamacpp:prompt_tokens_total 3\nllamacpp:prompt_tokens_cached_total 1",
+                "llamacpp",
+                "current",
+            ),
             ("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"} 99", "dcgm", "3.x+"),
         ];
         for (body, dialect, version) in cases {

@@ -25,6 +25,12 @@ pub struct DialectTable {
     /// Identity labels that must survive every aggregation (MIG slices, GPU ids).
     #[serde(default)]
     pub pin: Vec<String>,
+    /// How per-rank and per-split series of one engine collapse into one canonical series.
+    #[serde(default)]
+    pub aggregate: Aggregate,
+    /// What to tell the operator when incident signals are missing from a scrape of this
+    /// dialect (the exporter can emit them once configured).
+    pub incident_fix: Option<String>,
     /// Known versions, newest first.
     #[serde(rename = "version")]
     pub versions: Vec<Version>,
@@ -48,7 +54,26 @@ pub struct Version {
     pub detect: Vec<String>,
 }
 
-/// `canonical = native * scale`, labels renamed by the table's `labels`.
+/// Labels an engine splits its series by, and how each kind collapses.
+///
+/// `replicated` labels carry copies of the same state (every tensor-parallel rank reports the
+/// same batch), so they collapse with `max` whatever the type: summing would count the work
+/// once per rank. `split` labels partition the work (data-parallel ranks, streaming vs not,
+/// cache source), so counters, histograms and count-like gauges collapse with `sum`, and
+/// ratio gauges with `max` (the fullest replica is the one that saturates).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aggregate {
+    /// Labels whose values are copies of one state: collapsed by `max`.
+    #[serde(default)]
+    pub replicated: Vec<String>,
+    /// Labels whose values partition the work: collapsed by `sum` (ratios by `max`).
+    #[serde(default)]
+    pub split: Vec<String>,
+}
+
+/// `canonical = (native + plus...) / per * scale` over the series that pass `only` and
+/// `except`, labels renamed by the table's `labels`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapRow {
@@ -61,6 +86,22 @@ pub struct MapRow {
     pub scale: f64,
     /// Versions the row applies to (all when absent).
     pub versions: Option<Vec<String>>,
+    /// Keep only series whose native label equals the value (a missing label equals "",
+    /// as in PromQL).
+    #[serde(default)]
+    pub only: BTreeMap<String, String>,
+    /// Drop series whose native label equals the value.
+    #[serde(default)]
+    pub except: BTreeMap<String, String>,
+    /// Native metrics added to `native`, series by series (same labels); the row applies
+    /// only where all of them are present.
+    #[serde(default)]
+    pub plus: Vec<String>,
+    /// Native metric `native` is divided by, series by series (a ratio of two gauges).
+    pub per: Option<String>,
+    /// What the operator must know about the value when this row supplies it (a different
+    /// unit, a narrower meaning); shown next to the signal and in the generated rule.
+    pub note: Option<String>,
 }
 
 /// A canonical signal the dialect does not expose.
@@ -90,6 +131,52 @@ impl MapRow {
     pub fn applies_to(&self, version: &str) -> bool {
         applies(&self.versions, version)
     }
+
+    /// Whether a series with these native labels passes `only` and `except`.
+    pub fn selects(&self, labels: &[(String, String)]) -> bool {
+        let value = |name: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        self.only.iter().all(|(k, v)| value(k) == v)
+            && self.except.iter().all(|(k, v)| value(k) != v)
+    }
+
+    /// The PromQL label matchers of `only` and `except` (`{a="x",b!="y"}`, or "" for none).
+    pub fn matchers(&self) -> String {
+        let m: Vec<String> = self
+            .only
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .chain(self.except.iter().map(|(k, v)| format!("{k}!=\"{v}\"")))
+            .collect();
+        if m.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", m.join(","))
+        }
+    }
+
+    /// Every native metric the row reads: `native`, then `plus`, then `per`.
+    pub fn natives(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.native.as_str())
+            .chain(self.plus.iter().map(String::as_str))
+            .chain(self.per.as_deref())
+    }
+
+    /// How the row reads in the view and in comments: `a + b`, `a / b`, `a{x="y"}`.
+    pub fn describe(&self) -> String {
+        let mut d = format!("{}{}", self.native, self.matchers());
+        for p in &self.plus {
+            d.push_str(&format!(" + {p}"));
+        }
+        if let Some(per) = &self.per {
+            d.push_str(&format!(" / {per}"));
+        }
+        d
+    }
 }
 
 impl AbsentRow {
@@ -100,6 +187,18 @@ impl AbsentRow {
 }
 
 impl DialectTable {
+    /// How a native label collapses: `Some(true)` replicated (max), `Some(false)` split
+    /// (sum), `None` kept.
+    pub fn collapses(&self, native_label: &str) -> Option<bool> {
+        if self.aggregate.replicated.iter().any(|l| l == native_label) {
+            Some(true)
+        } else if self.aggregate.split.iter().any(|l| l == native_label) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     /// The canonical name of a native label.
     pub fn canonical_label<'a>(&'a self, native: &'a str) -> &'a str {
         self.labels.get(native).map_or(native, String::as_str)

@@ -1,6 +1,9 @@
 //! GPU sources: the DCGM exporter (scraped, mapped by its dialect table) and NVML (read directly).
 
+mod dcgm_counters;
 pub mod nvml;
+
+pub use dcgm_counters::dcgm_counters_csv;
 
 /// Which GPU fields a collection reads: everything (*steady* profile) or the small set the
 /// *incident* profile polls every 250 ms (`incident = true` in `dialects/canonical.toml`).

@@ -3,6 +3,7 @@
 
 mod client;
 mod ingest;
+mod metrics_url;
 mod nvml_target;
 mod profile;
 mod runner;
@@ -11,6 +12,7 @@ mod target;
 
 pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
 pub use ingest::{apply_field_set, target_labels, to_points};
+pub use metrics_url::{MetricsUrlError, metrics_url};
 pub use nvml_target::{NVML_JOB, NvmlTarget};
 pub use profile::{KindProfiles, Profile, ProfileSettings};
 pub use runner::{FamilyMetadata, ScrapeReport, Scraper, Target, TargetChanges, TargetState};
