@@ -6,7 +6,9 @@
 //!
 //! NVML emits the `gpu:*` names itself (`sources::gpu::nvml`), so it needs no rule here.
 
-use sources::dialect::{CanonicalSignal, DialectTable, Layer, SignalType, canonical, tables};
+use sources::dialect::{
+    CanonicalSignal, DialectTable, Layer, MapRow, SignalType, canonical, tables,
+};
 
 use crate::yaml::{Group, Rule, render};
 
@@ -15,21 +17,47 @@ const ENGINE_INTERVAL: &str = "10s";
 /// Evaluation interval of the GPU group (GPUs are scraped every 5 s).
 const GPU_INTERVAL: &str = "5s";
 
-/// One native series selector turned into canonical form.
-fn native_expr(t: &DialectTable, native: &str, scale: f64, gauge: bool) -> String {
-    let mut e = if scale == 1.0 {
-        native.to_string()
-    } else {
-        format!("{native} * {scale}")
-    };
-    let renamed: Vec<&String> = t.labels.keys().collect();
+/// One table row turned into canonical form: the row's arithmetic over its filtered native
+/// selectors, rank labels collapsed as the table says, labels renamed by `label_replace` and
+/// the native label dropped, and the dialect label added.
+fn native_expr(t: &DialectTable, row: &MapRow, suffix: &str, s: &CanonicalSignal) -> String {
+    let selector = |name: &str| format!("{name}{suffix}{}", row.matchers());
+    let mut e = selector(&row.native);
+    for p in &row.plus {
+        e = format!("{e} + {}", selector(p));
+    }
+    if let Some(per) = &row.per {
+        e = format!("{e} / {}", selector(per));
+    }
+    if row.scale != 1.0 {
+        e = if row.plus.is_empty() && row.per.is_none() {
+            format!("{e} * {}", row.scale)
+        } else {
+            format!("({e}) * {}", row.scale)
+        };
+    }
+    if !t.aggregate.replicated.is_empty() {
+        e = format!("max without ({}) ({e})", t.aggregate.replicated.join(", "));
+    }
+    if !t.aggregate.split.is_empty() {
+        let agg = if s.signal_type == SignalType::Gauge && s.unit == "ratio" {
+            "max"
+        } else {
+            "sum"
+        };
+        e = format!("{agg} without ({}) ({e})", t.aggregate.split.join(", "));
+    }
+    let renamed: Vec<&str> = t.labels.keys().map(String::as_str).collect();
     for (from, to) in &t.labels {
         e = format!("label_replace({e}, \"{to}\", \"$1\", \"{from}\", \"(.+)\")");
     }
     if !renamed.is_empty() {
-        let agg = if gauge { "max" } else { "sum" };
-        let names: Vec<&str> = renamed.iter().map(|s| s.as_str()).collect();
-        e = format!("{agg} without ({}) ({e})", names.join(", "));
+        let agg = if s.signal_type == SignalType::Gauge {
+            "max"
+        } else {
+            "sum"
+        };
+        e = format!("{agg} without ({}) ({e})", renamed.join(", "));
     }
     format!(
         "label_replace({e}, \"{}\", \"{}\", \"\", \"\")",
@@ -47,7 +75,11 @@ fn label_of(layer: Layer) -> &'static str {
 }
 
 /// The rules for one canonical signal across `dialects`, with comments for the dialects
-/// that cannot give it.
+/// that cannot give it and for rows whose value carries a caveat.
+///
+/// Alternatives are `or`-ed, which keeps the first one present per label set. Within one
+/// dialect, a later histogram alternative also drops the series an earlier one has
+/// (`unless ignoring(le)`), so two histograms with different buckets never mix.
 fn signal_rules(s: &CanonicalSignal, dialects: &[&DialectTable]) -> Vec<Rule> {
     let suffixes: &[&str] = match s.signal_type {
         SignalType::Histogram => &["_bucket", "_sum", "_count"],
@@ -60,6 +92,11 @@ fn signal_rules(s: &CanonicalSignal, dialects: &[&DialectTable]) -> Vec<Rule> {
         {
             comment.push(format!("{}: not exposed: {}", t.name, a.why));
         }
+        for m in t.maps.iter().filter(|m| m.canonical == s.name) {
+            if let Some(note) = &m.note {
+                comment.push(format!("{}: {}: {note}", t.name, m.describe()));
+            }
+        }
     }
     suffixes
         .iter()
@@ -68,17 +105,22 @@ fn signal_rules(s: &CanonicalSignal, dialects: &[&DialectTable]) -> Vec<Rule> {
             let alternatives: Vec<String> = dialects
                 .iter()
                 .flat_map(|t| {
-                    t.maps
+                    let rows: Vec<String> = t
+                        .maps
                         .iter()
                         .filter(|m| m.canonical == s.name)
-                        .map(move |m| {
-                            native_expr(
-                                t,
-                                &format!("{}{suffix}", m.native),
-                                m.scale,
-                                s.signal_type == SignalType::Gauge,
-                            )
+                        .map(|m| native_expr(t, m, suffix, s))
+                        .collect();
+                    rows.iter()
+                        .enumerate()
+                        .map(|(j, e)| {
+                            if j == 0 || s.signal_type != SignalType::Histogram {
+                                e.clone()
+                            } else {
+                                format!("({e} unless ignoring(le) ({}))", rows[..j].join(" or "))
+                            }
                         })
+                        .collect::<Vec<_>>()
                 })
                 .collect();
             (!alternatives.is_empty()).then(|| Rule {

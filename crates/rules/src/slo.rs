@@ -116,16 +116,25 @@ fn latency_error(gw: &str, engine: &str, le_gw: f64, le_engine: f64, m: &str, w:
     format!("{}\nor\n{}", ratio(gw, le_gw), ratio(engine, le_engine))
 }
 
+/// The share of requests that were not good: from the gateway's requests, else from the
+/// engine's finished requests plus its failed ones (`llm:requests_failed_total`, vLLM's
+/// `finished_reason="error"`): an engine error is never good and never left out.
 fn share_error(gw_good: &str, engine_good: &str, m: &str, w: &str) -> String {
-    let ratio = |family: &str, good: &str| {
-        format!(
-            "1 - (\n  sum by (model) (rate({family}{{{good}, model=~\"{m}\"}}[{w}]))\n  / sum by (model) (rate({family}{{model=~\"{m}\"}}[{w}]))\n)"
-        )
+    let gateway = "strata_gateway_requests_total";
+    let finished = "llm:requests_finished_total";
+    let failed = "llm:requests_failed_total";
+    let rate = |family: &str, filter: &str| {
+        format!("sum by (model) (rate({family}{{{filter}model=~\"{m}\"}}[{w}]))")
     };
+    let good = |g: &str| format!("{g}, ");
     format!(
-        "{}\nor\n{}",
-        ratio("strata_gateway_requests_total", gw_good),
-        ratio("llm:requests_finished_total", engine_good)
+        "1 - (\n  {}\n  / {}\n)\nor\n1 - (\n  {}\n  / ({} + ({} or 0 * {}))\n)",
+        rate(gateway, &good(gw_good)),
+        rate(gateway, ""),
+        rate(finished, &good(engine_good)),
+        rate(finished, ""),
+        rate(failed, ""),
+        rate(finished, ""),
     )
 }
 
@@ -408,6 +417,17 @@ mod tests {
             sli.find("strata_gateway") < sli.find("llm:"),
             "gateway first"
         );
+        let success = &g[0]
+            .rules
+            .iter()
+            .find(|r| r.labels.contains(&("slo".into(), "success".into())))
+            .expect("success")
+            .expr;
+        // Engine errors (vLLM finished_reason="error" -> llm:requests_failed_total) count
+        // against success: they are in the denominator and never in the numerator.
+        let engine = &success[success.find("llm:").expect("engine side")..];
+        assert!(engine.contains("llm:requests_failed_total"), "{success}");
+        assert!(!engine.contains("finish_reason=\"error\""), "{success}");
         crate::load("slo.yml", &file(&SloProfile::builtin()[0])).expect("valid");
     }
 }
