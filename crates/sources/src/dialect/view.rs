@@ -707,7 +707,7 @@ mod combine_tests {
 
     #[test]
     fn sums_ratios_and_filters() {
-        let points = vec![
+        let points = [
             pt("llamacpp:prompt_tokens_total", &[], 30.0),
             pt("llamacpp:prompt_tokens_cached_total", &[], 70.0),
             pt("tgi_batch_current_max_tokens", &[], 2000.0),
