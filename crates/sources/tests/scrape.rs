@@ -112,7 +112,7 @@ async fn plain_gzip_auth_and_openmetrics_bodies_scrape() {
         assert!(meta(&r, "scrape_duration_seconds") > 0.0);
         assert_eq!(
             r.dialect.map(|d| (d.table.name.as_str(), d.version)),
-            Some(("vllm", "v1"))
+            Some(("vllm", "0.10-0.11"))
         );
         let running = r
             .native_points()
