@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the gateway needs to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GatewayConfig {
     /// Where clients connect (HTTP/1.1 and h2c).
     pub listen: SocketAddr,
@@ -67,7 +67,7 @@ pub struct TokenPrice {
 }
 
 /// Token prices per model (from `[cost]` in `strata.toml`); empty: requests are not priced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prices {
     /// Currency code of every price (`EUR`, `USD`).
     pub currency: std::sync::Arc<str>,
@@ -90,7 +90,7 @@ impl Prices {
 }
 
 /// One engine behind the gateway.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     /// Name used in labels, logs, spans and error messages (`vllm-a`).
     pub name: String,
@@ -119,7 +119,7 @@ impl UpstreamConfig {
 }
 
 /// Who the request is for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     /// Header carrying the tenant (used when no API keys are configured).
     pub header: Option<String>,
@@ -173,7 +173,7 @@ impl Default for Limits {
 }
 
 /// Quality signals taken from the response text.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QualityConfig {
     /// Phrases (matched case-insensitively in the first 512 bytes of the response) that
     /// mark a refusal.
@@ -213,7 +213,7 @@ pub enum OtlpProtocol {
 }
 
 /// Span export and tail sampling.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TracingConfig {
     /// OTLP endpoint; none: spans are not exported (the sampler still decides exemplars).
     pub endpoint: Option<String>,
@@ -287,14 +287,14 @@ pub enum LogOutput {
 }
 
 /// Request log settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogConfig {
     /// Where the lines go.
     pub output: LogOutput,
 }
 
 /// Opt-in capture of prompts and completions, scrubbed, into their own files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CaptureConfig {
     /// Folder for `capture-YYYYMMDDHH.jsonl` files.
     pub dir: PathBuf,

@@ -2,8 +2,7 @@
 //! to a real Alertmanager (API v2) and to a JSON webhook with inhibition, and agreement
 //! with `promtool check rules` on good and bad files.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -4,18 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Version line: crate version and the git commit it was built from.
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("STRATA_GIT_COMMIT"),
-    ")"
-);
 
 /// Layered observability for self-hosted LLM inference (vLLM, TGI, SGLang, llama.cpp) on
 /// NVIDIA GPUs: from the silicon to the tokens a user sees.
 #[derive(Debug, Parser)]
-#[command(name = "strata", version = VERSION, about, long_about = None)]
+#[command(name = "strata", version = node::VERSION_LINE, about, long_about = None)]
 #[command(
     after_help = "Start with `strata scrape http://127.0.0.1:8000/metrics` against your own engine."
 )]

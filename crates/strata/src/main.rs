@@ -1,10 +1,8 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
-mod api;
 mod bench_cmd;
 mod cardinality_cmd;
 mod cli;
-mod config;
 mod config_cmd;
 mod cost_cmd;
 mod demo_cmd;
@@ -12,11 +10,9 @@ mod diagnose_cmd;
 mod gateway_cmd;
 mod generate;
 mod host;
-mod incident;
 mod scrape_cmd;
 mod sim_cmd;
 mod top;
-mod ui;
 mod up;
 
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod live;
+use testkit::live;
 use live::json;
 
 async fn wait_until(

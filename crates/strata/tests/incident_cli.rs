@@ -3,7 +3,7 @@
 //! number of `up` samples per window through the query API, and it reverts on time with the
 //! switch kept in the history.
 
-mod live;
+use testkit::live;
 
 use std::time::{Duration, Instant};
 

@@ -5,8 +5,7 @@
 //! same rules run through Strata's rule engine in virtual time, and at every eval time of
 //! the table Strata's firing alerts must be the table's: same labels, same annotations.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod live;
+use testkit::live;
 use live::serve_sample;
 
 fn strata(args: &[&str]) -> Output {

@@ -1,7 +1,7 @@
 //! `strata sim` as a user runs it: the real binary on free ports, read back through
 //! `strata scrape`, plus the virtual-time and help outputs.
 
-mod live;
+use testkit::live;
 use live::{sim, strata};
 use std::time::{Duration, Instant};
 

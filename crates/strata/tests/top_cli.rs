@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod live;
+use testkit::live;
 use live::{json, strata};
 
 /// A tmux server of its own (`-L`), killed on drop.

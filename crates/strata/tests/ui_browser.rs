@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod live;
+use testkit::live;
 use live::json;
 
 /// The admin token the demo is started with (and the browser types in).

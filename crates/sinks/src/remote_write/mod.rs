@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 pub use queue::{DiskQueue, Fsync, Recovery};
 
 /// Everything a remote_write sink needs, as plain data (the binary reads files and flags).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWriteConfig {
     /// Receiver endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`.
     pub url: reqwest::Url,
@@ -159,8 +159,8 @@ impl Shared {
 /// queued batches on disk for the next start.
 pub struct RemoteWriter {
     shared: Arc<Shared>,
-    sender: JoinHandle<()>,
-    ticker: JoinHandle<()>,
+    /// Taken by the first [`RemoteWriter::shutdown`].
+    tasks: Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
 }
 
 impl RemoteWriter {
@@ -190,8 +190,7 @@ impl RemoteWriter {
         Ok((
             RemoteWriter {
                 shared,
-                sender,
-                ticker,
+                tasks: Mutex::new(Some((sender, ticker))),
             },
             recovery,
         ))
@@ -223,9 +222,18 @@ impl RemoteWriter {
     }
 
     /// Writes the pending batch to disk, then keeps sending for at most `drain` before
-    /// stopping; whatever is still queued stays on disk for the next start.
-    pub async fn shutdown(mut self, drain: Duration) -> RemoteWriteStats {
-        self.ticker.abort();
+    /// stopping; whatever is still queued stays on disk for the next start. Later calls only
+    /// report the counters.
+    pub async fn shutdown(&self, drain: Duration) -> RemoteWriteStats {
+        let Some((mut sender, ticker)) = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return self.shared.stats();
+        };
+        ticker.abort();
         self.shared.cut();
         *self
             .shared
@@ -234,7 +242,7 @@ impl RemoteWriter {
             .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
         self.shared.closing.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
-        if tokio::time::timeout(drain + Duration::from_secs(1), &mut self.sender)
+        if tokio::time::timeout(drain + Duration::from_secs(1), &mut sender)
             .await
             .is_err()
         {

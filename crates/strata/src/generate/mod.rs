@@ -131,12 +131,12 @@ impl Spec {
     /// `[cost]`, the SLO profile `strata up` evaluates (`[rules] slo_profile`) and every
     /// `[[slo]]`.
     pub fn load(flag: Option<&Path>) -> Result<Spec, String> {
-        let Some(path) = crate::config::locate(flag) else {
+        let Some(path) = ::config::locate(flag) else {
             return Ok(Spec::defaults());
         };
-        let (config, text) = crate::config::load(&path).map_err(|e| e.to_string())?;
+        let (config, text) = ::config::load(&path).map_err(|e| e.to_string())?;
         let targets =
-            crate::config::target_specs(&config, &path, &text).map_err(|e| e.to_string())?;
+            ::config::target_specs(&config, &path, &text).map_err(|e| e.to_string())?;
         let gateway = config
             .gateway
             .resolve(&path, &text)

@@ -18,7 +18,7 @@ use tsdb::promql::{Engine, EngineConfig as QueryConfig};
 use tsdb::{Store, StoreConfig};
 
 use super::{File, Spec, yaml};
-use crate::up::{Ingest, StoreQuery};
+use node::{Ingest, StoreQuery};
 
 /// Minutes of input: one sample a minute, t = 0 … MINUTES (the alerts are checked at the
 /// last one). Conditions from [`ONSET`] fill the last hour: a window that starts on a
@@ -598,7 +598,7 @@ fn evaluate(world: &World, groups: &[rules::GroupSpec]) -> Result<Fired, String>
             .enumerate()
             .map(|(i, v)| Point::new(key.0.clone(), key.1.clone(), *v, i as i64 * 60_000))
             .collect();
-        ingest.write("input", &points);
+        ingest.write(node::Batch::points("input", points));
     }
     let query = StoreQuery(Arc::new(Engine::new(store, QueryConfig::default())));
     let engine = RuleEngine::new(groups.to_vec(), rules::EngineConfig::default());

@@ -1,6 +1,6 @@
-//! `strata up`'s settings: `strata.toml` overlaid with the flags.
+//! `strata up`'s settings: `strata.toml` overlaid with the flags, resolved into the node's
+//! plain [`Settings`].
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,45 +8,11 @@ use rules::alert::Labels;
 use rules::notify::Receiver;
 use sinks::remote_write::{Fsync, RemoteWriteConfig};
 
+use node::settings::{DEFAULT_LISTEN, DEFAULT_SHUTDOWN_DEADLINE, Settings};
+
 use super::UpArgs;
 use super::args::{check_label_name, parse_fsync};
-use crate::config::Config;
-
-/// Where the API listens unless told otherwise.
-pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
-
-/// Everything `strata up` runs with, resolved.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    /// Address of the API, UI and `/metrics`.
-    pub listen: SocketAddr,
-    /// Bearer token admin POSTs must carry.
-    pub admin_token: Option<String>,
-    /// Snapshot and remote_write queue folder.
-    pub data_dir: PathBuf,
-    /// How long samples are kept.
-    pub retention: Duration,
-    /// How often the store is snapshotted.
-    pub snapshot_interval: Duration,
-    /// Whether the built-in packs are loaded.
-    pub packs: bool,
-    /// SLO profile of the built-in packs.
-    pub slo_profile: String,
-    /// Extra rule files.
-    pub rule_files: Vec<PathBuf>,
-    /// Tests: one interval for every group, `for:` waived.
-    pub rule_interval: Option<Duration>,
-    /// remote_write, when configured.
-    pub remote_write: Option<RemoteWriteConfig>,
-    /// Alert receivers.
-    pub receivers: Vec<Receiver>,
-    /// External labels.
-    pub external_labels: Labels,
-    /// Alerts that switch incident mode on (empty: the pack's page alerts).
-    pub incident_alerts: Vec<String>,
-    /// How long incident mode lasts.
-    pub incident_duration: Duration,
-}
+use ::config::Config;
 
 fn url(s: &str, key: &str) -> Result<reqwest::Url, String> {
     s.parse()
@@ -71,9 +37,8 @@ pub(crate) fn read_token(path: &Path) -> Result<String, String> {
     Ok(token)
 }
 
-impl Settings {
-    /// `config` (the defaults when there is no file) overlaid with `args`.
-    pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String> {
+/// `config` (the defaults when there is no file) overlaid with `args`.
+pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String> {
         let listen = match (args.listen, config.api.listen) {
             (Some(a), _) | (None, Some(a)) => a,
             (None, None) => DEFAULT_LISTEN
@@ -182,8 +147,11 @@ impl Settings {
             external_labels,
             incident_alerts,
             incident_duration,
+            shutdown_deadline: args
+                .shutdown_timeout
+                .or(span(&config.api.shutdown_timeout))
+                .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE),
         })
-    }
 }
 
 #[cfg(test)]
@@ -202,14 +170,14 @@ mod tests {
     }
 
     fn example() -> Config {
-        crate::config::parse(Path::new("strata.example.toml"), crate::config::EXAMPLE)
+        ::config::parse(Path::new("strata.example.toml"), ::config::EXAMPLE)
             .expect("example parses")
     }
 
     #[test]
     fn the_example_sets_every_up_section_and_flags_override_it() {
         let c = example();
-        let s = Settings::resolve(&c, &args(&[])).expect("resolves");
+        let s = resolve(&c, &args(&[])).expect("resolves");
         assert_eq!(s.listen.to_string(), "127.0.0.1:9464");
         assert_eq!(s.data_dir, PathBuf::from("strata-data"));
         assert_eq!(s.retention, Duration::from_secs(6 * 3600));
@@ -226,7 +194,7 @@ mod tests {
         assert_eq!(s.incident_alerts, ["LLMKVCacheExhaustion"]);
         assert_eq!(s.incident_duration, Duration::from_secs(600));
 
-        let s = Settings::resolve(
+        let s = resolve(
             &c,
             &args(&[
                 "--listen",
@@ -263,8 +231,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_the_fix() {
-        let parse = |t: &str| crate::config::parse(Path::new("s.toml"), t).expect("parses");
-        let e = Settings::resolve(
+        let parse = |t: &str| ::config::parse(Path::new("s.toml"), t).expect("parses");
+        let e = resolve(
             &parse("[sinks]\nalertmanager = [\"not a url\"]\n"),
             &args(&[]),
         )
@@ -273,23 +241,23 @@ mod tests {
             e.contains("[sinks] alertmanager") && e.contains("full URL"),
             "{e}"
         );
-        let e = Settings::resolve(
+        let e = resolve(
             &parse("[sinks.remote_write]\nurl = \"http://x/\"\nfsync = \"sometimes\"\n"),
             &args(&[]),
         )
         .expect_err("bad fsync");
         assert!(e.contains("fsync") && e.contains("always"), "{e}");
-        let e = Settings::resolve(
+        let e = resolve(
             &parse("[api]\nadmin_token_file = \"/nonexistent/t\"\n"),
             &args(&[]),
         )
         .expect_err("missing token");
         assert!(e.contains("admin token file"), "{e}");
-        let e = crate::config::parse(Path::new("s.toml"), "[store]\nretension = \"1h\"\n")
+        let e = ::config::parse(Path::new("s.toml"), "[store]\nretension = \"1h\"\n")
             .expect_err("typo")
             .to_string();
         assert!(e.contains("unknown field `retension`"), "{e}");
-        let s = Settings::resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[]))
+        let s = resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[]))
             .expect("resolves");
         let e = super::super::rules::rule_groups(&Config::default(), &s).expect_err("profile");
         assert!(

@@ -17,7 +17,7 @@ pub use targets::target_specs;
 use std::path::{Path, PathBuf};
 
 /// The documented example, compiled in (`strata config example` prints it).
-pub const EXAMPLE: &str = include_str!("../../../../strata.example.toml");
+pub const EXAMPLE: &str = include_str!("../../../strata.example.toml");
 
 /// Where the config comes from: `--config`, else `$STRATA_CONFIG`, else `./strata.toml` if
 /// it exists, else none (built-in defaults).

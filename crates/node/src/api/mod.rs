@@ -3,8 +3,6 @@
 //! Prometheus's JSON and error shapes, so Grafana's Prometheus datasource works unchanged.
 
 mod params;
-// tests/api_parity.rs compiles this module without serving the requests routes.
-#[cfg_attr(test, allow(dead_code))]
 pub mod requests;
 
 use std::sync::Arc;
@@ -217,7 +215,7 @@ async fn label_values(
 }
 
 /// Whether `s` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub(crate) fn valid_label_name(s: &str) -> bool {
+pub fn valid_label_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
         .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
@@ -270,7 +268,7 @@ async fn alerts(State(s): Shared) -> ApiResult {
 async fn buildinfo() -> ApiResult {
     Ok(success(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "revision": env!("STRATA_GIT_COMMIT"),
+        "revision": crate::REVISION,
         "branch": "",
         "buildUser": "",
         "buildDate": "",

@@ -11,7 +11,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use clap::Args;
 use rules::findings::{Finding, Findings};
 use serde_json::{Value, json};
 use sources::scrape::{Profile, Scraper};
@@ -19,22 +18,6 @@ use tokio::time::Instant;
 
 /// How often firing alerts are checked and the end of an incident is looked for.
 const TICK: Duration = Duration::from_millis(250);
-
-/// `strata up` incident-mode flags.
-#[derive(Debug, Args)]
-pub struct IncidentArgs {
-    /// Alert that switches GPU scraping to the incident profile (250 ms) while it fires;
-    /// repeatable, added to [incident] alerts. Default: every page-severity alert of the
-    /// built-in GPU/engine pack (alerts.yml).
-    #[arg(long = "incident-alert", value_name = "ALERTNAME")]
-    pub alerts: Vec<String>,
-    /// How long incident mode lasts after its last trigger before scraping goes back to
-    /// steady (POST /api/v1/incident may give its own `duration`) [default: [incident]
-    /// duration, else 10m].
-    #[arg(long = "incident-duration", value_name = "DURATION",
-          value_parser = crate::cli::parse_duration)]
-    pub duration: Option<Duration>,
-}
 
 /// The page-severity alerts of the built-in GPU/engine pack.
 fn default_alerts() -> Vec<String> {
@@ -212,6 +195,22 @@ async fn show(State(i): State<Arc<Incident>>) -> axum::Json<Value> {
     axum::Json(json!({"status": "success", "data": i.json()}))
 }
 
+/// The longest incident a POST may ask for: the 250 ms profile costs exporter and store load,
+/// so it is never left on for days by a typo.
+const MAX_INCIDENT: Duration = Duration::from_secs(24 * 3600);
+
+/// A POSTed duration: positive and at most [`MAX_INCIDENT`].
+fn bounded_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("\"duration\" {s:?}: {e} (write e.g. 10m, 1h)"))?;
+    if d.is_zero() || d > MAX_INCIDENT {
+        return Err(format!(
+            "\"duration\" {s:?} must be greater than zero and at most 24h"
+        ));
+    }
+    Ok(d)
+}
+
 /// What a POST asks for: `Ok(None)` for a webhook with nothing firing.
 fn request(body: &str, default: Duration) -> Result<Option<(String, Duration)>, String> {
     let v: Value = if body.trim().is_empty() {
@@ -227,7 +226,7 @@ fn request(body: &str, default: Duration) -> Result<Option<(String, Duration)>, 
             let s = d
                 .as_str()
                 .ok_or("\"duration\" must be a string like \"10m\"")?;
-            crate::cli::parse_duration(s)?
+            bounded_duration(s)?
         }
     };
     let Some(alerts) = v.get("alerts") else {
@@ -290,6 +289,13 @@ mod tests {
         assert_eq!(request(resolved, d).unwrap(), None);
         assert!(request("{", d).unwrap_err().contains("duration"));
         assert!(request(r#"{"duration":"soon"}"#, d).is_err());
+        let e = request(r#"{"duration":"10000000000h"}"#, d).unwrap_err();
+        assert!(e.contains("at most 24h"), "{e}");
+        assert!(request(r#"{"duration":"0s"}"#, d).is_err());
+        assert_eq!(
+            request(r#"{"duration":"24h"}"#, d).unwrap().unwrap().1,
+            Duration::from_secs(24 * 3600)
+        );
     }
 
     #[test]

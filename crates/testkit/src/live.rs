@@ -1,8 +1,8 @@
-//! Real `strata sim` and `strata up` processes on free loopback ports, killed on drop.
-#![allow(dead_code)]
+//! Real `strata sim`, `strata up` and `strata demo` processes on free loopback ports, killed
+//! on drop.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,30 @@ impl Drop for Kill {
     }
 }
 
+/// Where the `strata` binary of this build is: `CARGO_BIN_EXE_strata` when the runner sets
+/// it (nextest does), else beside the test executable's `deps/` folder, as cargo lays out
+/// `target/<profile>/`.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARGO_BIN_EXE_strata") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join("strata");
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it first (cargo build -p strata) or run the tests of crates/strata",
+        bin.display()
+    );
+    bin
+}
+
 /// The `strata` binary, with no config from the environment.
 pub fn strata() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    let mut c = Command::new(binary());
     c.env_remove("STRATA_CONFIG");
     c
 }
@@ -67,11 +88,7 @@ pub fn sim(args: &[&str]) -> (Kill, String, String) {
 /// `strata up` with `args`, its data in `dir`; its API base (`http://127.0.0.1:PORT`) once
 /// it answers with `up` series.
 pub async fn up(args: &[&str], dir: &Path) -> (Kill, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::free_port();
     let child = Kill(
         strata()
             .arg("up")

@@ -13,23 +13,27 @@ use serde_json::{Value, json};
 use super::http::{error, success};
 
 /// The simulated engines whose scenario the API switches.
-pub(crate) struct Scenarios {
+pub struct Scenarios {
     /// Base URLs of the simulators (`http://127.0.0.1:PORT`).
     engines: Vec<String>,
+    /// Every scenario the simulators know, as `(name, one-line help)`.
+    available: Vec<(String, String)>,
     client: reqwest::Client,
 }
 
 impl Scenarios {
-    /// A switch over the simulators at `engines`.
-    pub(crate) fn new(engines: Vec<String>) -> Scenarios {
+    /// A switch over the simulators at `engines`, which know the scenarios of `available`
+    /// (`(name, one-line help)`).
+    pub fn new(engines: Vec<String>, available: Vec<(String, String)>) -> Scenarios {
         Scenarios {
             engines,
+            available,
             client: reqwest::Client::new(),
         }
     }
 
     /// `GET/POST /api/v1/scenario`.
-    pub(crate) fn router(self: &Arc<Self>) -> Router {
+    pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/api/v1/scenario", get(show).post(switch))
             .with_state(self.clone())
@@ -57,7 +61,7 @@ impl Scenarios {
     }
 
     /// Switches every simulator to `name`.
-    pub(crate) async fn switch(&self, name: &str) -> Result<(), String> {
+    pub async fn switch(&self, name: &str) -> Result<(), String> {
         for e in &self.engines {
             let resp = self
                 .client
@@ -78,28 +82,29 @@ impl Scenarios {
     }
 }
 
-fn data(current: &str) -> Value {
-    let available: Vec<Value> = sim::Scenario::ALL
+fn data(current: &str, s: &Scenarios) -> Value {
+    let available: Vec<Value> = s
+        .available
         .iter()
-        .map(|s| json!({"name": s.name(), "help": s.help()}))
+        .map(|(name, help)| json!({"name": name, "help": help}))
         .collect();
     json!({"current": current, "available": available})
 }
 
 async fn show(State(s): State<Arc<Scenarios>>) -> Response {
     match s.current().await {
-        Ok(cur) => success(data(&cur)),
+        Ok(cur) => success(data(&cur, &s)),
         Err(e) => error(StatusCode::BAD_GATEWAY, "unavailable", &e),
     }
 }
 
 async fn switch(State(s): State<Arc<Scenarios>>, body: String) -> Response {
-    let names: Vec<&str> = sim::Scenario::ALL.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = s.available.iter().map(|(n, _)| n.as_str()).collect();
     let name = match serde_json::from_str::<Value>(&body) {
         Ok(v) => v["scenario"].as_str().map(str::to_string),
         Err(_) => None,
     };
-    let Some(name) = name.filter(|n| sim::Scenario::parse(n).is_some()) else {
+    let Some(name) = name.filter(|n| names.contains(&n.as_str())) else {
         return error(
             StatusCode::BAD_REQUEST,
             "bad_data",
@@ -113,5 +118,5 @@ async fn switch(State(s): State<Arc<Scenarios>>, body: String) -> Response {
         return error(StatusCode::BAD_GATEWAY, "unavailable", &e);
     }
     eprintln!("strata: scenario switched to {name}");
-    success(data(&name))
+    success(data(&name, &s))
 }

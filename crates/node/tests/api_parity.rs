@@ -5,11 +5,9 @@
 //! are compared structurally: keys, types, result types, order where Prometheus defines one,
 //! value encodings, error types and HTTP status codes.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
-#[path = "../src/api/mod.rs"]
-mod api;
+use node::api;
 
 use std::sync::Arc;
 use std::time::Duration;

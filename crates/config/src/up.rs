@@ -19,6 +19,9 @@ pub struct ApiSection {
     pub listen: Option<SocketAddr>,
     /// File holding the bearer token that admin POSTs must carry.
     pub admin_token_file: Option<PathBuf>,
+    /// How long a whole shutdown may take.
+    #[serde(default, deserialize_with = "duration")]
+    pub shutdown_timeout: Option<Spanned<Duration>>,
 }
 
 /// `[store]`: the embedded time-series store.

@@ -134,7 +134,7 @@ impl SelfMetrics {
             out,
             "strata_build_info{{version=\"{}\",revision=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION"),
-            env!("STRATA_GIT_COMMIT")
+            crate::REVISION
         );
         {
             let s = lock(&self.scrapes);

@@ -1,9 +1,6 @@
 //! Real peers (Prometheus, VictoriaMetrics, Alertmanager) for integration tests: found on
 //! PATH, started on 127.0.0.1 with their data in a temp dir, killed on drop. A missing peer
-//! skips the test, or fails it when `STRATA_REQUIRE_PEERS=1`. Shared by the sinks and rules
-//! test suites (the rules tests include this file by path).
-
-#![allow(dead_code)]
+//! skips the test, or fails it when `STRATA_REQUIRE_PEERS=1`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

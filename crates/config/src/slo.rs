@@ -184,7 +184,7 @@ impl Config {
 mod tests {
     use std::path::Path;
 
-    use crate::config::parse;
+    use crate::parse;
 
     #[test]
     fn custom_and_overridden_profiles_resolve_with_defaults() {
@@ -252,6 +252,6 @@ mod tests {
                 "unknown field",
             ),
         ];
-        crate::config::assert_located_errors(&cases);
+        crate::assert_located_errors(&cases);
     }
 }

@@ -1,4 +1,5 @@
-//! Stamps the git commit into the binary for `strata --version`.
+//! Stamps the git commit into the build (`strata --version`, `/api/v1/status/buildinfo`,
+//! `strata_build_info`).
 
 use std::process::Command;
 
