@@ -58,10 +58,10 @@ pub enum Command {
     /// Write the at-scale stack's configuration from Strata's own rules and targets: rule
     /// files and their promtool tests, Grafana dashboards, Alertmanager, OTel collector,
     /// vmagent, Tetragon, Kubernetes and systemd.
-    Generate(crate::generate::GenerateArgs),
+    Generate(crate::generate_cmd::GenerateArgs),
     /// A terminal UI of a running Strata: engines, GPUs, open findings and firing alerts,
     /// refreshed live, sortable (`--once` prints one plain-text snapshot).
-    Top(crate::top::TopArgs),
+    Top(crate::top_cmd::TopArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

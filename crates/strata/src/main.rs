@@ -8,11 +8,11 @@ mod cost_cmd;
 mod demo_cmd;
 mod diagnose_cmd;
 mod gateway_cmd;
-mod generate;
+mod generate_cmd;
 mod host;
 mod scrape_cmd;
 mod sim_cmd;
-mod top;
+mod top_cmd;
 mod up;
 
 use std::process::ExitCode;
@@ -40,9 +40,9 @@ fn main() -> ExitCode {
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),
         cli::Command::Generate(args) => {
-            generate::run(cli.config.as_deref(), args).map_err(Into::into)
+            generate::run(cli.config.as_deref(), args.what, &args.out).map_err(Into::into)
         }
-        cli::Command::Top(args) => top::run(args),
+        cli::Command::Top(args) => top::run(args.options()),
     };
     match result {
         Ok(code) => code,

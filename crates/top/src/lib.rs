@@ -12,15 +12,13 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Args;
 use ratatui::crossterm::event::{self, Event};
 
 use fetch::Source;
 use model::App;
 
-/// `strata top`
-#[derive(Debug, Args)]
-#[command(after_help = "\
+/// `strata top --help`'s key and example text.
+pub const AFTER_HELP: &str = "\
 Keys: 1 2 3 or tab: Engines, GPUs, Findings · s: sort by the next column · r: reverse ·
 q or Ctrl-C: quit.
 
@@ -29,19 +27,18 @@ Examples:
   strata top --url http://host:9464 --interval 5s
   strata top --once                           one plain-text snapshot, for scripts
 
-Exit status: 0 on quit, 1 when Strata cannot be reached at start, 2 for usage errors.")]
-pub struct TopArgs {
+Exit status: 0 on quit, 1 when Strata cannot be reached at start, 2 for usage errors.";
+
+/// What `strata top` is asked to do (the binary fills it from its flags).
+#[derive(Debug, Clone)]
+pub struct Options {
     /// A running Strata (`strata up` or `strata demo`): its HTTP API.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9464")]
     pub url: reqwest::Url,
     /// How often to refresh.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::cli::parse_duration)]
     pub interval: Duration,
     /// Print one plain-text snapshot of every view and exit (no terminal needed).
-    #[arg(long)]
     pub once: bool,
     /// Width of the `--once` text.
-    #[arg(long, value_name = "COLUMNS", default_value_t = 160, requires = "once")]
     pub width: u16,
 }
 
@@ -52,7 +49,7 @@ fn now_ms() -> i64 {
 }
 
 /// Reads Strata once (exit 1 with the fix when it cannot), then shows the UI or the snapshot.
-pub fn run(args: TopArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn run(args: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A refresh never waits longer than the interval, nor less than a second.
     let source = Source::new(args.url.clone(), args.interval.max(Duration::from_secs(1)))?;
     let first = match source.fetch() {

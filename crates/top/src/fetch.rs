@@ -70,7 +70,7 @@ pub struct Source {
 impl Source {
     /// A reader of the Strata at `base`, each request bounded by `timeout`.
     pub fn new(base: reqwest::Url, timeout: Duration) -> Result<Source, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        sources::scrape::install_crypto_provider();
         Ok(Source {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -58,7 +58,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::top::model::Snapshot;
+    use crate::model::Snapshot;
     use std::time::Duration;
 
     fn press(code: KeyCode, modifiers: KeyModifiers) -> Option<Action> {

@@ -15,12 +15,11 @@ mod vmagent;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use sources::scrape::TargetKind;
 
-/// `strata generate`
-#[derive(Debug, Args)]
-#[command(after_help = "\
+/// `strata generate --help`'s text after the flags.
+pub const AFTER_HELP: &str = "\
 Every file is generated from the data Strata itself runs: the rule packs (canonical
 recording rules, alerts, diagnoses, SLO burn rates), the inhibitions and the targets of
 strata.toml. Regenerate after changing strata.toml or upgrading Strata.
@@ -29,15 +28,7 @@ Examples:
   strata generate all --out deploy/                 everything, one folder per target
   strata generate rules --out prometheus/rules/     rule files for Prometheus or vmalert
   promtool test rules deploy/rule-tests/*.test.yml  the generated unit tests
-  strata generate k8s --config strata.toml          manifests for the configured engines")]
-pub struct GenerateArgs {
-    /// What to generate (`all`: every target, each in its own folder under --out).
-    #[arg(value_enum)]
-    pub what: What,
-    /// Folder to write into (created when missing; files of the same name are replaced).
-    #[arg(long, value_name = "DIR", default_value = "strata-generated")]
-    pub out: PathBuf,
-}
+  strata generate k8s --config strata.toml          manifests for the configured engines";
 
 /// A generation target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -238,15 +229,13 @@ pub(crate) fn yaml(header: &[&str], value: &serde_json::Value) -> Result<String,
     Ok(out)
 }
 
-/// Runs `strata generate`.
-pub fn run(flag: Option<&Path>, args: GenerateArgs) -> Result<ExitCode, String> {
+/// Writes `what` under `out` from the config at `flag` (located as `strata up` does);
+/// prints each file written.
+pub fn run(flag: Option<&Path>, what: What, out: &Path) -> Result<ExitCode, String> {
     let spec = Spec::load(flag)?;
-    let targets: Vec<(What, PathBuf)> = match args.what {
-        What::All => What::EACH
-            .iter()
-            .map(|w| (*w, args.out.join(w.name())))
-            .collect(),
-        one => vec![(one, args.out.clone())],
+    let targets: Vec<(What, PathBuf)> = match what {
+        What::All => What::EACH.iter().map(|w| (*w, out.join(w.name()))).collect(),
+        one => vec![(one, out.to_path_buf())],
     };
     for (what, dir) in targets {
         let written = files(what, &spec).map_err(|e| format!("{}: {e}", what.name()))?;

@@ -216,8 +216,8 @@ pub fn plain(app: &App, now_ms: i64, width: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::top::model::Snapshot;
-    use crate::top::model::tests::sample;
+    use crate::model::Snapshot;
+    use crate::model::tests::sample;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
