@@ -10,9 +10,6 @@ use toml::Spanned;
 use super::error::ConfigError;
 use super::schema::Config;
 
-/// Labels that would explode cardinality: they belong to traces and logs, never to metrics.
-pub const FORBIDDEN_LABELS: [&str; 3] = ["request_id", "user_id", "session_id"];
-
 /// Default body limit when neither the target nor `[scrape]` sets one.
 const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
 
@@ -71,11 +68,11 @@ pub fn target_specs(
             spec.ca_pem = Some(read(file, &at)?);
         }
         for (label, value) in &t.labels {
-            if FORBIDDEN_LABELS.contains(&label.as_str()) {
+            if let Some(canonical) = strata_core::labels::forbidden(label) {
                 return Err(at(
                     value.span(),
                     format!(
-                        "label {label:?} is per-request and would explode the number of series"
+                        "label {label:?} is {canonical}: per-request, it would explode the number of series"
                     ),
                     "keep request, user and session ids in traces and logs, never on metrics",
                 ));
@@ -87,7 +84,7 @@ pub fn target_specs(
                     "rename the target (job) or drop the label",
                 ));
             }
-            if !is_label_name(label) {
+            if !strata_core::labels::valid_name(label) {
                 return Err(at(
                     value.span(),
                     format!("{label:?} is not a valid label name"),
@@ -112,12 +109,4 @@ fn read(
             "check the path and that strata may read it",
         )
     })
-}
-
-fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -126,8 +126,7 @@ impl Spec {
             return Ok(Spec::defaults());
         };
         let (config, text) = ::config::load(&path).map_err(|e| e.to_string())?;
-        let targets =
-            ::config::target_specs(&config, &path, &text).map_err(|e| e.to_string())?;
+        let targets = ::config::target_specs(&config, &path, &text).map_err(|e| e.to_string())?;
         let gateway = config
             .gateway
             .resolve(&path, &text)
@@ -234,7 +233,10 @@ pub(crate) fn yaml(header: &[&str], value: &serde_json::Value) -> Result<String,
 pub fn run(flag: Option<&Path>, what: What, out: &Path) -> Result<ExitCode, String> {
     let spec = Spec::load(flag)?;
     let targets: Vec<(What, PathBuf)> = match what {
-        What::All => What::EACH.iter().map(|w| (*w, out.join(w.name()))).collect(),
+        What::All => What::EACH
+            .iter()
+            .map(|w| (*w, out.join(w.name())))
+            .collect(),
         one => vec![(one, out.to_path_buf())],
     };
     for (what, dir) in targets {

@@ -608,26 +608,26 @@ fn evaluate(world: &World, groups: &[rules::GroupSpec]) -> Result<Fired, String>
             engine.eval_group(g, minute * 60_000, &query, &ingest);
         }
     }
-    let map = |v: &Value| -> BTreeMap<String, String> {
-        v.as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| *k != "alertname")
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+    let map = |pairs: &[(String, String)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .filter(|(k, _)| k != "alertname")
+            .cloned()
             .collect()
     };
     let mut fired = Fired::new();
-    for a in engine.alerts_json()["alerts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if a["state"] == "firing" {
-            let name = a["labels"]["alertname"].as_str().unwrap_or_default();
+    for a in engine.alerts() {
+        if a.state == rules::alert::State::Firing {
+            let name = a
+                .labels
+                .iter()
+                .find(|(k, _)| k == "alertname")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             fired
-                .entry(name.to_string())
+                .entry(name)
                 .or_default()
-                .push((map(&a["labels"]), map(&a["annotations"])));
+                .push((map(&a.labels), map(&a.annotations)));
         }
     }
     for v in fired.values_mut() {

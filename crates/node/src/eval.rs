@@ -101,10 +101,7 @@ impl Evaluator {
     }
 
     fn current(&self) -> Arc<Schedule> {
-        self.schedule
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        strata_core::sync::lock(&self.schedule).clone()
     }
 
     /// Runs every group on its interval until [`Evaluator::stop`].
@@ -123,13 +120,13 @@ impl Evaluator {
             tasks: Vec::new(),
         };
         running.tasks = self.spawn(&self.current(), &running);
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(running);
+        *strata_core::sync::lock(&self.running) = Some(running);
     }
 
     /// Evaluates `groups` from now on (a config reload): the group loops restart, groups
     /// whose rules are unchanged keep their alert state. Returns how many groups were kept.
     pub(crate) fn reload(self: &Arc<Self>, groups: Vec<GroupSpec>) -> usize {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = strata_core::sync::lock(&self.running);
         if let Some(r) = running.as_mut() {
             for t in r.tasks.drain(..) {
                 t.abort();
@@ -137,7 +134,7 @@ impl Evaluator {
         }
         let schedule = Arc::new(Schedule::new(&groups, self.default_interval));
         let kept = self.engine.replace(groups);
-        *self.schedule.lock().unwrap_or_else(|p| p.into_inner()) = schedule.clone();
+        *strata_core::sync::lock(&self.schedule) = schedule.clone();
         if let Some(r) = running.as_mut() {
             r.tasks = self.spawn(&schedule, r);
         }
@@ -146,11 +143,7 @@ impl Evaluator {
 
     /// Stops the group loops, waiting for each to end.
     pub(crate) async fn stop(&self) {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let running = strata_core::sync::lock(&self.running).take();
         for t in running.map(|r| r.tasks).unwrap_or_default() {
             t.abort();
             let _ = t.await;
@@ -181,10 +174,7 @@ impl Evaluator {
                         let due = tokio::task::spawn_blocking(move || {
                             let t = sources::now_ms();
                             let due = e.engine.eval_group(i, t, &*q, &*o);
-                            e.findings
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .observe(t, &due, &*q);
+                            strata_core::sync::lock(&e.findings).observe(t, &due, &*q);
                             due
                         })
                         .await

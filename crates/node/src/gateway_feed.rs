@@ -27,7 +27,11 @@ impl Embedded {
             let mut tick = tokio::time::interval(FEED_EVERY);
             loop {
                 tick.tick().await;
-                ingest.write(Batch::families("gateway", &metrics.families(), sources::now_ms()));
+                ingest.write(Batch::families(
+                    "gateway",
+                    &metrics.families(),
+                    sources::now_ms(),
+                ));
             }
         });
         Ok(Embedded { running, feed })

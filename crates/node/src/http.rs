@@ -141,11 +141,7 @@ async fn metrics(State(c): Shared) -> Response {
         ingest_queue: c.reports.max_capacity() - c.reports.capacity(),
         remote_write: c.ingest.remote.as_ref().map(|r| r.stats()),
         notify: c.notifier.as_ref().map(|n| n.stats()),
-        findings_open: c
-            .evaluator
-            .findings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        findings_open: strata_core::sync::lock(&c.evaluator.findings)
             .open()
             .count(),
     };
@@ -163,11 +159,7 @@ async fn metrics(State(c): Shared) -> Response {
 /// every one (ended and open), oldest start first.
 fn findings_json(c: &Control) -> Value {
     let (mut open, mut history): (Vec<Finding>, Vec<Finding>) = {
-        let f = c
-            .evaluator
-            .findings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let f = strata_core::sync::lock(&c.evaluator.findings);
         (f.open().cloned().collect(), f.history().cloned().collect())
     };
     let (current, ended) = c.incident.events();

@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use strata_core::now_ms;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use rules::alert::{Alert, State as AlertState};
 use rules::findings::{Finding, Findings};
 use serde_json::{Value, json};
 use sources::scrape::{Profile, Scraper};
@@ -57,12 +60,6 @@ pub struct Incident {
     history: Mutex<Findings>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Incident {
     /// A switch over `scraper`'s profile, triggered by `alerts` (none: the built-in
     /// pack's page alerts), lasting `duration` after the last trigger.
@@ -84,7 +81,7 @@ impl Incident {
     /// Enters (or extends) incident mode for `duration` because of `trigger`.
     pub fn trigger(&self, trigger: &str, duration: Duration) {
         let until = Instant::now() + duration;
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let mut active = strata_core::sync::lock(&self.active);
         match active.as_mut() {
             Some(a) => a.until = a.until.max(until),
             None => {
@@ -114,17 +111,14 @@ impl Incident {
 
     /// Goes back to steady once the incident time is over.
     fn expire(&self) {
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let mut active = strata_core::sync::lock(&self.active);
         if active.as_ref().is_some_and(|a| a.until <= Instant::now())
             && let Some(mut a) = active.take()
         {
             self.scraper.set_profile(Profile::Steady);
             a.event.ended_ms = Some(now_ms());
             eprintln!("strata up: incident mode off: GPU scraping back to steady");
-            self.history
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(a.event);
+            strata_core::sync::lock(&self.history).record(a.event);
         }
     }
 
@@ -139,7 +133,7 @@ impl Incident {
             loop {
                 tick.tick().await;
                 if let Some(r) = &rules {
-                    let firing = firing(&r.alerts_json(), &me.alerts);
+                    let firing = firing(&r.alerts(), &me.alerts);
                     if let Some(name) = firing {
                         me.trigger(&format!("alert {name} firing"), me.duration);
                     }
@@ -151,8 +145,8 @@ impl Incident {
 
     /// The switch in force (if any) and the ended ones, as findings events.
     pub fn events(&self) -> (Option<Finding>, Vec<Finding>) {
-        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let active = strata_core::sync::lock(&self.active);
+        let history = strata_core::sync::lock(&self.history);
         (
             active.as_ref().map(|a| a.event.clone()),
             history.history().cloned().collect(),
@@ -160,8 +154,8 @@ impl Incident {
     }
 
     fn json(&self) -> Value {
-        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let active = strata_core::sync::lock(&self.active);
+        let history = strata_core::sync::lock(&self.history);
         json!({
             "profile": if active.is_some() { "incident" } else { "steady" },
             "current": active.as_ref().map(|a| &a.event),
@@ -181,14 +175,14 @@ impl Incident {
 }
 
 /// The first alert named in `names` that fires in an `/api/v1/alerts` `data` object.
-fn firing(alerts: &Value, names: &[String]) -> Option<String> {
-    alerts["alerts"]
-        .as_array()?
+fn firing(alerts: &[Alert], names: &[String]) -> Option<String> {
+    alerts
         .iter()
-        .filter(|a| a["state"] == "firing")
-        .filter_map(|a| a["labels"]["alertname"].as_str())
-        .find(|n| names.iter().any(|x| x == n))
-        .map(str::to_string)
+        .filter(|a| a.state == AlertState::Firing)
+        .filter_map(|a| a.labels.iter().find(|(k, _)| k == "alertname"))
+        .map(|(_, n)| n)
+        .find(|n| names.contains(n))
+        .cloned()
 }
 
 async fn show(State(i): State<Arc<Incident>>) -> axum::Json<Value> {
@@ -302,12 +296,24 @@ mod tests {
     fn the_default_alerts_are_the_packs_page_alerts() {
         let a = default_alerts();
         assert!(!a.is_empty());
-        let v = json!({"alerts": [
-            {"state": "pending", "labels": {"alertname": a[0]}},
-            {"state": "firing", "labels": {"alertname": "NotConfigured"}},
-        ]});
+        let alert = |name: &str, state| Alert {
+            labels: vec![("alertname".to_string(), name.to_string())],
+            annotations: Vec::new(),
+            state,
+            value: 1.0,
+            active_at_ms: 0,
+            fired_at_ms: None,
+            resolved_at_ms: None,
+            last_sent_ms: None,
+            valid_until_ms: 0,
+            keep_firing_since_ms: None,
+        };
+        let v = [
+            alert(&a[0], AlertState::Pending),
+            alert("NotConfigured", AlertState::Firing),
+        ];
         assert_eq!(firing(&v, &a), None);
-        let v = json!({"alerts": [{"state": "firing", "labels": {"alertname": a[0]}}]});
+        let v = [alert(&a[0], AlertState::Firing)];
         assert_eq!(firing(&v, &a), Some(a[0].clone()));
     }
 }

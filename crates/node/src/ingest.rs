@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use rules::alert::Labels;
-use rules::{Appender, Query};
+use rules::{Append, Query};
 use sinks::remote_write::RemoteWriter;
 use sources::Point;
 use tsdb::promql::{Engine, Value};
@@ -161,7 +161,7 @@ impl Ingest {
     }
 }
 
-impl Appender for Ingest {
+impl Append for Ingest {
     fn append(&self, points: Vec<Point>) {
         self.write(Batch::points("rules", points));
     }
@@ -191,8 +191,13 @@ mod tests {
             .expect("bucket point");
         assert_eq!(bucket.value, 1.0);
         assert_eq!(bucket.label("model"), Some("m"));
-        assert!(batch.points.iter().any(|p| p.name == "strata_gateway_requests_total"
-            && p.label("finish_reason") == Some("stop")));
+        assert!(
+            batch
+                .points
+                .iter()
+                .any(|p| p.name == "strata_gateway_requests_total"
+                    && p.label("finish_reason") == Some("stop"))
+        );
         assert!(batch.points.iter().all(|p| p.timestamp_ms == 1000));
         let ttft = batch
             .metadata

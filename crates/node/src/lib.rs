@@ -91,10 +91,7 @@ impl Shared {
     /// unchanged ones, settings that need a restart named.
     pub(crate) fn apply(&self, plan: Plan) -> Result<Applied, String> {
         let needs_restart = {
-            let s = self
-                .settings
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let s = strata_core::sync::lock(&self.settings);
             s.needs_restart(
                 &plan.settings,
                 (self.gateway_cfg.as_ref(), plan.gateway.as_ref()),
@@ -214,7 +211,10 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         s.incident_alerts.clone(),
         s.incident_duration,
     );
-    let mut background = vec![("incident mode", incident.start(Some(evaluator.engine.clone())))];
+    let mut background = vec![(
+        "incident mode",
+        incident.start(Some(evaluator.engine.clone())),
+    )];
     let shared = Arc::new(Shared {
         settings: std::sync::Mutex::new(s.clone()),
         gateway_cfg: plan.gateway,
@@ -236,11 +236,7 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         reports: tx,
     });
     let ingest_stop = Arc::new(Notify::new());
-    let ingest_task = tokio::spawn(ingest_loop(
-        reports,
-        control.clone(),
-        ingest_stop.clone(),
-    ));
+    let ingest_task = tokio::spawn(ingest_loop(reports, control.clone(), ingest_stop.clone()));
     background.push((
         "periodic snapshots",
         tokio::spawn(snapshot_every(store.clone(), s.snapshot_interval)),
@@ -372,13 +368,8 @@ impl Running {
     /// streams drain), the gateway's open streams, remote_write. Each step is logged with
     /// its outcome; a step that misses the deadline is named, never skipped silently.
     pub async fn shutdown(self, deadline: Option<Duration>) -> ShutdownReport {
-        let total = deadline.unwrap_or_else(|| {
-            self.shared
-                .settings
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .shutdown_deadline
-        });
+        let total = deadline
+            .unwrap_or_else(|| strata_core::sync::lock(&self.shared.settings).shutdown_deadline);
         shutdown::run(self, total).await
     }
 }

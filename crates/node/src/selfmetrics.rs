@@ -1,48 +1,19 @@
 //! Strata's own metrics (`GET /metrics`), by Prometheus conventions: scrape durations and
 //! failures per job, store size and drops, queue lengths, remote_write and notification
-//! counters, rule group evaluation time.
+//! counters, rule group evaluation time. Built as families and written by `expo`'s writer,
+//! so every label value is escaped (a rule group or job named with `"` stays valid text).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use expo::{Format, LeStyle, MetricType, OwnedFamily, OwnedSample, Writer, histogram_samples};
+use strata_core::Histogram;
+use strata_core::sync::lock;
 
 /// Upper bounds of the duration histograms, seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, v: f64) {
-        for (c, le) in self.counts.iter_mut().zip(BUCKETS) {
-            if v <= le {
-                *c += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += v;
-    }
-
-    fn write(&self, out: &mut String, name: &str, label: &str, value: &str) {
-        for (c, le) in self.counts.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {c}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}",
-            self.count
-        );
-        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", self.count);
-    }
-}
-
-#[derive(Default)]
 struct Scrapes {
     duration: Histogram,
     failures: u64,
@@ -78,27 +49,59 @@ pub(crate) struct Gauges {
     pub findings_open: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// The families of one rendering, in order.
+struct Families(Vec<OwnedFamily>);
 
-/// Escapes a label value for the text format.
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+impl Families {
+    fn family(&mut self, name: &str, kind: MetricType, help: &str, samples: Vec<OwnedSample>) {
+        self.0.push(OwnedFamily {
+            name: name.to_string(),
+            metric_type: kind,
+            help: Some(help.to_string()),
+            unit: None,
+            samples,
+        });
+    }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    /// One family whose samples differ by the value of `label`.
+    fn by(&mut self, name: &str, kind: MetricType, help: &str, label: &str, vs: &[(&str, f64)]) {
+        let samples = vs
+            .iter()
+            .map(|(l, v)| OwnedSample::new(name, &[(label, l)], *v))
+            .collect();
+        self.family(name, kind, help, samples);
+    }
+
+    fn one(&mut self, name: &str, kind: MetricType, help: &str, v: f64) {
+        self.family(name, kind, help, vec![OwnedSample::new(name, &[], v)]);
+    }
+
+    /// A histogram family, one series per `(label value, histogram)`.
+    fn histograms<'a>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        hs: impl Iterator<Item = (&'a String, &'a Histogram)>,
+    ) {
+        let samples = hs
+            .flat_map(|(v, h)| {
+                histogram_samples(name, &[(label.to_string(), v.clone())], h, LeStyle::Decimal)
+            })
+            .collect();
+        self.family(name, MetricType::Histogram, help, samples);
+    }
 }
 
 impl SelfMetrics {
     /// Records one scrape of `job`.
     pub(crate) fn scrape(&self, job: &str, took: Duration, failed: bool, samples: usize) {
         let mut s = lock(&self.scrapes);
-        let e = s.entry(job.to_string()).or_default();
+        let e = s.entry(job.to_string()).or_insert_with(|| Scrapes {
+            duration: Histogram::new(&BUCKETS),
+            failures: 0,
+            samples: 0,
+        });
         e.duration.observe(took.as_secs_f64());
         e.failures += u64::from(failed);
         e.samples += samples as u64;
@@ -108,7 +111,7 @@ impl SelfMetrics {
     pub(crate) fn rule_group(&self, group: &str, took: Duration) {
         lock(&self.groups)
             .entry(group.to_string())
-            .or_default()
+            .or_insert_with(|| Histogram::new(&BUCKETS))
             .observe(took.as_secs_f64());
     }
 
@@ -117,243 +120,192 @@ impl SelfMetrics {
         let mut r = lock(&self.reload);
         r.successful = successful;
         if successful {
-            r.success_unix_seconds = sources::now_ms() as f64 / 1000.0;
+            r.success_unix_seconds = strata_core::now_ms() as f64 / 1000.0;
         }
     }
 
     /// The text exposition (Prometheus 0.0.4).
     pub(crate) fn render(&self, g: &Gauges) -> String {
-        let mut out = String::new();
-        family(
-            &mut out,
+        use MetricType::{Counter, Gauge};
+        let mut f = Families(Vec::new());
+        f.family(
             "strata_build_info",
-            "gauge",
+            Gauge,
             "Strata's version; always 1.",
-        );
-        let _ = writeln!(
-            out,
-            "strata_build_info{{version=\"{}\",revision=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            crate::REVISION
+            vec![OwnedSample::new(
+                "strata_build_info",
+                &[
+                    ("version", env!("CARGO_PKG_VERSION")),
+                    ("revision", crate::REVISION),
+                ],
+                1.0,
+            )],
         );
         {
             let s = lock(&self.scrapes);
-            family(
-                &mut out,
+            f.histograms(
                 "strata_scrape_duration_seconds",
-                "histogram",
                 "Time a scrape took, per job.",
+                "job",
+                s.iter().map(|(job, v)| (job, &v.duration)),
             );
-            for (job, v) in s.iter() {
-                v.duration
-                    .write(&mut out, "strata_scrape_duration_seconds", "job", &esc(job));
-            }
-            family(
-                &mut out,
+            let per_job = |pick: fn(&Scrapes) -> u64| -> Vec<(&str, f64)> {
+                s.iter()
+                    .map(|(job, v)| (job.as_str(), pick(v) as f64))
+                    .collect()
+            };
+            f.by(
                 "strata_scrape_failures_total",
-                "counter",
+                Counter,
                 "Scrapes that failed (target down, timeout, bad body), per job.",
+                "job",
+                &per_job(|v| v.failures),
             );
-            for (job, v) in s.iter() {
-                let _ = writeln!(
-                    out,
-                    "strata_scrape_failures_total{{job=\"{}\"}} {}",
-                    esc(job),
-                    v.failures
-                );
-            }
-            family(
-                &mut out,
+            f.by(
                 "strata_scrape_samples_total",
-                "counter",
+                Counter,
                 "Samples scraped, per job.",
+                "job",
+                &per_job(|v| v.samples),
             );
-            for (job, v) in s.iter() {
-                let _ = writeln!(
-                    out,
-                    "strata_scrape_samples_total{{job=\"{}\"}} {}",
-                    esc(job),
-                    v.samples
-                );
-            }
         }
-        {
-            let groups = lock(&self.groups);
-            family(
-                &mut out,
-                "strata_rule_group_duration_seconds",
-                "histogram",
-                "Time one evaluation of a rule group took.",
-            );
-            for (name, h) in groups.iter() {
-                h.write(
-                    &mut out,
-                    "strata_rule_group_duration_seconds",
-                    "rule_group",
-                    &esc(name),
-                );
-            }
-        }
+        f.histograms(
+            "strata_rule_group_duration_seconds",
+            "Time one evaluation of a rule group took.",
+            "rule_group",
+            lock(&self.groups).iter(),
+        );
         let st = &g.store;
-        let gauge = |out: &mut String, name: &str, help: &str, v: f64| {
-            family(out, name, "gauge", help);
-            let _ = writeln!(out, "{name} {v}");
-        };
-        gauge(
-            &mut out,
+        f.one(
             "strata_store_series",
+            Gauge,
             "Series in the store.",
             st.series as f64,
         );
-        gauge(
-            &mut out,
+        f.one(
             "strata_store_samples",
+            Gauge,
             "Samples in the store.",
             st.samples as f64,
         );
-        gauge(
-            &mut out,
+        f.one(
             "strata_store_bytes",
+            Gauge,
             "Encoded chunk bytes in the store.",
             st.bytes as f64,
         );
-        family(
-            &mut out,
+        f.one(
             "strata_store_appended_samples_total",
-            "counter",
+            Counter,
             "Samples appended to the store.",
-        );
-        let _ = writeln!(
-            out,
-            "strata_store_appended_samples_total {}",
-            st.appended_total
-        );
-        family(
-            &mut out,
-            "strata_store_dropped_samples_total",
-            "counter",
-            "Samples the store refused, by reason.",
+            st.appended_total as f64,
         );
         let d = &st.drops;
-        for (reason, v) in [
-            ("out_of_order", d.out_of_order),
-            ("forbidden_label", d.forbidden_label),
-            ("series_limit", d.series_limit),
-            ("metric_series_limit", d.metric_series_limit),
-        ] {
-            let _ = writeln!(
-                out,
-                "strata_store_dropped_samples_total{{reason=\"{reason}\"}} {v}"
-            );
-        }
-        family(
-            &mut out,
+        f.by(
+            "strata_store_dropped_samples_total",
+            Counter,
+            "Samples the store refused, by reason.",
+            "reason",
+            &[
+                ("out_of_order", d.out_of_order as f64),
+                ("forbidden_label", d.forbidden_label as f64),
+                ("series_limit", d.series_limit as f64),
+                ("metric_series_limit", d.metric_series_limit as f64),
+            ],
+        );
+        f.by(
             "strata_store_dropped_chunks_total",
-            "counter",
+            Counter,
             "Chunks dropped by retention, by reason.",
-        );
-        let _ = writeln!(
-            out,
-            "strata_store_dropped_chunks_total{{reason=\"time\"}} {}",
-            d.retention_time_chunks
-        );
-        let _ = writeln!(
-            out,
-            "strata_store_dropped_chunks_total{{reason=\"bytes\"}} {}",
-            d.retention_bytes_chunks
+            "reason",
+            &[
+                ("time", d.retention_time_chunks as f64),
+                ("bytes", d.retention_bytes_chunks as f64),
+            ],
         );
         {
             let r = lock(&self.reload);
-            gauge(
-                &mut out,
+            f.one(
                 "strata_config_last_reload_successful",
+                Gauge,
                 "Whether the last configuration reload attempt was successful.",
                 f64::from(u8::from(r.successful)),
             );
-            gauge(
-                &mut out,
+            f.one(
                 "strata_config_last_reload_success_timestamp_seconds",
+                Gauge,
                 "Timestamp of the last successful configuration reload.",
                 r.success_unix_seconds,
             );
         }
-        gauge(
-            &mut out,
+        f.one(
             "strata_ingest_queue_length",
+            Gauge,
             "Scrape reports waiting to be written to the store.",
             g.ingest_queue as f64,
         );
-        gauge(
-            &mut out,
+        f.one(
             "strata_findings_open",
+            Gauge,
             "Diagnoses firing now.",
             g.findings_open as f64,
         );
         if let Some(rw) = &g.remote_write {
-            gauge(
-                &mut out,
+            f.one(
                 "strata_remote_write_queue_samples",
+                Gauge,
                 "Samples queued on disk for remote_write.",
                 rw.queued_samples as f64,
             );
-            gauge(
-                &mut out,
+            f.one(
                 "strata_remote_write_queue_bytes",
+                Gauge,
                 "Bytes queued on disk for remote_write.",
                 rw.queued_bytes as f64,
             );
-            family(
-                &mut out,
+            f.one(
                 "strata_remote_write_samples_sent_total",
-                "counter",
+                Counter,
                 "Samples the remote_write receiver accepted.",
+                rw.samples_sent as f64,
             );
-            let _ = writeln!(
-                out,
-                "strata_remote_write_samples_sent_total {}",
-                rw.samples_sent
-            );
-            family(
-                &mut out,
+            f.by(
                 "strata_remote_write_samples_dropped_total",
-                "counter",
+                Counter,
                 "Samples remote_write gave up on, by reason.",
+                "reason",
+                &[
+                    ("queue_full", rw.dropped_queue_full as f64),
+                    ("rejected", rw.dropped_rejected as f64),
+                    ("io", rw.dropped_io as f64),
+                ],
             );
-            for (reason, v) in [
-                ("queue_full", rw.dropped_queue_full),
-                ("rejected", rw.dropped_rejected),
-                ("io", rw.dropped_io),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "strata_remote_write_samples_dropped_total{{reason=\"{reason}\"}} {v}"
-                );
-            }
-            family(
-                &mut out,
+            f.one(
                 "strata_remote_write_retries_total",
-                "counter",
+                Counter,
                 "remote_write sends retried.",
+                rw.retries as f64,
             );
-            let _ = writeln!(out, "strata_remote_write_retries_total {}", rw.retries);
         }
         if let Some(n) = &g.notify {
-            family(
-                &mut out,
+            f.by(
                 "strata_notifications_total",
-                "counter",
+                Counter,
                 "Alert notifications, by outcome (sent, failed, dropped from a full queue, inhibited).",
+                "result",
+                &[
+                    ("sent", n.sent as f64),
+                    ("failed", n.failed as f64),
+                    ("dropped", n.dropped as f64),
+                    ("inhibited", n.inhibited as f64),
+                ],
             );
-            for (result, v) in [
-                ("sent", n.sent),
-                ("failed", n.failed),
-                ("dropped", n.dropped),
-                ("inhibited", n.inhibited),
-            ] {
-                let _ = writeln!(out, "strata_notifications_total{{result=\"{result}\"}} {v}");
-            }
         }
-        out
+        let mut w = Writer::new(Format::Prometheus);
+        for family in &f.0 {
+            w.write_family(family);
+        }
+        w.finish()
     }
 }
 
@@ -361,21 +313,26 @@ impl SelfMetrics {
 mod tests {
     use super::*;
 
+    fn gauges() -> Gauges {
+        Gauges {
+            store: tsdb::StoreStats::default(),
+            ingest_queue: 2,
+            remote_write: None,
+            notify: None,
+            findings_open: 1,
+        }
+    }
+
     #[test]
     fn histograms_are_cumulative_and_families_parse() {
         let m = SelfMetrics::default();
         m.scrape("engine", Duration::from_millis(3), false, 10);
         m.scrape("engine", Duration::from_millis(300), true, 0);
         m.rule_group("g", Duration::from_millis(20));
-        let text = m.render(&Gauges {
-            store: tsdb::StoreStats::default(),
-            ingest_queue: 2,
-            remote_write: None,
-            notify: None,
-            findings_open: 1,
-        });
+        let text = m.render(&gauges());
         assert!(
-            text.contains("strata_scrape_duration_seconds_bucket{job=\"engine\",le=\"0.005\"} 1")
+            text.contains("strata_scrape_duration_seconds_bucket{job=\"engine\",le=\"0.005\"} 1"),
+            "{text}"
         );
         assert!(
             text.contains("strata_scrape_duration_seconds_bucket{job=\"engine\",le=\"0.5\"} 2")
@@ -385,5 +342,28 @@ mod tests {
         assert!(text.contains("strata_ingest_queue_length 2"));
         let parsed = expo::parse(&text, expo::Format::Prometheus);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    }
+
+    #[test]
+    fn label_values_with_quotes_and_newlines_stay_valid_text() {
+        let m = SelfMetrics::default();
+        m.rule_group("bad \"group\"\nname\\", Duration::from_millis(20));
+        m.scrape("job\"x", Duration::from_millis(3), false, 1);
+        let text = m.render(&gauges());
+        let parsed = expo::parse(&text, expo::Format::Prometheus);
+        assert!(parsed.errors.is_empty(), "{:?}\n{text}", parsed.errors);
+        let group = parsed
+            .families
+            .iter()
+            .find(|f| f.name == "strata_rule_group_duration_seconds")
+            .expect("family");
+        assert!(
+            group.samples.iter().any(|s| s
+                .labels
+                .to_pairs()
+                .iter()
+                .any(|(k, v)| k == "rule_group" && v == "bad \"group\"\nname\\")),
+            "the value comes back unescaped"
+        );
     }
 }

@@ -55,7 +55,10 @@ impl Settings {
     pub(crate) fn needs_restart(
         &self,
         other: &Settings,
-        gateway: (Option<&gateway::GatewayConfig>, Option<&gateway::GatewayConfig>),
+        gateway: (
+            Option<&gateway::GatewayConfig>,
+            Option<&gateway::GatewayConfig>,
+        ),
     ) -> Vec<&'static str> {
         let mut changed = Vec::new();
         let mut check = |name, differs: bool| {

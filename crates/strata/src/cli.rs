@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-
 /// Layered observability for self-hosted LLM inference (vLLM, TGI, SGLang, llama.cpp) on
 /// NVIDIA GPUs: from the silicon to the tokens a user sees.
 #[derive(Debug, Parser)]

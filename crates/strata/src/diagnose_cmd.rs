@@ -22,7 +22,7 @@ use sources::scrape::{
 use tsdb::promql::{Engine, EngineConfig};
 use tsdb::{Store, StoreConfig};
 
-use ::config::{Config};
+use ::config::Config;
 use node::{Ingest, StoreQuery};
 
 /// `strata diagnose`

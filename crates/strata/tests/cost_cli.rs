@@ -34,7 +34,6 @@ fn close(got: f64, want: f64, what: &str) {
     );
 }
 
-
 async fn chat(client: &reqwest::Client, gateway: &str, tenant: &str) {
     let r = client
         .post(format!("{gateway}/v1/chat/completions"))
@@ -59,7 +58,10 @@ async fn chat(client: &reqwest::Client, gateway: &str, tenant: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strata_cost_reports_tenants_models_gpus_from_a_live_strata() {
-    let o = cost(&["--url", &format!("http://127.0.0.1:{}", testkit::free_port())]);
+    let o = cost(&[
+        "--url",
+        &format!("http://127.0.0.1:{}", testkit::free_port()),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use testkit::live;
 use live::json;
+use testkit::live;
 
 async fn wait_until(
     what: &str,

@@ -110,12 +110,15 @@ fn strata_gateway_without_upstream_says_what_to_do() {
     assert!(err.contains("no upstream: give --upstream URL"), "{err}");
 }
 
-
 #[test]
 fn strata_up_runs_the_gateway_from_the_config_and_stores_its_metrics() {
     let (rt, sim) = idle_vllm();
     let dir = tempfile::tempdir().unwrap();
-    let (api, gw, admin) = (testkit::free_port(), testkit::free_port(), testkit::free_port());
+    let (api, gw, admin) = (
+        testkit::free_port(),
+        testkit::free_port(),
+        testkit::free_port(),
+    );
     let config = dir.path().join("strata.toml");
     std::fs::write(
         &config,

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use testkit::live;
 use live::{Kill, json, serve_sample_on, sim, strata, up};
+use testkit::live;
 
 async fn status(req: reqwest::RequestBuilder) -> u16 {
     req.send().await.expect("request").status().as_u16()
 }
-
 
 /// The value of the first sample of `name` with `labels` (text like `job="engine"`).
 fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {

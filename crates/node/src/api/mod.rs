@@ -201,7 +201,7 @@ async fn label_values(
     headers: HeaderMap,
 ) -> ApiResult {
     let p = Params::parse(q.as_deref(), &headers, &Bytes::new())?;
-    if !valid_label_name(&name) {
+    if !strata_core::labels::valid_name(&name) {
         return Err(ApiError::bad(format!("invalid label name: {name:?}")));
     }
     let matchers = p.all("match[]");
@@ -212,14 +212,6 @@ async fn label_values(
     })
     .await??;
     Ok(success(json!(values)))
-}
-
-/// Whether `s` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub fn valid_label_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 async fn metadata(State(s): Shared, RawQuery(q): RawQuery, headers: HeaderMap) -> ApiResult {

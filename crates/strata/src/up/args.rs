@@ -120,10 +120,16 @@ pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// Refuses names that are not label names, or reserved (`__` prefix).
+/// Refuses names that are not label names, reserved (`__` prefix), or per-request ids
+/// (in any spelling: they would put one series per request on every sample).
 pub(crate) fn check_label_name(name: &str) -> Result<(), String> {
-    if !node::api::valid_label_name(name) || name.starts_with("__") {
+    if !strata_core::labels::valid_name(name) || name.starts_with("__") {
         return Err(format!("{name:?} is not a valid label name"));
+    }
+    if let Some(canonical) = strata_core::labels::forbidden(name) {
+        return Err(format!(
+            "{name:?} is {canonical}, a per-request id: keep it in traces and logs, never on metrics"
+        ));
     }
     Ok(())
 }

@@ -39,119 +39,119 @@ pub(crate) fn read_token(path: &Path) -> Result<String, String> {
 
 /// `config` (the defaults when there is no file) overlaid with `args`.
 pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String> {
-        let listen = match (args.listen, config.api.listen) {
-            (Some(a), _) | (None, Some(a)) => a,
-            (None, None) => DEFAULT_LISTEN
-                .parse()
-                .map_err(|e| format!("default listen address: {e}"))?,
-        };
-        let admin_token = args
-            .admin_token_file
-            .as_ref()
-            .or(config.api.admin_token_file.as_ref())
-            .map(|p| read_token(p))
-            .transpose()?;
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or_else(|| config.store.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("strata-data"));
-        let span = |d: &Option<toml::Spanned<Duration>>| d.as_ref().map(|d| *d.get_ref());
-        let retention = args
-            .retention
-            .or(span(&config.store.retention))
-            .unwrap_or(Duration::from_secs(6 * 3600));
-        let snapshot_interval = args
-            .snapshot_interval
-            .or(span(&config.store.snapshot_interval))
-            .unwrap_or(Duration::from_secs(120));
-        let slo_profile = args
-            .slo_profile
-            .clone()
-            .or_else(|| config.rules.slo_profile.clone())
-            .unwrap_or_else(|| "chat".to_string());
-        let mut rule_files = config.rules.files.clone();
-        rule_files.extend(args.rules.iter().cloned());
+    let listen = match (args.listen, config.api.listen) {
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| format!("default listen address: {e}"))?,
+    };
+    let admin_token = args
+        .admin_token_file
+        .as_ref()
+        .or(config.api.admin_token_file.as_ref())
+        .map(|p| read_token(p))
+        .transpose()?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.store.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("strata-data"));
+    let span = |d: &Option<toml::Spanned<Duration>>| d.as_ref().map(|d| *d.get_ref());
+    let retention = args
+        .retention
+        .or(span(&config.store.retention))
+        .unwrap_or(Duration::from_secs(6 * 3600));
+    let snapshot_interval = args
+        .snapshot_interval
+        .or(span(&config.store.snapshot_interval))
+        .unwrap_or(Duration::from_secs(120));
+    let slo_profile = args
+        .slo_profile
+        .clone()
+        .or_else(|| config.rules.slo_profile.clone())
+        .unwrap_or_else(|| "chat".to_string());
+    let mut rule_files = config.rules.files.clone();
+    rule_files.extend(args.rules.iter().cloned());
 
-        let sinks = &config.sinks;
-        let section = sinks.remote_write.as_ref();
-        let target = match (&args.remote_write, section) {
-            (Some(u), _) => Some(u.clone()),
-            (None, Some(s)) => Some(url(&s.url, "[sinks.remote_write] url")?),
-            (None, None) => None,
-        };
-        let remote_write = match target {
-            Some(target) => {
-                let mut cfg = RemoteWriteConfig::new(target, data_dir.join("remote_write"));
-                let mib = args
-                    .remote_write_queue_size
-                    .or(section.and_then(|s| s.queue_size_mib))
-                    .unwrap_or(256);
-                cfg.max_queue_bytes = mib.saturating_mul(1 << 20);
-                cfg.fsync = match (
-                    args.remote_write_fsync,
-                    section.and_then(|s| s.fsync.as_deref()),
-                ) {
-                    (Some(f), _) => f,
-                    (None, Some(f)) => {
-                        parse_fsync(f).map_err(|e| format!("[sinks.remote_write] fsync {e}"))?
-                    }
-                    (None, None) => Fsync::Always,
-                };
-                Some(cfg)
-            }
-            None => None,
-        };
-        let mut receivers = Vec::new();
-        for u in &sinks.alertmanager {
-            receivers.push(Receiver::Alertmanager(url(u, "[sinks] alertmanager")?));
+    let sinks = &config.sinks;
+    let section = sinks.remote_write.as_ref();
+    let target = match (&args.remote_write, section) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(s)) => Some(url(&s.url, "[sinks.remote_write] url")?),
+        (None, None) => None,
+    };
+    let remote_write = match target {
+        Some(target) => {
+            let mut cfg = RemoteWriteConfig::new(target, data_dir.join("remote_write"));
+            let mib = args
+                .remote_write_queue_size
+                .or(section.and_then(|s| s.queue_size_mib))
+                .unwrap_or(256);
+            cfg.max_queue_bytes = mib.saturating_mul(1 << 20);
+            cfg.fsync = match (
+                args.remote_write_fsync,
+                section.and_then(|s| s.fsync.as_deref()),
+            ) {
+                (Some(f), _) => f,
+                (None, Some(f)) => {
+                    parse_fsync(f).map_err(|e| format!("[sinks.remote_write] fsync {e}"))?
+                }
+                (None, None) => Fsync::Always,
+            };
+            Some(cfg)
         }
-        for u in &sinks.webhook {
-            receivers.push(Receiver::Webhook(url(u, "[sinks] webhook")?));
-        }
-        receivers.extend(
-            args.alertmanager
-                .iter()
-                .cloned()
-                .map(Receiver::Alertmanager),
-        );
-        receivers.extend(args.webhook.iter().cloned().map(Receiver::Webhook));
-        let mut external_labels: Labels = Vec::new();
-        for (k, v) in &sinks.external_labels {
-            check_label_name(k).map_err(|e| format!("[sinks] external_labels: {e}"))?;
-            external_labels.push((k.clone(), v.clone()));
-        }
-        for (k, v) in &args.external_labels {
-            external_labels.retain(|(x, _)| x != k);
-            external_labels.push((k.clone(), v.clone()));
-        }
-        let mut incident_alerts = config.incident.alerts.clone();
-        incident_alerts.extend(args.incident.alerts.iter().cloned());
-        let incident_duration = args
-            .incident
-            .duration
-            .or(span(&config.incident.duration))
-            .unwrap_or(Duration::from_secs(600));
-        Ok(Settings {
-            listen,
-            admin_token,
-            data_dir,
-            retention,
-            snapshot_interval,
-            packs: !args.no_packs && config.rules.packs.unwrap_or(true),
-            slo_profile,
-            rule_files,
-            rule_interval: args.testing.rule_interval,
-            remote_write,
-            receivers,
-            external_labels,
-            incident_alerts,
-            incident_duration,
-            shutdown_deadline: args
-                .shutdown_timeout
-                .or(span(&config.api.shutdown_timeout))
-                .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE),
-        })
+        None => None,
+    };
+    let mut receivers = Vec::new();
+    for u in &sinks.alertmanager {
+        receivers.push(Receiver::Alertmanager(url(u, "[sinks] alertmanager")?));
+    }
+    for u in &sinks.webhook {
+        receivers.push(Receiver::Webhook(url(u, "[sinks] webhook")?));
+    }
+    receivers.extend(
+        args.alertmanager
+            .iter()
+            .cloned()
+            .map(Receiver::Alertmanager),
+    );
+    receivers.extend(args.webhook.iter().cloned().map(Receiver::Webhook));
+    let mut external_labels: Labels = Vec::new();
+    for (k, v) in &sinks.external_labels {
+        check_label_name(k).map_err(|e| format!("[sinks] external_labels: {e}"))?;
+        external_labels.push((k.clone(), v.clone()));
+    }
+    for (k, v) in &args.external_labels {
+        external_labels.retain(|(x, _)| x != k);
+        external_labels.push((k.clone(), v.clone()));
+    }
+    let mut incident_alerts = config.incident.alerts.clone();
+    incident_alerts.extend(args.incident.alerts.iter().cloned());
+    let incident_duration = args
+        .incident
+        .duration
+        .or(span(&config.incident.duration))
+        .unwrap_or(Duration::from_secs(600));
+    Ok(Settings {
+        listen,
+        admin_token,
+        data_dir,
+        retention,
+        snapshot_interval,
+        packs: !args.no_packs && config.rules.packs.unwrap_or(true),
+        slo_profile,
+        rule_files,
+        rule_interval: args.testing.rule_interval,
+        remote_write,
+        receivers,
+        external_labels,
+        incident_alerts,
+        incident_duration,
+        shutdown_deadline: args
+            .shutdown_timeout
+            .or(span(&config.api.shutdown_timeout))
+            .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE),
+    })
 }
 
 #[cfg(test)]
@@ -257,8 +257,8 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(e.contains("unknown field `retension`"), "{e}");
-        let s = resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[]))
-            .expect("resolves");
+        let s =
+            resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[])).expect("resolves");
         let e = super::super::rules::rule_groups(&Config::default(), &s).expect_err("profile");
         assert!(
             e.contains("unknown SLO profile") && e.contains("chat, rag, code"),
