@@ -283,3 +283,48 @@ pub(crate) async fn run(node: Running, total: Duration) -> ShutdownReport {
     }
     steps.report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_past_its_share_of_the_deadline_is_named_not_skipped() {
+        let mut steps = Steps {
+            end: Instant::now() + Duration::from_millis(300),
+            report: ShutdownReport::default(),
+        };
+        steps
+            .run("quick", None, "unused", async { Ok("flushed".to_string()) })
+            .await;
+        steps
+            .run("stuck", None, "cut short", async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(String::new())
+            })
+            .await;
+        steps
+            .run("after the deadline", None, "nothing left", async {
+                Ok(String::new())
+            })
+            .await;
+        steps
+            .run("broken", None, "unused", async { Err("disk full".to_string()) })
+            .await;
+        let r = steps.report;
+        let names: Vec<&str> = r.steps.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["quick", "stuck", "after the deadline", "broken"]);
+        assert!(matches!(&r.steps[0].outcome, StepOutcome::Done { detail, .. } if detail == "flushed"));
+        assert!(
+            matches!(&r.steps[1].outcome, StepOutcome::MissedDeadline { detail, seconds } if detail == "cut short" && *seconds <= 0.31)
+        );
+        // With no time left a step that needs none still runs (tokio polls it first).
+        assert!(matches!(
+            &r.steps[2].outcome,
+            StepOutcome::Done { .. }
+        ));
+        assert!(matches!(&r.steps[3].outcome, StepOutcome::Failed { error } if error == "disk full"));
+        assert!(!r.clean());
+        assert_eq!(r.missed(), ["stuck", "broken"]);
+    }
+}

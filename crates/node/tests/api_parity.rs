@@ -210,7 +210,7 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
     match (p, s) {
         (Value::Object(a), Value::Object(b)) if mode == Mode::Count && path == ".data" => {
             if a.len() != b.len() {
-                out.push(format!("{path}: {} entries vs {}", a.len(), b.len()));
+                out.push(format!("{path}: prometheus {} entries vs strata {}", a.len(), b.len()));
             }
             for (i, (x, y)) in a.values().zip(b.values()).enumerate() {
                 compare(&format!("{path}[{i}]"), x, y, Mode::Shape, out);
@@ -220,7 +220,7 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
             let ka: Vec<&String> = a.keys().collect();
             let kb: Vec<&String> = b.keys().collect();
             if ka != kb {
-                out.push(format!("{path}: keys {ka:?} vs {kb:?}"));
+                out.push(format!("{path}: prometheus keys {ka:?} vs strata keys {kb:?}"));
                 return;
             }
             for (k, v) in a {
@@ -240,7 +240,7 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
             }
             if a.len() != b.len() {
                 out.push(format!(
-                    "{path}: {} items vs {}: {p} vs {s}",
+                    "{path}: prometheus {} items vs strata {}: prometheus {p} vs strata {s}",
                     a.len(),
                     b.len()
                 ));
@@ -259,7 +259,7 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
         (Value::String(a), Value::String(b)) if mode != Mode::Shape && a != b => {
             match (float(a), float(b)) {
                 (Some(x), Some(y)) if close(x, y) && a.contains('e') == b.contains('e') => {}
-                _ => out.push(format!("{path}: {a:?} vs {b:?}")),
+                _ => out.push(format!("{path}: prometheus {a:?} vs strata {b:?}")),
             }
         }
         (Value::Number(a), Value::Number(b))
@@ -269,7 +269,7 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
                     b.as_f64().unwrap_or(f64::NAN),
                 ) =>
         {
-            out.push(format!("{path}: {a} vs {b}"));
+            out.push(format!("{path}: prometheus {a} vs strata {b}"));
         }
         _ => {}
     }
@@ -429,8 +429,12 @@ async fn strata_answers_like_prometheus_on_the_same_data() {
             scraping_prometheus(&bin, dir.path(), &target),
         )
     });
-    // Whole seconds, 20 minutes back: inside Prometheus's head block, off the 15 s grid.
-    let t0 = (sources::now_ms() / 1000 - 1200) * 1000 + 7_000;
+    // About 20 minutes back (inside Prometheus's head block), pinned 7 s past a whole minute:
+    // every query time (t0 + whole minutes/half-minutes) and every sample (t0 + 15 s steps
+    // + 250 ms) then stays off the 15 s and 30 s grids whatever the wall clock says, so no
+    // window boundary or subquery step ever lands on a sample (it did ~1 run in 30 when
+    // t0 + 300 s fell on a 30 s grid point).
+    let t0 = (sources::now_ms() / 60_000 - 20) * 60_000 + 7_000;
     let points = data(t0);
     push(&points, &prom.addr, dir.path()).await;
 
@@ -495,7 +499,7 @@ async fn strata_answers_like_prometheus_on_the_same_data() {
             let what = format!("{} {path}", if form.is_some() { "POST" } else { "GET" });
             if a.status != b.status || a.json != b.json {
                 diffs.push(format!(
-                    "{what}: status {} json {} vs {} {}: {} vs {}",
+                    "{what}: prometheus status {} json {} vs strata status {} json {}: prometheus {} vs strata {}",
                     a.status, a.json, b.status, b.json, a.body, b.body
                 ));
                 continue;

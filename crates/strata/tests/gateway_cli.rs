@@ -99,9 +99,11 @@ fn strata_gateway_proxies_logs_and_serves_metrics() {
 
 #[test]
 fn strata_gateway_without_upstream_says_what_to_do() {
+    // Its own empty directory: a strata.toml left in a shared temp dir would be picked up.
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .env_remove("STRATA_CONFIG")
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir.path())
         .arg("gateway")
         .output()
         .unwrap();
