@@ -68,20 +68,45 @@ pub(crate) fn router(control: Arc<Control>) -> Router {
         .with_state(control)
 }
 
-/// Requires `Authorization: Bearer TOKEN` on every request but GET and HEAD when a token is
-/// configured: 401 otherwise.
+/// Guards the state-changing endpoints (`router`'s POSTs), with or without a token:
+/// a cross-origin request from a web page is refused (`Origin` not this host, or
+/// `Sec-Fetch-Site` other than `same-origin`/`none`), a body must be sent as
+/// `Content-Type: application/json` (which a page cannot send cross-origin without a CORS
+/// preflight Strata never grants), and when a token is configured every request but GET and
+/// HEAD needs `Authorization: Bearer TOKEN`.
 pub(crate) fn admin(router: Router, token: Option<String>) -> Router {
-    match token {
-        None => router,
-        Some(t) => router.layer(axum::middleware::from_fn_with_state(
-            Arc::new(t),
-            check_token,
-        )),
-    }
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::new(token),
+        check_admin,
+    ))
 }
 
-async fn check_token(
-    State(token): State<Arc<String>>,
+/// Why a state-changing request from a browser context is refused, if it is.
+fn cross_origin(headers: &HeaderMap) -> Option<String> {
+    let text = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Some(format!("Sec-Fetch-Site is {site:?}"));
+    }
+    let origin = text(header::ORIGIN.as_str())?;
+    let host = text(header::HOST.as_str()).unwrap_or_default();
+    let origin_authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    (origin_authority != host).then(|| format!("Origin {origin:?} is not this host ({host:?})"))
+}
+
+/// Whether the request carries a body (a length above zero, or a chunked one).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+async fn check_admin(
+    State(token): State<Arc<Option<String>>>,
     headers: HeaderMap,
     req: Request,
     next: Next,
@@ -89,6 +114,31 @@ async fn check_token(
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;
     }
+    if let Some(why) = cross_origin(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!("cross-origin admin request refused ({why}): send it from a shell or a script (curl), not from a web page"),
+        );
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if has_body(&headers) && !json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_data",
+            "admin POSTs take a JSON body: send `Content-Type: application/json` (curl -H 'Content-Type: application/json' -d '{...}')",
+        );
+    }
+    let Some(token) = token.as_ref() else {
+        return next.run(req).await;
+    };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -180,6 +230,43 @@ async fn findings(State(c): Shared) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, header::HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn browser_requests_from_other_origins_are_told_apart() {
+        assert!(cross_origin(&headers(&[("host", "127.0.0.1:9464")])).is_none());
+        assert!(
+            cross_origin(&headers(&[
+                ("host", "127.0.0.1:9464"),
+                ("origin", "http://127.0.0.1:9464"),
+                ("sec-fetch-site", "same-origin"),
+            ]))
+            .is_none()
+        );
+        let why = cross_origin(&headers(&[
+            ("host", "127.0.0.1:9464"),
+            ("origin", "http://evil.example"),
+        ]))
+        .unwrap();
+        assert!(why.contains("evil.example"), "{why}");
+        assert!(
+            cross_origin(&headers(&[
+                ("host", "127.0.0.1:9464"),
+                ("sec-fetch-site", "cross-site")
+            ]))
+            .is_some()
+        );
+        assert!(has_body(&headers(&[("content-length", "12")])));
+        assert!(!has_body(&headers(&[("content-length", "0")])));
+        assert!(!has_body(&HeaderMap::new()));
+    }
 
     #[test]
     fn tokens_compare_whole() {

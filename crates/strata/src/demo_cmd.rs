@@ -26,7 +26,7 @@ use node::{Plan, Scenarios, Settings};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Open the printed URL. Switch the simulators' scenario and watch the diagnosis appear:
-  curl -d '{\"scenario\":\"cache-thrash\"}' http://127.0.0.1:9464/api/v1/scenario
+  curl -H 'Content-Type: application/json' -d '{\"scenario\":\"cache-thrash\"}' http://127.0.0.1:9464/api/v1/scenario
   curl http://127.0.0.1:9464/api/v1/findings")]
 pub struct DemoArgs {
     /// Address of the API and UI.
@@ -257,7 +257,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
                 "strata demo: gateway on http://{addr}, tenants {} sending bursty traffic (header x-tenant)",
                 TENANTS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
             );
-            eprintln!("strata demo: open http://{listen}/ — switch scenarios there or with: curl -d '{{\"scenario\":\"cache-thrash\"}}' http://{listen}/api/v1/scenario");
+            eprintln!("strata demo: open http://{listen}/ — switch scenarios there or with: curl -H 'Content-Type: application/json' -d '{{\"scenario\":\"cache-thrash\"}}' http://{listen}/api/v1/scenario");
             traffic(addr)
         })),
         None,
