@@ -117,13 +117,15 @@ impl Running {
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + grace;
-        let mut open = false;
-        for t in &mut self.tasks {
-            open |= tokio::time::timeout_at(deadline, t).await.is_err();
+        let mut open = Vec::new();
+        for mut t in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                open.push(t);
+            }
         }
-        if open {
+        if !open.is_empty() {
             let _ = self.cut.send(true);
-            for t in &mut self.tasks {
+            for t in open {
                 let _ = tokio::time::timeout(CUT_FLUSH, t).await;
             }
         }
