@@ -162,12 +162,42 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
+/// File descriptors kept beside client connections (upstream connections, logs, admin).
+const FD_HEADROOM: u64 = 1024;
+
+/// Warns when the open-file limit is below `max_connections` plus headroom: the process
+/// would run out of descriptors (and stop accepting, admin included) before the cap works.
+fn warn_if_fds_below(max_connections: usize) {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| open_files_limit(&l));
+    let need = (max_connections as u64).saturating_add(FD_HEADROOM);
+    if let Some(soft) = soft.filter(|s| *s < need) {
+        tracing::warn!(
+            "the open-file limit ({soft}) is below [gateway.limits] max_connections \
+             ({max_connections}) + {FD_HEADROOM}: raise it (`ulimit -n {need}`, systemd \
+             LimitNOFILE={need}) or lower max_connections"
+        );
+    }
+}
+
+/// The soft `Max open files` of a `/proc/self/limits` text (none: unlimited or unreadable).
+fn open_files_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Like [`start`], on listeners the caller bound (tests bind `127.0.0.1:0`).
 pub async fn start_on(
     cfg: GatewayConfig,
     listener: TcpListener,
     admin: Option<TcpListener>,
 ) -> Result<Running, String> {
+    warn_if_fds_below(cfg.limits.max_connections);
     let routes = route::Routes::new(&cfg.upstreams)?;
     let tenants = tenant::Tenants::new(&cfg.tenant)?;
     let metrics = Arc::new(Metrics::with_limits(cfg.max_series, cfg.max_tenants));
@@ -245,4 +275,15 @@ pub async fn start_on(
         cut,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_soft_open_files_limit() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\nMax processes             unlimited            unlimited            processes\nMax open files            1024                 524288               files\n";
+        assert_eq!(super::open_files_limit(text), Some(1024));
+        let text = "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(super::open_files_limit(text), None);
+    }
 }

@@ -301,3 +301,99 @@ async fn streams_cut_by_shutdown_get_an_error_event_and_their_own_reason() {
     assert_eq!(lines[0]["error_class"], "shutdown", "{}", lines[0]);
     assert_eq!(lines[0]["generation_tokens"], 1);
 }
+
+/// Open file descriptors and resident memory (KiB) of this process.
+fn fds_and_rss() -> (usize, u64) {
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (fds, rss)
+}
+
+/// Status of one streamed request, or the error's text, within 5 s.
+async fn probe(gw: SocketAddr) -> String {
+    let req = client()
+        .post(url(gw, "/v1/chat/completions"))
+        .json(&chat())
+        .send();
+    match tokio::time::timeout(Duration::from_secs(5), req).await {
+        Ok(Ok(r)) => r.status().as_u16().to_string(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "no answer in 5 s".to_string(),
+    }
+}
+
+/// The reliability run's flood, measured: a child process opens 20,000 connections that
+/// never send a byte; this prints the gateway's fds and RSS and whether it still serves.
+/// Heavy, so not in the default run:
+/// `cargo test -p gateway --test hardening -- --ignored --nocapture idle_flood`
+/// (`IDLE_FLOOD_UNBOUNDED=1`: no connection cap and a 1 h header timeout, the old behaviour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens 20,000 sockets; run by hand (see the doc comment)"]
+async fn idle_flood() {
+    let unbounded = std::env::var_os("IDLE_FLOOD_UNBOUNDED").is_some();
+    let (_d, log) = temp_log();
+    let up = sim(EngineKind::Vllm, 50.0, |c| c.model = Some("m".into())).await;
+    let mut cfg = config(&[("a", url(up.engine_addr, ""), "vllm")], &log);
+    cfg.log.output = gateway::LogOutput::Off;
+    cfg.limits.header_timeout = Duration::from_secs(3);
+    if unbounded {
+        cfg.limits.max_connections = usize::MAX;
+        cfg.limits.header_timeout = Duration::from_secs(3600);
+    }
+    let max = cfg.limits.max_connections;
+    let gw = gateway(cfg).await;
+    assert_eq!(probe(gw.addr).await, "200");
+    let before = fds_and_rss();
+    let script = "import socket,sys\nh,p,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3])\nsocks=[];fails=0\nfor i in range(n):\n    try:\n        s=socket.socket();s.setblocking(False);s.connect_ex((h,p));socks.append(s)\n    except OSError:\n        fails+=1\nprint(len(socks),fails,flush=True)\nsys.stdin.read()\n";
+    let mut child = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            "127.0.0.1",
+            &gw.addr.port().to_string(),
+            "20000",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = child.stdout.take().unwrap();
+    let mut line = [0u8; 64];
+    let n = out.read(&mut line).await.unwrap();
+    let opened = String::from_utf8_lossy(&line[..n]).trim().to_string();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let peak = fds_and_rss();
+    let during = probe(gw.addr).await;
+    let m = tokio::time::timeout(Duration::from_secs(5), metrics(&gw, false))
+        .await
+        .unwrap_or_default();
+    let rejected = sample(&m, "strata_gateway_connections_rejected_total ");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = fds_and_rss();
+    let later = probe(gw.addr).await;
+    println!(
+        "idle flood ({}): opened/failed {opened}; fds {} -> {} (flood) -> {} (+4 s); \
+         RSS {} -> {} -> {} KiB; request during: {during}, after: {later}; admin answered: {}, \
+         rejected: {rejected:?}",
+        if unbounded { "unbounded" } else { "bounded" },
+        before.0,
+        peak.0,
+        after.0,
+        before.1,
+        peak.1,
+        after.1,
+        !m.is_empty()
+    );
+    drop(child.stdin.take());
+    let _ = child.wait().await;
+    if !unbounded {
+        assert!(peak.0 <= before.0 + max + 100, "fds {peak:?}");
+        assert!(!m.is_empty(), "the admin address answers during the flood");
+        assert_eq!(later, "200");
+    }
+}
