@@ -63,7 +63,8 @@ pub(crate) async fn serve_proxy(
             _ = stopped(&mut stop) => break,
         };
         let max = shared.cfg.limits.max_connections;
-        if metrics.connections_open.load(Ordering::Relaxed) >= max as i64 {
+        let open = usize::try_from(metrics.connections_open.load(Ordering::Relaxed)).unwrap_or(0);
+        if open >= max {
             metrics.connections_rejected.fetch_add(1, Ordering::Relaxed);
             // Bounded: past MAX_REJECTING answers in progress, the socket is just closed.
             if let Ok(permit) = rejecting.clone().try_acquire_owned() {

@@ -362,23 +362,38 @@ async fn idle_flood() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs");
+    // The highest fds and RSS while the flood lasts, sampled every 20 ms.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let on = sampling.clone();
+        tokio::spawn(async move {
+            let mut peak = (0, 0);
+            while on.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = fds_and_rss();
+                peak = (peak.0.max(now.0), peak.1.max(now.1));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
     let mut out = child.stdout.take().unwrap();
     let mut line = [0u8; 64];
     let n = out.read(&mut line).await.unwrap();
     let opened = String::from_utf8_lossy(&line[..n]).trim().to_string();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let peak = fds_and_rss();
     let during = probe(gw.addr).await;
     let m = tokio::time::timeout(Duration::from_secs(5), metrics(&gw, false))
         .await
         .unwrap_or_default();
     let rejected = sample(&m, "strata_gateway_connections_rejected_total ");
     tokio::time::sleep(Duration::from_secs(4)).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.await.unwrap();
     let after = fds_and_rss();
     let later = probe(gw.addr).await;
     println!(
-        "idle flood ({}): opened/failed {opened}; fds {} -> {} (flood) -> {} (+4 s); \
-         RSS {} -> {} -> {} KiB; request during: {during}, after: {later}; admin answered: {}, \
+        "idle flood ({}): opened/failed {opened}; fds {} -> {} (peak) -> {} (+5 s); \
+         RSS {} -> {} (peak) -> {} KiB; request during: {during}, after: {later}; admin answered: {}, \
          rejected: {rejected:?}",
         if unbounded { "unbounded" } else { "bounded" },
         before.0,
