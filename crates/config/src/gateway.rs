@@ -25,6 +25,8 @@ pub struct GatewaySection {
     pub inject_usage: Option<bool>,
     /// Most (model, tenant, upstream) label sets.
     pub max_series: Option<usize>,
+    /// Most tenants with their own series.
+    pub max_tenants: Option<usize>,
     /// `[gateway.tenant]`
     #[serde(default)]
     pub tenant: TenantSection,
@@ -88,6 +90,13 @@ pub struct LimitsSection {
     /// Upstream silence allowed mid-stream.
     #[serde(default, deserialize_with = "duration")]
     pub idle_timeout: Option<Spanned<Duration>>,
+    /// Most client connections open at once.
+    pub max_connections: Option<usize>,
+    /// Listen backlog of the client address.
+    pub listen_backlog: Option<u32>,
+    /// Idle time of pooled upstream connections.
+    #[serde(default, deserialize_with = "duration")]
+    pub upstream_pool_idle_timeout: Option<Spanned<Duration>>,
 }
 
 /// `[gateway.quality]`
@@ -255,6 +264,9 @@ impl GatewaySection {
         if let Some(v) = self.max_series {
             c.max_series = v;
         }
+        if let Some(v) = self.max_tenants {
+            c.max_tenants = v;
+        }
         let t = &self.tenant;
         c.tenant.header = t.header.clone();
         if let Some(d) = &t.default {
@@ -276,6 +288,16 @@ impl GatewaySection {
         lim.first_byte_timeout = d(&l.first_byte_timeout, lim.first_byte_timeout);
         lim.response_timeout = d(&l.response_timeout, lim.response_timeout);
         lim.idle_timeout = d(&l.idle_timeout, lim.idle_timeout);
+        lim.upstream_pool_idle_timeout = d(
+            &l.upstream_pool_idle_timeout,
+            lim.upstream_pool_idle_timeout,
+        );
+        if let Some(v) = l.max_connections {
+            lim.max_connections = v;
+        }
+        if let Some(v) = l.listen_backlog {
+            lim.listen_backlog = v;
+        }
 
         if let Some(p) = &self.quality.refusal_phrases {
             c.quality.refusal_phrases = p.clone();

@@ -83,7 +83,11 @@ pub(crate) fn admin(router: Router, token: Option<String>) -> Router {
 
 /// Why a state-changing request from a browser context is refused, if it is.
 fn cross_origin(headers: &HeaderMap) -> Option<String> {
-    let text = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
     if let Some(site) = text("sec-fetch-site")
         && !matches!(site, "same-origin" | "none")
     {
@@ -118,7 +122,9 @@ async fn check_admin(
         return error(
             StatusCode::FORBIDDEN,
             "forbidden",
-            &format!("cross-origin admin request refused ({why}): send it from a shell or a script (curl), not from a web page"),
+            &format!(
+                "cross-origin admin request refused ({why}): send it from a shell or a script (curl), not from a web page"
+            ),
         );
     }
     let json = headers

@@ -309,21 +309,24 @@ mod tests {
             })
             .await;
         steps
-            .run("broken", None, "unused", async { Err("disk full".to_string()) })
+            .run("broken", None, "unused", async {
+                Err("disk full".to_string())
+            })
             .await;
         let r = steps.report;
         let names: Vec<&str> = r.steps.iter().map(|s| s.name).collect();
         assert_eq!(names, ["quick", "stuck", "after the deadline", "broken"]);
-        assert!(matches!(&r.steps[0].outcome, StepOutcome::Done { detail, .. } if detail == "flushed"));
+        assert!(
+            matches!(&r.steps[0].outcome, StepOutcome::Done { detail, .. } if detail == "flushed")
+        );
         assert!(
             matches!(&r.steps[1].outcome, StepOutcome::MissedDeadline { detail, seconds } if detail == "cut short" && *seconds <= 0.31)
         );
         // With no time left a step that needs none still runs (tokio polls it first).
-        assert!(matches!(
-            &r.steps[2].outcome,
-            StepOutcome::Done { .. }
-        ));
-        assert!(matches!(&r.steps[3].outcome, StepOutcome::Failed { error } if error == "disk full"));
+        assert!(matches!(&r.steps[2].outcome, StepOutcome::Done { .. }));
+        assert!(
+            matches!(&r.steps[3].outcome, StepOutcome::Failed { error } if error == "disk full")
+        );
         assert!(!r.clean());
         assert_eq!(r.missed(), ["stuck", "broken"]);
     }

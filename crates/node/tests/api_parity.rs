@@ -210,7 +210,11 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
     match (p, s) {
         (Value::Object(a), Value::Object(b)) if mode == Mode::Count && path == ".data" => {
             if a.len() != b.len() {
-                out.push(format!("{path}: prometheus {} entries vs strata {}", a.len(), b.len()));
+                out.push(format!(
+                    "{path}: prometheus {} entries vs strata {}",
+                    a.len(),
+                    b.len()
+                ));
             }
             for (i, (x, y)) in a.values().zip(b.values()).enumerate() {
                 compare(&format!("{path}[{i}]"), x, y, Mode::Shape, out);
@@ -220,7 +224,9 @@ fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) 
             let ka: Vec<&String> = a.keys().collect();
             let kb: Vec<&String> = b.keys().collect();
             if ka != kb {
-                out.push(format!("{path}: prometheus keys {ka:?} vs strata keys {kb:?}"));
+                out.push(format!(
+                    "{path}: prometheus keys {ka:?} vs strata keys {kb:?}"
+                ));
                 return;
             }
             for (k, v) in a {

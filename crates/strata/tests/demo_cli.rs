@@ -111,7 +111,14 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
         .await
         .expect("post");
     assert_eq!(r.status(), 401);
-    let v = json(client.post(&scenario).bearer_auth("demo-token").header("content-type", "application/json").body(body)).await;
+    let v = json(
+        client
+            .post(&scenario)
+            .bearer_auth("demo-token")
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
     assert_eq!(v["data"]["current"], "cache-thrash", "{v}");
     let r = client
         .post(&scenario)

@@ -64,7 +64,13 @@ async fn a_posted_incident_scrapes_gpus_every_250ms_then_reverts() {
 
     // A resolved-only webhook changes nothing.
     let hook = r#"{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"alertname":"GPUXidError"}}]}"#;
-    let v = json(client.post(format!("{base}/incident")).header("content-type", "application/json").body(hook)).await;
+    let v = json(
+        client
+            .post(format!("{base}/incident"))
+            .header("content-type", "application/json")
+            .body(hook),
+    )
+    .await;
     assert_eq!(v["data"]["profile"], "steady", "{v}");
 
     let v = json(

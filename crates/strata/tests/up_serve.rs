@@ -90,13 +90,36 @@ async fn ready_flips_admin_token_guards_posts_metrics_and_sigterm_snapshot() {
 
     let incident = format!("{base}/api/v1/incident");
     let body = r#"{"duration":"1s"}"#;
-    assert_eq!(status(client.post(&incident).header("content-type", "application/json").body(body)).await, 401);
     assert_eq!(
-        status(client.post(&incident).bearer_auth("wrong").header("content-type", "application/json").body(body)).await,
+        status(
+            client
+                .post(&incident)
+                .header("content-type", "application/json")
+                .body(body)
+        )
+        .await,
         401
     );
     assert_eq!(
-        status(client.post(&incident).bearer_auth("s3cret").header("content-type", "application/json").body(body)).await,
+        status(
+            client
+                .post(&incident)
+                .bearer_auth("wrong")
+                .header("content-type", "application/json")
+                .body(body)
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        status(
+            client
+                .post(&incident)
+                .bearer_auth("s3cret")
+                .header("content-type", "application/json")
+                .body(body)
+        )
+        .await,
         200
     );
     assert_eq!(status(client.get(&incident)).await, 200, "reads stay open");

@@ -85,7 +85,10 @@ async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
                     let _ = client
                         .get(format!("{base}/api/v1/query_range"))
                         .query(&[
-                            ("query", "sum by (instance) (rate(llm:generation_tokens_total[1m]))"),
+                            (
+                                "query",
+                                "sum by (instance) (rate(llm:generation_tokens_total[1m]))",
+                            ),
                             ("start", "0"),
                             ("end", "4102444800"),
                             ("step", "3600"),
@@ -138,7 +141,10 @@ async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
         .iter()
         .find(|l| l.contains("store snapshot"))
         .expect("snapshot line");
-    assert!(snapshot.contains("done") && snapshot.contains("written to"), "{snapshot}");
+    assert!(
+        snapshot.contains("done") && snapshot.contains("written to"),
+        "{snapshot}"
+    );
     assert!(dir.path().join("data/store.snapshot").exists());
     let remote = lines
         .iter()
@@ -153,7 +159,10 @@ async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
         "shutdown took {took:?} with an 8 s deadline:\n{log}"
     );
     // Exit 0 when every step finished in time, 1 (and the incomplete steps named) otherwise.
-    if lines.iter().any(|l| l.contains("MISSED") || l.contains("FAILED")) {
+    if lines
+        .iter()
+        .any(|l| l.contains("MISSED") || l.contains("FAILED"))
+    {
         assert_eq!(code.code(), Some(1), "{log}");
         assert!(log.contains("shutdown incomplete:"), "{log}");
     } else {
