@@ -35,7 +35,8 @@ pub fn target_specs(
                 "give every [[target]] its own name; it becomes the job label",
             ));
         }
-        let url: reqwest::Url = t.url.get_ref().parse().map_err(|e| {
+        // No path means /metrics, as Prometheus' metrics_path default.
+        let url = sources::scrape::metrics_url(t.url.get_ref()).map_err(|e| {
             at(
                 t.url.span(),
                 format!("invalid url {:?}: {e}", t.url.get_ref()),

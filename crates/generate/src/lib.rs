@@ -50,13 +50,16 @@ pub enum What {
     /// Kubernetes manifests (DaemonSet agent, gateway sidecar, Service, ServiceMonitor)
     /// and a systemd unit.
     K8s,
+    /// A dcgm-exporter counters CSV: the stock set plus the incident fields a stock
+    /// exporter leaves out (SM activity, throttle reasons, NVLink bytes, ECC).
+    DcgmCounters,
     /// Every target above.
     All,
 }
 
 impl What {
     /// Every single target, in the order `all` writes them.
-    const EACH: [What; 8] = [
+    const EACH: [What; 9] = [
         What::Rules,
         What::RuleTests,
         What::Dashboards,
@@ -65,6 +68,7 @@ impl What {
         What::Vmagent,
         What::Tetragon,
         What::K8s,
+        What::DcgmCounters,
     ];
 
     /// The folder name under `--out` (`all`) and the CLI spelling.
@@ -78,6 +82,7 @@ impl What {
             What::Vmagent => "vmagent",
             What::Tetragon => "tetragon",
             What::K8s => "k8s",
+            What::DcgmCounters => "dcgm-counters",
             What::All => "all",
         }
     }
@@ -216,6 +221,10 @@ fn files(what: What, spec: &Spec) -> Result<Vec<File>, String> {
         What::Vmagent => vmagent::files(spec),
         What::Tetragon => tetragon::files(),
         What::K8s => k8s::files(spec),
+        What::DcgmCounters => Ok(vec![(
+            "counters.csv".into(),
+            sources::gpu::dcgm_counters_csv(),
+        )]),
         What::All => Err("`all` is not a single target".into()),
     }
 }

@@ -36,10 +36,10 @@ fn detected(body: &str) -> (String, String) {
 #[tokio::test]
 async fn each_dialect_is_recognised_on_the_wire() {
     let cases = [
-        (EngineKind::Vllm, VllmMetrics::V1, "vllm", "v1"),
-        (EngineKind::Vllm, VllmMetrics::V0, "vllm", "v0"),
+        (EngineKind::Vllm, VllmMetrics::V1, "vllm", "0.12-0.32"),
+        (EngineKind::Vllm, VllmMetrics::V0, "vllm", "V0"),
         (EngineKind::Tgi, VllmMetrics::V1, "tgi", "v2+"),
-        (EngineKind::Sglang, VllmMetrics::V1, "sglang", "current"),
+        (EngineKind::Sglang, VllmMetrics::V1, "sglang", "0.5.3-0.5.9"),
         (EngineKind::Llamacpp, VllmMetrics::V1, "llamacpp", "current"),
     ];
     let c = client();

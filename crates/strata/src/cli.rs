@@ -68,7 +68,7 @@ Examples:
   strata scrape http://127.0.0.1:8000/metrics        your vLLM, TGI, SGLang or llama.cpp server
   strata scrape http://127.0.0.1:9400/metrics        a DCGM exporter
   strata scrape nvml                                 local GPUs through NVML
-  strata scrape samples/vllm-v1.prom --json          a saved scrape, as JSON
+  strata scrape saved.prom --json                    a saved scrape, as JSON
   strata scrape --watch                              every target in strata.toml, refreshed
   curl -s host:8000/metrics | strata scrape -        standard input
 
@@ -125,6 +125,12 @@ pub enum ConfigAction {
     Check,
     /// Print the documented example config (`strata config example > strata.toml`).
     Example,
+}
+
+/// A metrics URL flag: no path (or `/`) means `/metrics`, a bare `host:port` gets `http://`,
+/// as Prometheus' defaults do.
+pub fn parse_metrics_url(s: &str) -> Result<reqwest::Url, String> {
+    sources::scrape::metrics_url(s).map_err(|e| e.to_string())
 }
 
 /// Parses `250ms`, `5s`, `1m`... (clap value parser shared by subcommands).

@@ -16,6 +16,8 @@ use rules::slo::SloProfile;
 use rules::triage::Triage;
 use rules::{Query, RuleSpec};
 use serde::Serialize;
+use sources::gpu::FieldSet;
+use sources::gpu::nvml::NvmlCollector;
 use sources::scrape::{
     Client, TargetKind, TargetSpec, install_crypto_provider, target_labels, to_points,
 };
@@ -37,13 +39,13 @@ Exit status: 0 no page-severity finding, 2 a page-severity finding, 1 an error (
 could not be read at all).")]
 pub struct DiagnoseArgs {
     /// Engine metrics URLs (vLLM, TGI, SGLang, llama.cpp).
-    #[arg(long = "engine", value_name = "URL", required = true)]
+    #[arg(long = "engine", value_name = "URL", required = true, value_parser = crate::cli::parse_metrics_url)]
     pub engines: Vec<reqwest::Url>,
-    /// GPU exporter URLs (DCGM).
-    #[arg(long = "gpu", value_name = "URL")]
-    pub gpus: Vec<reqwest::Url>,
+    /// GPU exporter URLs (DCGM), or `nvml` for this machine's GPUs read directly.
+    #[arg(long = "gpu", value_name = "URL|nvml", value_parser = parse_gpu)]
+    pub gpus: Vec<Gpu>,
     /// Strata gateway metrics URL (gateway vs engine TTFT, refusals).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::cli::parse_metrics_url)]
     pub gateway: Option<reqwest::Url>,
     /// How long to watch: longer windows give rates more samples.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::cli::parse_duration)]
@@ -145,8 +147,20 @@ async fn triage(
     for u in &args.engines {
         add("engine", u, TargetKind::Engine)?;
     }
-    for u in &args.gpus {
-        add("gpu", u, TargetKind::Gpu)?;
+    let mut nvml = None;
+    for g in &args.gpus {
+        match g {
+            Gpu::Url(u) => add("gpu", u, TargetKind::Gpu)?,
+            Gpu::Nvml if nvml.is_none() => {
+                let node = crate::host::hostname();
+                let collector = tokio::task::spawn_blocking(move || NvmlCollector::open(&node))
+                    .await
+                    .map_err(|e| format!("NVML task failed: {e}"))?
+                    .map_err(|e| format!("NVML not available: {} (drop --gpu nvml, or point --gpu at a DCGM exporter)", e.reason))?;
+                nvml = Some(Arc::new(std::sync::Mutex::new(collector)));
+            }
+            Gpu::Nvml => {}
+        }
     }
     if let Some(u) = &args.gateway {
         add("gateway", u, TargetKind::Engine)?;
@@ -190,6 +204,15 @@ async fn triage(
                 }
                 Err(e) => last_error[i] = e.to_string(),
             }
+        }
+        if let Some(c) = &nvml {
+            let c = c.clone();
+            let collected = tokio::task::spawn_blocking(move || {
+                strata_core::sync::lock(&c).collect(FieldSet::Full, t)
+            })
+            .await
+            .map_err(|e| format!("NVML task failed: {e}"))?;
+            ingest.write(node::Batch::points("nvml", collected.points));
         }
         triage.step(t, &query, &ingest);
     }
@@ -277,4 +300,20 @@ fn print(findings: &[Finding], slis: &[SliReport], json: bool) -> Result<(), Str
         println!("  action: {}", f.action);
     }
     Ok(())
+}
+
+/// One `--gpu`: an exporter's metrics URL, or this machine's GPUs through NVML.
+#[derive(Debug, Clone)]
+pub enum Gpu {
+    /// A DCGM exporter.
+    Url(reqwest::Url),
+    /// NVML on this machine.
+    Nvml,
+}
+
+fn parse_gpu(s: &str) -> Result<Gpu, String> {
+    if s == "nvml" {
+        return Ok(Gpu::Nvml);
+    }
+    crate::cli::parse_metrics_url(s).map(Gpu::Url)
 }

@@ -44,28 +44,28 @@ fn stderr(o: &Output) -> String {
 fn every_reference_sample_shows_its_canonical_signals() {
     let cases = [
         (
-            "vllm-v1-constructed.prom",
-            "vLLM v1",
-            "llm:kv_cache_usage_ratio             97.3 %",
+            "vllm-0.10.2.prom",
+            "vLLM 0.10-0.11",
+            "llm:kv_cache_usage_ratio             42.0 %",
             "llm:requests_swapped",
         ),
         (
-            "vllm-v0-constructed.prom",
-            "vLLM v0",
+            "vllm-0.8.5-v0.prom",
+            "vLLM V0",
             "← vllm:gpu_cache_usage_perc",
             "llm:batch_size",
         ),
         (
-            "tgi-constructed.prom",
+            "tgi-3.3.7.prom",
             "TGI",
             "← tgi_queue_size",
             "llm:ttft_seconds",
         ),
         (
-            "sglang-constructed.prom",
-            "SGLang",
-            "← sglang:token_usage",
-            "llm:preemptions_total",
+            "sglang-0.5.23.prom",
+            "SGLang 0.5.10+",
+            "← sglang:num_retracted_requests_total",
+            "llm:requests_swapped",
         ),
         (
             "llamacpp-server-captured.prom",
@@ -74,13 +74,13 @@ fn every_reference_sample_shows_its_canonical_signals() {
             "llm:kv_cache_usage_ratio",
         ),
         (
-            "dcgm-exporter-constructed.prom",
+            "dcgm-4.5.3-default.prom",
             "DCGM exporter",
-            "← DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+            "strata generate dcgm-counters",
             "",
         ),
         (
-            "dcgm-exporter-mig-constructed.prom",
+            "dcgm-4.5.3-mig-old-namespace.prom",
             "DCGM exporter",
             "MIG slice 2 (3g.40gb)",
             "",
@@ -110,14 +110,14 @@ fn several_sources_at_once_and_json() {
     let o = strata(&[
         "scrape",
         "--json",
-        &sample("vllm-v1-constructed.prom"),
-        &sample("tgi-constructed.prom"),
+        &sample("vllm-0.10.2.prom"),
+        &sample("tgi-3.3.7.prom"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
     let arr = v.as_array().expect("array");
     assert_eq!(arr.len(), 2);
-    assert_eq!(arr[0]["samples"], 207);
+    assert_eq!(arr[0]["samples"], 311);
     assert_eq!(arr[0]["view"]["dialect"], "vllm");
     assert_eq!(arr[1]["view"]["dialect"], "tgi");
     let signals = arr[1]["view"]["signals"].as_array().expect("signals");
@@ -165,7 +165,7 @@ fn garbage_empty_and_missing_inputs_fail_with_a_clear_message() {
     );
 
     // One bad source does not hide the good one.
-    let o = strata(&["scrape", &sample("tgi-constructed.prom"), "/nonexistent/x"]);
+    let o = strata(&["scrape", &sample("tgi-3.3.7.prom"), "/nonexistent/x"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("← tgi_queue_size"));
 }
@@ -302,7 +302,14 @@ fn live_url_dead_url_and_config_targets() {
     let o = strata(&["--config", cfg.to_str().expect("utf8"), "scrape", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v[0]["view"]["version"], "v1");
+    assert_eq!(v[0]["view"]["version"], "0.10-0.11");
+
+    // A URL without a path means /metrics, as in Prometheus (the server 404s on `/`).
+    let bare = url.trim_end_matches("/metrics");
+    let o = strata(&["scrape", "--json", bare]);
+    assert!(o.status.success(), "{bare}: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v[0]["view"]["dialect"], "vllm", "{v}");
 }
 
 #[test]
@@ -315,7 +322,7 @@ fn watch_refreshes_until_stopped() {
             "200ms",
             "--json",
             &url,
-            &sample("tgi-constructed.prom"),
+            &sample("tgi-3.3.7.prom"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -82,9 +82,9 @@ async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
             let (client, base) = (client.clone(), base.clone());
             tokio::spawn(async move {
                 for _ in 0..50 {
-                    let _ = client
-                        .get(format!("{base}/api/v1/query_range"))
-                        .query(&[
+                    let url = reqwest::Url::parse_with_params(
+                        &format!("{base}/api/v1/query_range"),
+                        &[
                             (
                                 "query",
                                 "sum by (instance) (rate(llm:generation_tokens_total[1m]))",
@@ -92,9 +92,10 @@ async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
                             ("start", "0"),
                             ("end", "4102444800"),
                             ("step", "3600"),
-                        ])
-                        .send()
-                        .await;
+                        ],
+                    )
+                    .expect("url");
+                    let _ = client.get(url).send().await;
                 }
             })
         })

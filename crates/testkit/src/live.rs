@@ -138,34 +138,46 @@ pub async fn json(req: reqwest::RequestBuilder) -> Value {
     serde_json::from_slice(&body).expect("json")
 }
 
-/// Serves the reference vLLM V1 sample on a loopback port from a background thread; its
-/// metrics URL.
+/// Serves the vLLM 0.10.2 fixture at `/metrics` (404 elsewhere) on a loopback port from a
+/// background thread; its metrics URL.
 pub fn serve_sample() -> String {
     serve_sample_on(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
 }
 
-/// Serves the reference vLLM V1 sample on `listener` from a background thread; its metrics
-/// URL.
+/// Serves the vLLM 0.10.2 fixture at `/metrics` (404 elsewhere) on `listener` from a
+/// background thread; its metrics URL.
 pub fn serve_sample_on(listener: std::net::TcpListener) -> String {
     let addr = listener.local_addr().expect("addr");
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../expo/tests/samples/vllm-v1-constructed.prom"
+        "/../expo/tests/samples/vllm-0.10.2.prom"
     );
     let body = std::fs::read_to_string(path).expect("sample");
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                 line.clear();
             }
             let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            // Only /metrics answers, as on a real engine: a scraper that asks for `/` must
+            // show up as a 404.
+            let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let _ = if path.split('?').next() == Some("/metrics") {
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+            };
         }
     });
     format!("http://{addr}/metrics")

@@ -127,9 +127,7 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
             continue;
         }
         if s.starts_with("http://") || s.starts_with("https://") {
-            let url = s
-                .parse()
-                .map_err(|e| format!("{s}: not a valid URL: {e}"))?;
+            let url = sources::scrape::metrics_url(s).map_err(|e| e.to_string())?;
             let kind = kind_hint(s);
             let mut spec = TargetSpec::new(s.clone(), url, kind);
             spec.profiles = if kind == TargetKind::Gpu { gpu } else { engine };

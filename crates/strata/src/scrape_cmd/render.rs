@@ -101,6 +101,9 @@ fn view(out: &mut String, v: &CanonicalView) {
                         from
                     );
                 }
+                for (_, caveat) in v.caveats.iter().filter(|(c, _)| c == name) {
+                    let _ = writeln!(out, "   {:<36} ! {caveat}", "");
+                }
             }
             SignalStatus::NotInScrape { looked_for } => {
                 let _ = writeln!(
@@ -119,6 +122,9 @@ fn view(out: &mut String, v: &CanonicalView) {
                 );
             }
         }
+    }
+    for note in &v.notes {
+        let _ = writeln!(out, "   note: {note}");
     }
 }
 

@@ -20,7 +20,7 @@ Examples:
   strata up --engine http://127.0.0.1:8000/metrics --gpu nvml --slo-profile rag")]
 pub struct UpArgs {
     /// Engine metrics URLs (vLLM, TGI, SGLang, llama.cpp), added to [[target]].
-    #[arg(long = "engine", value_name = "URL")]
+    #[arg(long = "engine", value_name = "URL", value_parser = crate::cli::parse_metrics_url)]
     pub engines: Vec<reqwest::Url>,
     /// GPU exporter URLs (DCGM), or `nvml` for this machine's GPUs.
     #[arg(long = "gpu", value_name = "URL|nvml")]

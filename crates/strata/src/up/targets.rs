@@ -69,8 +69,7 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
         if g == "nvml" {
             want_nvml = true;
         } else {
-            let url = g
-                .parse()
+            let url = sources::scrape::metrics_url(g)
                 .map_err(|e| format!("--gpu {g:?}: {e} (give a URL or `nvml`)"))?;
             let mut spec = TargetSpec::new("gpu", url, TargetKind::Gpu);
             spec.profiles = gpu_profiles;
