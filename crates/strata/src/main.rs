@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Every TLS client (scrapes, remote_write, notifications, the gateway's upstreams) uses
+    // rustls with the ring provider, installed once before any of them is built.
+    sources::scrape::install_crypto_provider();
     let result = match cli.command {
         cli::Command::Scrape(args) => scrape_cmd::run(cli.config.as_deref(), args),
         cli::Command::Config(args) => config_cmd::run(cli.config.as_deref(), args),

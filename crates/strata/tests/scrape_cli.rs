@@ -283,7 +283,7 @@ fn live_url_dead_url_and_config_targets() {
     let o = strata(&["scrape", &url]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("vLLM v1 · 207 samples"),
+        stdout(&o).contains("vLLM 0.10-0.11 · 311 samples"),
         "{}",
         stdout(&o)
     );

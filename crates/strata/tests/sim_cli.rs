@@ -22,7 +22,7 @@ fn scrape(url: &str) -> String {
 #[test]
 fn strata_scrape_recognises_every_simulated_dialect_and_the_gpus() {
     let cases = [
-        ("vllm", "vLLM v1", "llm:kv_cache_usage_ratio"),
+        ("vllm", "vLLM 0.12-0.32", "llm:kv_cache_usage_ratio"),
         ("tgi", "TGI", "llm:requests_waiting"),
         ("sglang", "SGLang", "llm:kv_cache_usage_ratio"),
         ("llamacpp", "llama.cpp server", "llm:requests_running"),
@@ -47,7 +47,7 @@ fn vllm_v0_names_on_request() {
     let (child, engine_url, _) = sim(&["--vllm-metrics", "v0"]);
     let e = scrape(&engine_url);
     drop(child);
-    assert!(e.contains("vLLM v0"), "{e}");
+    assert!(e.contains("vLLM V0"), "{e}");
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn virtual_time_writes_minutes_of_scrapes_in_seconds() {
     assert_eq!((count("engine-"), count("gpu-")), (12, 12));
     let last = dir.path().join("engine-0000120000.prom");
     let s = scrape(last.to_str().unwrap());
-    assert!(s.contains("vLLM v1"), "{s}");
+    assert!(s.contains("vLLM 0.12-0.32"), "{s}");
     let reqs = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
     assert!(reqs.lines().count() > 10 && reqs.contains("\"finish_reason\""));
 }

@@ -200,9 +200,11 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
             .await;
             let all = json(q("count by (instance) (llm:requests_running)")).await;
             let gpus = json(q("count(gpu:sm_clock_hz)")).await;
+            // Every engine counts generated tokens (TGI through its generated-tokens
+            // histogram's sum).
             let ready = tok["data"]["result"]
                 .as_array()
-                .is_some_and(|r| r.len() == 2)
+                .is_some_and(|r| r.len() == 3)
                 && gpus["data"]["result"][0]["value"][1] == "3";
             if let Some(all) = all["data"]["result"].as_array()
                 && ready

@@ -36,6 +36,7 @@ fn stuck_receiver() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
+    sources::scrape::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let (_sim, engine, gpu) = live::sim(&[]);
     let port = testkit::free_port();
