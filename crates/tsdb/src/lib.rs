@@ -10,9 +10,10 @@ pub mod chunk;
 mod labels;
 pub mod promql;
 mod store;
+mod sync;
 
 pub use labels::{Labels, METRIC_NAME};
 pub use store::{
-    ALWAYS_FORBIDDEN, AppendReport, DropCounts, Metadata, RefusedSeries, STALE_NAN_BITS, SampleRef,
-    Store, StoreConfig, StoreStats, is_stale,
+    ALWAYS_FORBIDDEN, AppendReport, DropCounts, Metadata, OpenError, OpenReport, RefusedSeries,
+    STALE_NAN_BITS, SampleRef, Store, StoreConfig, StoreStats, WalOptions, WalStats, is_stale,
 };
