@@ -141,11 +141,11 @@ fn main() {
         PACE.as_millis(),
         POINTS * STEP / 3_600_000
     );
-    println!("  {:<28} {:>9} {:>9} {:>9}", "", "p50 ms", "p99 ms", "max ms");
-    for (name, runs) in [
-        ("no query running", &idle),
-        ("query_range running", &busy),
-    ] {
+    println!(
+        "  {:<28} {:>9} {:>9} {:>9}",
+        "", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, runs) in [("no query running", &idle), ("query_range running", &busy)] {
         println!(
             "  {name:<28} {:>9.3} {:>9.3} {:>9.3}",
             col(runs, 0),

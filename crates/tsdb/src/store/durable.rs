@@ -182,10 +182,13 @@ impl Durable {
         let r = st.log.append(bytes);
         st.note(r);
         if self.opts.flush_interval.is_zero() {
-            let r = st
-                .log
-                .flush()
-                .and_then(|h| if self.opts.fsync { h.sync_data() } else { Ok(()) });
+            let r = st.log.flush().and_then(|h| {
+                if self.opts.fsync {
+                    h.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
             st.note(r);
         }
     }
@@ -323,7 +326,10 @@ impl Store {
                 continue;
             };
             report.corruptions += 1;
-            let f = File::options().write(true).open(&path).map_err(io_err(&path))?;
+            let f = File::options()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
             f.set_len(good as u64).map_err(io_err(&path))?;
             f.sync_all().map_err(io_err(&path))?;
             let (mut dropped, mut dropped_bytes) = (0, bytes.len() - good);
@@ -367,7 +373,9 @@ impl Store {
                 Entry::Series(id, pairs) => {
                     if let Err(why) = self.place(ing, id, Labels::new(pairs)) {
                         report.corruptions += 1;
-                        report.warnings.push(format!("write-ahead log: {why}; record skipped"));
+                        report
+                            .warnings
+                            .push(format!("write-ahead log: {why}; record skipped"));
                     }
                 }
                 Entry::Samples(samples) => {
@@ -398,7 +406,9 @@ impl Store {
 
     /// The last write-ahead-log error (counted in [`WalStats::write_errors`]), if any.
     pub fn wal_last_error(&self) -> Option<String> {
-        self.durable.as_ref().and_then(|d| lock(&d.log).last_error.clone())
+        self.durable
+            .as_ref()
+            .and_then(|d| lock(&d.log).last_error.clone())
     }
 
     /// Stops the flusher, writes and fsyncs the log and releases the data directory. Call

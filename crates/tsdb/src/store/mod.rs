@@ -489,7 +489,11 @@ impl Store {
                 for id in ids {
                     per_shard[shard_of_id(id)].push(id);
                 }
-                for (i, ids) in per_shard.iter().enumerate().filter(|(_, ids)| !ids.is_empty()) {
+                for (i, ids) in per_shard
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, ids)| !ids.is_empty())
+                {
                     let shard = read(&self.shards[i]);
                     out.extend(
                         ids.iter()
@@ -524,8 +528,9 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        let views =
-            self.each_matching(matchers, |s| s.overlaps(mint, maxt).then(|| s.view(mint, maxt)));
+        let views = self.each_matching(matchers, |s| {
+            s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
+        });
         let mut out: Vec<(Labels, Vec<(i64, f64)>)> = views
             .into_iter()
             .filter_map(|v| {
@@ -539,8 +544,9 @@ impl Store {
 
     /// Label sets of the series matching `matchers` that hold samples in `[mint, maxt]`.
     pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
-        let mut out =
-            self.each_matching(matchers, |s| s.overlaps(mint, maxt).then(|| s.labels.clone()));
+        let mut out = self.each_matching(matchers, |s| {
+            s.overlaps(mint, maxt).then(|| s.labels.clone())
+        });
         out.sort();
         out
     }

@@ -85,8 +85,7 @@ impl MemSeries {
     /// bumps plus one copy of the head when it overlaps).
     pub(crate) fn view(&self, mint: i64, maxt: i64) -> SeriesView {
         let hit = |c: &Chunk| c.max_t() >= mint && c.min_t() <= maxt;
-        let mut chunks: Vec<Arc<Chunk>> =
-            self.closed.iter().filter(|c| hit(c)).cloned().collect();
+        let mut chunks: Vec<Arc<Chunk>> = self.closed.iter().filter(|c| hit(c)).cloned().collect();
         if !self.head.is_empty() && hit(&self.head) {
             chunks.push(Arc::new(self.head.clone()));
         }

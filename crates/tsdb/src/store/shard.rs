@@ -85,7 +85,9 @@ impl Shard {
         labels: Labels,
     ) -> Result<Option<MemSeries>, String> {
         if shard_of_id(id) != self.index {
-            return Err(format!("series id {id} does not belong to the shard of {labels}"));
+            return Err(format!(
+                "series id {id} does not belong to the shard of {labels}"
+            ));
         }
         let local = local_of(id);
         while self.series.len() <= local {

@@ -180,7 +180,8 @@ impl Store {
             });
             if let Err(why) = applied {
                 loaded.dropped += 1;
-                first_error.get_or_insert_with(|| format!("{why} in the record ending at byte {at}"));
+                first_error
+                    .get_or_insert_with(|| format!("{why} in the record ending at byte {at}"));
             }
         }
         let expected = end.map(|(s, m)| s + m);
@@ -210,10 +211,14 @@ impl Store {
         let n = r.len()?;
         let mut chunks = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
-            let count = u16::try_from(r.uvarint()?).map_err(|_| "chunk sample count out of range")?;
+            let count =
+                u16::try_from(r.uvarint()?).map_err(|_| "chunk sample count out of range")?;
             let bits = r.len()?;
             let chunk = Chunk::from_encoded(count, bits, r.bytes()?).ok_or("undecodable chunk")?;
-            if chunks.last().is_some_and(|c: &Chunk| chunk.min_t() <= c.max_t()) {
+            if chunks
+                .last()
+                .is_some_and(|c: &Chunk| chunk.min_t() <= c.max_t())
+            {
                 return Err(format!("chunks of {labels} overlap"));
             }
             chunks.push(chunk);

@@ -197,7 +197,12 @@ fn open_segment(dir: &Path, seq: u32) -> io::Result<(BufWriter<File>, Arc<File>)
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("create WAL segment {}: {e}", path.display())))?;
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("create WAL segment {}: {e}", path.display()),
+            )
+        })?;
     let sync = Arc::new(file.try_clone()?);
     // Make the new directory entry durable too.
     File::open(dir)?.sync_all()?;
