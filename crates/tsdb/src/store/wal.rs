@@ -1,7 +1,8 @@
 //! The write-ahead log: numbered segment files (`wal/00000001`, …) of checksummed records
 //! (see [`record`](super::record)). Three record kinds, all compact binary:
 //! - series created: id, label set;
-//! - samples: a batch of (series id, timestamp, value), timestamps as deltas from the first;
+//! - samples: a batch of (series id, timestamp, value), timestamps as deltas from the first,
+//!   integral values (counters, queue lengths, temperatures) as varints, others as 8 bytes;
 //! - metadata: metric name, type, help, unit (written only when they change).
 //!
 //! A record is never split across segments; a new segment starts once the current one would
@@ -52,14 +53,24 @@ impl Batch {
             w.uvarint(self.samples.len() as u64);
             w.varint(base);
             for (id, t, v) in &self.samples {
-                w.uvarint(u64::from(*id));
+                let int = as_int(*v);
+                w.uvarint(u64::from(*id) << 1 | u64::from(int.is_some()));
                 w.varint(t.wrapping_sub(base));
-                w.f64(*v);
+                match int {
+                    Some(i) => w.varint(i),
+                    None => w.f64(*v),
+                }
             }
             record::frame(&mut out, &w.0);
         }
         out
     }
+}
+
+/// `v` as an integer when that is exact (not -0.0, NaN or beyond 2^53).
+fn as_int(v: f64) -> Option<i64> {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    (v.fract() == 0.0 && v.abs() < EXACT && !(v == 0.0 && v.is_sign_negative())).then_some(v as i64)
 }
 
 /// The framed record for a metadata change.
@@ -91,7 +102,15 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Entry, String> {
             let base = r.varint()?;
             let mut samples = Vec::with_capacity(n.min(payload.len() / 10));
             for _ in 0..n {
-                samples.push((r.u32()?, base.wrapping_add(r.varint()?), r.f64()?));
+                let tagged = r.uvarint()?;
+                let id = u32::try_from(tagged >> 1).map_err(|_| "series id out of range")?;
+                let t = base.wrapping_add(r.varint()?);
+                let v = if tagged & 1 == 1 {
+                    r.varint()? as f64
+                } else {
+                    r.f64()?
+                };
+                samples.push((id, t, v));
             }
             Entry::Samples(samples)
         }
@@ -207,4 +226,38 @@ fn open_segment(dir: &Path, seq: u32) -> io::Result<(BufWriter<File>, Arc<File>)
     // Make the new directory entry durable too.
     File::open(dir)?.sync_all()?;
     Ok((BufWriter::with_capacity(BUFFER_BYTES, file), sync))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_round_trip_bit_for_bit() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -7.0,
+            0.25,
+            1e300,
+            9_007_199_254_740_992.0,
+            f64::NAN,
+            f64::from_bits(super::super::STALE_NAN_BITS),
+            f64::INFINITY,
+        ];
+        let mut b = Batch::default();
+        for (i, v) in values.iter().enumerate() {
+            b.sample(i as u32 * 1000, 1_700_000_000_000 - i as i64 * 7, *v);
+        }
+        let bytes = b.encode();
+        let (payload, _) = record::read_at(&bytes, 0).expect("valid").expect("record");
+        let Ok(Entry::Samples(got)) = decode(payload) else {
+            panic!("not a samples record")
+        };
+        for (i, (v, (id, t, g))) in values.iter().zip(got).enumerate() {
+            assert_eq!((id, t), (i as u32 * 1000, 1_700_000_000_000 - i as i64 * 7));
+            assert_eq!(v.to_bits(), g.to_bits(), "{v} came back as {g}");
+        }
+    }
 }
