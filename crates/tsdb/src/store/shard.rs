@@ -9,6 +9,10 @@ use crate::labels::Labels;
 
 const SHARD_BITS: u32 = 4;
 
+/// Largest slot index [`Shard::place`] accepts (16 M series per shard): a bound on the memory
+/// a damaged snapshot or log can make the store reserve.
+const MAX_LOCAL: usize = 1 << 24;
+
 /// Number of shards.
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 
@@ -90,6 +94,9 @@ impl Shard {
             ));
         }
         let local = local_of(id);
+        if local >= MAX_LOCAL {
+            return Err(format!("series id {id} is out of range"));
+        }
         while self.series.len() <= local {
             self.free.push(self.series.len());
             self.series.push(None);

@@ -214,7 +214,9 @@ impl Store {
             let count =
                 u16::try_from(r.uvarint()?).map_err(|_| "chunk sample count out of range")?;
             let bits = r.len()?;
-            let chunk = Chunk::from_encoded(count, bits, r.bytes()?).ok_or("undecodable chunk")?;
+            let chunk = Chunk::from_encoded(count, bits, r.bytes()?)
+                .filter(|c| !c.is_empty())
+                .ok_or("undecodable chunk")?;
             if chunks
                 .last()
                 .is_some_and(|c: &Chunk| chunk.min_t() <= c.max_t())
