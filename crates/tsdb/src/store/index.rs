@@ -125,8 +125,9 @@ pub(crate) fn series_hash<'a>(name: &str, labels: impl Iterator<Item = (&'a str,
     h.0
 }
 
-/// FNV-1a: a fast, dependency-free hash for series identities and snapshot checksums.
-pub(crate) struct Fnv(pub(crate) u64);
+/// FNV-1a: a fast, dependency-free hash for series identities (stable across runs, so a
+/// series keeps its shard and id through snapshots and log replay).
+struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -135,7 +136,7 @@ impl Default for Fnv {
 }
 
 impl Fnv {
-    pub(crate) fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);

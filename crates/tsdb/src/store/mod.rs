@@ -10,7 +10,8 @@
 //!   turn just long enough to copy chunk references (closed chunks are immutable `Arc`s, the
 //!   small head is copied), and decodes with no lock held.
 //!
-//! Lock order: `Ingest` → postings → one shard. Every drop is counted in [`StoreStats`].
+//! Lock order: `Ingest` → postings → one shard; `Ingest` or metadata → write-ahead log.
+//! Every drop is counted in [`StoreStats`].
 
 mod durable;
 mod index;
