@@ -319,9 +319,12 @@ mod damage {
     use std::collections::BTreeMap;
     use std::sync::OnceLock;
 
+    /// Samples by series.
+    type Held = BTreeMap<String, Vec<(i64, f64)>>;
+
     /// A directory with a checkpoint and two log segments after it, and what it holds.
-    fn original() -> &'static (PathBuf, BTreeMap<String, Vec<(i64, f64)>>) {
-        static ORIGINAL: OnceLock<(PathBuf, BTreeMap<String, Vec<(i64, f64)>>)> = OnceLock::new();
+    fn original() -> &'static (PathBuf, Held) {
+        static ORIGINAL: OnceLock<(PathBuf, Held)> = OnceLock::new();
         ORIGINAL.get_or_init(|| {
             let dir = temp_dir("damage-original");
             let (store, _) = open(&dir, opts(1));
