@@ -6,7 +6,8 @@
 //! as a scrape loop would, into a fresh store: in memory only (`Store::open`) and durable
 //! (`Store::open_durable`, default `WalOptions`: 1 s background flush with fsync, 32 MiB
 //! segments) in a temporary directory. The time includes everything `append` does; the
-//! durable run's time also includes `close()` (the final flush and fsync).
+//! durable run's time also includes `close()` (the final flush and fsync). Replay: reopening
+//! that directory (no checkpoint, the whole log replayed).
 
 use std::time::Instant;
 
@@ -72,6 +73,7 @@ fn main() {
     let all = series();
     let samples = SERIES as f64 * SCRAPES as f64;
     let (mut mem, mut wal, mut per_sample) = (Vec::new(), Vec::new(), Vec::new());
+    let mut replay = Vec::new();
     for run in 0..RUNS {
         let (store, _) = Store::open(StoreConfig::default());
         mem.push(ingest(&store, &all));
@@ -93,6 +95,15 @@ fn main() {
         wal.push(samples / start.elapsed().as_secs_f64());
         assert_eq!(stats.wal.write_errors, 0);
         per_sample.push(stats.wal.bytes_written as f64 / stats.appended_total as f64);
+        let start = Instant::now();
+        let (store, report) =
+            match Store::open_durable(StoreConfig::default(), &dir, WalOptions::default()) {
+                Ok(x) => x,
+                Err(e) => panic!("{e}"),
+            };
+        replay.push(report.wal_samples as f64 / start.elapsed().as_secs_f64());
+        assert_eq!(report.wal_samples as f64, samples);
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
     let (m, w) = (median(mem), median(wal));
@@ -102,6 +113,10 @@ fn main() {
     println!("  memory only            {m:>12.0} samples/s");
     println!("  with write-ahead log   {w:>12.0} samples/s");
     println!("  ratio (WAL / memory)   {:>12.2}", w / m);
+    println!(
+        "  replay at open         {:>12.0} samples/s",
+        median(replay)
+    );
     println!(
         "  WAL bytes per sample   {:>12.2} (series records included)",
         median(per_sample)
