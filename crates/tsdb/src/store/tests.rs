@@ -70,6 +70,13 @@ fn forbidden_labels_and_limits_name_metric_and_source() {
         (0..4).map(|i| l(&[("gpu", &i.to_string())])).collect();
     let r = store.append("dcgm", series.iter().map(|ls| s("temp", ls, 1, 1.0)));
     assert_eq!(r.appended, 2);
+    // Admission follows the samples' order, whatever shards the series fall in.
+    let admitted: Vec<String> = store
+        .series_labels(&[eq("__name__", "temp")], 0, 10)
+        .iter()
+        .filter_map(|l| l.get("gpu").map(str::to_string))
+        .collect();
+    assert_eq!(admitted, ["0", "1"]);
     assert!(
         r.refused[0].reason.contains("max_series_per_metric"),
         "{:?}",
