@@ -251,71 +251,61 @@ impl Store {
     /// Appends samples from `source` (a target or peer name used in refusal messages).
     /// With a write-ahead log, the stored samples (and new series) are logged before it
     /// returns; see [`WalOptions::flush_interval`] for when they reach the disk.
-    ///
-    /// Samples of existing series are stored shard by shard (one lock per shard per call);
-    /// samples of new series then go through the cardinality guard in their original order.
     pub fn append<'a>(
         &self,
         source: &str,
         samples: impl IntoIterator<Item = SampleRef<'a>>,
     ) -> AppendReport {
-        let samples: Vec<SampleRef<'a>> = samples.into_iter().collect();
-        let keys: Vec<(u64, Vec<(&str, &str)>)> =
-            samples.iter().map(|s| identity(s.name, s.labels)).collect();
-        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
-        for (i, (hash, _)) in keys.iter().enumerate() {
-            by_shard[shard_of(*hash)].push(i);
-        }
         let mut report = AppendReport::default();
         let mut ing = lock(&self.ingest);
         let mut log = self.durable.as_ref().map(|_| wal::Batch::default());
-        let mut new_series = Vec::new();
-        for (shard_index, indices) in by_shard.iter().enumerate() {
-            if indices.is_empty() {
-                continue;
-            }
+        for s in samples {
+            let (hash, pairs) = identity(s.name, s.labels);
+            let shard_index = shard_of(hash);
             let mut shard = write(&self.shards[shard_index]);
-            for &i in indices {
-                let (hash, pairs) = &keys[i];
-                match shard.find(*hash, samples[i].name, pairs) {
-                    Some(id) => store(
-                        &mut shard,
-                        &mut ing,
-                        &mut report,
-                        log.as_mut(),
-                        id,
-                        samples[i],
-                    ),
-                    None => new_series.push(i),
-                }
-            }
-        }
-        new_series.sort_unstable();
-        for i in new_series {
-            let (s, (hash, pairs)) = (samples[i], &keys[i]);
-            let shard_index = shard_of(*hash);
-            let mut shard = write(&self.shards[shard_index]);
-            let id = match shard.find(*hash, s.name, pairs) {
+            let id = match shard.find(hash, s.name, &pairs) {
                 Some(id) => id,
                 None => {
                     drop(shard);
                     match self.admit(&mut ing, s) {
                         Ok(labels) => {
-                            let id = self.create(&mut ing, *hash, labels.clone());
+                            let id = self.create(&mut ing, hash, labels.clone());
                             if let Some(log) = log.as_mut() {
                                 log.series(id, &labels);
                             }
                             shard = write(&self.shards[shard_index]);
                             id
                         }
-                        Err((reason, refusal)) => {
-                            refuse(&mut ing, &mut report, source, s.name, reason, refusal);
+                        Err((reason, drop)) => {
+                            match drop {
+                                Refusal::Forbidden => ing.drops.forbidden_label += 1,
+                                Refusal::Total => ing.drops.series_limit += 1,
+                                Refusal::PerMetric => ing.drops.metric_series_limit += 1,
+                            }
+                            if !report
+                                .refused
+                                .iter()
+                                .any(|r| r.metric == s.name && r.reason == reason)
+                            {
+                                report.refused.push(RefusedSeries {
+                                    metric: s.name.to_string(),
+                                    source: source.to_string(),
+                                    reason,
+                                });
+                            }
                             continue;
                         }
                     }
                 }
             };
-            store(&mut shard, &mut ing, &mut report, log.as_mut(), id, s);
+            if push(&mut shard, &mut ing, id, s.t_ms, s.value) {
+                report.appended += 1;
+                if let Some(log) = log.as_mut() {
+                    log.sample(id, s.t_ms, s.value);
+                }
+            } else {
+                report.out_of_order += 1;
+            }
         }
         ing.appended_total += report.appended as u64;
         ing.drops.out_of_order += report.out_of_order as u64;
@@ -589,52 +579,6 @@ fn identity<'a>(name: &str, labels: &'a [(String, String)]) -> (u64, Vec<(&'a st
         pairs.sort_by(|a, b| a.0.cmp(b.0));
     }
     (series_hash(name, pairs.iter().copied()), pairs)
-}
-
-/// Stores one sample of series `id` and records the outcome in `report` (and `log`).
-fn store(
-    shard: &mut Shard,
-    ing: &mut Ingest,
-    report: &mut AppendReport,
-    log: Option<&mut wal::Batch>,
-    id: u32,
-    s: SampleRef<'_>,
-) {
-    if push(shard, ing, id, s.t_ms, s.value) {
-        report.appended += 1;
-        if let Some(log) = log {
-            log.sample(id, s.t_ms, s.value);
-        }
-    } else {
-        report.out_of_order += 1;
-    }
-}
-
-/// Counts a refused sample and reports its series once per metric and reason.
-fn refuse(
-    ing: &mut Ingest,
-    report: &mut AppendReport,
-    source: &str,
-    metric: &str,
-    reason: String,
-    refusal: Refusal,
-) {
-    match refusal {
-        Refusal::Forbidden => ing.drops.forbidden_label += 1,
-        Refusal::Total => ing.drops.series_limit += 1,
-        Refusal::PerMetric => ing.drops.metric_series_limit += 1,
-    }
-    if !report
-        .refused
-        .iter()
-        .any(|r| r.metric == metric && r.reason == reason)
-    {
-        report.refused.push(RefusedSeries {
-            metric: metric.to_string(),
-            source: source.to_string(),
-            reason,
-        });
-    }
 }
 
 /// Appends to series `id` in `shard`; false when the sample is out of order.
