@@ -242,6 +242,7 @@ impl Store {
     /// use tsdb::{SampleRef, Store, StoreConfig, WalOptions};
     ///
     /// let dir = std::env::temp_dir().join(format!("tsdb-doc-durable-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// let labels = vec![("gpu".to_string(), "0".to_string())];
     /// let sample = |t_ms| SampleRef { name: "DCGM_FI_DEV_GPU_TEMP", labels: &labels, t_ms, value: 60.0 };
     ///
