@@ -313,74 +313,76 @@ fn damaged_snapshot_record_loses_only_its_series() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
-mod damage {
-    use super::*;
+/// Any flipped bytes or truncation: the open succeeds, never panics, and everything it keeps
+/// was written.
+#[test]
+fn damaged_files_open_and_keep_only_written_samples() {
     use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
     use std::collections::BTreeMap;
-    use std::sync::OnceLock;
 
-    /// Samples by series.
-    type Held = BTreeMap<String, Vec<(i64, f64)>>;
-
-    /// A directory with a checkpoint and two log segments after it, and what it holds.
-    fn original() -> &'static (PathBuf, Held) {
-        static ORIGINAL: OnceLock<(PathBuf, Held)> = OnceLock::new();
-        ORIGINAL.get_or_init(|| {
-            let dir = temp_dir("damage-original");
-            let (store, _) = open(&dir, opts(1));
-            for k in 0..130 {
-                scrape(&store, 3, 1_000 + k * 1000);
-            }
-            store.snapshot().expect("checkpoint");
-            scrape(&store, 4, 200_000);
-            scrape(&store, 4, 201_000);
-            let all = dump(&store).into_iter().collect();
-            store.close().expect("close");
-            (dir, all)
-        })
+    // A checkpoint and two log segments after it.
+    let src = temp_dir("damage-original");
+    let (store, _) = open(&src, opts(1));
+    for k in 0..130 {
+        scrape(&store, 3, 1_000 + k * 1000);
     }
+    store.snapshot().expect("checkpoint");
+    scrape(&store, 4, 200_000);
+    scrape(&store, 4, 201_000);
+    let written: BTreeMap<String, Vec<(i64, f64)>> = dump(&store).into_iter().collect();
+    store.close().expect("close");
 
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
-
-        /// Any flipped bytes or truncation: the open succeeds, never panics, and everything
-        /// it keeps was written.
-        #[test]
-        fn damaged_files_open_and_keep_only_written_samples(
-            hits in proptest::collection::vec((0usize..3, any::<prop::sample::Index>(), 1u8..=255), 1..4),
-            cut in proptest::option::of((0usize..3, any::<prop::sample::Index>())),
-        ) {
-            let (src, written) = original();
-            let dir = temp_dir("damage-case");
-            crash_copy(src, &dir);
-            let mut files = vec![dir.join("snapshot")];
-            files.extend(wal_segments(&dir));
-            for (f, at, x) in hits {
-                let path = &files[f % files.len()];
-                let mut b = std::fs::read(path).expect("read");
-                if !b.is_empty() {
-                    let i = at.index(b.len());
-                    b[i] ^= x;
-                    std::fs::write(path, &b).expect("write");
-                }
+    let flips =
+        proptest::collection::vec((0usize..3, any::<prop::sample::Index>(), 1u8..=255), 1..4);
+    let cut = proptest::option::of((0usize..3, any::<prop::sample::Index>()));
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        ..Config::default()
+    });
+    let dir = temp_dir("damage-case");
+    let outcome = runner.run(&(flips, cut), |(flips, cut)| {
+        let _ = std::fs::remove_dir_all(&dir);
+        crash_copy(&src, &dir);
+        let mut files = vec![dir.join("snapshot")];
+        files.extend(wal_segments(&dir));
+        for (f, at, x) in flips {
+            let path = &files[f % files.len()];
+            let mut b = std::fs::read(path).expect("read");
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                b[i] ^= x;
+                std::fs::write(path, &b).expect("write");
             }
-            if let Some((f, at)) = cut {
-                let path = &files[f % files.len()];
-                let len = std::fs::metadata(path).expect("stat").len() as usize;
-                let f = std::fs::File::options().write(true).open(path).expect("open");
-                f.set_len(at.index(len + 1) as u64).expect("truncate");
-            }
-            let (store, report) = open(&dir, opts(1));
-            for (series, samples) in dump(&store) {
-                let Some(orig) = written.get(&series) else {
-                    panic!("{series} was never written; {report:?}");
-                };
-                for s in &samples {
-                    prop_assert!(orig.iter().any(|o| o.0 == s.0 && o.1.to_bits() == s.1.to_bits()), "{series} {s:?}");
-                }
-            }
-            store.close().expect("close");
-            std::fs::remove_dir_all(&dir).expect("cleanup");
         }
+        if let Some((f, at)) = cut {
+            let path = &files[f % files.len()];
+            let len = std::fs::metadata(path).expect("stat").len() as usize;
+            let f = std::fs::File::options()
+                .write(true)
+                .open(path)
+                .expect("open");
+            f.set_len(at.index(len + 1) as u64).expect("truncate");
+        }
+        let (store, report) = open(&dir, opts(1));
+        for (series, samples) in dump(&store) {
+            let orig = written.get(&series);
+            prop_assert!(orig.is_some(), "{series} was never written; {report:?}");
+            for s in &samples {
+                prop_assert!(
+                    orig.is_some_and(|o| o
+                        .iter()
+                        .any(|o| o.0 == s.0 && o.1.to_bits() == s.1.to_bits())),
+                    "{series} {s:?} was never written"
+                );
+            }
+        }
+        store.close().expect("close");
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::remove_dir_all(&src).expect("cleanup");
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
 }
