@@ -28,6 +28,7 @@ const TOKENS: u32 = 10;
 const ITL: Duration = Duration::from_millis(10);
 
 /// Pins the calling thread to `cpu` (Linux); a failure is reported, not fatal.
+#[allow(unsafe_code)]
 fn pin(cpu: Option<usize>) {
     let Some(cpu) = cpu else { return };
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it, and
@@ -46,6 +47,7 @@ fn pin(cpu: Option<usize>) {
 }
 
 /// The calling thread's kernel id (Linux).
+#[allow(unsafe_code)]
 fn tid() -> i32 {
     // SAFETY: gettid takes no arguments and cannot fail.
     unsafe { libc::gettid() }

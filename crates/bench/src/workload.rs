@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sim::rng::Rng;
+use strata_core::rng::Rng;
 
 /// A length distribution (tokens).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -9,6 +9,7 @@
 //! lines around it still parse.
 
 mod format;
+mod histogram;
 mod labels;
 mod model;
 mod parser;
@@ -16,11 +17,14 @@ mod scan;
 mod writer;
 
 pub use format::Format;
+pub use histogram::{LeStyle, histogram_samples};
 pub use labels::{LabelIter, Labels};
 pub use model::{
     Exemplar, Exposition, Family, MetricType, OwnedExemplar, OwnedFamily, OwnedSample,
     STALE_NAN_BITS, Sample, is_stale_nan, stale_nan,
 };
 pub use parser::{Event, ParseError, Parser, parse};
-pub use scan::{is_label_name, is_metric_name};
+/// Name rules, shared with every crate through `strata-core`: builders of
+/// [`OwnedFamily`]s from external input can check names here (the writer does not).
+pub use strata_core::labels::{valid_metric_name as is_metric_name, valid_name as is_label_name};
 pub use writer::Writer;

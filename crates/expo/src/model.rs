@@ -4,20 +4,9 @@ use std::borrow::Cow;
 
 use crate::labels::Labels;
 
-/// The bit pattern Prometheus uses for a staleness marker (a signalling NaN).
-///
-/// A staleness marker says "this series ended here"; it must never be read as a value.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
-/// A staleness marker value (see [`STALE_NAN_BITS`]).
-pub fn stale_nan() -> f64 {
-    f64::from_bits(STALE_NAN_BITS)
-}
-
-/// True when `v` is exactly the staleness marker, not just any NaN.
-pub fn is_stale_nan(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
+/// Prometheus' staleness marker ("this series ended here"; never read as a value), under
+/// the names the exposition code uses.
+pub use strata_core::stale::{STALE_NAN_BITS, is_stale as is_stale_nan, marker as stale_nan};
 
 /// A metric family's type, as declared by `# TYPE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -46,19 +46,6 @@ pub(crate) fn is_label_cont(b: u8) -> bool {
     CLASS[b as usize] & LABEL_CONT != 0
 }
 
-/// True when `s` is a valid metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`. The writer does not
-/// validate names; builders of [`crate::OwnedFamily`]s from external input can check here.
-pub fn is_metric_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty() && is_metric_start(b[0]) && b[1..].iter().all(|&c| is_metric_cont(c))
-}
-
-/// True when `s` is a valid label name, `[a-zA-Z_][a-zA-Z0-9_]*` (see [`is_metric_name`]).
-pub fn is_label_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty() && is_label_start(b[0]) && b[1..].iter().all(|&c| is_label_cont(c))
-}
-
 #[inline(always)]
 pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {

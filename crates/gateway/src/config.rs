@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Default of [`GatewayConfig::max_tenants`].
+pub const DEFAULT_MAX_TENANTS: usize = 100;
+
 /// Everything the gateway needs to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GatewayConfig {
     /// Where clients connect (HTTP/1.1 and h2c).
     pub listen: SocketAddr,
@@ -33,6 +36,10 @@ pub struct GatewayConfig {
     /// Most distinct (model, tenant, upstream) label sets; later ones are counted under
     /// `model="other"` so a client cannot explode the series count.
     pub max_series: usize,
+    /// Most distinct tenants with their own series; requests of later tenants are counted
+    /// under `tenant="other"` (and in `strata_gateway_tenant_overflow_total`), so a client
+    /// inventing tenant header values cannot grow `/metrics` or memory without bound.
+    pub max_tenants: usize,
     /// Token prices per model: each request's cost goes in its log line.
     pub prices: Prices,
 }
@@ -52,6 +59,7 @@ impl GatewayConfig {
             log: LogConfig::default(),
             capture: None,
             max_series: 2000,
+            max_tenants: DEFAULT_MAX_TENANTS,
             prices: Prices::default(),
         }
     }
@@ -67,7 +75,7 @@ pub struct TokenPrice {
 }
 
 /// Token prices per model (from `[cost]` in `strata.toml`); empty: requests are not priced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prices {
     /// Currency code of every price (`EUR`, `USD`).
     pub currency: std::sync::Arc<str>,
@@ -90,7 +98,7 @@ impl Prices {
 }
 
 /// One engine behind the gateway.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     /// Name used in labels, logs, spans and error messages (`vllm-a`).
     pub name: String,
@@ -119,7 +127,7 @@ impl UpstreamConfig {
 }
 
 /// Who the request is for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     /// Header carrying the tenant (used when no API keys are configured).
     pub header: Option<String>,
@@ -144,7 +152,9 @@ impl Default for TenantConfig {
 pub struct Limits {
     /// Largest request body accepted (413 above).
     pub max_body_bytes: usize,
-    /// Time a client has to send the request headers.
+    /// Time a client has to send the request headers: from the connection's start (a
+    /// client that never sends a byte is closed after it) and, on keep-alive connections,
+    /// from the end of the previous response (the keep-alive idle timeout).
     pub header_timeout: Duration,
     /// Time a client has to send the request body.
     pub body_timeout: Duration,
@@ -156,6 +166,16 @@ pub struct Limits {
     pub response_timeout: Duration,
     /// Longest silence between two chunks of a streaming response.
     pub idle_timeout: Duration,
+    /// Most client connections open at once; above it a new connection is answered `503`
+    /// and closed (counted in `strata_gateway_connections_rejected_total`), so idle or
+    /// slow clients cannot exhaust the process's file descriptors.
+    pub max_connections: usize,
+    /// Listen backlog of the client address (the kernel caps it at `net.core.somaxconn`).
+    pub listen_backlog: u32,
+    /// How long an idle upstream connection stays in the pool. Below the engines'
+    /// keep-alive (uvicorn and llama.cpp: 5 s) so the pool does not hand out connections
+    /// the engine is about to close.
+    pub upstream_pool_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -168,12 +188,15 @@ impl Default for Limits {
             first_byte_timeout: Duration::from_secs(30),
             response_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            listen_backlog: 1024,
+            upstream_pool_idle_timeout: Duration::from_secs(4),
         }
     }
 }
 
 /// Quality signals taken from the response text.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QualityConfig {
     /// Phrases (matched case-insensitively in the first 512 bytes of the response) that
     /// mark a refusal.
@@ -213,7 +236,7 @@ pub enum OtlpProtocol {
 }
 
 /// Span export and tail sampling.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TracingConfig {
     /// OTLP endpoint; none: spans are not exported (the sampler still decides exemplars).
     pub endpoint: Option<String>,
@@ -287,14 +310,14 @@ pub enum LogOutput {
 }
 
 /// Request log settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogConfig {
     /// Where the lines go.
     pub output: LogOutput,
 }
 
 /// Opt-in capture of prompts and completions, scrubbed, into their own files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CaptureConfig {
     /// Folder for `capture-YYYYMMDDHH.jsonl` files.
     pub dir: PathBuf,

@@ -22,11 +22,13 @@ pub enum ErrorClass {
     /// The gateway refused the request (body too large or late, unknown API key, no
     /// upstream for the model).
     Rejected,
+    /// The gateway shut down before the response ended (the stream got an error event).
+    Shutdown,
 }
 
 impl ErrorClass {
     /// Every class, in label order.
-    pub const ALL: [ErrorClass; 7] = [
+    pub const ALL: [ErrorClass; 8] = [
         ErrorClass::Upstream4xx,
         ErrorClass::Upstream5xx,
         ErrorClass::Connect,
@@ -34,6 +36,7 @@ impl ErrorClass {
         ErrorClass::UpstreamReset,
         ErrorClass::ClientDisconnect,
         ErrorClass::Rejected,
+        ErrorClass::Shutdown,
     ];
 
     /// The label value / log field.
@@ -46,6 +49,7 @@ impl ErrorClass {
             ErrorClass::UpstreamReset => "upstream_reset",
             ErrorClass::ClientDisconnect => "client_disconnect",
             ErrorClass::Rejected => "rejected",
+            ErrorClass::Shutdown => "shutdown",
         }
     }
 

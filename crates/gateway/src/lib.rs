@@ -69,8 +69,26 @@ pub(crate) struct Shared {
     pub log: log::LogSink,
     pub capture: Option<log::capture::Capture>,
     pub client: Client<HttpConnector, Full<Bytes>>,
+    /// A client that never reuses a connection: for the one retry of a request whose
+    /// pooled connection turned out closed.
+    pub fresh_client: Client<HttpConnector, Full<Bytes>>,
     pub refusals: Vec<String>,
     pub recent: Arc<recent::Recent>,
+    /// Set when shutdown's grace ran out: open streams end with an error event.
+    pub cut: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Resolves when shutdown cuts the streams still open (never, if the gateway is
+    /// dropped without a shutdown).
+    pub fn cut_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.cut.clone();
+        async move {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 /// A running gateway.
@@ -85,16 +103,31 @@ pub struct Running {
     pub recent: Arc<recent::Recent>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+    cut: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// How long cut streams get to send their error event before shutdown returns.
+const CUT_FLUSH: Duration = Duration::from_secs(2);
+
 impl Running {
-    /// Stops accepting, lets open requests finish for up to `grace`, then flushes the span
-    /// queue (up to the export timeout).
-    pub async fn shutdown(self, grace: Duration) {
+    /// Stops accepting, lets open requests finish for up to `grace`, then ends the streams
+    /// still open with an SSE error event (logged with error class `shutdown`) and flushes
+    /// the span queue (up to the export timeout).
+    pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(grace, t).await;
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut open = Vec::new();
+        for mut t in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                open.push(t);
+            }
+        }
+        if !open.is_empty() {
+            let _ = self.cut.send(true);
+            for t in open {
+                let _ = tokio::time::timeout(CUT_FLUSH, t).await;
+            }
         }
         let timeout = self.shared.cfg.tracing.export_timeout.min(grace);
         self.shared.exporter.shutdown(timeout).await;
@@ -103,8 +136,7 @@ impl Running {
 
 /// Binds the listen (and admin) address and starts serving on the current tokio runtime.
 pub async fn start(cfg: GatewayConfig) -> Result<Running, String> {
-    let listener = TcpListener::bind(cfg.listen)
-        .await
+    let listener = listen(cfg.listen, cfg.limits.listen_backlog)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let admin = match cfg.admin {
         Some(a) => Some(
@@ -117,15 +149,58 @@ pub async fn start(cfg: GatewayConfig) -> Result<Running, String> {
     start_on(cfg, listener, admin).await
 }
 
+/// A listener with an explicit backlog (the accept queue must hold bursts of connections
+/// up to `max_connections`; the kernel caps it at `net.core.somaxconn`).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// File descriptors kept beside client connections (upstream connections, logs, admin).
+const FD_HEADROOM: u64 = 1024;
+
+/// Warns when the open-file limit is below `max_connections` plus headroom: the process
+/// would run out of descriptors (and stop accepting, admin included) before the cap works.
+fn warn_if_fds_below(max_connections: usize) {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| open_files_limit(&l));
+    let need = (max_connections as u64).saturating_add(FD_HEADROOM);
+    if let Some(soft) = soft.filter(|s| *s < need) {
+        tracing::warn!(
+            "the open-file limit ({soft}) is below [gateway.limits] max_connections \
+             ({max_connections}) + {FD_HEADROOM}: raise it (`ulimit -n {need}`, systemd \
+             LimitNOFILE={need}) or lower max_connections"
+        );
+    }
+}
+
+/// The soft `Max open files` of a `/proc/self/limits` text (none: unlimited or unreadable).
+fn open_files_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Like [`start`], on listeners the caller bound (tests bind `127.0.0.1:0`).
 pub async fn start_on(
     cfg: GatewayConfig,
     listener: TcpListener,
     admin: Option<TcpListener>,
 ) -> Result<Running, String> {
+    warn_if_fds_below(cfg.limits.max_connections);
     let routes = route::Routes::new(&cfg.upstreams)?;
     let tenants = tenant::Tenants::new(&cfg.tenant)?;
-    let metrics = Arc::new(Metrics::new(cfg.max_series));
+    let metrics = Arc::new(Metrics::with_limits(cfg.max_series, cfg.max_tenants));
     let pipeline = metrics.pipeline.clone();
     let exporter = trace::export::Exporter::start(&cfg.tracing, pipeline.clone())?;
     let log = log::LogSink::start(&cfg.log.output, pipeline.clone())?;
@@ -138,8 +213,12 @@ pub async fn start_on(
     conn.set_connect_timeout(Some(cfg.limits.connect_timeout));
     conn.set_keepalive(Some(Duration::from_secs(60)));
     let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(cfg.limits.upstream_pool_idle_timeout)
+        .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_max_idle_per_host(1024)
+        .build(conn.clone());
+    let fresh_client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
         .build(conn);
     let refusals = cfg
         .quality
@@ -148,7 +227,9 @@ pub async fn start_on(
         .map(|p| p.to_lowercase())
         .collect();
     let recent = Arc::new(recent::Recent::default());
+    let (cut, cut_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
+        cut: cut_rx,
         sampler: trace::sampler::TailSampler::new(&cfg.tracing.sampling),
         cfg,
         routes,
@@ -159,6 +240,7 @@ pub async fn start_on(
         log,
         capture,
         client,
+        fresh_client,
         refusals,
         recent: recent.clone(),
     });
@@ -190,6 +272,18 @@ pub async fn start_on(
         recent,
         shared,
         stop,
+        cut,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_soft_open_files_limit() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\nMax processes             unlimited            unlimited            processes\nMax open files            1024                 524288               files\n";
+        assert_eq!(super::open_files_limit(text), Some(1024));
+        let text = "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(super::open_files_limit(text), None);
+    }
 }

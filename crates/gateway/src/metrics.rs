@@ -5,10 +5,10 @@
 //! atomic add. Exemplars are written only for traces the tail sampler keeps, so every
 //! exemplar leads to a trace that was exported.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use expo::{Format, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Writer};
 
@@ -213,7 +213,7 @@ pub struct Series {
     pub malformed: AtomicU64,
     /// Requests the gateway added `include_usage` to.
     pub usage_injected: AtomicU64,
-    errors: [AtomicU64; 7],
+    errors: [AtomicU64; ErrorClass::ALL.len()],
     outcomes: Mutex<Vec<((u16, String), u64)>>,
 }
 
@@ -281,11 +281,38 @@ pub struct Pipeline {
     pub passthrough: AtomicU64,
 }
 
+/// The label value that series past a cap are folded into.
+pub const OTHER: &str = "other";
+
+/// Shortest time between two log lines about the tenant limit.
+const OVERFLOW_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The series and the tenants that have their own.
+#[derive(Debug, Default)]
+struct Index {
+    series: HashMap<Key, Arc<Series>>,
+    tenants: HashSet<String>,
+}
+
 /// All gateway metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    series: RwLock<HashMap<Key, Arc<Series>>>,
+    index: RwLock<Index>,
     max_series: usize,
+    max_tenants: usize,
+    /// Requests counted under `tenant="other"` because the tenant limit was reached.
+    pub tenant_overflow: AtomicU64,
+    overflow_logged: Mutex<Option<Instant>>,
+    /// Client connections open now.
+    pub connections_open: AtomicI64,
+    /// Client connections answered `503` and closed because `max_connections` were open.
+    pub connections_rejected: AtomicU64,
+    /// Client connections closed because no request head arrived within the header
+    /// timeout (never sent a byte, or stalled mid-head).
+    pub connections_timed_out: AtomicU64,
+    /// Requests sent again on a fresh connection after a pooled one turned out closed, by
+    /// upstream name.
+    upstream_retries: Mutex<Vec<(String, u64)>>,
     /// Pipeline health counters.
     pub pipeline: Arc<Pipeline>,
 }
@@ -294,40 +321,106 @@ pub struct Metrics {
 pub const POLICIES: [&str; 4] = ["error", "slow_ttft", "tenant", "baseline"];
 
 impl Metrics {
-    /// No series yet; at most `max_series` label sets (then `model="other"`).
+    /// No series yet; at most `max_series` label sets and
+    /// [`crate::config::DEFAULT_MAX_TENANTS`] tenants.
     pub fn new(max_series: usize) -> Metrics {
+        Metrics::with_limits(max_series, crate::config::DEFAULT_MAX_TENANTS)
+    }
+
+    /// No series yet; at most `max_series` label sets (later ones fold into
+    /// `model="other",tenant="other"`) and `max_tenants` tenants (later ones fold into
+    /// `tenant="other"`, counted).
+    pub fn with_limits(max_series: usize, max_tenants: usize) -> Metrics {
         Metrics {
-            series: RwLock::new(HashMap::new()),
+            index: RwLock::new(Index::default()),
             max_series: max_series.max(1),
+            max_tenants: max_tenants.max(1),
+            tenant_overflow: AtomicU64::new(0),
+            overflow_logged: Mutex::new(None),
+            connections_open: AtomicI64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            connections_timed_out: AtomicU64::new(0),
+            upstream_retries: Mutex::new(Vec::new()),
             pipeline: Arc::new(Pipeline::default()),
         }
     }
 
-    /// The series of a label set, created on first use.
+    /// The series of a label set, created on first use. A tenant past the tenant limit is
+    /// counted under `tenant="other"`; a label set past the series limit under
+    /// `model="other",tenant="other"`: both caps hold whatever clients send.
     pub fn series(&self, mut key: Key) -> Arc<Series> {
-        if let Some(s) = self
-            .series
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
         {
+            let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = idx.series.get(&key) {
+                return s.clone();
+            }
+            if !idx.tenants.contains(&key.tenant) && idx.tenants.len() >= self.max_tenants {
+                self.overflowed(&key.tenant);
+                key.tenant = OTHER.to_string();
+                if let Some(s) = idx.series.get(&key) {
+                    return s.clone();
+                }
+            }
+        }
+        let mut idx = self.index.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = idx.series.get(&key) {
             return s.clone();
         }
-        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(&key) && map.len() >= self.max_series {
-            key.model = "other".to_string();
+        if key.tenant != OTHER && !idx.tenants.contains(&key.tenant) {
+            if idx.tenants.len() >= self.max_tenants {
+                self.overflowed(&key.tenant);
+                key.tenant = OTHER.to_string();
+            } else {
+                idx.tenants.insert(key.tenant.clone());
+            }
         }
-        map.entry(key.clone())
+        if !idx.series.contains_key(&key) && idx.series.len() >= self.max_series {
+            key.model = OTHER.to_string();
+            key.tenant = OTHER.to_string();
+        }
+        idx.series
+            .entry(key.clone())
             .or_insert_with(|| Arc::new(Series::new(key)))
             .clone()
+    }
+
+    /// Counts one request of a tenant past the limit; logs at most once a minute.
+    fn overflowed(&self, tenant: &str) {
+        let n = self.tenant_overflow.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self
+            .overflow_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= OVERFLOW_LOG_EVERY) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                "tenant limit reached: {} tenants have their own metric series; requests of \
+                 new tenants (this one: {tenant:?}) are counted under tenant=\"other\" \
+                 ({n} so far); raise [gateway] max_tenants to keep more",
+                self.max_tenants
+            );
+        }
+    }
+
+    /// Counts one request sent again to `upstream` on a fresh connection.
+    pub fn upstream_retry(&self, upstream: &str) {
+        let mut r = self
+            .upstream_retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match r.iter_mut().find(|(u, _)| u == upstream) {
+            Some((_, n)) => *n += 1,
+            None => r.push((upstream.to_string(), 1)),
+        }
     }
 
     /// Every family, series sorted by labels.
     pub fn families(&self) -> Vec<OwnedFamily> {
         let mut all: Vec<Arc<Series>> = self
-            .series
+            .index
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .series
             .values()
             .cloned()
             .collect();
@@ -403,7 +496,7 @@ impl Metrics {
         fams.push(family(
             "strata_gateway_errors_total",
             MetricType::Counter,
-            "Requests that ended in an error, by class (upstream_4xx, upstream_5xx, connect, timeout, upstream_reset, client_disconnect, rejected).",
+            "Requests that ended in an error, by class (upstream_4xx, upstream_5xx, connect, timeout, upstream_reset, client_disconnect, rejected, shutdown).",
             None,
             errors,
         ));
@@ -545,6 +638,52 @@ impl Metrics {
             "Requests on other paths, forwarded untimed.",
             &p.passthrough,
         ));
+        fams.push(one(
+            "strata_gateway_tenant_overflow_total",
+            "Requests counted under tenant=\"other\" because max_tenants tenants already had their own series.",
+            &self.tenant_overflow,
+        ));
+        fams.push(family(
+            "strata_gateway_connections_open",
+            MetricType::Gauge,
+            "Client connections open now.",
+            None,
+            vec![sample(
+                "strata_gateway_connections_open",
+                Vec::new(),
+                self.connections_open.load(Ordering::Relaxed) as f64,
+            )],
+        ));
+        fams.push(one(
+            "strata_gateway_connections_rejected_total",
+            "Client connections answered 503 and closed because max_connections were open.",
+            &self.connections_rejected,
+        ));
+        fams.push(one(
+            "strata_gateway_connections_timed_out_total",
+            "Client connections closed because no request head arrived within the header timeout.",
+            &self.connections_timed_out,
+        ));
+        let retries = self
+            .upstream_retries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(u, n)| {
+                sample(
+                    "strata_gateway_upstream_retries_total",
+                    vec![("upstream".to_string(), u.clone())],
+                    *n as f64,
+                )
+            })
+            .collect();
+        fams.push(family(
+            "strata_gateway_upstream_retries_total",
+            MetricType::Counter,
+            "Requests sent again on a fresh connection because a pooled upstream connection was closed before any response byte.",
+            None,
+            retries,
+        ));
         fams
     }
 
@@ -626,6 +765,49 @@ mod tests {
         assert!(text.contains("strata_gateway_requests_total{model=\"llama\",tenant=\"t\",upstream=\"u\",status=\"200\",finish_reason=\"stop\"} 1\n"));
         let parsed = expo::parse(&text, Format::Prometheus);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    }
+
+    #[test]
+    fn tenants_past_the_limit_share_one_other_series_and_are_counted() {
+        // The reliability run's 4,103 tenants, with the default limits.
+        let m = Metrics::new(2000);
+        let k = |t: String| Key {
+            model: "m".into(),
+            tenant: t,
+            upstream: "u".into(),
+        };
+        for i in 0..4103 {
+            let s = m.series(k(format!("tenant-{i}")));
+            s.generation_tokens.fetch_add(1, Ordering::Relaxed);
+        }
+        // Admitted tenants keep their own series, also after the limit was reached.
+        assert_eq!(m.series(k("tenant-1".into())).key.tenant, "tenant-1");
+        let text = m.render(Format::Prometheus);
+        let tenants: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.split("tenant=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(tenants.len(), 101, "100 tenants and `other`");
+        assert!(tenants.contains("other") && tenants.contains("tenant-99"));
+        assert!(
+            text.contains("strata_gateway_generation_tokens_total{model=\"m\",tenant=\"other\",upstream=\"u\"} 4003\n"),
+            "{text}"
+        );
+        assert!(text.contains("strata_gateway_tenant_overflow_total 4003\n"));
+        assert!(text.len() < 2 << 20, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn the_series_cap_bounds_tenants_too() {
+        let m = Metrics::with_limits(2, 1000);
+        for i in 0..500 {
+            m.series(Key {
+                model: format!("m{i}"),
+                tenant: format!("t{i}"),
+                upstream: "u".into(),
+            });
+        }
+        assert_eq!(m.index.read().unwrap().series.len(), 3);
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Accept loops: the proxy address (HTTP/1.1 keep-alive and h2c, header read timeout) and
-//! the admin address (`/metrics`, `/health`).
+//! Accept loops: the proxy address (HTTP/1.1 keep-alive and h2c) and the admin address
+//! (`/metrics`, `/health`). Every connection must send a request head within the header
+//! timeout (also between keep-alive requests); past `max_connections` open connections a
+//! new one is answered `503` and closed, so idle clients cannot exhaust file descriptors.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -12,10 +16,16 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 
 use crate::Shared;
+use crate::errors::openai_error_json;
+use crate::metrics::Metrics;
+
+/// Interval and timeout of h2c keep-alive pings.
+const H2_PING: Duration = Duration::from_secs(20);
 
 fn builder(shared: &Shared) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
@@ -23,7 +33,11 @@ fn builder(shared: &Shared) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(shared.cfg.limits.header_timeout)
         .keep_alive(true);
-    b.http2().timer(TokioTimer::new());
+    // Pings find dead h2c peers (h2 has no header-read timer of its own).
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_PING))
+        .keep_alive_timeout(H2_PING);
     b
 }
 
@@ -34,32 +48,125 @@ pub(crate) async fn serve_proxy(
 ) {
     let builder = builder(&shared);
     let graceful = GracefulShutdown::new();
+    let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
+    let metrics = shared.metrics.clone();
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!("gateway accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = stopped(&mut stop) => break,
         };
+        let max = shared.cfg.limits.max_connections;
+        let open = usize::try_from(metrics.connections_open.load(Ordering::Relaxed)).unwrap_or(0);
+        if open >= max {
+            metrics.connections_rejected.fetch_add(1, Ordering::Relaxed);
+            // Bounded: past MAX_REJECTING answers in progress, the socket is just closed.
+            if let Ok(permit) = rejecting.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    reject(stream, max).await;
+                    drop(permit);
+                });
+            }
+            continue;
+        }
         let _ = stream.set_nodelay(true);
-        let gw = shared.clone();
+        let open = Open::new(metrics.clone());
+        let started = Arc::new(AtomicBool::new(false));
+        let (gw, seen) = (shared.clone(), started.clone());
         let svc = service_fn(move |req: Request<Incoming>| {
+            seen.store(true, Ordering::Relaxed);
             let gw = gw.clone();
             async move { Ok::<_, Infallible>(crate::forward::handle(gw, req).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), svc);
         let conn = graceful.watch(conn.into_owned());
+        let timeout = shared.cfg.limits.header_timeout;
         tokio::spawn(async move {
-            let _ = conn.await;
+            first_request_within(conn, timeout, &started, &open.0).await;
+            drop(open);
         });
     }
     graceful.shutdown().await;
 }
+
+/// Answers in progress to connections over the cap; more are closed without an answer.
+const MAX_REJECTING: usize = 64;
+
+/// One open client connection, counted in `strata_gateway_connections_open`.
+struct Open(Arc<Metrics>);
+
+impl Open {
+    fn new(m: Arc<Metrics>) -> Open {
+        m.connections_open.fetch_add(1, Ordering::Relaxed);
+        Open(m)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves a connection, closing it when no request arrived within `timeout` of its start.
+/// hyper's own header-read timer covers the rest (a head that stalls, and keep-alive idle
+/// time after each response), but it starts only once the protocol is known, and telling
+/// HTTP/1.1 from h2c waits for the client's first bytes: without this, a client that never
+/// sends a byte holds its connection (and a file descriptor) forever.
+async fn first_request_within<F: Future>(
+    conn: F,
+    timeout: Duration,
+    started: &AtomicBool,
+    metrics: &Metrics,
+) {
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = tokio::time::sleep(timeout) => {}
+    }
+    if started.load(Ordering::Relaxed) {
+        conn.await;
+    } else {
+        metrics
+            .connections_timed_out
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers a connection over the cap with a `503` naming the limit, then closes it.
+async fn reject(mut stream: TcpStream, max: usize) {
+    let body = openai_error_json(
+        &format!(
+            "the gateway has {max} client connections open, its limit: retry later, or raise [gateway.limits] max_connections"
+        ),
+        "api_connection_error",
+        503,
+    );
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n",
+        body.len()
+    );
+    let answer = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body).await?;
+        stream.shutdown().await?;
+        // Read what the client sent, so closing does not reset the connection before the
+        // client read the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(REJECT_TIME, answer).await;
+}
+
+/// Longest time spent answering one connection over the cap.
+const REJECT_TIME: Duration = Duration::from_secs(1);
 
 pub(crate) async fn serve_admin(
     listener: TcpListener,
@@ -71,20 +178,27 @@ pub(crate) async fn serve_admin(
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
-                Err(_) => continue,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             },
             _ = stopped(&mut stop) => break,
         };
-        let gw = shared.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let (gw, seen) = (shared.clone(), started.clone());
         let svc = service_fn(move |req: Request<Incoming>| {
+            seen.store(true, Ordering::Relaxed);
             let gw = gw.clone();
             async move { Ok::<_, Infallible>(admin(&gw, &req)) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), svc)
             .into_owned();
+        let timeout = shared.cfg.limits.header_timeout;
+        let metrics = shared.metrics.clone();
         tokio::spawn(async move {
-            let _ = conn.await;
+            first_request_within(conn, timeout, &started, &metrics).await;
         });
     }
 }

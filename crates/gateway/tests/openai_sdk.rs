@@ -3,8 +3,7 @@
 //! when it asks. Skipped without the SDK unless STRATA_REQUIRE_PEERS=1 (then it fails).
 
 mod common;
-#[path = "../../sim/tests/sdk/mod.rs"]
-mod sdk;
+use testkit::sdk;
 
 use std::time::Duration;
 

@@ -249,7 +249,7 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
         }
     };
     for k in r.labels.keys() {
-        if !valid_label_name(k) || k == "__name__" {
+        if !strata_core::labels::valid_name(k) || k == "__name__" {
             fail(
                 at,
                 &format!("invalid label name: {k:?} (use [a-zA-Z_][a-zA-Z0-9_]*, not __name__)"),
@@ -257,7 +257,7 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
         }
     }
     for k in r.annotations.keys() {
-        if !valid_label_name(k) {
+        if !strata_core::labels::valid_name(k) {
             fail(at, &format!("invalid annotation name: {k:?}"));
         }
     }
@@ -278,7 +278,7 @@ fn check_rule(r: &RawRule, at: &mut Reporter<'_>) -> Option<RuleSpec> {
                 "invalid field 'keep_firing_for' in recording rule".into(),
             );
         }
-        if !valid_metric_name(&rec.value) {
+        if !strata_core::labels::valid_metric_name(&rec.value) {
             at.error(
                 rec,
                 format!(
@@ -380,20 +380,6 @@ fn line_col(s: &str, off: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map_or(off, |nl| off - nl - 1) + 1;
     (line, col)
-}
-
-fn valid_label_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-fn valid_metric_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
 }
 
 #[cfg(test)]

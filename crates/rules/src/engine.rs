@@ -1,10 +1,10 @@
 //! The group scheduler: each group is evaluated on its interval, rules in order (a rule sees
 //! what earlier rules of its group wrote), recording results and `ALERTS` series are written
-//! back through [`Appender`], due alerts go to the [`Notifier`]. Series a rule stops
+//! back through [`Append`], due alerts go to the [`Notifier`](crate::notify::Notifier). Series a rule stops
 //! producing get a staleness marker, as in Prometheus.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -12,20 +12,9 @@ use sources::Point;
 
 use crate::alert::{Alert, AlertingRule, External, Labels, State};
 use crate::check::{GroupSpec, RuleSpec};
-use crate::notify::{Notifier, map};
+use crate::notify::map;
 
-/// Instant queries, so the engine runs against the store's PromQL engine or a test double.
-pub trait Query: Send + Sync {
-    /// Evaluates `expr` at `t_ms`: each result series' labels (`__name__` included when
-    /// present) and value. Scalars come back as one series with no labels.
-    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String>;
-}
-
-/// Where rule results are written (the store).
-pub trait Appender: Send + Sync {
-    /// Appends samples.
-    fn append(&self, points: Vec<Point>);
-}
+pub use strata_core::{Append, Query};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -121,7 +110,7 @@ impl RuleEngine {
     /// and rules are unchanged keeps its state (pending and firing alerts, last evaluation);
     /// the others start fresh. Returns how many groups were kept.
     pub fn replace(&self, groups: Vec<GroupSpec>) -> usize {
-        let mut current = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        let mut current = strata_core::sync::write(&self.groups);
         let mut old: Vec<Option<Group>> = current
             .drain(..)
             .map(|g| Some(g.into_inner().unwrap_or_else(|p| p.into_inner())))
@@ -147,7 +136,7 @@ impl RuleEngine {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Mutex<Group>>> {
-        self.groups.read().unwrap_or_else(|p| p.into_inner())
+        strata_core::sync::read(&self.groups)
     }
 
     /// Number of groups.
@@ -167,13 +156,13 @@ impl RuleEngine {
         index: usize,
         t_ms: i64,
         query: &dyn Query,
-        out: &dyn Appender,
+        out: &dyn Append,
     ) -> Vec<Alert> {
         let groups = self.read();
         let Some(group) = groups.get(index) else {
             return Vec::new();
         };
-        let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = strata_core::sync::lock(&group);
         let started = Instant::now();
         let interval = g.interval;
         let limit = g.spec.limit as usize;
@@ -223,7 +212,14 @@ impl RuleEngine {
         let stale: Vec<Point> = g
             .previous
             .difference(&current)
-            .map(|(name, labels)| Point::new(name.clone(), labels.clone(), expo_stale_nan(), t_ms))
+            .map(|(name, labels)| {
+                Point::new(
+                    name.clone(),
+                    labels.clone(),
+                    strata_core::stale::marker(),
+                    t_ms,
+                )
+            })
             .collect();
         if !stale.is_empty() {
             out.append(stale);
@@ -234,48 +230,13 @@ impl RuleEngine {
         due
     }
 
-    /// Runs every group on its interval until the returned handles are aborted.
-    pub fn start(
-        self: &Arc<Self>,
-        query: Arc<dyn Query>,
-        out: Arc<dyn Appender>,
-        notifier: Option<Arc<Notifier>>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..self.len())
-            .map(|i| {
-                let (engine, query, out, notifier) =
-                    (self.clone(), query.clone(), out.clone(), notifier.clone());
-                let every = self.read()[i]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .interval;
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(every);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                    loop {
-                        tick.tick().await;
-                        let (e, q, o) = (engine.clone(), query.clone(), out.clone());
-                        let due = tokio::task::spawn_blocking(move || {
-                            e.eval_group(i, sources::now_ms(), &*q, &*o)
-                        })
-                        .await
-                        .unwrap_or_default();
-                        if let Some(n) = &notifier {
-                            n.send(due);
-                        }
-                    }
-                })
-            })
-            .collect()
-    }
-
     /// The `data` of `/api/v1/rules` (`type` = `alert`/`record` filters, else all).
     pub fn rules_json(&self, kind: Option<&str>) -> Value {
         let groups: Vec<Value> = self
             .read()
             .iter()
             .map(|g| {
-                let g = g.lock().unwrap_or_else(|p| p.into_inner());
+                let g = strata_core::sync::lock(&g);
                 let rules: Vec<Value> = g
                     .rules
                     .iter()
@@ -302,28 +263,30 @@ impl RuleEngine {
         json!({ "groups": groups })
     }
 
-    /// The `data` of `/api/v1/alerts`: every pending and firing alert.
-    pub fn alerts_json(&self) -> Value {
+    /// Every pending and firing alert, typed (what internal code reads).
+    pub fn alerts(&self) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for g in self.read().iter() {
-            let g = g.lock().unwrap_or_else(|p| p.into_inner());
+            let g = strata_core::sync::lock(g);
             for r in &g.rules {
                 if let Rule::Alerting(a) = &r.rule {
                     alerts.extend(
                         a.active
                             .values()
                             .filter(|x| x.state != State::Inactive)
-                            .map(alert_json),
+                            .cloned(),
                     );
                 }
             }
         }
+        alerts
+    }
+
+    /// The `data` of `/api/v1/alerts` (the API edge): every pending and firing alert.
+    pub fn alerts_json(&self) -> Value {
+        let alerts: Vec<Value> = self.alerts().iter().map(alert_json).collect();
         json!({ "alerts": alerts })
     }
-}
-
-fn expo_stale_nan() -> f64 {
-    f64::from_bits(0x7ff0_0000_0000_0002)
 }
 
 fn recorded(spec: &RuleSpec, result: Vec<(Labels, f64)>, t_ms: i64) -> Vec<Point> {

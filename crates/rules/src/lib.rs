@@ -25,4 +25,4 @@ pub mod triage;
 pub mod yaml;
 
 pub use check::{AlertSpec, GroupSpec, RuleError, RuleSpec, load};
-pub use engine::{Appender, EngineConfig, Query, RuleEngine};
+pub use engine::{Append, EngineConfig, Query, RuleEngine};

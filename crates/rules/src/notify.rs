@@ -110,7 +110,7 @@ impl Notifier {
         if alerts.is_empty() {
             return;
         }
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = strata_core::sync::lock(&self.queue);
         for a in alerts {
             if q.len() >= self.cfg.queue_capacity {
                 q.pop_front();
@@ -221,7 +221,7 @@ impl JsonBody for reqwest::RequestBuilder {
 async fn run(n: Arc<Notifier>) {
     loop {
         let batch: Vec<Alert> = {
-            let mut q = n.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = strata_core::sync::lock(&n.queue);
             let take = q.len().min(64);
             q.drain(..take).collect()
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::alert::{Alert, Labels, State};
 use crate::check::GroupSpec;
-use crate::engine::{Appender, EngineConfig, Query, RuleEngine};
+use crate::engine::{Append, EngineConfig, Query, RuleEngine};
 use crate::findings::Findings;
 use crate::inhibit::InhibitRule;
 
@@ -68,7 +68,7 @@ impl Triage {
     }
 
     /// Evaluates, in order, every group due at `t_ms`.
-    pub fn step(&mut self, t_ms: i64, query: &dyn Query, out: &dyn Appender) {
+    pub fn step(&mut self, t_ms: i64, query: &dyn Query, out: &dyn Append) {
         for i in 0..self.every_ms.len() {
             if self.next_ms[i].is_some_and(|n| n > t_ms) {
                 continue;

@@ -2,8 +2,7 @@
 //! to a real Alertmanager (API v2) and to a JSON webhook with inhibition, and agreement
 //! with `promtool check rules` on good and bad files.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use rules::alert::Labels;
 use rules::inhibit::InhibitRule;
 use rules::notify::{Notifier, NotifyConfig, Receiver};
-use rules::{Appender, EngineConfig, Query, RuleEngine};
+use rules::{Append, EngineConfig, Query, RuleEngine};
 use sources::Point;
 
 /// Answers each expression with a fixed result set that the test changes over time.
@@ -43,7 +42,7 @@ impl Query for Scripted {
 #[derive(Default)]
 struct Collected(Mutex<Vec<Point>>);
 
-impl Appender for Collected {
+impl Append for Collected {
     fn append(&self, points: Vec<Point>) {
         self.0.lock().expect("lock").extend(points);
     }

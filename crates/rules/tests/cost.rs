@@ -4,8 +4,7 @@
 //! compared with numbers worked out by hand (in the comments). The generated file also
 //! passes the real `promtool check rules`.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 mod db;
 

@@ -2,8 +2,7 @@
 //! `STRATA_REGENERATE=1` to rewrite them), and every pack passes both Strata's validator and
 //! the real `promtool check rules`.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 use std::path::PathBuf;
 

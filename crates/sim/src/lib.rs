@@ -19,7 +19,8 @@ pub mod config;
 pub mod engine;
 pub mod gpu;
 pub mod metrics;
-pub mod rng;
+/// The seeded generator the scenarios draw from (shared with the load generator).
+pub use strata_core::rng;
 pub mod scenario;
 pub mod scheduler;
 pub mod server;

@@ -2,7 +2,7 @@
 //! non-streamed responses and completions, for vLLM and for TGI's Messages API. Skipped
 //! when the SDK is not installed, unless STRATA_REQUIRE_PEERS=1 (then it fails).
 
-mod sdk;
+use testkit::sdk;
 
 use sdk::{run_script, sdk_present};
 

@@ -1,7 +1,7 @@
 //! remote_write against real receivers (Prometheus, VictoriaMetrics) through an outage, and
 //! the retry policy against a scripted receiver.
 
-mod peer;
+use testkit::peer;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

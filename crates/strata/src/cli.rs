@@ -4,18 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Version line: crate version and the git commit it was built from.
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("STRATA_GIT_COMMIT"),
-    ")"
-);
-
 /// Layered observability for self-hosted LLM inference (vLLM, TGI, SGLang, llama.cpp) on
 /// NVIDIA GPUs: from the silicon to the tokens a user sees.
 #[derive(Debug, Parser)]
-#[command(name = "strata", version = VERSION, about, long_about = None)]
+#[command(name = "strata", version = node::VERSION_LINE, about, long_about = None)]
 #[command(
     after_help = "Start with `strata scrape http://127.0.0.1:8000/metrics` against your own engine."
 )]
@@ -65,10 +57,10 @@ pub enum Command {
     /// Write the at-scale stack's configuration from Strata's own rules and targets: rule
     /// files and their promtool tests, Grafana dashboards, Alertmanager, OTel collector,
     /// vmagent, Tetragon, Kubernetes and systemd.
-    Generate(crate::generate::GenerateArgs),
+    Generate(crate::generate_cmd::GenerateArgs),
     /// A terminal UI of a running Strata: engines, GPUs, open findings and firing alerts,
     /// refreshed live, sortable (`--once` prints one plain-text snapshot).
-    Top(crate::top::TopArgs),
+    Top(crate::top_cmd::TopArgs),
 }
 
 const SCRAPE_EXAMPLES: &str = "\

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{ConfigAction, ConfigArgs};
-use crate::config;
+use ::config;
 
 /// Runs `strata config ...`.
 pub fn run(flag: Option<&Path>, args: ConfigArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {

@@ -19,14 +19,14 @@ use sim::{EngineKind, Profile, Scenario, SimConfig};
 use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
-use crate::up::{Plan, Scenarios, Settings};
+use ::config::Config;
+use node::{Plan, Scenarios, Settings};
 
 /// `strata demo`
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Open the printed URL. Switch the simulators' scenario and watch the diagnosis appear:
-  curl -d '{\"scenario\":\"cache-thrash\"}' http://127.0.0.1:9464/api/v1/scenario
+  curl -H 'Content-Type: application/json' -d '{\"scenario\":\"cache-thrash\"}' http://127.0.0.1:9464/api/v1/scenario
   curl http://127.0.0.1:9464/api/v1/findings")]
 pub struct DemoArgs {
     /// Address of the API and UI.
@@ -229,6 +229,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
         external_labels: Vec::new(),
         incident_alerts: Vec::new(),
         incident_duration: Duration::from_secs(600),
+        shutdown_deadline: node::settings::DEFAULT_SHUTDOWN_DEADLINE,
     };
     let config = Config::default();
     let plan = Plan {
@@ -237,7 +238,13 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
         settings,
         targets,
         gateway: Some(gw),
-        scenarios: Some(Arc::new(Scenarios::new(engines))),
+        scenarios: Some(Arc::new(Scenarios::new(
+            engines,
+            sim::Scenario::ALL
+                .iter()
+                .map(|s| (s.name().to_string(), s.help().to_string()))
+                .collect(),
+        ))),
     };
     let listen = args.listen;
     let code = crate::up::serve(
@@ -250,9 +257,10 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
                 "strata demo: gateway on http://{addr}, tenants {} sending bursty traffic (header x-tenant)",
                 TENANTS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
             );
-            eprintln!("strata demo: open http://{listen}/ — switch scenarios there or with: curl -d '{{\"scenario\":\"cache-thrash\"}}' http://{listen}/api/v1/scenario");
+            eprintln!("strata demo: open http://{listen}/ — switch scenarios there or with: curl -H 'Content-Type: application/json' -d '{{\"scenario\":\"cache-thrash\"}}' http://{listen}/api/v1/scenario");
             traffic(addr)
         })),
+        None,
     )
     .await;
     for s in sims {

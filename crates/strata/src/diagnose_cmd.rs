@@ -22,8 +22,8 @@ use sources::scrape::{
 use tsdb::promql::{Engine, EngineConfig};
 use tsdb::{Store, StoreConfig};
 
-use crate::config::{self, Config};
-use crate::up::{Ingest, StoreQuery};
+use ::config::Config;
+use node::{Ingest, StoreQuery};
 
 /// `strata diagnose`
 #[derive(Debug, Args)]
@@ -186,7 +186,7 @@ async fn triage(
                     let exp = expo::parse(&body.text, body.format);
                     let instance = spec.url.authority().to_string();
                     let labels = target_labels(&spec.job, &instance, &[]);
-                    ingest.write(&instance, &to_points(&exp, &labels, t));
+                    ingest.write(node::Batch::points(&instance, to_points(&exp, &labels, t)));
                 }
                 Err(e) => last_error[i] = e.to_string(),
             }

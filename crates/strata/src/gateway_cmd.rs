@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use gateway::{GatewayConfig, LogOutput, OtlpProtocol, UpstreamConfig};
 
-use crate::config;
+use ::config;
 
 /// `strata gateway`
 #[derive(Debug, Args)]
@@ -218,108 +218,12 @@ async fn shutdown_signal() {
 }
 
 /// The gateway inside `strata up`: its settings when the config file's `[gateway]` section
-/// lists upstreams (none otherwise, or without a config file).
-pub fn embedded_settings(flag: Option<&Path>) -> Result<Option<GatewayConfig>, String> {
-    let Some(path) = config::locate(flag) else {
-        return Ok(None);
-    };
-    let (c, text) = config::load(&path).map_err(|e| e.to_string())?;
-    let g = c
-        .gateway_settings(&path, &text)
-        .map_err(|e| e.to_string())?;
+/// lists upstreams (none otherwise).
+pub fn embedded_settings(
+    c: &::config::Config,
+    path: &Path,
+    text: &str,
+) -> Result<Option<GatewayConfig>, String> {
+    let g = c.gateway_settings(path, text).map_err(|e| e.to_string())?;
     Ok((!g.upstreams.is_empty()).then_some(g))
-}
-
-/// A gateway running inside `strata up`, its metrics copied into the store.
-pub struct Embedded {
-    running: gateway::Running,
-    feed: tokio::task::JoinHandle<()>,
-}
-
-/// How often the gateway's metrics are copied into the store.
-const FEED_EVERY: Duration = Duration::from_secs(5);
-
-impl Embedded {
-    /// Starts the gateway and the task that copies its metrics into `ingest` every 5 s.
-    pub async fn start(
-        cfg: GatewayConfig,
-        ingest: std::sync::Arc<crate::up::Ingest>,
-    ) -> Result<Embedded, String> {
-        let running = gateway::start(cfg).await?;
-        eprintln!("strata up: gateway on http://{}", running.addr);
-        let metrics = running.metrics.clone();
-        let feed = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(FEED_EVERY);
-            loop {
-                tick.tick().await;
-                let families = metrics.families();
-                for f in &families {
-                    ingest.store.set_metadata(
-                        &f.name,
-                        tsdb::Metadata {
-                            kind: f.metric_type.word(expo::Format::Prometheus).to_string(),
-                            help: f.help.clone().unwrap_or_default(),
-                            unit: f.unit.clone().unwrap_or_default(),
-                        },
-                    );
-                }
-                ingest.write("gateway", &points(&families, sources::now_ms()));
-            }
-        });
-        Ok(Embedded { running, feed })
-    }
-
-    /// The gateway's recent and slowest requests (served at `/api/v1/requests`).
-    pub fn recent(&self) -> std::sync::Arc<gateway::recent::Recent> {
-        self.running.recent.clone()
-    }
-
-    /// Where clients connect.
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.running.addr
-    }
-
-    /// Stops the feed, then the gateway (open streams get up to 10 s).
-    pub async fn stop(self) {
-        self.feed.abort();
-        self.running.shutdown(Duration::from_secs(10)).await;
-    }
-}
-
-/// Every sample of `families` as store points at `t_ms`.
-pub fn points(families: &[expo::OwnedFamily], t_ms: i64) -> Vec<sources::Point> {
-    families
-        .iter()
-        .flat_map(|f| f.samples.iter())
-        .map(|s| sources::Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gateway_metrics_become_store_points() {
-        let m = gateway::Metrics::new(10);
-        let s = m.series(gateway::metrics::Key {
-            model: "m".into(),
-            tenant: "t".into(),
-            upstream: "u".into(),
-        });
-        s.ttft.observe(0.4);
-        s.outcome(200, "stop");
-        let pts = points(&m.families(), 1000);
-        let bucket = pts
-            .iter()
-            .find(|p| {
-                p.name == "strata_gateway_ttft_seconds_bucket" && p.label("le") == Some("0.5")
-            })
-            .expect("bucket point");
-        assert_eq!(bucket.value, 1.0);
-        assert_eq!(bucket.label("model"), Some("m"));
-        assert!(pts.iter().any(|p| p.name == "strata_gateway_requests_total"
-            && p.label("finish_reason") == Some("stop")));
-        assert!(pts.iter().all(|p| p.timestamp_ms == 1000));
-    }
 }

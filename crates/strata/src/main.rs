@@ -1,22 +1,18 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
-mod api;
 mod bench_cmd;
 mod cardinality_cmd;
 mod cli;
-mod config;
 mod config_cmd;
 mod cost_cmd;
 mod demo_cmd;
 mod diagnose_cmd;
 mod gateway_cmd;
-mod generate;
+mod generate_cmd;
 mod host;
-mod incident;
 mod scrape_cmd;
 mod sim_cmd;
-mod top;
-mod ui;
+mod top_cmd;
 mod up;
 
 use std::process::ExitCode;
@@ -44,9 +40,9 @@ fn main() -> ExitCode {
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),
         cli::Command::Generate(args) => {
-            generate::run(cli.config.as_deref(), args).map_err(Into::into)
+            generate::run(cli.config.as_deref(), args.what, &args.out).map_err(Into::into)
         }
-        cli::Command::Top(args) => top::run(args),
+        cli::Command::Top(args) => top::run(args.options()),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 //! gateway's TTFT of the same requests (from its JSON log, matched by `x-request-id`)
 //! beside the client's, and the tenant header both use by default.
 
-mod live;
+use testkit::live;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

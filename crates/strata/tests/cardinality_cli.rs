@@ -1,7 +1,7 @@
 //! `strata cardinality`: the seeds' arithmetic offline, and the top series producers of a
 //! real `strata up` scraping the real `strata sim`, read through its query API.
 
-mod live;
+use testkit::live;
 
 use live::{sim, strata, up};
 

@@ -3,7 +3,7 @@
 //! report read back from the running Strata; the errors when Strata is unreachable or has
 //! no `[cost]`.
 
-mod live;
+use testkit::live;
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -34,14 +34,6 @@ fn close(got: f64, want: f64, what: &str) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 async fn chat(client: &reqwest::Client, gateway: &str, tenant: &str) {
     let r = client
         .post(format!("{gateway}/v1/chat/completions"))
@@ -66,7 +58,10 @@ async fn chat(client: &reqwest::Client, gateway: &str, tenant: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strata_cost_reports_tenants_models_gpus_from_a_live_strata() {
-    let o = cost(&["--url", &format!("http://127.0.0.1:{}", free_port())]);
+    let o = cost(&[
+        "--url",
+        &format!("http://127.0.0.1:{}", testkit::free_port()),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
@@ -85,7 +80,7 @@ async fn strata_cost_reports_tenants_models_gpus_from_a_live_strata() {
     assert!(e.contains("no cost series") && e.contains("[cost]"), "{e}");
     drop(plain);
 
-    let gw_port = free_port();
+    let gw_port = testkit::free_port();
     let log = dir.path().join("gw.log");
     let config = format!(
         "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\nadmin = \"127.0.0.1:0\"\n\n[gateway.tenant]\nheader = \"x-tenant\"\n\n\

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod live;
 use live::json;
+use testkit::live;
 
 async fn wait_until(
     what: &str,
@@ -105,16 +105,25 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
     let body = r#"{"scenario":"cache-thrash"}"#;
     let r = client
         .post(&scenario)
+        .header("content-type", "application/json")
         .body(body)
         .send()
         .await
         .expect("post");
     assert_eq!(r.status(), 401);
-    let v = json(client.post(&scenario).bearer_auth("demo-token").body(body)).await;
+    let v = json(
+        client
+            .post(&scenario)
+            .bearer_auth("demo-token")
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
     assert_eq!(v["data"]["current"], "cache-thrash", "{v}");
     let r = client
         .post(&scenario)
         .bearer_auth("demo-token")
+        .header("content-type", "application/json")
         .body(r#"{"scenario":"no-such"}"#)
         .send()
         .await
@@ -161,6 +170,7 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
         client
             .post(&scenario)
             .bearer_auth("demo-token")
+            .header("content-type", "application/json")
             .body(r#"{"scenario":"healthy"}"#),
     )
     .await;

@@ -4,7 +4,7 @@
 //! window). Cache thrash runs at 20× so the cache fills inside the window; healthy runs in
 //! real time. `--slo` reports a configured profile over the window.
 
-mod live;
+use testkit::live;
 
 use std::process::Output;
 

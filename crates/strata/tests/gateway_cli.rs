@@ -99,9 +99,11 @@ fn strata_gateway_proxies_logs_and_serves_metrics() {
 
 #[test]
 fn strata_gateway_without_upstream_says_what_to_do() {
+    // Its own empty directory: a strata.toml left in a shared temp dir would be picked up.
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .env_remove("STRATA_CONFIG")
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir.path())
         .arg("gateway")
         .output()
         .unwrap();
@@ -110,19 +112,15 @@ fn strata_gateway_without_upstream_says_what_to_do() {
     assert!(err.contains("no upstream: give --upstream URL"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn strata_up_runs_the_gateway_from_the_config_and_stores_its_metrics() {
     let (rt, sim) = idle_vllm();
     let dir = tempfile::tempdir().unwrap();
-    let (api, gw, admin) = (free_port(), free_port(), free_port());
+    let (api, gw, admin) = (
+        testkit::free_port(),
+        testkit::free_port(),
+        testkit::free_port(),
+    );
     let config = dir.path().join("strata.toml");
     std::fs::write(
         &config,

@@ -4,10 +4,9 @@
 //! config passes `amtool check-config`, vmagent's dry run accepts its scrape and relabel
 //! configs, and the collector, vmagent, Tetragon and Kubernetes YAML carry the seeds' fields.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
-mod live;
+use testkit::live;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! query API, against a live `strata up` that scrapes `strata sim` and evaluates the
 //! generated rule files; the engine, GPU and core overview panels return data.
 
-mod live;
+use testkit::live;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! number of `up` samples per window through the query API, and it reverts on time with the
 //! switch kept in the history.
 
-mod live;
+use testkit::live;
 
 use std::time::{Duration, Instant};
 
@@ -31,14 +31,52 @@ async fn a_posted_incident_scrapes_gpus_every_250ms_then_reverts() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(ups(&client, &base).await <= 1.0, "steady is every 5 s");
 
+    // Without an admin token, a web page still cannot switch it: cross-origin requests are
+    // refused, and a body must be JSON (a cross-origin page cannot send that unpreflighted).
+    let huge = r#"{"duration":"10000000000h"}"#;
+    let r = client
+        .post(format!("{base}/incident"))
+        .header("origin", "http://evil.example")
+        .header("content-type", "text/plain")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(format!("{base}/incident"))
+        .header("content-type", "text/plain")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 415);
+    let r = client
+        .post(format!("{base}/incident"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 400, "durations are bounded");
+    let v = json(client.get(format!("{base}/incident"))).await;
+    assert_eq!(v["data"]["profile"], "steady", "{v}");
+
     // A resolved-only webhook changes nothing.
     let hook = r#"{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"alertname":"GPUXidError"}}]}"#;
-    let v = json(client.post(format!("{base}/incident")).body(hook)).await;
+    let v = json(
+        client
+            .post(format!("{base}/incident"))
+            .header("content-type", "application/json")
+            .body(hook),
+    )
+    .await;
     assert_eq!(v["data"]["profile"], "steady", "{v}");
 
     let v = json(
         client
             .post(format!("{base}/incident"))
+            .header("content-type", "application/json")
             .body(r#"{"duration":"3s"}"#),
     )
     .await;

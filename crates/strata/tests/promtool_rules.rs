@@ -5,14 +5,13 @@
 //! same rules run through Strata's rule engine in virtual time, and at every eval time of
 //! the table Strata's firing alerts must be the table's: same labels, same annotations.
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rules::alert::Labels;
-use rules::{Appender, EngineConfig, Query, RuleEngine};
+use rules::{Append, EngineConfig, Query, RuleEngine};
 use sources::Point;
 use tsdb::promql::{Engine, EngineConfig as QueryConfig, Value};
 use tsdb::{SampleRef, Store, StoreConfig};
@@ -202,7 +201,7 @@ impl Query for StoreQuery {
 /// Recording-rule output (and `ALERTS`) written back into the store.
 struct StoreAppend(Arc<Store>);
 
-impl Appender for StoreAppend {
+impl Append for StoreAppend {
     fn append(&self, points: Vec<Point>) {
         append(&self.0, &points);
     }

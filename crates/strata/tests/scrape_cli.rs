@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod live;
 use live::serve_sample;
+use testkit::live;
 
+/// Runs strata in its own empty directory (a strata.toml left in a shared temp dir would be
+/// picked up).
 fn strata(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
     Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
         .env_remove("STRATA_CONFIG")
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir.path())
         .output()
         .expect("run strata")
 }

@@ -1,9 +1,9 @@
 //! `strata sim` as a user runs it: the real binary on free ports, read back through
 //! `strata scrape`, plus the virtual-time and help outputs.
 
-mod live;
 use live::{sim, strata};
 use std::time::{Duration, Instant};
+use testkit::live;
 
 fn scrape(url: &str) -> String {
     let out = strata()

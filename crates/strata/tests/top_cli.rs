@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod live;
 use live::{json, strata};
+use testkit::live;
 
 /// A tmux server of its own (`-L`), killed on drop.
 struct Tmux(String);

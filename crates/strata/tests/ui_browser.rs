@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod live;
 use live::json;
+use testkit::live;
 
 /// The admin token the demo is started with (and the browser types in).
 const TOKEN: &str = "ui-test-token";

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod live;
 use live::serve_sample;
+use testkit::live;
 
 struct Up(Child);
 

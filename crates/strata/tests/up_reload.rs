@@ -1,7 +1,7 @@
 //! `strata up` config reload: `POST /-/reload` (admin token) and SIGHUP re-read the config
 //! file; targets start and stop, rule groups swap, an invalid file keeps the running config.
 
-mod live;
+use testkit::live;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -8,19 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod live;
 use live::{Kill, json, serve_sample_on, sim, strata, up};
+use testkit::live;
 
 async fn status(req: reqwest::RequestBuilder) -> u16 {
     req.send().await.expect("request").status().as_u16()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// The value of the first sample of `name` with `labels` (text like `job="engine"`).
@@ -54,7 +46,7 @@ async fn ready_flips_admin_token_guards_posts_metrics_and_sigterm_snapshot() {
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").expect("token");
     // The engine's port is free (refusing) until the sample is served on it.
-    let port = free_port();
+    let port = testkit::free_port();
     let url = format!("http://127.0.0.1:{port}/metrics");
     let (mut child, base) = up(
         &[
@@ -98,13 +90,36 @@ async fn ready_flips_admin_token_guards_posts_metrics_and_sigterm_snapshot() {
 
     let incident = format!("{base}/api/v1/incident");
     let body = r#"{"duration":"1s"}"#;
-    assert_eq!(status(client.post(&incident).body(body)).await, 401);
     assert_eq!(
-        status(client.post(&incident).bearer_auth("wrong").body(body)).await,
+        status(
+            client
+                .post(&incident)
+                .header("content-type", "application/json")
+                .body(body)
+        )
+        .await,
         401
     );
     assert_eq!(
-        status(client.post(&incident).bearer_auth("s3cret").body(body)).await,
+        status(
+            client
+                .post(&incident)
+                .bearer_auth("wrong")
+                .header("content-type", "application/json")
+                .body(body)
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        status(
+            client
+                .post(&incident)
+                .bearer_auth("s3cret")
+                .header("content-type", "application/json")
+                .body(body)
+        )
+        .await,
         200
     );
     assert_eq!(status(client.get(&incident)).await, 200, "reads stay open");
@@ -185,10 +200,10 @@ async fn autodetect_finds_engines_and_dcgm_and_says_what_it_did_not() {
             .and_then(|p| p.parse().ok())
             .expect("port")
     };
-    let (e, g, dead) = (port_of(&engine), port_of(&gpu), free_port());
+    let (e, g, dead) = (port_of(&engine), port_of(&gpu), testkit::free_port());
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("stderr");
-    let listen = free_port();
+    let listen = testkit::free_port();
     let mut child = Kill(
         strata()
             .current_dir(dir.path())

@@ -2,8 +2,7 @@
 //! remote-writes to a real Prometheus (remote-write receiver) and sends the alert its rule
 //! file raises on the scraped data to a real Alertmanager (API v2).
 
-#[path = "../../sinks/tests/peer/mod.rs"]
-mod peer;
+use testkit::peer;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

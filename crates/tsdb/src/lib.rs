@@ -55,7 +55,6 @@ pub mod chunk;
 mod labels;
 pub mod promql;
 mod store;
-mod sync;
 
 pub use labels::{Labels, METRIC_NAME};
 pub use store::{

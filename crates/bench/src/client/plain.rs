@@ -62,7 +62,7 @@ impl Plain {
     }
 
     fn take_idle(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = strata_core::sync::lock(&self.idle);
         while let Some(c) = idle.pop() {
             // Not ready yet is fine: the connection task may not have seen the body end.
             if !c.is_closed() {
@@ -140,10 +140,7 @@ impl Plain {
     /// Returns a connection whose response body has ended to the idle list.
     pub(crate) fn put_back(&self, lease: Lease) {
         if !lease.0.is_closed() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(lease.0);
+            strata_core::sync::lock(&self.idle).push(lease.0);
         }
     }
 }

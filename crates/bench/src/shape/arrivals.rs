@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sim::rng::Rng;
+use strata_core::rng::Rng;
 
 /// A seeded source of gaps between arrivals.
 #[derive(Debug, Clone)]

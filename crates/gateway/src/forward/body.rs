@@ -45,6 +45,9 @@ pub enum GwBody {
     Tap(Box<TapBody>),
 }
 
+/// Resolves when the gateway's shutdown cuts open streams.
+pub(crate) type CutSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// An upstream body being forwarded.
 pub struct TapBody {
     upstream: Incoming,
@@ -53,12 +56,19 @@ pub struct TapBody {
     idle: Duration,
     last_read: Instant,
     timer: Pin<Box<Sleep>>,
+    cut: CutSignal,
     pending: Option<Bytes>,
     done: bool,
 }
 
 impl TapBody {
-    pub(crate) fn new(upstream: Incoming, ex: Exchange, tap: Tap, idle: Duration) -> TapBody {
+    pub(crate) fn new(
+        upstream: Incoming,
+        ex: Exchange,
+        tap: Tap,
+        idle: Duration,
+        cut: CutSignal,
+    ) -> TapBody {
         let now = Instant::now();
         TapBody {
             upstream,
@@ -67,8 +77,23 @@ impl TapBody {
             idle,
             last_read: now,
             timer: Box::pin(tokio::time::sleep_until((now + idle).into())),
+            cut,
             pending: None,
             done: false,
+        }
+    }
+
+    /// The client went away before the end: keep what the stream said so far (tokens
+    /// forwarded count when no usage arrived), and a stream whose final event (`[DONE]`,
+    /// TGI's details) was already forwarded ended normally.
+    fn abandoned(&mut self) {
+        if let Tap::Sse(mut t) = std::mem::replace(&mut self.tap, Tap::None) {
+            let summary = std::mem::take(&mut t.summary);
+            let finished = summary.done;
+            self.ex.rec().summary = summary;
+            if finished {
+                self.ex.complete();
+            }
         }
     }
 
@@ -137,16 +162,12 @@ impl TapBody {
         self.ex.fail(class, message.clone());
         self.ex.complete();
         if sse {
-            let code = if class == ErrorClass::Timeout {
-                504
-            } else {
-                502
+            let (kind, code) = match class {
+                ErrorClass::Timeout => ("upstream_error", 504),
+                ErrorClass::Shutdown => ("server_error", 503),
+                _ => ("upstream_error", 502),
             };
-            Poll::Ready(Some(Ok(Frame::data(sse_error_event(
-                &message,
-                "upstream_error",
-                code,
-            )))))
+            Poll::Ready(Some(Ok(Frame::data(sse_error_event(&message, kind, code)))))
         } else {
             Poll::Ready(Some(Err(message.into())))
         }
@@ -219,6 +240,15 @@ impl Body for TapBody {
                     };
                 }
                 Poll::Pending => {
+                    if this.cut.as_mut().poll(cx).is_ready() {
+                        let after = this.ex.rec().timing.received.elapsed().as_millis();
+                        return this.broken(
+                            ErrorClass::Shutdown,
+                            format!(
+                                "the gateway is shutting down: the response was cut {after} ms after the request"
+                            ),
+                        );
+                    }
                     // The idle timer is reset lazily: when it fires, it re-arms from the
                     // last read unless the silence really lasted `idle`.
                     loop {
@@ -252,6 +282,14 @@ impl Body for TapBody {
             Tap::Sse(t) if t.rewrites() => SizeHint::default(),
             _ if self.done => SizeHint::with_exact(0),
             _ => self.upstream.size_hint(),
+        }
+    }
+}
+
+impl Drop for TapBody {
+    fn drop(&mut self) {
+        if !self.done {
+            self.abandoned();
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod request;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::Full;
@@ -210,7 +211,21 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         limits.response_timeout
     };
     ex.rec().timing.upstream_sent = Some(Instant::now());
-    let resp = match tokio::time::timeout(wait, gw.client.request(up_req)).await {
+    let sent = tokio::select! {
+        r = tokio::time::timeout(wait, send(&gw, up_req, &upstream.name)) => r,
+        _ = gw.cut_signal() => {
+            return fail(
+                ex,
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Shutdown,
+                format!(
+                    "the gateway is shutting down: upstream {} had not answered yet",
+                    upstream.name
+                ),
+            );
+        }
+    };
+    let resp = match sent {
         Ok(Ok(r)) => r,
         Err(_) => {
             let what = if stream {
@@ -314,8 +329,55 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         head.headers.insert("x-request-id", v);
     }
     let idle = limits.idle_timeout;
-    let body = GwBody::Tap(Box::new(TapBody::new(up_body, ex, tap, idle)));
+    let cut = Box::pin(gw.cut_signal());
+    let body = GwBody::Tap(Box::new(TapBody::new(up_body, ex, tap, idle, cut)));
     Response::from_parts(head, body)
+}
+
+/// Sends the request upstream. A pooled connection the engine had already closed (llama.cpp
+/// closes after every stream while announcing keep-alive) fails before any response byte:
+/// the request, whose body is buffered, is sent once more on a fresh connection (counted
+/// in `strata_gateway_upstream_retries_total`).
+async fn send(
+    gw: &Shared,
+    req: Request<Full<Bytes>>,
+    upstream: &str,
+) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+    let mut again = Request::new(req.body().clone());
+    *again.method_mut() = req.method().clone();
+    *again.uri_mut() = req.uri().clone();
+    *again.version_mut() = req.version();
+    *again.headers_mut() = req.headers().clone();
+    match gw.client.request(req).await {
+        Err(e) if !e.is_connect() && closed_before_answering(&e) => {
+            tracing::debug!("upstream {upstream}: pooled connection closed ({e}); sending again");
+            gw.metrics.upstream_retry(upstream);
+            gw.fresh_client.request(again).await
+        }
+        r => r,
+    }
+}
+
+/// Whether a request failed because the connection closed or reset before the response
+/// started (as opposed to a malformed response or a timeout).
+fn closed_before_answering(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            );
+        }
+        cur = c.source();
+    }
+    false
 }
 
 /// The gateway refuses the request itself.

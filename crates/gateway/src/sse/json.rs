@@ -22,8 +22,12 @@ pub(crate) struct Parsed<'a> {
     pub texts: Vec<Cow<'a, str>>,
     pub token_events: u64,
     pub finish: Option<Cow<'a, str>>,
+    /// From `usage` (or TGI's `details`): exact, preferred over timings.
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// From llama.cpp's `timings`: used only when no usage was reported.
+    pub timings_prompt: Option<u64>,
+    pub timings_completion: Option<u64>,
     pub usage_only: bool,
     pub error: Option<String>,
     pub done: bool,
@@ -48,11 +52,14 @@ struct Body<'a> {
     timings: Option<Timings>,
 }
 
-/// llama.cpp's per-request `timings` (present when usage is not).
+/// llama.cpp's per-request `timings`: `prompt_n` counts only the prompt tokens evaluated,
+/// `cache_n` those reused from the prompt cache; the prompt is their sum.
 #[derive(Deserialize)]
 struct Timings {
     #[serde(default)]
     prompt_n: Option<u64>,
+    #[serde(default)]
+    cache_n: Option<u64>,
     #[serde(default)]
     predicted_n: Option<u64>,
 }
@@ -120,12 +127,12 @@ fn read<'a>(dialect: Dialect, b: Body<'a>, streamed: bool, out: &mut Parsed<'a>)
     }
     let had_usage = b.usage.is_some();
     if let Some(t) = b.timings {
-        out.prompt_tokens = t.prompt_n;
-        out.completion_tokens = t.predicted_n;
+        out.timings_prompt = t.prompt_n.map(|n| n.saturating_add(t.cache_n.unwrap_or(0)));
+        out.timings_completion = t.predicted_n;
     }
     if let Some(u) = b.usage {
-        out.prompt_tokens = u.prompt_tokens.or(out.prompt_tokens);
-        out.completion_tokens = u.completion_tokens.or(out.completion_tokens);
+        out.prompt_tokens = u.prompt_tokens;
+        out.completion_tokens = u.completion_tokens;
     }
     match dialect {
         Dialect::Chat | Dialect::Completion => {

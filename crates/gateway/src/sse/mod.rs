@@ -44,6 +44,8 @@ pub struct Summary {
     /// The whole text, up to the capture limit, when capturing.
     pub capture: Option<String>,
     capture_cap: usize,
+    /// Token counts came from `usage`: later `timings` do not replace them.
+    from_usage: bool,
 }
 
 impl Summary {
@@ -81,11 +83,13 @@ impl Summary {
         if let Some(r) = p.finish {
             self.finish(&r);
         }
-        if let Some(n) = p.prompt_tokens {
-            self.prompt_tokens = Some(n);
-        }
-        if let Some(n) = p.completion_tokens {
-            self.completion_tokens = Some(n);
+        if p.prompt_tokens.is_some() || p.completion_tokens.is_some() {
+            self.from_usage = true;
+            self.prompt_tokens = p.prompt_tokens.or(self.prompt_tokens);
+            self.completion_tokens = p.completion_tokens.or(self.completion_tokens);
+        } else if !self.from_usage {
+            self.prompt_tokens = p.timings_prompt.or(self.prompt_tokens);
+            self.completion_tokens = p.timings_completion.or(self.completion_tokens);
         }
         if let Some(e) = p.error
             && self.error.is_none()
@@ -234,6 +238,9 @@ impl SseTap {
                 }
                 self.data.extend_from_slice(payload);
                 self.has_data = true;
+            } else if !is_other_field(line) {
+                // Not `data:`, a comment, or another SSE field: forwarded as is, counted.
+                self.summary.malformed += 1;
             }
             self.line.clear();
             pos = end + 1;
@@ -268,6 +275,16 @@ impl SseTap {
         fed.replace = Some(Bytes::from(out));
         fed
     }
+}
+
+/// Whether a non-empty, non-`data:` line is a comment (`:`) or an SSE field the gateway
+/// does not read (`event`, `id`, `retry`, or a bare `data`).
+fn is_other_field(line: &[u8]) -> bool {
+    if line.starts_with(b":") {
+        return true;
+    }
+    let name = line.split(|b| *b == b':').next().unwrap_or(line);
+    matches!(name, b"event" | b"id" | b"retry" | b"data")
 }
 
 /// Reads a whole non-streamed JSON response body.

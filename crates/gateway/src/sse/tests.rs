@@ -117,3 +117,70 @@ fn head_is_capped_on_a_char_boundary() {
     assert_eq!(s.capture.as_deref(), Some("éé"));
     assert_eq!(s.chars, 3);
 }
+
+#[test]
+fn lines_that_are_not_sse_fields_are_counted_malformed_and_forwarded() {
+    let body = format!(
+        "foo\n{}event: message\nid: 7\nretry: 100\n: keep-alive\nbar: baz\n{}{DONE}",
+        chat_chunk("a", None),
+        chat_chunk("b", Some("stop"))
+    );
+    for step in [1, 5, body.len()] {
+        let mut tap = SseTap::new(Dialect::Chat, false, 0);
+        let (out, tokens) = run(&mut tap, &body, step);
+        assert_eq!(out, body, "step {step}");
+        assert_eq!(tokens, 2, "the stream is read on");
+        assert_eq!(
+            tap.summary.malformed, 2,
+            "`foo` and `bar: baz`, step {step}"
+        );
+        assert!(tap.summary.done);
+    }
+}
+
+/// llama.cpp's last chunk: `timings.prompt_n` counts only the prompt tokens evaluated,
+/// `cache_n` those taken from the prompt cache.
+fn llamacpp_final(usage: bool) -> String {
+    let usage = if usage {
+        ",\"usage\":{\"completion_tokens\":3,\"prompt_tokens\":458,\"total_tokens\":461}"
+    } else {
+        ""
+    };
+    format!(
+        "data: {{\"choices\":[{{\"finish_reason\":\"stop\",\"index\":0,\"delta\":{{}}}}]{usage},\"timings\":{{\"cache_n\":457,\"prompt_n\":1,\"prompt_ms\":12.5,\"predicted_n\":3,\"predicted_ms\":30.1}}}}\n\n"
+    )
+}
+
+#[test]
+fn llamacpp_prompt_tokens_include_the_cached_prefix_with_or_without_usage() {
+    for usage in [false, true] {
+        let body = format!(
+            "{}{}{}{DONE}",
+            chat_chunk("a", None),
+            chat_chunk("b", None),
+            llamacpp_final(usage)
+        );
+        let mut tap = SseTap::new(Dialect::Chat, false, 0);
+        run(&mut tap, &body, 9);
+        let s = &tap.summary;
+        assert_eq!(
+            (s.prompt_tokens, s.completion_tokens),
+            (Some(458), Some(3)),
+            "usage: {usage}"
+        );
+    }
+    // Usage wins over timings, also when timings come in a later event.
+    let body = format!(
+        "{}{}data: {{\"choices\":[],\"timings\":{{\"prompt_n\":1,\"predicted_n\":9}}}}\n\n{DONE}",
+        chat_chunk("a", Some("stop")),
+        USAGE
+    );
+    let mut tap = SseTap::new(Dialect::Chat, false, 0);
+    run(&mut tap, &body, body.len());
+    let s = &tap.summary;
+    assert_eq!((s.prompt_tokens, s.completion_tokens), (Some(7), Some(3)));
+    // Without cache_n, prompt_n is the prompt.
+    let body = "{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"timings\":{\"prompt_n\":12,\"predicted_n\":2}}";
+    let s = parse_whole(Dialect::Chat, body.as_bytes(), 0);
+    assert_eq!((s.prompt_tokens, s.completion_tokens), (Some(12), Some(2)));
+}

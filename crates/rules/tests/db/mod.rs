@@ -1,10 +1,10 @@
 //! A real `tsdb` store and PromQL engine behind the rule engine's [`Query`] and
-//! [`Appender`]: what the virtual-time tests evaluate the packs against.
+//! [`Append`]: what the virtual-time tests evaluate the packs against.
 
 use std::sync::Arc;
 
 use rules::alert::Labels;
-use rules::{Appender, Query};
+use rules::{Append, Query};
 use sources::Point;
 use tsdb::promql::{Engine, EngineConfig, Value};
 use tsdb::{SampleRef, Store, StoreConfig};
@@ -54,7 +54,7 @@ impl Query for Db {
     }
 }
 
-impl Appender for Db {
+impl Append for Db {
     fn append(&self, points: Vec<Point>) {
         self.write("rules", &points);
     }

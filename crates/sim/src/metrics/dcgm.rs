@@ -42,7 +42,7 @@ pub fn render(gpus: &[Gpu], at: &Placement<'_>) -> String {
             .collect()
         })
         .collect();
-    let mut f = Families::new(LeStyle::Rust);
+    let mut f = Families::new(LeStyle::Integer);
     let mut fam = |name: &str, help: &str, t: expo::MetricType, value: &dyn Fn(&Gpu) -> f64| {
         let rows: Vec<(Vec<(&str, &str)>, f64)> = gpus
             .iter()

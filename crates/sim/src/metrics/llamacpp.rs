@@ -8,7 +8,7 @@ pub(super) fn render(live: &Live, s: &mut Stats) -> String {
     let none: [(&str, &str); 0] = [];
     let w = std::mem::take(&mut s.window);
     let per = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    let mut f = Families::new(LeStyle::Python);
+    let mut f = Families::new(LeStyle::Decimal);
     f.counter(
         "llamacpp:prompt_tokens_total",
         Some("Number of prompt tokens processed, excluding cached tokens"),

@@ -17,71 +17,11 @@ use expo::{Format, MetricType, OwnedFamily, OwnedSample, Writer};
 use crate::config::{EngineKind, SimConfig};
 use crate::scheduler::FinishReason;
 
-/// A cumulative histogram with fixed upper bounds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    /// Empty, with these upper bounds (ascending; `+Inf` is implicit).
-    pub fn new(bounds: Vec<f64>) -> Histogram {
-        Histogram {
-            counts: vec![0; bounds.len() + 1],
-            bounds,
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    /// Records one value.
-    pub fn observe(&mut self, v: f64) {
-        let i = self.bounds.partition_point(|b| *b < v);
-        self.counts[i] += 1;
-        self.sum += v;
-        self.count += 1;
-    }
-
-    /// Observations.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Sum of observations.
-    pub fn sum(&self) -> f64 {
-        self.sum
-    }
-
-    /// Mean, or 0 when empty.
-    pub fn mean(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum / self.count as f64
-        }
-    }
-}
+/// The engines' histograms: the one shared histogram type.
+pub use strata_core::Histogram;
 
 /// How a bucket bound is spelled: Python's client writes `1.0`, Rust's exporter `1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LeStyle {
-    Python,
-    Rust,
-}
-
-fn le_text(v: f64, style: LeStyle) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        match style {
-            LeStyle::Python => format!("{v:.1}"),
-            LeStyle::Rust => format!("{}", v as i64),
-        }
-    } else {
-        format!("{v:?}")
-    }
-}
+pub(crate) use expo::LeStyle;
 
 /// Builds a list of families.
 pub(crate) struct Families {
@@ -151,7 +91,7 @@ impl Families {
         labels: &[(&str, &str)],
         h: &Histogram,
     ) {
-        let mut samples = Vec::with_capacity(h.bounds.len() + 3);
+        let mut samples = Vec::with_capacity(h.bounds().len() + 3);
         self.histogram_samples(name, labels, h, &mut samples);
         self.family(name, help, MetricType::Histogram, samples);
     }
@@ -163,30 +103,11 @@ impl Families {
         h: &Histogram,
         samples: &mut Vec<OwnedSample>,
     ) {
-        let bucket = format!("{name}_bucket");
-        let mut cum = 0;
-        for (i, b) in h
-            .bounds
+        let labels: Vec<(String, String)> = labels
             .iter()
-            .chain(std::iter::once(&f64::INFINITY))
-            .enumerate()
-        {
-            cum += h.counts[i];
-            let le = if b.is_infinite() {
-                "+Inf".to_string()
-            } else {
-                le_text(*b, self.le)
-            };
-            let mut s = OwnedSample::new(&bucket, labels, cum as f64);
-            s.labels.push(("le".to_string(), le));
-            samples.push(s);
-        }
-        samples.push(OwnedSample::new(&format!("{name}_sum"), labels, h.sum));
-        samples.push(OwnedSample::new(
-            &format!("{name}_count"),
-            labels,
-            h.count as f64,
-        ));
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        samples.extend(expo::histogram_samples(name, &labels, h, self.le));
     }
 
     /// A family from samples built with [`Families::histogram_samples`].
@@ -383,8 +304,8 @@ fn tgi_linear(max: u32) -> Vec<f64> {
 impl Stats {
     /// Empty stats with the buckets of `cfg`'s dialect.
     pub fn new(cfg: &SimConfig) -> Stats {
-        let h = |b: &[f64]| Histogram::new(b.to_vec());
-        let none = || Histogram::new(Vec::new());
+        let h = |b: &[f64]| Histogram::new(b);
+        let none = || Histogram::new(&[]);
         let ctx = cfg.context();
         let (ttft, itl, tpot, req, tokens) = match cfg.engine {
             EngineKind::Vllm => (
@@ -404,7 +325,7 @@ impl Stats {
             EngineKind::Tgi => (
                 none(),
                 none(),
-                Histogram::new(tgi_durations()),
+                Histogram::new(&tgi_durations()),
                 tgi_durations(),
                 Vec::new(),
             ),
@@ -414,18 +335,18 @@ impl Stats {
         let (prompt_len, gen_len, max_tokens) = if tgi {
             // TGI: input length up to max_input_tokens, generated up to max_total_tokens.
             (
-                Histogram::new(tgi_linear(ctx - 1)),
-                Histogram::new(tgi_linear(ctx)),
-                Histogram::new(tgi_linear(ctx)),
+                Histogram::new(&tgi_linear(ctx - 1)),
+                Histogram::new(&tgi_linear(ctx)),
+                Histogram::new(&tgi_linear(ctx)),
             )
         } else {
             (
-                Histogram::new(tokens.clone()),
-                Histogram::new(tokens.clone()),
-                Histogram::new(tokens),
+                Histogram::new(&tokens),
+                Histogram::new(&tokens),
+                Histogram::new(&tokens),
             )
         };
-        let tgi_h = |b: Vec<f64>| if tgi { Histogram::new(b) } else { none() };
+        let tgi_h = |b: Vec<f64>| if tgi { Histogram::new(&b) } else { none() };
         Stats {
             prompt_tokens: 0,
             generation_tokens: 0,
@@ -441,11 +362,11 @@ impl Stats {
             ttft,
             itl,
             tpot,
-            e2e: Histogram::new(req.clone()),
-            queue: Histogram::new(req.clone()),
-            prefill: Histogram::new(req.clone()),
-            decode: Histogram::new(req.clone()),
-            inference: Histogram::new(req),
+            e2e: Histogram::new(&req),
+            queue: Histogram::new(&req),
+            prefill: Histogram::new(&req),
+            decode: Histogram::new(&req),
+            inference: Histogram::new(&req),
             prompt_len,
             gen_len,
             max_tokens,
@@ -506,18 +427,18 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative_and_le_spelled_like_the_engine() {
-        let mut h = Histogram::new(vec![0.1, 1.0]);
+        let h = Histogram::new(&[0.1, 1.0]);
         for v in [0.05, 0.1, 0.5, 3.0] {
             h.observe(v);
         }
-        let mut f = Families::new(LeStyle::Python);
+        let mut f = Families::new(LeStyle::Decimal);
         f.histogram("x", None, &[("a", "b")], &h);
         let body = f.finish();
         assert!(body.contains("x_bucket{a=\"b\",le=\"0.1\"} 2\n"), "{body}");
         assert!(body.contains("x_bucket{a=\"b\",le=\"1.0\"} 3\n"), "{body}");
         assert!(body.contains("x_bucket{a=\"b\",le=\"+Inf\"} 4\n"), "{body}");
         assert!(body.contains("x_count{a=\"b\"} 4\n"), "{body}");
-        assert_eq!(le_text(1.0, LeStyle::Rust), "1");
+        assert_eq!(LeStyle::Integer.format(1.0), "1");
         assert_eq!(one_two_five(8192).last(), Some(&5000.0));
         assert_eq!(tgi_durations().len(), 35);
         assert!((tgi_durations()[0] - 0.00015).abs() < 1e-12);

@@ -11,7 +11,7 @@ pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
     } else {
         s.prefix_hits as f64 / s.prefix_queries as f64
     };
-    let mut f = Families::new(LeStyle::Python);
+    let mut f = Families::new(LeStyle::Decimal);
     f.gauge(
         "sglang:num_running_reqs",
         Some("The number of running requests."),

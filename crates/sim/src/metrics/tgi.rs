@@ -9,7 +9,7 @@ use super::{Families, LeStyle, Live, Stats};
 use crate::config::SimConfig;
 
 pub(super) fn render(_cfg: &SimConfig, live: &Live, s: &Stats) -> String {
-    let mut f = Families::new(LeStyle::Rust);
+    let mut f = Families::new(LeStyle::Integer);
     let none: [(&str, &str); 0] = [];
     f.gauge("tgi_queue_size", None, &none, live.waiting as f64);
     f.gauge("tgi_batch_current_size", None, &none, live.running as f64);

@@ -15,7 +15,7 @@ pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
     } else {
         vec![("model_name", model)]
     };
-    let mut f = Families::new(LeStyle::Python);
+    let mut f = Families::new(LeStyle::Decimal);
     if v1 {
         f.gauge(
             "vllm:num_requests_running",

@@ -77,7 +77,7 @@ pub(crate) struct Accepted {
 
 impl Shared {
     fn engine(&self) -> MutexGuard<'_, Engine> {
-        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+        strata_core::sync::lock(&self.engine)
     }
 
     /// Queues a request and returns the stream of its tokens.
@@ -90,10 +90,7 @@ impl Shared {
             .map_err(|_| ApiError::Overloaded)?;
         let buffer_period = e.buffer_period();
         let refusal = e.refusal(id, arrival);
-        self.sinks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
+        strata_core::sync::lock(&self.sinks).insert(id, tx);
         drop(e);
         self.wake.notify_one();
         Ok(Accepted {
@@ -121,7 +118,7 @@ impl Shared {
     }
 
     fn dispatch(&self, e: &mut Engine, events: &[Emitted]) {
-        let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sinks = strata_core::sync::lock(&self.sinks);
         let t = e.now();
         for ev in events {
             let Some(tx) = sinks.get(&ev.id) else {

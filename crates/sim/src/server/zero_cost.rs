@@ -240,7 +240,7 @@ impl Timers {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<Entry>>> {
         // The heap stays consistent even if a holder panicked (push and pop are whole).
-        self.due.lock().unwrap_or_else(|p| p.into_inner())
+        strata_core::sync::lock(&self.due)
     }
 
     /// The driver: wakes due streams, then waits for the next deadline (timer, then yields).

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 pub use queue::{DiskQueue, Fsync, Recovery};
 
 /// Everything a remote_write sink needs, as plain data (the binary reads files and flags).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWriteConfig {
     /// Receiver endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`.
     pub url: reqwest::Url,
@@ -120,7 +120,7 @@ struct Shared {
 
 impl Shared {
     fn queue(&self) -> MutexGuard<'_, DiskQueue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        strata_core::sync::lock(&self.queue)
     }
 
     fn stats(&self) -> RemoteWriteStats {
@@ -140,7 +140,7 @@ impl Shared {
 
     /// Writes the in-memory batch to the queue and wakes the sender.
     fn cut(&self) {
-        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let batch = std::mem::take(&mut *strata_core::sync::lock(&self.pending));
         for chunk in batch.chunks(self.cfg.max_samples_per_send.max(1)) {
             let body = proto::encode_body(chunk);
             let samples = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
@@ -159,8 +159,8 @@ impl Shared {
 /// queued batches on disk for the next start.
 pub struct RemoteWriter {
     shared: Arc<Shared>,
-    sender: JoinHandle<()>,
-    ticker: JoinHandle<()>,
+    /// Taken by the first [`RemoteWriter::shutdown`].
+    tasks: Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
 }
 
 impl RemoteWriter {
@@ -190,8 +190,7 @@ impl RemoteWriter {
         Ok((
             RemoteWriter {
                 shared,
-                sender,
-                ticker,
+                tasks: Mutex::new(Some((sender, ticker))),
             },
             recovery,
         ))
@@ -204,11 +203,7 @@ impl RemoteWriter {
             .samples_in
             .fetch_add(points.len() as u64, Ordering::Relaxed);
         let full = {
-            let mut pending = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut pending = strata_core::sync::lock(&self.shared.pending);
             pending.extend_from_slice(points);
             pending.len() >= self.shared.cfg.max_samples_per_send
         };
@@ -223,18 +218,18 @@ impl RemoteWriter {
     }
 
     /// Writes the pending batch to disk, then keeps sending for at most `drain` before
-    /// stopping; whatever is still queued stays on disk for the next start.
-    pub async fn shutdown(mut self, drain: Duration) -> RemoteWriteStats {
-        self.ticker.abort();
+    /// stopping; whatever is still queued stays on disk for the next start. Later calls only
+    /// report the counters.
+    pub async fn shutdown(&self, drain: Duration) -> RemoteWriteStats {
+        let Some((mut sender, ticker)) = strata_core::sync::lock(&self.tasks).take() else {
+            return self.shared.stats();
+        };
+        ticker.abort();
         self.shared.cut();
-        *self
-            .shared
-            .drain_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
+        *strata_core::sync::lock(&self.shared.drain_until) = Some(Instant::now() + drain);
         self.shared.closing.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
-        if tokio::time::timeout(drain + Duration::from_secs(1), &mut self.sender)
+        if tokio::time::timeout(drain + Duration::from_secs(1), &mut sender)
             .await
             .is_err()
         {
@@ -250,11 +245,7 @@ async fn tick(shared: Arc<Shared>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let has_pending = !shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty();
+        let has_pending = !strata_core::sync::lock(&shared.pending).is_empty();
         if has_pending {
             shared.cut();
         }

@@ -71,10 +71,7 @@ pub(super) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
 /// During shutdown, whether sleeping `delay` would overrun the drain deadline.
 fn past_drain_deadline(shared: &Shared, delay: Duration) -> bool {
     shared.closing.load(Ordering::SeqCst)
-        && shared
-            .drain_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        && strata_core::sync::lock(&shared.drain_until)
             .is_some_and(|until| Instant::now() + delay > until)
 }
 

@@ -355,9 +355,9 @@ impl Scraper {
         *self.profile.borrow()
     }
 
-    /// Stops every target loop.
-    pub fn stop(self) {
-        let tasks = self.tasks.into_inner().unwrap_or_else(|p| p.into_inner());
+    /// Stops every target loop (the scraper can be shared: every holder sees it stopped).
+    pub fn stop(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             task.handle.abort();
         }

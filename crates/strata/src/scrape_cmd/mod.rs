@@ -19,7 +19,7 @@ use sources::scrape::{
 use tokio::sync::mpsc;
 
 use crate::cli::{ProfileArg, ScrapeArgs};
-use crate::config::{self, NvmlMode};
+use ::config::NvmlMode;
 use outcome::Outcome;
 
 /// One thing to read.

@@ -8,7 +8,7 @@ use clap::Args;
 use sinks::remote_write::Fsync;
 
 /// `strata up`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(after_help = "\
 Without a config file and without --engine/--gpu, strata up looks for engines on this
 machine's usual ports (vLLM :8000, TGI/llama.cpp :8080, SGLang :30000), a DCGM exporter on
@@ -75,14 +75,18 @@ pub struct UpArgs {
     /// [default: 2m].
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
     pub snapshot_interval: Option<Duration>,
+    /// How long a shutdown may take in all; steps that miss it are named in the log
+    /// [default: [api] shutdown_timeout, else 25s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub shutdown_timeout: Option<Duration>,
     #[command(flatten)]
-    pub incident: crate::incident::IncidentArgs,
+    pub incident: IncidentArgs,
     #[command(flatten)]
     pub testing: TestArgs,
 }
 
 /// Knobs for tests: hidden from `--help`.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct TestArgs {
     /// Evaluate every rule group at this interval and waive `for:` (tests).
     #[arg(long, hide = true, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
@@ -116,10 +120,32 @@ pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// Refuses names that are not label names, or reserved (`__` prefix).
+/// Refuses names that are not label names, reserved (`__` prefix), or per-request ids
+/// (in any spelling: they would put one series per request on every sample).
 pub(crate) fn check_label_name(name: &str) -> Result<(), String> {
-    if !crate::api::valid_label_name(name) || name.starts_with("__") {
+    if !strata_core::labels::valid_name(name) || name.starts_with("__") {
         return Err(format!("{name:?} is not a valid label name"));
     }
+    if let Some(canonical) = strata_core::labels::forbidden(name) {
+        return Err(format!(
+            "{name:?} is {canonical}, a per-request id: keep it in traces and logs, never on metrics"
+        ));
+    }
     Ok(())
+}
+
+/// `strata up` incident-mode flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IncidentArgs {
+    /// Alert that switches GPU scraping to the incident profile (250 ms) while it fires;
+    /// repeatable, added to [incident] alerts. Default: every page-severity alert of the
+    /// built-in GPU/engine pack (alerts.yml).
+    #[arg(long = "incident-alert", value_name = "ALERTNAME")]
+    pub alerts: Vec<String>,
+    /// How long incident mode lasts after its last trigger before scraping goes back to
+    /// steady (POST /api/v1/incident may give its own `duration`) [default: [incident]
+    /// duration, else 10m].
+    #[arg(long = "incident-duration", value_name = "DURATION",
+          value_parser = crate::cli::parse_duration)]
+    pub duration: Option<Duration>,
 }

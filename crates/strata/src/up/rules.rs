@@ -5,8 +5,8 @@ use std::time::Duration;
 use rules::inhibit::InhibitRule;
 use rules::{GroupSpec, RuleSpec};
 
-use super::settings::Settings;
-use crate::config::Config;
+use ::config::Config;
+use node::Settings;
 
 fn load_file(path: &std::path::Path) -> Result<Vec<GroupSpec>, String> {
     let text = std::fs::read_to_string(path)

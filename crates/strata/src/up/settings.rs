@@ -1,6 +1,6 @@
-//! `strata up`'s settings: `strata.toml` overlaid with the flags.
+//! `strata up`'s settings: `strata.toml` overlaid with the flags, resolved into the node's
+//! plain [`Settings`].
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,45 +8,11 @@ use rules::alert::Labels;
 use rules::notify::Receiver;
 use sinks::remote_write::{Fsync, RemoteWriteConfig};
 
+use node::settings::{DEFAULT_LISTEN, DEFAULT_SHUTDOWN_DEADLINE, Settings};
+
 use super::UpArgs;
 use super::args::{check_label_name, parse_fsync};
-use crate::config::Config;
-
-/// Where the API listens unless told otherwise.
-pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
-
-/// Everything `strata up` runs with, resolved.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    /// Address of the API, UI and `/metrics`.
-    pub listen: SocketAddr,
-    /// Bearer token admin POSTs must carry.
-    pub admin_token: Option<String>,
-    /// Snapshot and remote_write queue folder.
-    pub data_dir: PathBuf,
-    /// How long samples are kept.
-    pub retention: Duration,
-    /// How often the store is snapshotted.
-    pub snapshot_interval: Duration,
-    /// Whether the built-in packs are loaded.
-    pub packs: bool,
-    /// SLO profile of the built-in packs.
-    pub slo_profile: String,
-    /// Extra rule files.
-    pub rule_files: Vec<PathBuf>,
-    /// Tests: one interval for every group, `for:` waived.
-    pub rule_interval: Option<Duration>,
-    /// remote_write, when configured.
-    pub remote_write: Option<RemoteWriteConfig>,
-    /// Alert receivers.
-    pub receivers: Vec<Receiver>,
-    /// External labels.
-    pub external_labels: Labels,
-    /// Alerts that switch incident mode on (empty: the pack's page alerts).
-    pub incident_alerts: Vec<String>,
-    /// How long incident mode lasts.
-    pub incident_duration: Duration,
-}
+use ::config::Config;
 
 fn url(s: &str, key: &str) -> Result<reqwest::Url, String> {
     s.parse()
@@ -71,119 +37,121 @@ pub(crate) fn read_token(path: &Path) -> Result<String, String> {
     Ok(token)
 }
 
-impl Settings {
-    /// `config` (the defaults when there is no file) overlaid with `args`.
-    pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String> {
-        let listen = match (args.listen, config.api.listen) {
-            (Some(a), _) | (None, Some(a)) => a,
-            (None, None) => DEFAULT_LISTEN
-                .parse()
-                .map_err(|e| format!("default listen address: {e}"))?,
-        };
-        let admin_token = args
-            .admin_token_file
-            .as_ref()
-            .or(config.api.admin_token_file.as_ref())
-            .map(|p| read_token(p))
-            .transpose()?;
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or_else(|| config.store.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("strata-data"));
-        let span = |d: &Option<toml::Spanned<Duration>>| d.as_ref().map(|d| *d.get_ref());
-        let retention = args
-            .retention
-            .or(span(&config.store.retention))
-            .unwrap_or(Duration::from_secs(6 * 3600));
-        let snapshot_interval = args
-            .snapshot_interval
-            .or(span(&config.store.snapshot_interval))
-            .unwrap_or(Duration::from_secs(120));
-        let slo_profile = args
-            .slo_profile
-            .clone()
-            .or_else(|| config.rules.slo_profile.clone())
-            .unwrap_or_else(|| "chat".to_string());
-        let mut rule_files = config.rules.files.clone();
-        rule_files.extend(args.rules.iter().cloned());
+/// `config` (the defaults when there is no file) overlaid with `args`.
+pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String> {
+    let listen = match (args.listen, config.api.listen) {
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| format!("default listen address: {e}"))?,
+    };
+    let admin_token = args
+        .admin_token_file
+        .as_ref()
+        .or(config.api.admin_token_file.as_ref())
+        .map(|p| read_token(p))
+        .transpose()?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.store.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("strata-data"));
+    let span = |d: &Option<toml::Spanned<Duration>>| d.as_ref().map(|d| *d.get_ref());
+    let retention = args
+        .retention
+        .or(span(&config.store.retention))
+        .unwrap_or(Duration::from_secs(6 * 3600));
+    let snapshot_interval = args
+        .snapshot_interval
+        .or(span(&config.store.snapshot_interval))
+        .unwrap_or(Duration::from_secs(120));
+    let slo_profile = args
+        .slo_profile
+        .clone()
+        .or_else(|| config.rules.slo_profile.clone())
+        .unwrap_or_else(|| "chat".to_string());
+    let mut rule_files = config.rules.files.clone();
+    rule_files.extend(args.rules.iter().cloned());
 
-        let sinks = &config.sinks;
-        let section = sinks.remote_write.as_ref();
-        let target = match (&args.remote_write, section) {
-            (Some(u), _) => Some(u.clone()),
-            (None, Some(s)) => Some(url(&s.url, "[sinks.remote_write] url")?),
-            (None, None) => None,
-        };
-        let remote_write = match target {
-            Some(target) => {
-                let mut cfg = RemoteWriteConfig::new(target, data_dir.join("remote_write"));
-                let mib = args
-                    .remote_write_queue_size
-                    .or(section.and_then(|s| s.queue_size_mib))
-                    .unwrap_or(256);
-                cfg.max_queue_bytes = mib.saturating_mul(1 << 20);
-                cfg.fsync = match (
-                    args.remote_write_fsync,
-                    section.and_then(|s| s.fsync.as_deref()),
-                ) {
-                    (Some(f), _) => f,
-                    (None, Some(f)) => {
-                        parse_fsync(f).map_err(|e| format!("[sinks.remote_write] fsync {e}"))?
-                    }
-                    (None, None) => Fsync::Always,
-                };
-                Some(cfg)
-            }
-            None => None,
-        };
-        let mut receivers = Vec::new();
-        for u in &sinks.alertmanager {
-            receivers.push(Receiver::Alertmanager(url(u, "[sinks] alertmanager")?));
+    let sinks = &config.sinks;
+    let section = sinks.remote_write.as_ref();
+    let target = match (&args.remote_write, section) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(s)) => Some(url(&s.url, "[sinks.remote_write] url")?),
+        (None, None) => None,
+    };
+    let remote_write = match target {
+        Some(target) => {
+            let mut cfg = RemoteWriteConfig::new(target, data_dir.join("remote_write"));
+            let mib = args
+                .remote_write_queue_size
+                .or(section.and_then(|s| s.queue_size_mib))
+                .unwrap_or(256);
+            cfg.max_queue_bytes = mib.saturating_mul(1 << 20);
+            cfg.fsync = match (
+                args.remote_write_fsync,
+                section.and_then(|s| s.fsync.as_deref()),
+            ) {
+                (Some(f), _) => f,
+                (None, Some(f)) => {
+                    parse_fsync(f).map_err(|e| format!("[sinks.remote_write] fsync {e}"))?
+                }
+                (None, None) => Fsync::Always,
+            };
+            Some(cfg)
         }
-        for u in &sinks.webhook {
-            receivers.push(Receiver::Webhook(url(u, "[sinks] webhook")?));
-        }
-        receivers.extend(
-            args.alertmanager
-                .iter()
-                .cloned()
-                .map(Receiver::Alertmanager),
-        );
-        receivers.extend(args.webhook.iter().cloned().map(Receiver::Webhook));
-        let mut external_labels: Labels = Vec::new();
-        for (k, v) in &sinks.external_labels {
-            check_label_name(k).map_err(|e| format!("[sinks] external_labels: {e}"))?;
-            external_labels.push((k.clone(), v.clone()));
-        }
-        for (k, v) in &args.external_labels {
-            external_labels.retain(|(x, _)| x != k);
-            external_labels.push((k.clone(), v.clone()));
-        }
-        let mut incident_alerts = config.incident.alerts.clone();
-        incident_alerts.extend(args.incident.alerts.iter().cloned());
-        let incident_duration = args
-            .incident
-            .duration
-            .or(span(&config.incident.duration))
-            .unwrap_or(Duration::from_secs(600));
-        Ok(Settings {
-            listen,
-            admin_token,
-            data_dir,
-            retention,
-            snapshot_interval,
-            packs: !args.no_packs && config.rules.packs.unwrap_or(true),
-            slo_profile,
-            rule_files,
-            rule_interval: args.testing.rule_interval,
-            remote_write,
-            receivers,
-            external_labels,
-            incident_alerts,
-            incident_duration,
-        })
+        None => None,
+    };
+    let mut receivers = Vec::new();
+    for u in &sinks.alertmanager {
+        receivers.push(Receiver::Alertmanager(url(u, "[sinks] alertmanager")?));
     }
+    for u in &sinks.webhook {
+        receivers.push(Receiver::Webhook(url(u, "[sinks] webhook")?));
+    }
+    receivers.extend(
+        args.alertmanager
+            .iter()
+            .cloned()
+            .map(Receiver::Alertmanager),
+    );
+    receivers.extend(args.webhook.iter().cloned().map(Receiver::Webhook));
+    let mut external_labels: Labels = Vec::new();
+    for (k, v) in &sinks.external_labels {
+        check_label_name(k).map_err(|e| format!("[sinks] external_labels: {e}"))?;
+        external_labels.push((k.clone(), v.clone()));
+    }
+    for (k, v) in &args.external_labels {
+        external_labels.retain(|(x, _)| x != k);
+        external_labels.push((k.clone(), v.clone()));
+    }
+    let mut incident_alerts = config.incident.alerts.clone();
+    incident_alerts.extend(args.incident.alerts.iter().cloned());
+    let incident_duration = args
+        .incident
+        .duration
+        .or(span(&config.incident.duration))
+        .unwrap_or(Duration::from_secs(600));
+    Ok(Settings {
+        listen,
+        admin_token,
+        data_dir,
+        retention,
+        snapshot_interval,
+        packs: !args.no_packs && config.rules.packs.unwrap_or(true),
+        slo_profile,
+        rule_files,
+        rule_interval: args.testing.rule_interval,
+        remote_write,
+        receivers,
+        external_labels,
+        incident_alerts,
+        incident_duration,
+        shutdown_deadline: args
+            .shutdown_timeout
+            .or(span(&config.api.shutdown_timeout))
+            .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE),
+    })
 }
 
 #[cfg(test)]
@@ -202,14 +170,14 @@ mod tests {
     }
 
     fn example() -> Config {
-        crate::config::parse(Path::new("strata.example.toml"), crate::config::EXAMPLE)
+        ::config::parse(Path::new("strata.example.toml"), ::config::EXAMPLE)
             .expect("example parses")
     }
 
     #[test]
     fn the_example_sets_every_up_section_and_flags_override_it() {
         let c = example();
-        let s = Settings::resolve(&c, &args(&[])).expect("resolves");
+        let s = resolve(&c, &args(&[])).expect("resolves");
         assert_eq!(s.listen.to_string(), "127.0.0.1:9464");
         assert_eq!(s.data_dir, PathBuf::from("strata-data"));
         assert_eq!(s.retention, Duration::from_secs(6 * 3600));
@@ -226,7 +194,7 @@ mod tests {
         assert_eq!(s.incident_alerts, ["LLMKVCacheExhaustion"]);
         assert_eq!(s.incident_duration, Duration::from_secs(600));
 
-        let s = Settings::resolve(
+        let s = resolve(
             &c,
             &args(&[
                 "--listen",
@@ -263,8 +231,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_the_fix() {
-        let parse = |t: &str| crate::config::parse(Path::new("s.toml"), t).expect("parses");
-        let e = Settings::resolve(
+        let parse = |t: &str| ::config::parse(Path::new("s.toml"), t).expect("parses");
+        let e = resolve(
             &parse("[sinks]\nalertmanager = [\"not a url\"]\n"),
             &args(&[]),
         )
@@ -273,24 +241,24 @@ mod tests {
             e.contains("[sinks] alertmanager") && e.contains("full URL"),
             "{e}"
         );
-        let e = Settings::resolve(
+        let e = resolve(
             &parse("[sinks.remote_write]\nurl = \"http://x/\"\nfsync = \"sometimes\"\n"),
             &args(&[]),
         )
         .expect_err("bad fsync");
         assert!(e.contains("fsync") && e.contains("always"), "{e}");
-        let e = Settings::resolve(
+        let e = resolve(
             &parse("[api]\nadmin_token_file = \"/nonexistent/t\"\n"),
             &args(&[]),
         )
         .expect_err("missing token");
         assert!(e.contains("admin token file"), "{e}");
-        let e = crate::config::parse(Path::new("s.toml"), "[store]\nretension = \"1h\"\n")
+        let e = ::config::parse(Path::new("s.toml"), "[store]\nretension = \"1h\"\n")
             .expect_err("typo")
             .to_string();
         assert!(e.contains("unknown field `retension`"), "{e}");
-        let s = Settings::resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[]))
-            .expect("resolves");
+        let s =
+            resolve(&parse("[rules]\nslo_profile = \"batch\"\n"), &args(&[])).expect("resolves");
         let e = super::super::rules::rule_groups(&Config::default(), &s).expect_err("profile");
         assert!(
             e.contains("unknown SLO profile") && e.contains("chat, rag, code"),

@@ -7,7 +7,7 @@ use sources::gpu::nvml::NvmlCollector;
 use sources::scrape::{KindProfiles, NvmlTarget, Target, TargetKind, TargetSpec};
 
 use super::UpArgs;
-use crate::config::{self, Config, NvmlMode};
+use ::config::{Config, NvmlMode};
 
 /// The config file as loaded: its path and text locate later errors.
 pub(crate) struct Loaded {

@@ -23,7 +23,7 @@ use super::record;
 use super::wal::{self, Entry, Log};
 use super::{Ingest, Store, StoreConfig};
 use crate::labels::Labels;
-use crate::sync::{lock, write};
+use strata_core::sync::{lock, write};
 
 /// How the write-ahead log is written.
 #[derive(Debug, Clone)]

@@ -30,11 +30,11 @@ use std::time::Duration;
 use promql_parser::label::Matcher;
 
 use crate::labels::{Labels, METRIC_NAME};
-use crate::sync::{lock, read, write};
 pub use durable::{OpenError, OpenReport, WalOptions, WalStats};
 use index::{Postings, matches, series_hash};
 use series::MemSeries;
 use shard::{SHARDS, Shard, shard_of, shard_of_id};
+use strata_core::sync::{lock, read, write};
 
 /// Bit pattern Prometheus uses for staleness markers (a NaN that is not the usual NaN).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{Ingest, Store, forget, shard_of_id};
-use crate::sync::{read, write};
+use strata_core::sync::{read, write};
 
 impl Store {
     pub(super) fn enforce_retention(&self, ing: &mut Ingest) {

@@ -14,7 +14,7 @@ use super::series::SeriesView;
 use super::{Ingest, Metadata, Store, shard_of_id};
 use crate::chunk::Chunk;
 use crate::labels::Labels;
-use crate::sync::{lock, write};
+use strata_core::sync::{lock, write};
 
 const MAGIC: &[u8; 16] = b"STRATA-TSDB-SN2\n";
 const HEADER: u8 = b'H';

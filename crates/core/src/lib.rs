@@ -1,0 +1,40 @@
+//! What every Strata crate shares, so each concept exists once:
+//!
+//! - [`Point`]: the one sample type every source produces (scraper, NVML, gateway, rules);
+//! - [`stale`]: Prometheus' staleness marker;
+//! - [`labels`]: label-name validity and the per-request labels that never go on a metric;
+//! - [`now_ms`]: wall-clock milliseconds;
+//! - [`sync`]: locks that survive a panicked holder;
+//! - [`Histogram`]: one cumulative histogram with an exemplar slot per bucket;
+//! - [`Query`] / [`Append`]: how the rule engine reads and writes a store without knowing it;
+//! - [`rng`]: a small seeded generator, so simulations and workloads replay exactly.
+//!
+//! No I/O, no dependencies: every crate can use it.
+//!
+//! ```
+//! use strata_core::{Point, labels};
+//!
+//! let p = Point::new("llm:requests_waiting", vec![("model".into(), "m".into())], 3.0, 0);
+//! assert_eq!(p.label("model"), Some("m"));
+//! assert!(labels::valid_name("model") && !labels::valid_name("9lives"));
+//! assert_eq!(labels::forbidden("Request-ID"), Some("request_id"));
+//! ```
+
+mod histogram;
+pub mod labels;
+mod point;
+mod query;
+pub mod rng;
+pub mod stale;
+pub mod sync;
+
+pub use histogram::{Bucket, Exemplar, Histogram};
+pub use point::{LabelSet, Point};
+pub use query::{Append, Query};
+
+/// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

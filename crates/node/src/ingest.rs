@@ -1,0 +1,231 @@
+//! The one ingest path: scrape reports, rule outputs and the embedded gateway's own series
+//! all become a [`Batch`] and go through [`Ingest::write`] — into the store (metadata
+//! included) and to remote_write when configured. The store is also the rule engine's query
+//! source ([`StoreQuery`]).
+
+use std::sync::Arc;
+
+use rules::alert::Labels;
+use rules::{Append, Query};
+use sinks::remote_write::RemoteWriter;
+use sources::Point;
+use tsdb::promql::{Engine, Value};
+use tsdb::{Metadata, SampleRef, Store};
+
+/// The PromQL engine over the store as the rule engine's (and diagnoses') query source.
+pub struct StoreQuery(pub Arc<Engine>);
+
+impl Query for StoreQuery {
+    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
+        match self.0.instant(expr, t_ms).map_err(|e| e.to_string())? {
+            Value::Vector(v) => Ok(v
+                .into_iter()
+                .map(|s| (s.labels.as_slice().to_vec(), s.v))
+                .collect()),
+            Value::Scalar { v, .. } => Ok(vec![(Vec::new(), v)]),
+            other => Err(format!(
+                "rule expressions must return a vector or scalar, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// One family's type, help and unit, as a source described it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyMeta {
+    /// Metric family name.
+    pub name: String,
+    /// Its metadata for `/api/v1/metadata`.
+    pub meta: Metadata,
+}
+
+impl FamilyMeta {
+    /// The metadata of a parsed exposition family.
+    pub fn of(name: &str, kind: expo::MetricType, help: Option<&str>, unit: Option<&str>) -> Self {
+        FamilyMeta {
+            name: name.to_string(),
+            meta: Metadata {
+                kind: kind.word(expo::Format::Prometheus).to_string(),
+                help: help.unwrap_or_default().to_string(),
+                unit: unit.unwrap_or_default().to_string(),
+            },
+        }
+    }
+}
+
+/// What one source delivers at once: its samples and, when it has them, its families'
+/// metadata. Scrapes, rules and the gateway all write batches.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Who wrote it (a scrape instance, `rules`, `gateway`): named in refusals.
+    pub source: String,
+    /// The samples.
+    pub points: Vec<Point>,
+    /// Metadata of the families the samples belong to.
+    pub metadata: Vec<FamilyMeta>,
+}
+
+impl Batch {
+    /// A batch of samples without metadata.
+    pub fn points(source: &str, points: Vec<Point>) -> Batch {
+        Batch {
+            source: source.to_string(),
+            points,
+            metadata: Vec::new(),
+        }
+    }
+
+    /// Every sample of `families` stamped `t_ms`, with their metadata (the gateway's own
+    /// registry as store points).
+    pub fn families(source: &str, families: &[expo::OwnedFamily], t_ms: i64) -> Batch {
+        Batch {
+            source: source.to_string(),
+            points: families
+                .iter()
+                .flat_map(|f| f.samples.iter())
+                .map(|s| Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms))
+                .collect(),
+            metadata: families
+                .iter()
+                .map(|f| {
+                    FamilyMeta::of(&f.name, f.metric_type, f.help.as_deref(), f.unit.as_deref())
+                })
+                .collect(),
+        }
+    }
+
+    /// A scrape report's samples and metadata.
+    pub fn scrape(report: &sources::scrape::ScrapeReport) -> Batch {
+        Batch {
+            source: report.instance.clone(),
+            points: report.points.clone(),
+            metadata: report
+                .metadata
+                .iter()
+                .map(|m| {
+                    FamilyMeta::of(&m.name, m.metric_type, m.help.as_deref(), m.unit.as_deref())
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where every sample goes: the store, and remote_write when configured.
+pub struct Ingest {
+    /// The embedded store.
+    pub store: Arc<Store>,
+    /// remote_write, when configured.
+    pub remote: Option<RemoteWriter>,
+    /// Added to remote-written samples that lack them.
+    pub external: Labels,
+}
+
+impl Ingest {
+    /// Appends `batch` to the store (metadata first) and queues it for remote_write.
+    pub fn write(&self, batch: Batch) {
+        for m in &batch.metadata {
+            self.store.set_metadata(&m.name, m.meta.clone());
+        }
+        let report = self.store.append(
+            &batch.source,
+            batch.points.iter().map(|p| SampleRef {
+                name: &p.name,
+                labels: &p.labels,
+                t_ms: p.timestamp_ms,
+                value: p.value,
+            }),
+        );
+        for r in report.refused.iter().take(3) {
+            tracing::warn!("store refused {} from {}: {}", r.metric, r.source, r.reason);
+        }
+        let Some(rw) = &self.remote else {
+            return;
+        };
+        if self.external.is_empty() {
+            rw.push(&batch.points);
+            return;
+        }
+        let labelled: Vec<Point> = batch
+            .points
+            .into_iter()
+            .map(|mut p| {
+                for (k, v) in &self.external {
+                    if p.label(k).is_none() {
+                        p.labels.push((k.clone(), v.clone()));
+                    }
+                }
+                p
+            })
+            .collect();
+        rw.push(&labelled);
+    }
+}
+
+impl Append for Ingest {
+    fn append(&self, points: Vec<Point>) {
+        self.write(Batch::points("rules", points));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_metrics_become_store_points_with_metadata() {
+        let m = gateway::Metrics::new(10);
+        let s = m.series(gateway::metrics::Key {
+            model: "m".into(),
+            tenant: "t".into(),
+            upstream: "u".into(),
+        });
+        s.ttft.observe(0.4);
+        s.outcome(200, "stop");
+        let batch = Batch::families("gateway", &m.families(), 1000);
+        let bucket = batch
+            .points
+            .iter()
+            .find(|p| {
+                p.name == "strata_gateway_ttft_seconds_bucket" && p.label("le") == Some("0.5")
+            })
+            .expect("bucket point");
+        assert_eq!(bucket.value, 1.0);
+        assert_eq!(bucket.label("model"), Some("m"));
+        assert!(
+            batch
+                .points
+                .iter()
+                .any(|p| p.name == "strata_gateway_requests_total"
+                    && p.label("finish_reason") == Some("stop"))
+        );
+        assert!(batch.points.iter().all(|p| p.timestamp_ms == 1000));
+        let ttft = batch
+            .metadata
+            .iter()
+            .find(|f| f.name == "strata_gateway_ttft_seconds")
+            .expect("ttft metadata");
+        assert_eq!(ttft.meta.kind, "histogram");
+    }
+
+    #[test]
+    fn batches_reach_the_store_with_their_metadata() {
+        let (store, _) = Store::open(tsdb::StoreConfig::default());
+        let ingest = Ingest {
+            store: Arc::new(store),
+            remote: None,
+            external: Vec::new(),
+        };
+        let mut b = Batch::points("x", vec![Point::new("up".to_string(), Vec::new(), 1.0, 5)]);
+        b.metadata.push(FamilyMeta::of(
+            "up",
+            expo::MetricType::Gauge,
+            Some("target up"),
+            None,
+        ));
+        ingest.write(b);
+        assert_eq!(ingest.store.stats().series, 1);
+        let meta = ingest.store.metadata();
+        assert_eq!(meta.len(), 1);
+        assert_eq!(meta[0].1.help, "target up");
+    }
+}

@@ -1,0 +1,113 @@
+//! What a node runs with, as plain data: the binary fills it from `strata.toml` and flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rules::alert::Labels;
+use rules::notify::Receiver;
+use sinks::remote_write::RemoteWriteConfig;
+
+/// Where the API listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+/// How long a whole shutdown may take unless told otherwise (below Kubernetes' 30 s grace).
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
+
+/// Everything a node runs with, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Address of the API, UI and `/metrics`.
+    pub listen: SocketAddr,
+    /// Bearer token admin POSTs must carry.
+    pub admin_token: Option<String>,
+    /// Snapshot and remote_write queue folder.
+    pub data_dir: PathBuf,
+    /// How long samples are kept.
+    pub retention: Duration,
+    /// How often the store is snapshotted.
+    pub snapshot_interval: Duration,
+    /// Whether the built-in packs are loaded.
+    pub packs: bool,
+    /// SLO profile of the built-in packs.
+    pub slo_profile: String,
+    /// Extra rule files.
+    pub rule_files: Vec<PathBuf>,
+    /// Tests: one interval for every group, `for:` waived.
+    pub rule_interval: Option<Duration>,
+    /// remote_write, when configured.
+    pub remote_write: Option<RemoteWriteConfig>,
+    /// Alert receivers.
+    pub receivers: Vec<Receiver>,
+    /// External labels.
+    pub external_labels: Labels,
+    /// Alerts that switch incident mode on (empty: the pack's page alerts).
+    pub incident_alerts: Vec<String>,
+    /// How long incident mode lasts.
+    pub incident_duration: Duration,
+    /// How long a whole shutdown may take; what misses it is named in the log.
+    pub shutdown_deadline: Duration,
+}
+
+impl Settings {
+    /// The settings a running node cannot change, each with its user-facing name: a reload
+    /// that changes one of them reports it under `needs_restart`.
+    pub(crate) fn needs_restart(
+        &self,
+        other: &Settings,
+        gateway: (
+            Option<&gateway::GatewayConfig>,
+            Option<&gateway::GatewayConfig>,
+        ),
+    ) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let mut check = |name, differs: bool| {
+            if differs {
+                changed.push(name);
+            }
+        };
+        check(
+            "listen address ([api] listen / --listen)",
+            self.listen != other.listen,
+        );
+        check(
+            "data dir ([store] data_dir / --data-dir)",
+            self.data_dir != other.data_dir,
+        );
+        check("retention ([store])", self.retention != other.retention);
+        check(
+            "snapshot interval ([store])",
+            self.snapshot_interval != other.snapshot_interval,
+        );
+        check(
+            "admin token ([api] admin_token_file)",
+            self.admin_token != other.admin_token,
+        );
+        check(
+            "remote_write ([sinks])",
+            self.remote_write != other.remote_write,
+        );
+        check(
+            "alert receivers ([sinks])",
+            self.receivers != other.receivers,
+        );
+        check(
+            "external labels",
+            self.external_labels != other.external_labels,
+        );
+        check(
+            "incident mode ([incident])",
+            self.incident_alerts != other.incident_alerts
+                || self.incident_duration != other.incident_duration,
+        );
+        check(
+            "gateway ([gateway], its listen address included)",
+            gateway.0 != gateway.1,
+        );
+        check(
+            "shutdown deadline",
+            self.shutdown_deadline != other.shutdown_deadline,
+        );
+        changed
+    }
+}

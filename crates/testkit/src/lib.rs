@@ -1,0 +1,16 @@
+//! What Strata's tests share, in one place instead of files included by path:
+//!
+//! - [`peer`]: real Prometheus, VictoriaMetrics and Alertmanager processes found on PATH,
+//!   started on loopback with their data in a temp dir, killed on drop; a missing peer skips
+//!   the test, or fails it under `STRATA_REQUIRE_PEERS=1`;
+//! - [`sdk`]: the real OpenAI Python SDK as a client;
+//! - [`live`]: real `strata sim` / `strata up` / `strata demo` processes on free ports;
+//! - [`free_port`]: a loopback port free right now.
+//!
+//! Test code only (`publish = false`): panics with a message are how it reports failure.
+
+pub mod live;
+pub mod peer;
+pub mod sdk;
+
+pub use peer::free_port;
