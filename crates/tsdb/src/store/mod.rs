@@ -36,13 +36,7 @@ use series::MemSeries;
 use shard::{SHARDS, Shard, shard_of, shard_of_id};
 use strata_core::sync::{lock, read, write};
 
-/// Bit pattern Prometheus uses for staleness markers (a NaN that is not the usual NaN).
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
-/// True for a staleness marker (as opposed to an ordinary NaN sample).
-pub fn is_stale(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
+pub use strata_core::stale::{STALE_NAN_BITS, is_stale};
 
 /// Labels that would explode cardinality and are always refused (they belong to traces/logs).
 pub const ALWAYS_FORBIDDEN: [&str; 3] = ["request_id", "user_id", "session_id"];
