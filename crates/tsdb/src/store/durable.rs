@@ -415,6 +415,8 @@ impl Store {
     /// Stops the flusher, writes and fsyncs the log and releases the data directory. Call
     /// [`Store::snapshot`] first for a fast next start (replay then has nothing to do).
     /// A store dropped without `close` behaves like a crash: the next open replays the log.
+    /// Behind an `Arc` that cannot be unwrapped at shutdown, [`Store::flush`] is enough: the
+    /// directory lock goes with the process.
     pub fn close(mut self) -> io::Result<()> {
         match self.durable.take() {
             Some(mut d) => {
