@@ -66,13 +66,10 @@ impl Postings {
         Some(ids)
     }
 
-    /// Ids of series whose labels satisfy every matcher; `labels_of` resolves an id.
-    pub(crate) fn select<'a>(
-        &self,
-        matchers: &[Matcher],
-        all: impl Iterator<Item = u32>,
-        labels_of: impl Fn(u32) -> Option<&'a Labels>,
-    ) -> Vec<u32> {
+    /// Ids that can satisfy every matcher (sorted), narrowed by the matchers that cannot match
+    /// the empty value; `None` when no matcher narrows (every series is a candidate). The
+    /// caller still checks each candidate's labels with [`matches`].
+    pub(crate) fn candidates_for(&self, matchers: &[Matcher]) -> Option<Vec<u32>> {
         let mut narrowed: Option<Vec<u32>> = None;
         for m in matchers {
             if let Some(c) = self.candidates(m) {
@@ -82,25 +79,20 @@ impl Postings {
                 });
             }
         }
-        let ids: Vec<u32> = match narrowed {
-            Some(ids) => ids,
-            None => all.collect(),
-        };
-        ids.into_iter()
-            .filter(|id| {
-                labels_of(*id).is_some_and(|l| {
-                    matchers
-                        .iter()
-                        .all(|m| m.is_match(l.get(&m.name).unwrap_or("")))
-                })
-            })
-            .collect()
+        narrowed
     }
 
     /// All label names in use.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.by_label.keys().map(String::as_str)
     }
+}
+
+/// True when `labels` satisfy every matcher (a missing label matches as the empty value).
+pub(crate) fn matches(labels: &Labels, matchers: &[Matcher]) -> bool {
+    matchers
+        .iter()
+        .all(|m| m.is_match(labels.get(&m.name).unwrap_or("")))
 }
 
 fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
@@ -133,8 +125,9 @@ pub(crate) fn series_hash<'a>(name: &str, labels: impl Iterator<Item = (&'a str,
     h.0
 }
 
-/// FNV-1a: a fast, dependency-free hash for series identities and snapshot checksums.
-pub(crate) struct Fnv(pub(crate) u64);
+/// FNV-1a: a fast, dependency-free hash for series identities (stable across runs, so a
+/// series keeps its shard and id through snapshots and log replay).
+struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -143,7 +136,7 @@ impl Default for Fnv {
 }
 
 impl Fnv {
-    pub(crate) fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);

@@ -1,32 +1,42 @@
 //! The store: series keyed by label set, compressed chunks, retention by time and bytes,
-//! out-of-order rejection, a cardinality guard and snapshots.
+//! out-of-order rejection, a cardinality guard, snapshots and an optional write-ahead log.
 //!
-//! One `RwLock` guards the whole index: appends (one scrape or remote-write batch at a time)
-//! take it for writing, queries for reading. Every drop is counted in [`StoreStats`].
+//! Locking, so that a long query never holds up an append:
+//! - series live in [`SHARDS`](shard::SHARDS) shards by identity hash, each behind its own
+//!   `RwLock`; the postings index and the metadata have their own locks;
+//! - appends are serialised by one `Mutex` (`Ingest`, which also holds the counters and the
+//!   series limits) and take a shard's write lock per sample;
+//! - a query takes the postings read lock to narrow candidates, then each shard's read lock in
+//!   turn just long enough to copy chunk references (closed chunks are immutable `Arc`s, the
+//!   small head is copied), and decodes with no lock held.
+//!
+//! Lock order: `Ingest` → postings → one shard; `Ingest` or metadata → write-ahead log.
+//! Every drop is counted in [`StoreStats`].
 
+mod durable;
 mod index;
+mod record;
 mod retention;
 mod series;
+mod shard;
 mod snapshot;
+mod wal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use promql_parser::label::Matcher;
 
 use crate::labels::{Labels, METRIC_NAME};
-use index::{Postings, series_hash};
+pub use durable::{OpenError, OpenReport, WalOptions, WalStats};
+use index::{Postings, matches, series_hash};
 use series::MemSeries;
+use shard::{SHARDS, Shard, shard_of, shard_of_id};
+use strata_core::sync::{lock, read, write};
 
-/// Bit pattern Prometheus uses for staleness markers (a NaN that is not the usual NaN).
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
-/// True for a staleness marker (as opposed to an ordinary NaN sample).
-pub fn is_stale(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
+pub use strata_core::stale::{STALE_NAN_BITS, is_stale};
 
 /// Labels that would explode cardinality and are always refused (they belong to traces/logs).
 pub const ALWAYS_FORBIDDEN: [&str; 3] = ["request_id", "user_id", "session_id"];
@@ -45,6 +55,7 @@ pub struct StoreConfig {
     /// Extra label names to refuse (the [`ALWAYS_FORBIDDEN`] ones apply regardless).
     pub forbidden_labels: Vec<String>,
     /// Where [`Store::snapshot`] writes and [`Store::open`] reads; `None` keeps memory only.
+    /// [`Store::open_durable`] sets it to `snapshot` inside its data directory.
     pub snapshot_path: Option<PathBuf>,
 }
 
@@ -139,25 +150,41 @@ pub struct StoreStats {
     pub appended_total: u64,
     /// Everything refused or dropped.
     pub drops: DropCounts,
+    /// Write-ahead log health; all zero for a store without one.
+    pub wal: WalStats,
 }
 
 /// The embedded time-series store. `Send + Sync`; share it as `Arc<Store>`.
+///
+/// ```
+/// use tsdb::{SampleRef, Store, StoreConfig};
+///
+/// let (store, warning) = Store::open(StoreConfig::default());
+/// assert!(warning.is_none());
+/// let labels = vec![("gpu".to_string(), "0".to_string())];
+/// let report = store.append(
+///     "dcgm",
+///     [SampleRef { name: "DCGM_FI_DEV_GPU_TEMP", labels: &labels, t_ms: 1_000, value: 61.0 }],
+/// );
+/// assert_eq!(report.appended, 1);
+/// assert_eq!(store.stats().series, 1);
+/// ```
 pub struct Store {
     cfg: StoreConfig,
-    inner: RwLock<Inner>,
+    shards: Box<[RwLock<Shard>]>,
+    postings: RwLock<Postings>,
+    metadata: RwLock<BTreeMap<String, Metadata>>,
+    ingest: Mutex<Ingest>,
     /// Serialises snapshots: a periodic one and the shutdown one share the temp file.
-    snapshot_lock: std::sync::Mutex<()>,
+    snapshot_lock: Mutex<()>,
+    /// The write-ahead log and data-directory lock of a store opened with `open_durable`.
+    durable: Option<durable::Durable>,
 }
 
-/// Everything behind the lock.
-#[derive(Default)]
-pub(crate) struct Inner {
-    series: Vec<Option<MemSeries>>,
-    free: Vec<u32>,
-    by_hash: HashMap<u64, Vec<u32>>,
-    postings: Postings,
+/// State only appends (and retention, replay) change: held for a whole append.
+pub(crate) struct Ingest {
     per_metric: HashMap<String, usize>,
-    metadata: BTreeMap<String, Metadata>,
+    live: usize,
     max_t: i64,
     bytes: usize,
     samples: u64,
@@ -170,93 +197,125 @@ pub(crate) struct Inner {
 const RETENTION_EVERY_MS: i64 = 60_000;
 
 impl Store {
-    /// Opens a store, loading `cfg.snapshot_path` when it exists. A snapshot that cannot be
-    /// read is renamed aside and reported in the returned warning; the store then starts empty.
-    pub fn open(mut cfg: StoreConfig) -> (Store, Option<String>) {
+    /// Opens a store, loading `cfg.snapshot_path` when it exists. Records of a snapshot that
+    /// fail their checksum are dropped and the rest kept; a damaged file is renamed aside
+    /// (never overwritten) and the returned warning says what was lost and where the file is.
+    pub fn open(cfg: StoreConfig) -> (Store, Option<String>) {
+        let store = Store::empty(cfg, None);
+        let warnings = match store.cfg.snapshot_path.clone() {
+            Some(p) => store.restore_snapshot(&p).warnings,
+            None => Vec::new(),
+        };
+        store.after_load();
+        (store, (!warnings.is_empty()).then(|| warnings.join("; ")))
+    }
+
+    fn empty(mut cfg: StoreConfig, durable: Option<durable::Durable>) -> Store {
         for l in ALWAYS_FORBIDDEN {
             if !cfg.forbidden_labels.iter().any(|f| f == l) {
                 cfg.forbidden_labels.push(l.to_string());
             }
         }
-        let mut inner = Inner {
-            max_t: i64::MIN,
-            retention_checked_at: i64::MIN,
-            ..Inner::default()
-        };
-        let warning = cfg
-            .snapshot_path
-            .as_deref()
-            .and_then(|p| snapshot::load(p, &mut inner));
-        (
-            Store {
-                cfg,
-                inner: RwLock::new(inner),
-                snapshot_lock: std::sync::Mutex::new(()),
-            },
-            warning,
-        )
+        Store {
+            cfg,
+            shards: (0..SHARDS).map(|i| RwLock::new(Shard::new(i))).collect(),
+            postings: RwLock::default(),
+            metadata: RwLock::default(),
+            ingest: Mutex::new(Ingest {
+                per_metric: HashMap::new(),
+                live: 0,
+                max_t: i64::MIN,
+                bytes: 0,
+                samples: 0,
+                appended_total: 0,
+                drops: DropCounts::default(),
+                retention_checked_at: i64::MIN,
+            }),
+            snapshot_lock: Mutex::new(()),
+            durable,
+        }
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    /// Applies retention once after a snapshot or log was loaded (they may hold old data).
+    fn after_load(&self) {
+        let mut ing = lock(&self.ingest);
+        self.enforce_retention(&mut ing);
     }
 
     /// Appends samples from `source` (a target or peer name used in refusal messages).
+    /// With a write-ahead log, the stored samples (and new series) are logged before it
+    /// returns; see [`WalOptions::flush_interval`] for when they reach the disk.
     pub fn append<'a>(
         &self,
         source: &str,
         samples: impl IntoIterator<Item = SampleRef<'a>>,
     ) -> AppendReport {
         let mut report = AppendReport::default();
-        let mut inner = self.write();
+        let mut ing = lock(&self.ingest);
+        let mut log = self.durable.as_ref().map(|_| wal::Batch::default());
         for s in samples {
-            let id = match inner.find(s.name, s.labels) {
+            let (hash, pairs) = identity(s.name, s.labels);
+            let shard_index = shard_of(hash);
+            let mut shard = write(&self.shards[shard_index]);
+            let id = match shard.find(hash, s.name, &pairs) {
                 Some(id) => id,
-                None => match self.admit(&mut inner, s) {
-                    Ok(id) => id,
-                    Err((reason, drop)) => {
-                        match drop {
-                            Refusal::Forbidden => inner.drops.forbidden_label += 1,
-                            Refusal::Total => inner.drops.series_limit += 1,
-                            Refusal::PerMetric => inner.drops.metric_series_limit += 1,
+                None => {
+                    drop(shard);
+                    match self.admit(&mut ing, s) {
+                        Ok(labels) => {
+                            let id = self.create(&mut ing, hash, labels.clone());
+                            if let Some(log) = log.as_mut() {
+                                log.series(id, &labels);
+                            }
+                            shard = write(&self.shards[shard_index]);
+                            id
                         }
-                        if !report
-                            .refused
-                            .iter()
-                            .any(|r| r.metric == s.name && r.reason == reason)
-                        {
-                            report.refused.push(RefusedSeries {
-                                metric: s.name.to_string(),
-                                source: source.to_string(),
-                                reason,
-                            });
+                        Err((reason, drop)) => {
+                            match drop {
+                                Refusal::Forbidden => ing.drops.forbidden_label += 1,
+                                Refusal::Total => ing.drops.series_limit += 1,
+                                Refusal::PerMetric => ing.drops.metric_series_limit += 1,
+                            }
+                            if !report
+                                .refused
+                                .iter()
+                                .any(|r| r.metric == s.name && r.reason == reason)
+                            {
+                                report.refused.push(RefusedSeries {
+                                    metric: s.name.to_string(),
+                                    source: source.to_string(),
+                                    reason,
+                                });
+                            }
+                            continue;
                         }
-                        continue;
                     }
-                },
+                }
             };
-            if inner.push(id, s.t_ms, s.value) {
+            if push(&mut shard, &mut ing, id, s.t_ms, s.value) {
                 report.appended += 1;
+                if let Some(log) = log.as_mut() {
+                    log.sample(id, s.t_ms, s.value);
+                }
             } else {
                 report.out_of_order += 1;
             }
         }
-        inner.appended_total += report.appended as u64;
-        inner.drops.out_of_order += report.out_of_order as u64;
-        if inner.bytes > self.cfg.max_bytes
-            || inner.max_t.saturating_sub(inner.retention_checked_at) >= RETENTION_EVERY_MS
+        ing.appended_total += report.appended as u64;
+        ing.drops.out_of_order += report.out_of_order as u64;
+        if let (Some(d), Some(log)) = (&self.durable, log) {
+            d.write(&log.encode());
+        }
+        if ing.bytes > self.cfg.max_bytes
+            || ing.max_t.saturating_sub(ing.retention_checked_at) >= RETENTION_EVERY_MS
         {
-            inner.enforce_retention(&self.cfg);
+            self.enforce_retention(&mut ing);
         }
         report
     }
 
-    /// Checks the guard and limits for a new series and creates it.
-    fn admit(&self, inner: &mut Inner, s: SampleRef<'_>) -> Result<u32, (String, Refusal)> {
+    /// Checks the guard and limits for a new series; returns its label set.
+    fn admit(&self, ing: &mut Ingest, s: SampleRef<'_>) -> Result<Labels, (String, Refusal)> {
         if let Some((l, _)) = s
             .labels
             .iter()
@@ -269,7 +328,7 @@ impl Store {
                 Refusal::Forbidden,
             ));
         }
-        if inner.live_series() >= self.cfg.max_series {
+        if ing.live >= self.cfg.max_series {
             return Err((
                 format!(
                     "the store holds its limit of {} series (max_series): raise the limit or drop labels that multiply series",
@@ -278,7 +337,7 @@ impl Store {
                 Refusal::Total,
             ));
         }
-        if inner.per_metric.get(s.name).copied().unwrap_or(0) >= self.cfg.max_series_per_metric {
+        if ing.per_metric.get(s.name).copied().unwrap_or(0) >= self.cfg.max_series_per_metric {
             return Err((
                 format!(
                     "metric {} has reached its limit of {} series (max_series_per_metric): drop the label that varies most or raise the limit",
@@ -294,65 +353,184 @@ impl Store {
             .cloned()
             .collect();
         pairs.push((METRIC_NAME.to_string(), s.name.to_string()));
-        Ok(inner.insert(Labels::new(pairs)))
+        Ok(Labels::new(pairs))
+    }
+
+    /// Creates a series (limits already checked) and returns its id.
+    fn create(&self, ing: &mut Ingest, hash: u64, labels: Labels) -> u32 {
+        let mut postings = write(&self.postings);
+        let id = write(&self.shards[shard_of(hash)]).insert(hash, labels.clone());
+        postings.add(id, &labels);
+        *ing.per_metric.entry(labels.name().to_string()).or_default() += 1;
+        ing.live += 1;
+        id
+    }
+
+    /// Puts a series named by a snapshot or log at exactly `id` (no limits: it was admitted
+    /// when first written). A different series in that slot is removed: its id was freed and
+    /// reused before the log was written.
+    fn place(&self, ing: &mut Ingest, id: u32, labels: Labels) -> Result<(), String> {
+        let hash = series_hash(labels.name(), labels.iter());
+        if shard_of(hash) != shard_of_id(id) {
+            return Err(format!("series id {id} does not match the labels {labels}"));
+        }
+        let mut postings = write(&self.postings);
+        let mut shard = write(&self.shards[shard_of(hash)]);
+        if shard.get(id).is_some_and(|s| s.labels == labels) {
+            return Ok(());
+        }
+        if let Some(old) = shard.place(id, hash, labels.clone())? {
+            forget(ing, &mut postings, id, &old);
+        }
+        postings.add(id, &labels);
+        *ing.per_metric.entry(labels.name().to_string()).or_default() += 1;
+        ing.live += 1;
+        Ok(())
+    }
+
+    /// Appends a replayed sample: `Some(false)` when it is not newer than the series' last
+    /// one (already in the checkpoint), `None` when the series is unknown.
+    fn replay_sample(&self, ing: &mut Ingest, id: u32, t: i64, v: f64) -> Option<bool> {
+        let mut shard = write(&self.shards[shard_of_id(id)]);
+        shard.get(id)?;
+        Some(push(&mut shard, ing, id, t, v))
     }
 
     /// Writes a snapshot to `snapshot_path` (temp file, fsync, atomic rename). Without a path
     /// it does nothing. The binary calls it every few minutes and at shutdown.
+    ///
+    /// With a write-ahead log this is a checkpoint: the log moves to a new segment first, and
+    /// once the snapshot is safely renamed into place the segments it covers are deleted. A
+    /// crash between the two steps only means those samples are replayed again and dropped
+    /// as duplicates.
     pub fn snapshot(&self) -> std::io::Result<()> {
         let Some(path) = &self.cfg.snapshot_path else {
             return Ok(());
         };
-        let _one_at_a_time = self
-            .snapshot_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bytes = snapshot::encode(&self.read());
-        snapshot::write_atomic(path, &bytes)
+        let _one_at_a_time = lock(&self.snapshot_lock);
+        let covered = match &self.durable {
+            Some(d) => d.rotate()?,
+            None => 0,
+        };
+        let bytes = snapshot::encode(&self.capture(), covered);
+        snapshot::write_atomic(path, &bytes)?;
+        if let Some(d) = &self.durable {
+            d.delete_through(covered)?;
+        }
+        Ok(())
+    }
+
+    /// Every series (all chunks, by reference) and the metadata, one shard lock at a time.
+    fn capture(&self) -> snapshot::Captured {
+        let mut series = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = read(shard);
+            series.extend(shard.iter().map(|(id, s)| (id, s.view(i64::MIN, i64::MAX))));
+        }
+        let metadata = read(&self.metadata)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        snapshot::Captured { series, metadata }
     }
 
     /// Size and drop counters.
     pub fn stats(&self) -> StoreStats {
-        let inner = self.read();
+        let wal = self.durable.as_ref().map(|d| d.stats()).unwrap_or_default();
+        let ing = lock(&self.ingest);
         StoreStats {
-            series: inner.live_series(),
-            samples: inner.samples,
-            bytes: inner.bytes,
-            appended_total: inner.appended_total,
-            drops: inner.drops,
+            series: ing.live,
+            samples: ing.samples,
+            bytes: ing.bytes,
+            appended_total: ing.appended_total,
+            drops: ing.drops,
+            wal,
         }
     }
 
-    /// Records type/help/unit of a metric (from a scrape's `# TYPE`/`# HELP` lines).
+    /// Records type/help/unit of a metric (from a scrape's `# TYPE`/`# HELP` lines). With a
+    /// write-ahead log, a change is logged.
     pub fn set_metadata(&self, metric: &str, meta: Metadata) {
-        self.write().metadata.insert(metric.to_string(), meta);
+        let mut all = write(&self.metadata);
+        if all.get(metric) == Some(&meta) {
+            return;
+        }
+        if let Some(d) = &self.durable {
+            d.write(&wal::metadata_record(metric, &meta));
+        }
+        all.insert(metric.to_string(), meta);
     }
 
     /// All recorded metadata, sorted by metric name.
     pub fn metadata(&self) -> Vec<(String, Metadata)> {
-        self.read()
-            .metadata
+        read(&self.metadata)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
+    /// Calls `pick` under a shard read lock for every series matching all `matchers`; `pick`
+    /// must be cheap (copy references, never decode).
+    fn each_matching<T>(
+        &self,
+        matchers: &[Matcher],
+        mut pick: impl FnMut(&MemSeries) -> Option<T>,
+    ) -> Vec<T> {
+        let candidates = read(&self.postings).candidates_for(matchers);
+        let mut out = Vec::new();
+        match candidates {
+            Some(ids) => {
+                let mut per_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+                for id in ids {
+                    per_shard[shard_of_id(id)].push(id);
+                }
+                for (i, ids) in per_shard
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, ids)| !ids.is_empty())
+                {
+                    let shard = read(&self.shards[i]);
+                    out.extend(
+                        ids.iter()
+                            .filter_map(|id| shard.get(*id))
+                            .filter(|s| matches(&s.labels, matchers))
+                            .filter_map(&mut pick),
+                    );
+                }
+            }
+            None => {
+                for shard in self.shards.iter() {
+                    let shard = read(shard);
+                    out.extend(
+                        shard
+                            .iter()
+                            .map(|(_, s)| s)
+                            .filter(|s| matches(&s.labels, matchers))
+                            .filter_map(&mut pick),
+                    );
+                }
+            }
+        }
+        out
+    }
+
     /// Series matching all `matchers` with samples in `[mint, maxt]`, and those samples
     /// (staleness markers included), sorted by labels. This is what the evaluator reads.
+    /// Chunks are decoded after every lock is released.
     pub fn select(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        let inner = self.read();
-        let mut out: Vec<(Labels, Vec<(i64, f64)>)> = inner
-            .matching(matchers)
+        let views = self.each_matching(matchers, |s| {
+            s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
+        });
+        let mut out: Vec<(Labels, Vec<(i64, f64)>)> = views
             .into_iter()
-            .filter_map(|s| {
-                let mut samples = Vec::new();
-                s.samples_between(mint, maxt, &mut samples);
-                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
+            .filter_map(|v| {
+                let samples = v.samples_between(mint, maxt);
+                (!samples.is_empty()).then_some((v.labels, samples))
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -361,20 +539,16 @@ impl Store {
 
     /// Label sets of the series matching `matchers` that hold samples in `[mint, maxt]`.
     pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
-        let inner = self.read();
-        let mut out: Vec<Labels> = inner
-            .matching(matchers)
-            .into_iter()
-            .filter(|s| s.overlaps(mint, maxt))
-            .map(|s| s.labels.clone())
-            .collect();
+        let mut out = self.each_matching(matchers, |s| {
+            s.overlaps(mint, maxt).then(|| s.labels.clone())
+        });
         out.sort();
         out
     }
 
     /// Every label name in use (for `/api/v1/labels` without matchers).
     pub fn label_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read().postings.names().map(str::to_string).collect();
+        let mut names: Vec<String> = read(&self.postings).names().map(str::to_string).collect();
         names.sort();
         names
     }
@@ -387,110 +561,47 @@ enum Refusal {
     PerMetric,
 }
 
-impl Inner {
-    fn live_series(&self) -> usize {
-        self.series.len() - self.free.len()
+/// The identity hash of an incoming sample's series and its labels other than the name,
+/// sorted, without empty values (the form [`Shard::find`] compares).
+fn identity<'a>(name: &str, labels: &'a [(String, String)]) -> (u64, Vec<(&'a str, &'a str)>) {
+    let mut pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
     }
+    (series_hash(name, pairs.iter().copied()), pairs)
+}
 
-    fn find(&self, name: &str, labels: &[(String, String)]) -> Option<u32> {
-        let sorted = labels.windows(2).all(|w| w[0].0 < w[1].0);
-        let ordered: Vec<&(String, String)>;
-        let pairs: &mut dyn Iterator<Item = &(String, String)> = if sorted {
-            &mut labels.iter()
-        } else {
-            let mut v: Vec<&(String, String)> = labels.iter().collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            ordered = v;
-            &mut ordered.iter().copied()
-        };
-        let pairs: Vec<(&str, &str)> = pairs
-            .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let hash = series_hash(name, pairs.iter().copied());
-        self.by_hash.get(&hash)?.iter().copied().find(|id| {
-            self.series[*id as usize].as_ref().is_some_and(|s| {
-                s.labels.name() == name
-                    && s.labels
-                        .iter()
-                        .filter(|(n, _)| *n != METRIC_NAME)
-                        .eq(pairs.iter().copied())
-            })
-        })
+/// Appends to series `id` in `shard`; false when the sample is out of order.
+fn push(shard: &mut Shard, ing: &mut Ingest, id: u32, t: i64, v: f64) -> bool {
+    let Some(s) = shard.get_mut(id) else {
+        return false;
+    };
+    if s.last_t().is_some_and(|last| t <= last) {
+        return false;
     }
+    let grown = s.push(t, v);
+    ing.bytes = (ing.bytes as isize + grown).max(0) as usize;
+    ing.samples += 1;
+    ing.max_t = ing.max_t.max(t);
+    true
+}
 
-    fn insert(&mut self, labels: Labels) -> u32 {
-        let hash = series_hash(labels.name(), labels.iter());
-        *self
-            .per_metric
-            .entry(labels.name().to_string())
-            .or_default() += 1;
-        let id = match self.free.pop() {
-            Some(id) => id,
-            None => {
-                self.series.push(None);
-                (self.series.len() - 1) as u32
-            }
-        };
-        self.postings.add(id, &labels);
-        self.by_hash.entry(hash).or_default().push(id);
-        self.series[id as usize] = Some(MemSeries::new(labels));
-        id
-    }
-
-    /// Appends to series `id`; false when the sample is out of order.
-    fn push(&mut self, id: u32, t: i64, v: f64) -> bool {
-        let Some(s) = self.series[id as usize].as_mut() else {
-            return false;
-        };
-        if s.last_t().is_some_and(|last| t <= last) {
-            return false;
+/// Takes a removed series out of the index and the counters.
+fn forget(ing: &mut Ingest, postings: &mut Postings, id: u32, s: &MemSeries) {
+    if let Some(n) = ing.per_metric.get_mut(s.labels.name()) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            ing.per_metric.remove(s.labels.name());
         }
-        let grown = s.push(t, v);
-        self.bytes = (self.bytes as isize + grown).max(0) as usize;
-        self.samples += 1;
-        self.max_t = self.max_t.max(t);
-        true
     }
-
-    fn remove_series(&mut self, id: u32) {
-        let Some(s) = self.series[id as usize].take() else {
-            return;
-        };
-        let hash = series_hash(s.labels.name(), s.labels.iter());
-        if let Some(ids) = self.by_hash.get_mut(&hash) {
-            ids.retain(|x| *x != id);
-            if ids.is_empty() {
-                self.by_hash.remove(&hash);
-            }
-        }
-        if let Some(n) = self.per_metric.get_mut(s.labels.name()) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_metric.remove(s.labels.name());
-            }
-        }
-        self.postings.remove(id, &s.labels);
-        self.bytes = self.bytes.saturating_sub(s.bytes());
-        self.samples = self
-            .samples
-            .saturating_sub(s.chunks().map(|c| c.len() as u64).sum());
-        self.free.push(id);
-    }
-
-    fn matching(&self, matchers: &[Matcher]) -> Vec<&MemSeries> {
-        let all = (0..self.series.len() as u32).filter(|id| self.series[*id as usize].is_some());
-        self.postings
-            .select(matchers, all, |id| {
-                self.series
-                    .get(id as usize)
-                    .and_then(|s| s.as_ref())
-                    .map(|s| &s.labels)
-            })
-            .into_iter()
-            .filter_map(|id| self.series[id as usize].as_ref())
-            .collect()
-    }
+    ing.live = ing.live.saturating_sub(1);
+    postings.remove(id, &s.labels);
+    ing.bytes = ing.bytes.saturating_sub(s.bytes());
+    ing.samples = ing.samples.saturating_sub(s.len());
 }
 
 #[cfg(test)]

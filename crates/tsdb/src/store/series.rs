@@ -1,13 +1,23 @@
 //! One series in memory: its labels, closed chunks and the head chunk being appended to.
 
+use std::sync::Arc;
+
 use crate::chunk::Chunk;
 use crate::labels::Labels;
 
-/// A series' samples as compressed chunks, oldest first.
+/// A series' samples as compressed chunks, oldest first. Closed chunks are immutable and
+/// shared (`Arc`), so a reader copies references under the lock and decodes outside it.
 pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
-    pub(crate) closed: Vec<Chunk>,
+    pub(crate) closed: Vec<Arc<Chunk>>,
     pub(crate) head: Chunk,
+}
+
+/// The chunks of one series overlapping a time range, detached from the store: closed chunks
+/// by reference, the head copied. Decoding it takes no lock.
+pub(crate) struct SeriesView {
+    pub(crate) labels: Labels,
+    chunks: Vec<Arc<Chunk>>,
 }
 
 impl MemSeries {
@@ -24,7 +34,7 @@ impl MemSeries {
         if !self.head.is_empty() {
             return Some(self.head.max_t());
         }
-        self.closed.last().map(Chunk::max_t)
+        self.closed.last().map(|c| c.max_t())
     }
 
     /// Timestamp of the oldest sample still held.
@@ -43,7 +53,7 @@ impl MemSeries {
         if self.head.is_full() {
             let mut full = std::mem::take(&mut self.head);
             full.shrink();
-            self.closed.push(full);
+            self.closed.push(Arc::new(full));
         }
         grown
     }
@@ -52,6 +62,7 @@ impl MemSeries {
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &Chunk> {
         self.closed
             .iter()
+            .map(|c| &**c)
             .chain((!self.head.is_empty()).then_some(&self.head))
     }
 
@@ -60,18 +71,43 @@ impl MemSeries {
         self.chunks().map(Chunk::bytes).sum()
     }
 
-    /// Samples with `mint <= t <= maxt`, in time order.
-    pub(crate) fn samples_between(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
-        for c in self.chunks() {
-            if c.max_t() < mint || c.min_t() > maxt {
-                continue;
-            }
-            out.extend(c.iter().filter(|(t, _)| *t >= mint && *t <= maxt));
-        }
+    /// Samples held.
+    pub(crate) fn len(&self) -> u64 {
+        self.chunks().map(|c| c.len() as u64).sum()
     }
 
     /// True when the series holds a sample in `[mint, maxt]`.
     pub(crate) fn overlaps(&self, mint: i64, maxt: i64) -> bool {
         matches!((self.first_t(), self.last_t()), (Some(a), Some(b)) if a <= maxt && b >= mint)
+    }
+
+    /// The chunks overlapping `[mint, maxt]`, cheap to take under a lock (reference-count
+    /// bumps plus one copy of the head when it overlaps).
+    pub(crate) fn view(&self, mint: i64, maxt: i64) -> SeriesView {
+        let hit = |c: &Chunk| c.max_t() >= mint && c.min_t() <= maxt;
+        let mut chunks: Vec<Arc<Chunk>> = self.closed.iter().filter(|c| hit(c)).cloned().collect();
+        if !self.head.is_empty() && hit(&self.head) {
+            chunks.push(Arc::new(self.head.clone()));
+        }
+        SeriesView {
+            labels: self.labels.clone(),
+            chunks,
+        }
+    }
+}
+
+impl SeriesView {
+    /// The chunks, oldest first.
+    pub(crate) fn chunks(&self) -> &[Arc<Chunk>] {
+        &self.chunks
+    }
+
+    /// Samples with `mint <= t <= maxt`, in time order.
+    pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        for c in &self.chunks {
+            out.extend(c.iter().filter(|(t, _)| *t >= mint && *t <= maxt));
+        }
+        out
     }
 }
