@@ -45,7 +45,7 @@ use sources::scrape::{Profile, ScrapeReport, Scraper, Target};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tsdb::promql::{Engine, EngineConfig as QueryConfig};
-use tsdb::{Store, StoreConfig};
+use tsdb::{Store, StoreConfig, WalOptions};
 
 /// The git commit this build was made from (`-dirty` when the tree had changes).
 pub const REVISION: &str = env!("STRATA_GIT_COMMIT");
@@ -149,13 +149,28 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
             s.data_dir.display()
         )
     })?;
-    let (store, warning) = Store::open(StoreConfig {
-        snapshot_path: Some(s.data_dir.join("store.snapshot")),
-        retention: s.retention,
-        ..StoreConfig::default()
-    });
-    if let Some(w) = warning {
+    // The store's folder: its checkpoint snapshot, write-ahead log and lock.
+    let store_dir = s.data_dir.join("tsdb");
+    let (store, report) = Store::open_durable(
+        StoreConfig {
+            retention: s.retention,
+            ..StoreConfig::default()
+        },
+        &store_dir,
+        WalOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    for w in &report.warnings {
         eprintln!("warning: {w}");
+    }
+    if report.checkpoint_series > 0 || report.wal_samples > 0 {
+        eprintln!(
+            "strata up: store restored from {}: {} series from the snapshot, {} samples from {} log segment(s)",
+            store_dir.display(),
+            report.checkpoint_series,
+            report.wal_samples,
+            report.wal_segments
+        );
     }
     let store = Arc::new(store);
     let engine = Arc::new(Engine::new(store.clone(), QueryConfig::default()));

@@ -223,7 +223,7 @@ pub(crate) async fn run(node: Running, total: Duration) -> ShutdownReport {
         .await;
     drop(control);
 
-    let snapshot_path = data_dir.join("store.snapshot");
+    let snapshot_path = data_dir.join("tsdb").join("snapshot");
     let s = store.clone();
     steps
         .run(
@@ -231,7 +231,10 @@ pub(crate) async fn run(node: Running, total: Duration) -> ShutdownReport {
             None,
             "the snapshot was not written: data since the last one is lost",
             async move {
-                match tokio::task::spawn_blocking(move || s.snapshot()).await {
+                // The checkpoint, then the log behind it made durable.
+                match tokio::task::spawn_blocking(move || s.snapshot().and_then(|()| s.flush()))
+                    .await
+                {
                     Ok(Ok(())) => Ok(format!("written to {}", snapshot_path.display())),
                     Ok(Err(e)) => Err(format!(
                         "cannot snapshot the store to {}: {e} (check --data-dir space and permissions)",

@@ -204,5 +204,5 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status:?}");
-    assert!(dir.path().join("data/store.snapshot").exists());
+    assert!(dir.path().join("data/tsdb/snapshot").exists());
 }

@@ -218,7 +218,7 @@ async fn up_scrapes_evaluates_rules_and_answers_the_prometheus_api() {
     }
 
     // The periodic snapshot exists before any shutdown.
-    let snapshot = dir.path().join("data/store.snapshot");
+    let snapshot = dir.path().join("data/tsdb/snapshot");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !snapshot.exists() {
         assert!(
@@ -244,7 +244,7 @@ async fn up_scrapes_evaluates_rules_and_answers_the_prometheus_api() {
     };
     assert!(status.success(), "exit status {status:?}");
     assert!(
-        dir.path().join("data/store.snapshot").exists(),
+        dir.path().join("data/tsdb/snapshot").exists(),
         "snapshot written on shutdown"
     );
 }

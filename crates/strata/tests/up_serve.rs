@@ -187,7 +187,7 @@ async fn ready_flips_admin_token_guards_posts_metrics_and_sigterm_snapshot() {
         .status();
     let s = wait_exit(&mut child, Duration::from_secs(20));
     assert!(s.success(), "{s:?}");
-    assert!(dir.path().join("data/store.snapshot").exists());
+    assert!(dir.path().join("data/tsdb/snapshot").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

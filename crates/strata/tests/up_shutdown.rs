@@ -147,7 +147,7 @@ async fn sigterm_under_load_stops_every_step_in_order_within_the_deadline() {
         snapshot.contains("done") && snapshot.contains("written to"),
         "{snapshot}"
     );
-    assert!(dir.path().join("data/store.snapshot").exists());
+    assert!(dir.path().join("data/tsdb/snapshot").exists());
     let remote = lines
         .iter()
         .find(|l| l.contains("remote_write"))
