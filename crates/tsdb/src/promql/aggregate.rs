@@ -10,7 +10,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::QueryError;
 use super::eval::{Ctx, Sample, Val};
-use super::over_time::variance;
+use super::kahan;
 use super::value::format_float;
 use crate::labels::{Labels, METRIC_NAME};
 
@@ -160,14 +160,14 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
             let vals = members.iter().map(|s| s.v);
             let n = members.len() as f64;
             let v = match op {
-                T_SUM => vals.sum(),
-                T_AVG => vals.sum::<f64>() / n,
+                T_SUM => kahan::sum(vals),
+                T_AVG => kahan::mean(vals),
                 T_COUNT | T_COUNT_VALUES => n,
                 T_GROUP => 1.0,
                 T_MIN => vals.fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
                 T_MAX => vals.fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-                T_STDDEV => variance(vals).sqrt(),
-                T_STDVAR => variance(vals),
+                T_STDDEV => kahan::variance(vals).sqrt(),
+                T_STDVAR => kahan::variance(vals),
                 T_QUANTILE => quantile(param, vals.collect()),
                 _ => {
                     return Err(QueryError::bad(format!(

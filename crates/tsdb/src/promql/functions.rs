@@ -83,9 +83,50 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             if hi < lo {
                 return Ok(Val::Vector(Vec::new()));
             }
+            // Go's math.Max/Min: a NaN bound or value gives NaN.
             Val::Vector(map_values(v, t, |x| {
-                if x.is_nan() { x } else { x.max(lo).min(hi) }
+                if x.is_nan() || lo.is_nan() || hi.is_nan() {
+                    f64::NAN
+                } else {
+                    x.min(hi).max(lo)
+                }
             }))
+        }
+        "pi" => Val::Scalar(std::f64::consts::PI),
+        "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month"
+        | "month" | "year" => {
+            let part = |secs: i64| super::calendar::part(name, secs);
+            match args.first() {
+                // Without an argument: the evaluation time, whole seconds as Prometheus.
+                None => Val::Vector(vec![Sample {
+                    labels: Labels::default(),
+                    t,
+                    v: part(t / 1000),
+                }]),
+                Some(a) => {
+                    let v = ctx.vector(a, t)?;
+                    Val::Vector(map_values(v, t, |x| {
+                        if x.is_finite() {
+                            part(x as i64)
+                        } else {
+                            f64::NAN
+                        }
+                    }))
+                }
+            }
+        }
+        // Functions of native histograms ignore float samples, and the store holds only
+        // floats (classic histograms are float series): Prometheus answers an empty vector.
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" => {
+            ctx.vector(arg(0)?, t)?;
+            Val::Vector(Vec::new())
+        }
+        "histogram_fraction" => {
+            ctx.scalar(arg(0)?, t)?;
+            ctx.scalar(arg(1)?, t)?;
+            ctx.vector(arg(2)?, t)?;
+            Val::Vector(Vec::new())
         }
         "round" => {
             let v = ctx.vector(arg(0)?, t)?;
@@ -138,7 +179,11 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
         }
         "histogram_quantile" => {
             let q = ctx.scalar(arg(0)?, t)?;
-            Val::Vector(histogram_quantile(q, ctx.vector(arg(1)?, t)?, t))
+            let out = histogram_quantile(q, ctx.vector(arg(1)?, t)?, t);
+            // Buckets of two metrics with the same other labels give two results with the
+            // same label set, which Prometheus refuses.
+            super::eval::check_unique(&out)?;
+            Val::Vector(out)
         }
         "label_replace" => {
             let v = ctx.vector(arg(0)?, t)?;
@@ -347,7 +392,8 @@ fn absent(empty: bool, arg: &Expr, t: i64) -> Val {
     }])
 }
 
-/// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`.
+/// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`: buckets are
+/// grouped by all labels but `le` (the metric name included), results drop the name.
 fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
     let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
     let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
@@ -355,7 +401,7 @@ fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
         let Some(le) = s.labels.get("le").and_then(|le| le.parse::<f64>().ok()) else {
             continue;
         };
-        let key = s.labels.filter(|n| n != "le" && n != METRIC_NAME);
+        let key = s.labels.filter(|n| n != "le");
         let i = *index.entry(key.clone()).or_insert_with(|| {
             groups.push((key, Vec::new()));
             groups.len() - 1
@@ -365,7 +411,7 @@ fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
     groups
         .into_iter()
         .map(|(labels, buckets)| Sample {
-            labels,
+            labels: labels.without_name(),
             t,
             v: bucket_quantile(q, buckets),
         })

@@ -15,8 +15,10 @@
 mod aggregate;
 mod binary;
 mod budget;
+mod calendar;
 mod eval;
 mod functions;
+mod kahan;
 mod nesting;
 mod over_time;
 mod value;

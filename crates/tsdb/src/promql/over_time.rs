@@ -2,6 +2,7 @@
 //! the `*_over_time` family.
 
 use super::aggregate::quantile;
+use super::kahan;
 
 /// Prometheus' `extrapolatedRate` over the window `(start, end]`: `rate`, `increase`
 /// (counters) and `delta` (gauges).
@@ -106,15 +107,15 @@ pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option
     let vals = points.iter().map(|p| p.1);
     let n = points.len() as f64;
     Some(match name {
-        "avg_over_time" => vals.sum::<f64>() / n,
-        "sum_over_time" => vals.sum(),
+        "avg_over_time" => kahan::mean(vals),
+        "sum_over_time" => kahan::sum(vals),
         "count_over_time" => n,
         "last_over_time" => points.last()?.1,
         "present_over_time" => 1.0,
         "min_over_time" => vals.fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
         "max_over_time" => vals.fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-        "stddev_over_time" => variance(vals).sqrt(),
-        "stdvar_over_time" => variance(vals),
+        "stddev_over_time" => kahan::variance(vals).sqrt(),
+        "stdvar_over_time" => kahan::variance(vals),
         "quantile_over_time" => quantile(param, vals.collect()),
         "mad_over_time" => {
             let values: Vec<f64> = vals.collect();
@@ -128,16 +129,4 @@ pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option
         "resets" => points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64,
         _ => return None,
     })
-}
-
-/// Population variance (Welford), as Prometheus' `stdvar`.
-pub(crate) fn variance(vals: impl Iterator<Item = f64>) -> f64 {
-    let (mut count, mut mean, mut aux) = (0.0, 0.0, 0.0);
-    for v in vals {
-        count += 1.0;
-        let delta = v - mean;
-        mean += delta / count;
-        aux += delta * (v - mean);
-    }
-    aux / count
 }
