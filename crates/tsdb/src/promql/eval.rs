@@ -9,7 +9,7 @@ use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, Vector
 
 use super::aggregate::Grouping;
 use super::budget::{Budget, QueryOptions};
-use super::functions::{is_window_fn, window_fn};
+use super::functions::{is_window_fn, keeps_name, window_fn};
 use super::{EngineConfig, QueryError};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::store::{Store, is_stale};
@@ -618,7 +618,7 @@ impl<'a> Ctx<'a> {
         let data = self.loaded(&m.vs);
         let off = offset_ms(&m.vs.offset);
         let range = ms(m.range);
-        let keep_name = name == "last_over_time";
+        let keep_name = keeps_name(name);
         let key = TableKey::Call(c as *const _ as usize);
         self.table_step(key, k, |ctx| {
             let labels_of = |l: &Labels| {

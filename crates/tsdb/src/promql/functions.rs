@@ -47,14 +47,14 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             let m = ctx.matrix(arg(0)?, t)?;
             absent(m.series.is_empty(), arg(0)?, t)
         }
-        n if n.ends_with("_over_time") || n == "changes" || n == "resets" => {
+        n if is_window_fn(n) || n == "quantile_over_time" => {
             let (param, range_arg) = if n == "quantile_over_time" {
                 (ctx.scalar(arg(0)?, t)?, arg(1)?)
             } else {
                 (0.0, arg(0)?)
             };
             let m = ctx.matrix(range_arg, t)?;
-            let keep_name = n == "last_over_time";
+            let keep_name = keeps_name(n);
             Val::Vector(
                 m.series
                     .iter()
@@ -249,6 +249,11 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
     })
 }
 
+/// Range functions whose result keeps the metric name (they return a sample's own value).
+pub(crate) fn keeps_name(name: &str) -> bool {
+    name == "last_over_time" || name == "first_over_time"
+}
+
 /// True for the functions [`window_fn`] computes that take nothing but a range vector,
 /// so their value at a step depends only on each series' window.
 pub(crate) fn is_window_fn(name: &str) -> bool {
@@ -266,6 +271,11 @@ pub(crate) fn is_window_fn(name: &str) -> bool {
             | "sum_over_time"
             | "count_over_time"
             | "last_over_time"
+            | "first_over_time"
+            | "ts_of_first_over_time"
+            | "ts_of_last_over_time"
+            | "ts_of_max_over_time"
+            | "ts_of_min_over_time"
             | "present_over_time"
             | "min_over_time"
             | "max_over_time"

@@ -24,8 +24,12 @@ pub(crate) fn sum(vals: impl Iterator<Item = f64>) -> f64 {
 
 /// The mean of `vals` (NaN when empty): a compensated sum divided by the count while the
 /// sum stays finite, then an incremental mean, as Prometheus' `avg` and `avg_over_time`.
-pub(crate) fn mean(vals: impl Iterator<Item = f64>) -> f64 {
-    let (mut sum, mut c, mut mean, mut count) = (0.0, 0.0, 0.0, 0.0);
+pub(crate) fn mean(mut vals: impl Iterator<Item = f64>) -> f64 {
+    // The first value starts the sum as is (an infinite first value stays infinite).
+    let Some(first) = vals.next() else {
+        return f64::NAN;
+    };
+    let (mut sum, mut c, mut mean, mut count) = (first, 0.0, 0.0, 1.0);
     let mut incremental = false;
     for v in vals {
         count += 1.0;
@@ -81,6 +85,12 @@ mod tests {
         let m = mean([f64::MAX, f64::MAX, f64::MAX].into_iter());
         assert!(m.is_finite() && (m / f64::MAX - 1.0).abs() < 1e-15, "{m}");
         assert!(mean(std::iter::empty()).is_nan());
+        assert_eq!(mean([f64::INFINITY, 0.0].into_iter()), f64::INFINITY);
+        assert_eq!(
+            mean([0.0, f64::NEG_INFINITY].into_iter()),
+            f64::NEG_INFINITY
+        );
+        assert!(mean([f64::INFINITY, f64::NEG_INFINITY].into_iter()).is_nan());
     }
 
     /// Plain Welford, what the evaluator used before.

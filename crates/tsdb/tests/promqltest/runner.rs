@@ -426,6 +426,17 @@ fn compare(ev: &Eval, got: Value) -> Result<(), String> {
     }
 }
 
+/// A store that keeps everything a script loads (test data spans days from t=0).
+fn new_store() -> Arc<Store> {
+    Arc::new(
+        Store::open(StoreConfig {
+            retention: Duration::from_secs(10 * 365 * 86_400),
+            ..StoreConfig::default()
+        })
+        .0,
+    )
+}
+
 fn new_engine(store: &Arc<Store>) -> Engine {
     Engine::new(Arc::clone(store), EngineConfig::default())
 }
@@ -444,7 +455,9 @@ pub fn run(script: &str) -> Result<Report, String> {
         })
         .collect();
     let mut report = Report::default();
-    let mut store = Arc::new(Store::open(StoreConfig::default()).0);
+    let mut store = new_store();
+    // Samples the store refused while loading (duplicate timestamps, limits).
+    let mut dropped: Vec<String> = Vec::new();
     let mut engine = new_engine(&store);
     // Native-histogram data loaded since the last `clear`.
     let mut native = false;
@@ -460,7 +473,8 @@ pub fn run(script: &str) -> Result<Report, String> {
         }
         let word = l.split_whitespace().next().unwrap_or("");
         if word == "clear" {
-            store = Arc::new(Store::open(StoreConfig::default()).0);
+            store = new_store();
+            dropped.clear();
             engine = new_engine(&store);
             native = false;
             i += 1;
@@ -488,7 +502,7 @@ pub fn run(script: &str) -> Result<Report, String> {
                         continue;
                     }
                 };
-                store.append(
+                let r = store.append(
                     "promqltest",
                     values.iter().enumerate().filter_map(|(k, v)| {
                         Some(SampleRef {
@@ -499,10 +513,18 @@ pub fn run(script: &str) -> Result<Report, String> {
                         })
                     }),
                 );
+                if r.out_of_order > 0 || !r.refused.is_empty() {
+                    dropped.push(format!("{name}: {r:?}"));
+                }
             }
         } else if word.starts_with("eval") {
             let ev = parse_eval(&lines, &mut i)?;
-            let outcome = evaluate(&engine, &ev, native, &opts);
+            let outcome = match evaluate(&engine, &ev, native, &opts) {
+                Outcome::Fail(why) if !dropped.is_empty() => {
+                    Outcome::Fail(format!("{why} (the store refused samples: {dropped:?})"))
+                }
+                o => o,
+            };
             match outcome {
                 Outcome::Pass => report.passed += 1,
                 Outcome::Fail(why) => report.failed.push((ev.line, ev.expr, why)),
