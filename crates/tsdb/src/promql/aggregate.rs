@@ -25,7 +25,13 @@ pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(f64::total_cmp);
+    // NaN sorts as the smallest value, as Prometheus' `vectorByValueHeap`.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -82,6 +88,26 @@ impl Grouping {
 
 pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, QueryError> {
     let op = a.op.id();
+    if !matches!(
+        op,
+        T_SUM
+            | T_AVG
+            | T_COUNT
+            | T_COUNT_VALUES
+            | T_GROUP
+            | T_MIN
+            | T_MAX
+            | T_STDDEV
+            | T_STDVAR
+            | T_QUANTILE
+            | T_TOPK
+            | T_BOTTOMK
+    ) {
+        return Err(QueryError::bad(format!(
+            "aggregation {} is not supported by Strata's evaluator yet",
+            a.op
+        )));
+    }
     let mut param = 0.0;
     let mut label = String::new();
     if let Some(p) = &a.param {
@@ -169,15 +195,11 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
                 T_STDDEV => kahan::variance(vals).sqrt(),
                 T_STDVAR => kahan::variance(vals),
                 T_QUANTILE => quantile(param, vals.collect()),
-                _ => {
-                    return Err(QueryError::bad(format!(
-                        "aggregation {} is not supported by Strata's evaluator yet",
-                        a.op
-                    )));
-                }
+                // Other operators were refused before grouping.
+                _ => f64::NAN,
             };
-            Ok(Sample { labels, t, v })
+            Sample { labels, t, v }
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     Ok(Val::Vector(out))
 }

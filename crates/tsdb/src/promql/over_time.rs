@@ -124,6 +124,10 @@ pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option
         "quantile_over_time" => quantile(param, vals.collect()),
         "mad_over_time" => {
             let values: Vec<f64> = vals.collect();
+            // A NaN makes the median undefined: NaN, not a silently dropped sample.
+            if values.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, values.clone());
             quantile(0.5, values.iter().map(|v| (v - median).abs()).collect())
         }

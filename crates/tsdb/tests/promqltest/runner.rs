@@ -459,8 +459,10 @@ pub fn run(script: &str) -> Result<Report, String> {
     // Samples the store refused while loading (duplicate timestamps, limits).
     let mut dropped: Vec<String> = Vec::new();
     let mut engine = new_engine(&store);
-    // Native-histogram data loaded since the last `clear`.
-    let mut native = false;
+    // Metrics loaded as native histograms since the last `clear`; `nhcb` when classic
+    // histograms were loaded as native ones (`load_with_nhcb`).
+    let mut native: Vec<String> = Vec::new();
+    let mut nhcb = false;
     let opts = QueryOptions {
         timeout: Some(Duration::from_secs(20)),
         cancel: None,
@@ -476,10 +478,11 @@ pub fn run(script: &str) -> Result<Report, String> {
             store = new_store();
             dropped.clear();
             engine = new_engine(&store);
-            native = false;
+            native.clear();
+            nhcb = false;
             i += 1;
         } else if word.starts_with("load") {
-            native |= word == "load_with_nhcb";
+            nhcb |= word == "load_with_nhcb";
             let gap = l
                 .split_whitespace()
                 .nth(1)
@@ -498,7 +501,7 @@ pub fn run(script: &str) -> Result<Report, String> {
                 let values = match parse_values(values) {
                     Ok(v) => v,
                     Err(_) => {
-                        native = true;
+                        native.push(name);
                         continue;
                     }
                 };
@@ -519,7 +522,12 @@ pub fn run(script: &str) -> Result<Report, String> {
             }
         } else if word.starts_with("eval") {
             let ev = parse_eval(&lines, &mut i)?;
-            let outcome = match evaluate(&engine, &ev, native, &opts) {
+            // An eval may read native histograms when it names one of their metrics, matches
+            // names by regex, or runs after classic histograms were loaded as native ones.
+            let reads_native = native.iter().any(|n| ev.expr.contains(n.as_str()))
+                || (!native.is_empty() && ev.expr.contains("__name__"))
+                || nhcb;
+            let outcome = match evaluate(&engine, &ev, reads_native, &opts) {
                 Outcome::Fail(why) if !dropped.is_empty() => {
                     Outcome::Fail(format!("{why} (the store refused samples: {dropped:?})"))
                 }
@@ -564,7 +572,7 @@ fn evaluate(engine: &Engine, ev: &Eval, native: bool, opts: &QueryOptions) -> Ou
     };
     match outcome {
         Outcome::Fail(why) if native => {
-            Outcome::Unsupported(format!("native histograms loaded; {why}"))
+            Outcome::Unsupported(format!("reads native histograms; {why}"))
         }
         o => o,
     }
