@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
-    T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
+    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -101,6 +101,7 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
             | T_STDVAR
             | T_QUANTILE
             | T_TOPK
+            | T_LIMITK
             | T_BOTTOMK
     ) {
         return Err(QueryError::bad(format!(
@@ -154,7 +155,7 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
             }
         }
     }
-    if op == T_TOPK || op == T_BOTTOMK {
+    if op == T_TOPK || op == T_BOTTOMK || op == T_LIMITK {
         if param.is_nan() || param.abs() > 1e15 {
             return Err(QueryError::bad(format!(
                 "scalar value {param} overflows int64: use a smaller k"
@@ -164,6 +165,12 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
         let mut out = Vec::new();
         for (_, mut members) in groups {
             if k < 1 {
+                continue;
+            }
+            // limitk keeps the first k of each group in input (label) order.
+            if op == T_LIMITK {
+                members.truncate(k as usize);
+                out.extend(members.into_iter().map(|s| Sample { t, ..s }));
                 continue;
             }
             members.sort_by(|x, y| {

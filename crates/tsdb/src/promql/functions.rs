@@ -173,6 +173,28 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             });
             Val::Vector(v)
         }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut v = ctx.vector(arg(0)?, t)?;
+            let mut names = Vec::new();
+            for a in args.iter().skip(1) {
+                names.push(ctx.string(a, t)?);
+            }
+            v.sort_by(|a, b| {
+                let by_names = names
+                    .iter()
+                    .map(|n| {
+                        natural_cmp(a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""))
+                    })
+                    .find(|o| o.is_ne());
+                let ord = by_names.unwrap_or_else(|| a.labels.cmp(&b.labels));
+                if name == "sort_by_label_desc" {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            });
+            Val::Vector(v)
+        }
         "absent" => {
             let v = ctx.vector(arg(0)?, t)?;
             absent(v.is_empty(), arg(0)?, t)
@@ -485,4 +507,32 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
 #[cfg(test)]
 pub(crate) fn bucket_quantile_for_test(q: f64, buckets: Vec<(f64, f64)>) -> f64 {
     bucket_quantile(q, buckets)
+}
+
+/// Natural order of label values (`a2` before `a10`), as the `natsort` package Prometheus'
+/// `sort_by_label` uses: runs of digits compare as numbers, other runs as text.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[i - 1].is_ascii_digit() {
+                out.push(&s[start..i]);
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let ord = match (x.parse::<u128>(), y.parse::<u128>()) {
+            (Ok(nx), Ok(ny)) => nx.cmp(&ny).then_with(|| x.cmp(y)),
+            _ => x.cmp(y),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
 }
