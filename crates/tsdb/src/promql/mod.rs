@@ -11,6 +11,14 @@
 //! are computed series by series for all steps at once, with cursors sliding over the
 //! decoded samples ("step tables"); aggregations cache each input series' group across
 //! steps. Results are the same as evaluating each step on its own (a unit test checks it).
+//!
+//! Hostile queries are bounded: a linear pre-parse scan refuses nesting deeper than
+//! [`EngineConfig::max_nesting`] (parser, evaluator and the tree's drop all recurse per
+//! level, and run with a stack sized for the depth); subqueries with more than
+//! [`EngineConfig::max_subquery_steps`] steps are refused before any data is read; every
+//! sample held at once (loaded data, subquery points, range windows, caches, the result)
+//! counts against [`EngineConfig::max_samples`]; the deadline and the caller's [`Cancel`]
+//! token are checked inside the evaluator's loops ([`Engine::instant_with`]).
 
 mod aggregate;
 mod binary;
