@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
-    T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
+    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::QueryError;
 use super::eval::{Ctx, Sample, Val};
-use super::over_time::variance;
+use super::kahan;
 use super::value::format_float;
 use crate::labels::{Labels, METRIC_NAME};
 
@@ -25,7 +25,13 @@ pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(f64::total_cmp);
+    // NaN sorts as the smallest value, as Prometheus' `vectorByValueHeap`.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -82,6 +88,27 @@ impl Grouping {
 
 pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, QueryError> {
     let op = a.op.id();
+    if !matches!(
+        op,
+        T_SUM
+            | T_AVG
+            | T_COUNT
+            | T_COUNT_VALUES
+            | T_GROUP
+            | T_MIN
+            | T_MAX
+            | T_STDDEV
+            | T_STDVAR
+            | T_QUANTILE
+            | T_TOPK
+            | T_LIMITK
+            | T_BOTTOMK
+    ) {
+        return Err(QueryError::bad(format!(
+            "aggregation {} is not supported by Strata's evaluator yet",
+            a.op
+        )));
+    }
     let mut param = 0.0;
     let mut label = String::new();
     if let Some(p) = &a.param {
@@ -128,7 +155,7 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
             }
         }
     }
-    if op == T_TOPK || op == T_BOTTOMK {
+    if op == T_TOPK || op == T_BOTTOMK || op == T_LIMITK {
         if param.is_nan() || param.abs() > 1e15 {
             return Err(QueryError::bad(format!(
                 "scalar value {param} overflows int64: use a smaller k"
@@ -138,6 +165,12 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
         let mut out = Vec::new();
         for (_, mut members) in groups {
             if k < 1 {
+                continue;
+            }
+            // limitk keeps the first k of each group in input (label) order.
+            if op == T_LIMITK {
+                members.truncate(k as usize);
+                out.extend(members.into_iter().map(|s| Sample { t, ..s }));
                 continue;
             }
             members.sort_by(|x, y| {
@@ -160,24 +193,20 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
             let vals = members.iter().map(|s| s.v);
             let n = members.len() as f64;
             let v = match op {
-                T_SUM => vals.sum(),
-                T_AVG => vals.sum::<f64>() / n,
+                T_SUM => kahan::sum(vals),
+                T_AVG => kahan::mean(vals),
                 T_COUNT | T_COUNT_VALUES => n,
                 T_GROUP => 1.0,
                 T_MIN => vals.fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
                 T_MAX => vals.fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-                T_STDDEV => variance(vals).sqrt(),
-                T_STDVAR => variance(vals),
+                T_STDDEV => kahan::variance(vals).sqrt(),
+                T_STDVAR => kahan::variance(vals),
                 T_QUANTILE => quantile(param, vals.collect()),
-                _ => {
-                    return Err(QueryError::bad(format!(
-                        "aggregation {} is not supported by Strata's evaluator yet",
-                        a.op
-                    )));
-                }
+                // Other operators were refused before grouping.
+                _ => f64::NAN,
             };
-            Ok(Sample { labels, t, v })
+            Sample { labels, t, v }
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     Ok(Val::Vector(out))
 }

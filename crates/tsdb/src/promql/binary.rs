@@ -1,6 +1,7 @@
 //! Binary operators: arithmetic, comparisons (with `bool`), set operators and vector
 //! matching (`on`/`ignoring`, `group_left`/`group_right`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use promql_parser::parser::token::{
@@ -172,15 +173,53 @@ fn vector_vector(
             )));
         }
     }
+    // `fill(v)`, `fill_left(v)`, `fill_right(v)`: a missing operand takes the fill value
+    // (labelled with the match signature) instead of dropping the match group.
+    let fill = b
+        .modifier
+        .as_ref()
+        .map(|m| m.fill_values.clone())
+        .unwrap_or_default();
+    // As Prometheus (and its tests), also under group_right: the right fill stands in
+    // for a missing "one" side, the left fill for a missing "many" side.
+    let (fill_one, fill_many) = (fill.rhs, fill.lhs);
+    // (many side, one side, match signature) of every operation to perform.
+    let mut pairs: Vec<(Sample, Cow<'_, Sample>, Labels)> = Vec::new();
+    let mut matched_one: HashSet<Labels> = HashSet::new();
+    for m in many {
+        let sig = signature(&m.labels, matching);
+        let o = match (one_by_sig.get(&sig), fill_one) {
+            (Some(o), _) => Cow::Borrowed(*o),
+            (None, Some(v)) => Cow::Owned(Sample {
+                labels: sig.clone(),
+                t,
+                v,
+            }),
+            (None, None) => continue,
+        };
+        if fill_many.is_some() {
+            matched_one.insert(sig.clone());
+        }
+        pairs.push((m, o, sig));
+    }
+    if let Some(v) = fill_many {
+        for o in &one {
+            let sig = signature(&o.labels, matching);
+            if !matched_one.contains(&sig) {
+                let m = Sample {
+                    labels: sig.clone(),
+                    t,
+                    v,
+                };
+                pairs.push((m, Cow::Borrowed(o), sig));
+            }
+        }
+    }
     let drop_name = !is_comparison(op) || return_bool;
     let mut matched_sigs: HashSet<Labels> = HashSet::new();
     let mut produced: HashSet<Labels> = HashSet::new();
     let mut out = Vec::new();
-    for m in many {
-        let sig = signature(&m.labels, matching);
-        let Some(o) = one_by_sig.get(&sig) else {
-            continue;
-        };
+    for (m, o, sig) in pairs {
         if one_to_one && !matched_sigs.insert(sig.clone()) {
             return Err(QueryError::exec(format!(
                 "multiple matches for labels {sig}: many-to-one matching must be explicit (group_left/group_right)"

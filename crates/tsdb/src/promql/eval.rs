@@ -1,14 +1,15 @@
 //! The evaluator core: one step at a time over data loaded once per query.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use super::aggregate::Grouping;
-use super::functions::{is_window_fn, window_fn};
+use super::budget::{Budget, QueryOptions};
+use super::functions::{is_window_fn, keeps_name, window_fn};
 use super::{EngineConfig, QueryError};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::store::{Store, is_stale};
@@ -143,13 +144,25 @@ pub(crate) struct Ctx<'a> {
     /// Step of the range query; 0 for an instant query.
     step: i64,
     data: HashMap<usize, Loaded>,
-    subqueries: HashMap<(usize, i64), Vec<Sample>>,
+    /// Per subquery (by address of its inner expression): its inner result at each step
+    /// still inside its window (range query steps share most of them).
+    subqueries: HashMap<usize, BTreeMap<i64, Vec<Sample>>>,
     /// `None` marks a table too large to build (evaluated step by step instead).
     tables: HashMap<TableKey, Option<StepTable>>,
     /// Group keys of each aggregation (by address), cached across steps.
     pub(crate) groupings: HashMap<usize, Grouping>,
-    deadline: Instant,
+    budget: Budget,
+    /// Current recursion depth of [`Ctx::eval`].
+    depth: usize,
 }
+
+/// Series or points between two deadline checks in the evaluator's inner loops.
+pub(crate) const CHECK_EVERY: usize = 1024;
+
+/// Stack kept free below each evaluation level, and the segment allocated when less is
+/// left (a safety net under the engine's up-front stack sizing).
+const RED_ZONE: usize = 128 * 1024;
+const NEW_SEGMENT: usize = 4 * 1024 * 1024;
 
 /// A selector's planned read: the selector, its time range and whether it is a range vector.
 type Need<'e> = (&'e VectorSelector, i64, i64, bool);
@@ -220,6 +233,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn new(
         store: &Store,
         cfg: &'a EngineConfig,
+        opts: &QueryOptions,
         (start, end, step): (i64, i64, i64),
         ast: &Expr,
     ) -> Result<Ctx<'a>, QueryError> {
@@ -232,12 +246,13 @@ impl<'a> Ctx<'a> {
             subqueries: HashMap::new(),
             tables: HashMap::new(),
             groupings: HashMap::new(),
-            deadline: Instant::now() + cfg.timeout,
+            budget: Budget::new(cfg, opts),
+            depth: 0,
         };
         let mut needs: HashMap<usize, Need> = HashMap::new();
-        ctx.plan(ast, start, end, &mut needs);
-        let mut loaded = 0usize;
+        ctx.plan(ast, start, end, 0, &mut needs)?;
         for (key, (vs, mint, maxt, is_range)) in needs {
+            ctx.check_deadline()?;
             let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
             for alt in selector_alternatives(vs) {
                 series.extend(store.select(&alt, mint, maxt));
@@ -249,13 +264,8 @@ impl<'a> Ctx<'a> {
                     pts.retain(|p| !is_stale(p.1));
                 }
             }
-            loaded += series.iter().map(|s| s.1.len()).sum::<usize>();
-            if loaded > cfg.max_samples {
-                return Err(QueryError::exec(format!(
-                    "query processing would load too many samples into memory (more than {}): narrow the selectors or the time range",
-                    cfg.max_samples
-                )));
-            }
+            ctx.budget
+                .keep(series.iter().map(|s| s.1.len()).sum::<usize>())?;
             ctx.data.insert(key, Arc::new(series));
         }
         Ok(ctx)
@@ -273,9 +283,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Walks the tree recording, per selector, the time range it will read.
-    fn plan<'e>(&self, e: &'e Expr, s: i64, t: i64, needs: &mut HashMap<usize, Need<'e>>) {
-        let mut need = |vs: &'e VectorSelector, back: i64, is_range: bool| {
+    /// Walks the tree recording, per selector, the time range it will read; refuses
+    /// subqueries with more steps than `max_subquery_steps` and trees deeper than
+    /// `max_nesting` before anything is loaded.
+    fn plan<'e>(
+        &self,
+        e: &'e Expr,
+        s: i64,
+        t: i64,
+        depth: usize,
+        needs: &mut HashMap<usize, Need<'e>>,
+    ) -> Result<(), QueryError> {
+        if depth > self.cfg.max_nesting {
+            return Err(self.too_deep());
+        }
+        let depth = depth + 1;
+        let need = |needs: &mut HashMap<usize, Need<'e>>,
+                    vs: &'e VectorSelector,
+                    back: i64,
+                    is_range: bool| {
             let (s, t) = self.at_time(&vs.at).map_or((s, t), |a| (a, a));
             let off = offset_ms(&vs.offset);
             let (mint, maxt) = (s - off - back, t - off);
@@ -285,46 +311,87 @@ impl<'a> Ctx<'a> {
             entry.1 = entry.1.min(mint);
             entry.2 = entry.2.max(maxt);
         };
-        match e {
-            Expr::VectorSelector(vs) => need(vs, ms(self.cfg.lookback), false),
-            Expr::MatrixSelector(m) => need(&m.vs, ms(m.range), true),
-            Expr::Subquery(sq) => {
-                let (s, t) = self.at_time(&sq.at).map_or((s, t), |a| (a, a));
-                let off = offset_ms(&sq.offset);
-                self.plan(&sq.expr, s - off - ms(sq.range), t - off, needs);
-            }
-            Expr::Aggregate(a) => {
-                self.plan(&a.expr, s, t, needs);
-                if let Some(p) = &a.param {
-                    self.plan(p, s, t, needs);
+        stacker::maybe_grow(RED_ZONE, NEW_SEGMENT, || {
+            match e {
+                Expr::VectorSelector(vs) => need(needs, vs, ms(self.cfg.lookback), false),
+                Expr::MatrixSelector(m) => need(needs, &m.vs, ms(m.range), true),
+                Expr::Subquery(sq) => {
+                    let step = self.subquery_step(sq);
+                    let steps = ms(sq.range) / step;
+                    if usize::try_from(steps).unwrap_or(usize::MAX) > self.cfg.max_subquery_steps {
+                        return Err(QueryError::bad(format!(
+                            "subquery {} would evaluate {steps} steps, more than the limit of {} (EngineConfig::max_subquery_steps): shorten its range or use a coarser step",
+                            Expr::Subquery(sq.clone()),
+                            self.cfg.max_subquery_steps
+                        )));
+                    }
+                    let (s, t) = self.at_time(&sq.at).map_or((s, t), |a| (a, a));
+                    let off = offset_ms(&sq.offset);
+                    self.plan(&sq.expr, s - off - ms(sq.range), t - off, depth, needs)?;
                 }
+                Expr::Aggregate(a) => {
+                    self.plan(&a.expr, s, t, depth, needs)?;
+                    if let Some(p) = &a.param {
+                        self.plan(p, s, t, depth, needs)?;
+                    }
+                }
+                Expr::Unary(u) => self.plan(&u.expr, s, t, depth, needs)?,
+                Expr::Binary(b) => {
+                    self.plan(&b.lhs, s, t, depth, needs)?;
+                    self.plan(&b.rhs, s, t, depth, needs)?;
+                }
+                Expr::Paren(p) => self.plan(&p.expr, s, t, depth, needs)?,
+                Expr::Call(c) => {
+                    for a in &c.args.args {
+                        self.plan(a, s, t, depth, needs)?;
+                    }
+                }
+                Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
             }
-            Expr::Unary(u) => self.plan(&u.expr, s, t, needs),
-            Expr::Binary(b) => {
-                self.plan(&b.lhs, s, t, needs);
-                self.plan(&b.rhs, s, t, needs);
-            }
-            Expr::Paren(p) => self.plan(&p.expr, s, t, needs),
-            Expr::Call(c) => c.args.args.iter().for_each(|a| self.plan(a, s, t, needs)),
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-        }
+            Ok(())
+        })
     }
 
-    fn check_deadline(&self) -> Result<(), QueryError> {
-        if Instant::now() > self.deadline {
-            return Err(QueryError {
-                kind: super::ErrorKind::Timeout,
-                message: format!(
-                    "query timed out after {:?}: narrow the query or raise the timeout",
-                    self.cfg.timeout
-                ),
-            });
-        }
-        Ok(())
+    fn too_deep(&self) -> QueryError {
+        QueryError::bad(format!(
+            "query nests deeper than the limit of {} levels (EngineConfig::max_nesting): simplify the expression or split it into recording rules",
+            self.cfg.max_nesting
+        ))
+    }
+
+    /// The step of subquery `sq` in ms (its own, or the configured default).
+    fn subquery_step(&self, sq: &SubqueryExpr) -> i64 {
+        sq.step.map(ms).unwrap_or(ms(self.cfg.subquery_step)).max(1)
+    }
+
+    /// Starts a new step of a range query: what the previous step held is gone.
+    pub(crate) fn begin_step(&mut self) {
+        self.budget.release_to(0);
+    }
+
+    /// Counts `n` samples held until the query ends against `max_samples`.
+    pub(crate) fn keep(&mut self, n: usize) -> Result<(), QueryError> {
+        self.budget.keep(n)
+    }
+
+    /// Errors once the query is canceled or past its deadline.
+    pub(crate) fn check_deadline(&self) -> Result<(), QueryError> {
+        self.budget.check()
     }
 
     /// Evaluates `e` at time `t` (ms).
     pub(crate) fn eval(&mut self, e: &Expr, t: i64) -> Result<Val, QueryError> {
+        if self.depth >= self.cfg.max_nesting {
+            return Err(self.too_deep());
+        }
+        self.check_deadline()?;
+        self.depth += 1;
+        let out = stacker::maybe_grow(RED_ZONE, NEW_SEGMENT, || self.eval_node(e, t));
+        self.depth -= 1;
+        out
+    }
+
+    fn eval_node(&mut self, e: &Expr, t: i64) -> Result<Val, QueryError> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
@@ -348,20 +415,17 @@ impl<'a> Ctx<'a> {
                 }
             }),
             Expr::VectorSelector(vs) => {
-                self.check_deadline()?;
-                if let Some(v) = self.selector_by_table(vs, t)? {
-                    return Ok(Val::Vector(v));
-                }
-                Ok(Val::Vector(self.instant_selector(vs, t)))
+                let v = match self.selector_by_table(vs, t)? {
+                    Some(v) => v,
+                    None => self.instant_selector(vs, t)?,
+                };
+                self.budget.hold(v.len())?;
+                Ok(Val::Vector(v))
             }
             Expr::MatrixSelector(m) => {
-                self.check_deadline()?;
                 let te = self.at_time(&m.vs.at).unwrap_or(t) - offset_ms(&m.vs.offset);
-                Ok(Val::Matrix(self.range_selector(
-                    &m.vs,
-                    te - ms(m.range),
-                    te,
-                )))
+                let m = self.range_selector(&m.vs, te - ms(m.range), te)?;
+                Ok(Val::Matrix(m))
             }
             Expr::Subquery(sq) => self.subquery(sq, t),
             Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
@@ -378,40 +442,56 @@ impl<'a> Ctx<'a> {
             .unwrap_or_default()
     }
 
-    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Sample> {
+    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, QueryError> {
         let te = self.at_time(&vs.at).unwrap_or(t) - offset_ms(&vs.offset);
         let lookback = ms(self.cfg.lookback);
         let data = self.loaded(vs);
-        data.iter()
-            .filter_map(|(labels, pts)| {
-                let i = pts.partition_point(|p| p.0 <= te);
-                let (st, v) = *pts.get(i.checked_sub(1)?)?;
-                (st > te - lookback && !is_stale(v)).then(|| Sample {
+        let mut out = Vec::new();
+        for (i, (labels, pts)) in data.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                self.check_deadline()?;
+            }
+            let k = pts.partition_point(|p| p.0 <= te);
+            let Some(&(st, v)) = k.checked_sub(1).and_then(|k| pts.get(k)) else {
+                continue;
+            };
+            if st > te - lookback && !is_stale(v) {
+                out.push(Sample {
                     labels: labels.clone(),
                     t: st,
                     v,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Points of each series in the left-open window `(start, end]` (range selectors are
-    /// loaded without staleness markers).
-    pub(crate) fn range_selector(&self, vs: &VectorSelector, start: i64, end: i64) -> Matrix {
+    /// loaded without staleness markers), counted against `max_samples` for this step.
+    pub(crate) fn range_selector(
+        &mut self,
+        vs: &VectorSelector,
+        start: i64,
+        end: i64,
+    ) -> Result<Matrix, QueryError> {
         let data = self.loaded(vs);
-        let series = data
-            .iter()
-            .filter_map(|(labels, pts)| {
-                let a = pts.partition_point(|p| p.0 <= start);
-                let b = pts.partition_point(|p| p.0 <= end);
-                let points = pts.get(a..b).filter(|w| !w.is_empty())?.to_vec();
-                Some(RangeSeries {
-                    labels: labels.clone(),
-                    points,
-                })
-            })
-            .collect();
-        Matrix { series, start, end }
+        let mut series = Vec::new();
+        for (i, (labels, pts)) in data.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                self.check_deadline()?;
+            }
+            let a = pts.partition_point(|p| p.0 <= start);
+            let b = pts.partition_point(|p| p.0 <= end);
+            let Some(points) = pts.get(a..b).filter(|w| !w.is_empty()) else {
+                continue;
+            };
+            self.budget.hold(points.len())?;
+            series.push(RangeSeries {
+                labels: labels.clone(),
+                points: points.to_vec(),
+            });
+        }
+        Ok(Matrix { series, start, end })
     }
 
     /// Index of `t` among the range query's steps, if it is one of them.
@@ -432,6 +512,9 @@ impl<'a> Ctx<'a> {
     ) -> Result<Option<Vec<Sample>>, QueryError> {
         if !self.tables.contains_key(&key) {
             let table = build(self)?;
+            if let Some(t) = &table {
+                self.budget.keep(t.steps.iter().map(Vec::len).sum())?;
+            }
             self.tables.insert(key, table);
         }
         let Some(Some(table)) = self.tables.get(&key) else {
@@ -535,7 +618,7 @@ impl<'a> Ctx<'a> {
         let data = self.loaded(&m.vs);
         let off = offset_ms(&m.vs.offset);
         let range = ms(m.range);
-        let keep_name = name == "last_over_time";
+        let keep_name = keeps_name(name);
         let key = TableKey::Call(c as *const _ as usize);
         self.table_step(key, k, |ctx| {
             let labels_of = |l: &Labels| {
@@ -560,9 +643,11 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Evaluates the inner expression at each step of the subquery's window; every point
+    /// held (the matrix built, the per-step cache) counts against `max_samples`.
     fn subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Val, QueryError> {
         let te = self.at_time(&sq.at).unwrap_or(t) - offset_ms(&sq.offset);
-        let step = sq.step.map(ms).unwrap_or(ms(self.cfg.subquery_step)).max(1);
+        let step = self.subquery_step(sq);
         let start = te - ms(sq.range);
         // First step-aligned time inside the left-open window (start, te].
         let mut ts = start.div_euclid(step) * step;
@@ -570,19 +655,40 @@ impl<'a> Ctx<'a> {
             ts += step;
         }
         let key = &*sq.expr as *const Expr as usize;
+        // Steps left of this window are not needed again by a forward-moving range
+        // query (anything else only recomputes them).
+        let cache = self.subqueries.entry(key).or_default();
+        let current = cache.split_off(&(start + 1));
+        let stale: usize = std::mem::replace(cache, current)
+            .values()
+            .map(Vec::len)
+            .sum();
+        self.budget.unkeep(stale);
         let mut series = SeriesCollector::default();
+        let mark = self.budget.mark();
+        let mut points = 0usize;
         while ts <= te {
             self.check_deadline()?;
-            let samples = match self.subqueries.get(&(key, ts)) {
-                Some(s) => s.clone(),
+            let cached = self.subqueries.get(&key).and_then(|c| c.get(&ts)).cloned();
+            let samples = match cached {
+                Some(s) => s,
                 None => {
                     let s = self.eval(&sq.expr, ts)?.into_samples(ts, |other| {
                         format!("subquery is only allowed on instant vector or scalar, got {other}")
                     })?;
-                    self.subqueries.insert((key, ts), s.clone());
+                    // What the inner step held is reduced to `s` now.
+                    self.budget.release_to(mark);
+                    self.budget.keep(s.len())?;
+                    self.subqueries
+                        .entry(key)
+                        .or_default()
+                        .insert(ts, s.clone());
                     s
                 }
             };
+            points += samples.len();
+            self.budget.release_to(mark);
+            self.budget.hold(points)?;
             series.push(ts, samples);
             ts += step;
         }

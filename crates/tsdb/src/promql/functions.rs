@@ -47,14 +47,14 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             let m = ctx.matrix(arg(0)?, t)?;
             absent(m.series.is_empty(), arg(0)?, t)
         }
-        n if n.ends_with("_over_time") || n == "changes" || n == "resets" => {
+        n if is_window_fn(n) || n == "quantile_over_time" => {
             let (param, range_arg) = if n == "quantile_over_time" {
                 (ctx.scalar(arg(0)?, t)?, arg(1)?)
             } else {
                 (0.0, arg(0)?)
             };
             let m = ctx.matrix(range_arg, t)?;
-            let keep_name = n == "last_over_time";
+            let keep_name = keeps_name(n);
             Val::Vector(
                 m.series
                     .iter()
@@ -83,9 +83,50 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             if hi < lo {
                 return Ok(Val::Vector(Vec::new()));
             }
+            // Go's math.Max/Min: a NaN bound or value gives NaN.
             Val::Vector(map_values(v, t, |x| {
-                if x.is_nan() { x } else { x.max(lo).min(hi) }
+                if x.is_nan() || lo.is_nan() || hi.is_nan() {
+                    f64::NAN
+                } else {
+                    x.min(hi).max(lo)
+                }
             }))
+        }
+        "pi" => Val::Scalar(std::f64::consts::PI),
+        "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month"
+        | "month" | "year" => {
+            let part = |secs: i64| super::calendar::part(name, secs);
+            match args.first() {
+                // Without an argument: the evaluation time, whole seconds as Prometheus.
+                None => Val::Vector(vec![Sample {
+                    labels: Labels::default(),
+                    t,
+                    v: part(t / 1000),
+                }]),
+                Some(a) => {
+                    let v = ctx.vector(a, t)?;
+                    Val::Vector(map_values(v, t, |x| {
+                        if x.is_finite() {
+                            part(x as i64)
+                        } else {
+                            f64::NAN
+                        }
+                    }))
+                }
+            }
+        }
+        // Functions of native histograms ignore float samples, and the store holds only
+        // floats (classic histograms are float series): Prometheus answers an empty vector.
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" => {
+            ctx.vector(arg(0)?, t)?;
+            Val::Vector(Vec::new())
+        }
+        "histogram_fraction" => {
+            ctx.scalar(arg(0)?, t)?;
+            ctx.scalar(arg(1)?, t)?;
+            ctx.vector(arg(2)?, t)?;
+            Val::Vector(Vec::new())
         }
         "round" => {
             let v = ctx.vector(arg(0)?, t)?;
@@ -132,13 +173,39 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             });
             Val::Vector(v)
         }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut v = ctx.vector(arg(0)?, t)?;
+            let mut names = Vec::new();
+            for a in args.iter().skip(1) {
+                names.push(ctx.string(a, t)?);
+            }
+            v.sort_by(|a, b| {
+                let by_names = names
+                    .iter()
+                    .map(|n| {
+                        natural_cmp(a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""))
+                    })
+                    .find(|o| o.is_ne());
+                let ord = by_names.unwrap_or_else(|| a.labels.cmp(&b.labels));
+                if name == "sort_by_label_desc" {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            });
+            Val::Vector(v)
+        }
         "absent" => {
             let v = ctx.vector(arg(0)?, t)?;
             absent(v.is_empty(), arg(0)?, t)
         }
         "histogram_quantile" => {
             let q = ctx.scalar(arg(0)?, t)?;
-            Val::Vector(histogram_quantile(q, ctx.vector(arg(1)?, t)?, t))
+            let out = histogram_quantile(q, ctx.vector(arg(1)?, t)?, t);
+            // Buckets of two metrics with the same other labels give two results with the
+            // same label set, which Prometheus refuses.
+            super::eval::check_unique(&out)?;
+            Val::Vector(out)
         }
         "label_replace" => {
             let v = ctx.vector(arg(0)?, t)?;
@@ -204,6 +271,11 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
     })
 }
 
+/// Range functions whose result keeps the metric name (they return a sample's own value).
+pub(crate) fn keeps_name(name: &str) -> bool {
+    name == "last_over_time" || name == "first_over_time"
+}
+
 /// True for the functions [`window_fn`] computes that take nothing but a range vector,
 /// so their value at a step depends only on each series' window.
 pub(crate) fn is_window_fn(name: &str) -> bool {
@@ -221,6 +293,11 @@ pub(crate) fn is_window_fn(name: &str) -> bool {
             | "sum_over_time"
             | "count_over_time"
             | "last_over_time"
+            | "first_over_time"
+            | "ts_of_first_over_time"
+            | "ts_of_last_over_time"
+            | "ts_of_max_over_time"
+            | "ts_of_min_over_time"
             | "present_over_time"
             | "min_over_time"
             | "max_over_time"
@@ -347,7 +424,8 @@ fn absent(empty: bool, arg: &Expr, t: i64) -> Val {
     }])
 }
 
-/// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`.
+/// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`: buckets are
+/// grouped by all labels but `le` (the metric name included), results drop the name.
 fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
     let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
     let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
@@ -355,7 +433,7 @@ fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
         let Some(le) = s.labels.get("le").and_then(|le| le.parse::<f64>().ok()) else {
             continue;
         };
-        let key = s.labels.filter(|n| n != "le" && n != METRIC_NAME);
+        let key = s.labels.filter(|n| n != "le");
         let i = *index.entry(key.clone()).or_insert_with(|| {
             groups.push((key, Vec::new()));
             groups.len() - 1
@@ -365,7 +443,7 @@ fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
     groups
         .into_iter()
         .map(|(labels, buckets)| Sample {
-            labels,
+            labels: labels.without_name(),
             t,
             v: bucket_quantile(q, buckets),
         })
@@ -429,4 +507,32 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
 #[cfg(test)]
 pub(crate) fn bucket_quantile_for_test(q: f64, buckets: Vec<(f64, f64)>) -> f64 {
     bucket_quantile(q, buckets)
+}
+
+/// Natural order of label values (`a2` before `a10`), as the `natsort` package Prometheus'
+/// `sort_by_label` uses: runs of digits compare as numbers, other runs as text.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[i - 1].is_ascii_digit() {
+                out.push(&s[start..i]);
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let ord = match (x.parse::<u128>(), y.parse::<u128>()) {
+            (Ok(nx), Ok(ny)) => nx.cmp(&ny).then_with(|| x.cmp(y)),
+            _ => x.cmp(y),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
 }

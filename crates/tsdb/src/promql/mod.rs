@@ -11,11 +11,23 @@
 //! are computed series by series for all steps at once, with cursors sliding over the
 //! decoded samples ("step tables"); aggregations cache each input series' group across
 //! steps. Results are the same as evaluating each step on its own (a unit test checks it).
+//!
+//! Hostile queries are bounded: a linear pre-parse scan refuses nesting deeper than
+//! [`EngineConfig::max_nesting`] (parser, evaluator and the tree's drop all recurse per
+//! level, and run with a stack sized for the depth); subqueries with more than
+//! [`EngineConfig::max_subquery_steps`] steps are refused before any data is read; every
+//! sample held at once (loaded data, subquery points, range windows, caches, the result)
+//! counts against [`EngineConfig::max_samples`]; the deadline and the caller's [`Cancel`]
+//! token are checked inside the evaluator's loops ([`Engine::instant_with`]).
 
 mod aggregate;
 mod binary;
+mod budget;
+mod calendar;
 mod eval;
 mod functions;
+mod kahan;
+mod nesting;
 mod over_time;
 mod value;
 
@@ -24,24 +36,40 @@ use std::time::Duration;
 
 use promql_parser::parser::{Expr, parse};
 
+pub use budget::{Cancel, QueryOptions};
 pub use value::{ErrorKind, InstantSample, QueryError, Series, Value, format_float};
 
 use crate::labels::Labels;
 use crate::store::Store;
 use eval::{Ctx, Val};
 
+/// Stack a query needs besides its nesting (the evaluator's shallow frames, the parser).
+const STACK_BASE: usize = 256 * 1024;
+/// Stack per level of nesting: the parser's checks, the evaluator's recursion and the
+/// tree's drop each take one frame per level (measured in debug builds, with headroom).
+const STACK_PER_LEVEL: usize = 32 * 1024;
+
 /// Evaluation settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// How far back an instant vector selector looks for a sample (Prometheus: 5 min).
     pub lookback: Duration,
-    /// Wall-clock limit per query.
+    /// Wall-clock limit per query, checked inside the evaluator's loops (a
+    /// [`QueryOptions::timeout`] can only shorten it).
     pub timeout: Duration,
-    /// Upper bound on samples a query may load from the store.
+    /// Most samples a query may hold in memory at once: the data loaded from the store, the
+    /// points of subqueries and range selectors, cached per-step results and the result
+    /// being built (Prometheus' `--query.max-samples`).
     pub max_samples: usize,
     /// Step of subqueries written without one (`[1h:]`); Prometheus uses the global
     /// evaluation interval, 1 min by default.
     pub subquery_step: Duration,
+    /// Most steps one subquery may evaluate (`x[100y:1s]` is refused up front rather than
+    /// run until it exhausts memory or the timeout).
+    pub max_subquery_steps: usize,
+    /// Deepest nesting of parentheses, calls and operators a query may have; deeper ones
+    /// are refused before parsing (parsing and evaluating recurse once per level).
+    pub max_nesting: usize,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +79,8 @@ impl Default for EngineConfig {
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
             subquery_step: Duration::from_secs(60),
+            max_subquery_steps: 1_000_000,
+            max_nesting: 1_000,
         }
     }
 }
@@ -71,35 +101,71 @@ impl Engine {
         parse(expr).map_err(|e| QueryError::bad(format!("invalid PromQL {expr:?}: {e}")))
     }
 
-    /// Evaluates `expr` at `t_ms` (Prometheus `/api/v1/query`).
+    /// Refuses `expr` when it nests deeper than `max_nesting`, then parses it, runs `f` on
+    /// the tree and drops the tree, all with enough stack for the tree's depth (a fresh
+    /// segment when the calling thread has too little left), so no query can overflow it.
+    fn with_ast<R>(
+        &self,
+        expr: &str,
+        f: impl FnOnce(&Expr) -> Result<R, QueryError>,
+    ) -> Result<R, QueryError> {
+        let depth = nesting::nesting_bound(expr);
+        if depth > self.cfg.max_nesting {
+            return Err(QueryError::bad(format!(
+                "query nests too deeply: about {depth} levels of parentheses, calls and operators, more than the limit of {} (EngineConfig::max_nesting): simplify the expression or split it into recording rules",
+                self.cfg.max_nesting
+            )));
+        }
+        let stack = STACK_BASE + depth.saturating_mul(STACK_PER_LEVEL);
+        stacker::maybe_grow(stack, stack, || {
+            let ast = Self::parse(expr)?;
+            let out = f(&ast);
+            drop(ast);
+            out
+        })
+    }
+
+    /// Evaluates `expr` at `t_ms` (Prometheus `/api/v1/query`) under the engine's limits.
     pub fn instant(&self, expr: &str, t_ms: i64) -> Result<Value, QueryError> {
-        let ast = Self::parse(expr)?;
-        let mut ctx = Ctx::new(&self.store, &self.cfg, (t_ms, t_ms, 0), &ast)?;
-        Ok(match ctx.eval(&ast, t_ms)? {
-            Val::Scalar(v) => Value::Scalar { t_ms, v },
-            Val::Str(v) => Value::String { t_ms, v },
-            Val::Vector(samples) => {
-                eval::check_unique(&samples)?;
-                Value::Vector(
-                    samples
+        self.instant_with(expr, t_ms, &QueryOptions::default())
+    }
+
+    /// [`Engine::instant`] with a per-query timeout and a cancellation token (the HTTP API
+    /// cancels when the client goes away, the rule engine on shutdown).
+    pub fn instant_with(
+        &self,
+        expr: &str,
+        t_ms: i64,
+        opts: &QueryOptions,
+    ) -> Result<Value, QueryError> {
+        self.with_ast(expr, |ast| {
+            let mut ctx = Ctx::new(&self.store, &self.cfg, opts, (t_ms, t_ms, 0), ast)?;
+            Ok(match ctx.eval(ast, t_ms)? {
+                Val::Scalar(v) => Value::Scalar { t_ms, v },
+                Val::Str(v) => Value::String { t_ms, v },
+                Val::Vector(samples) => {
+                    eval::check_unique(&samples)?;
+                    Value::Vector(
+                        samples
+                            .into_iter()
+                            .map(|s| InstantSample {
+                                labels: s.labels,
+                                t_ms,
+                                v: s.v,
+                            })
+                            .collect(),
+                    )
+                }
+                Val::Matrix(m) => Value::Matrix(
+                    m.series
                         .into_iter()
-                        .map(|s| InstantSample {
+                        .map(|s| Series {
                             labels: s.labels,
-                            t_ms,
-                            v: s.v,
+                            points: s.points,
                         })
                         .collect(),
-                )
-            }
-            Val::Matrix(m) => Value::Matrix(
-                m.series
-                    .into_iter()
-                    .map(|s| Series {
-                        labels: s.labels,
-                        points: s.points,
-                    })
-                    .collect(),
-            ),
+                ),
+            })
         })
     }
 
@@ -111,6 +177,18 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+    ) -> Result<Value, QueryError> {
+        self.range_with(expr, start_ms, end_ms, step_ms, &QueryOptions::default())
+    }
+
+    /// [`Engine::range`] with a per-query timeout and a cancellation token.
+    pub fn range_with(
+        &self,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        opts: &QueryOptions,
     ) -> Result<Value, QueryError> {
         if step_ms <= 0 {
             return Err(QueryError::bad(
@@ -127,40 +205,52 @@ impl Engine {
                 "exceeded maximum resolution of 11,000 points per timeseries: try decreasing the query resolution (?step=XX)",
             ));
         }
-        let ast = Self::parse(expr)?;
-        let mut ctx = Ctx::new(&self.store, &self.cfg, (start_ms, end_ms, step_ms), &ast)?;
-        let mut out = eval::SeriesCollector::default();
-        let mut t = start_ms;
-        while t <= end_ms {
-            let samples = ctx.eval(&ast, t)?.into_samples(t, |other| {
-                format!(
-                    "invalid expression type {other:?} for range query, must be Scalar or instant Vector"
-                )
-            })?;
-            eval::check_unique(&samples)?;
-            out.push(t, samples);
-            t += step_ms;
-        }
-        let mut out: Vec<Series> = out
-            .series
-            .into_iter()
-            .map(|s| Series {
-                labels: s.labels,
-                points: s.points,
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Value::Matrix(out))
+        self.with_ast(expr, |ast| {
+            let range = (start_ms, end_ms, step_ms);
+            let mut ctx = Ctx::new(&self.store, &self.cfg, opts, range, ast)?;
+            let mut out = eval::SeriesCollector::default();
+            let mut t = start_ms;
+            while t <= end_ms {
+                ctx.begin_step();
+                let samples = ctx.eval(ast, t)?.into_samples(t, |other| {
+                    format!(
+                        "invalid expression type {other:?} for range query, must be Scalar or instant Vector"
+                    )
+                })?;
+                eval::check_unique(&samples)?;
+                ctx.keep(samples.len())?;
+                out.push(t, samples);
+                t += step_ms;
+            }
+            let mut out: Vec<Series> = out
+                .series
+                .into_iter()
+                .map(|s| Series {
+                    labels: s.labels,
+                    points: s.points,
+                })
+                .collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Ok(Value::Matrix(out))
+        })
     }
 
     fn selectors(matchers: &[&str]) -> Result<Vec<Vec<promql_parser::label::Matcher>>, QueryError> {
         matchers
             .iter()
-            .map(|m| match Self::parse(m)? {
-                Expr::VectorSelector(vs) => Ok(eval::selector_matchers(&vs)),
-                _ => Err(QueryError::bad(format!(
-                    "match[] {m:?} is not a series selector: use e.g. up{{job=\"x\"}}"
-                ))),
+            .map(|m| {
+                // A selector never nests; refusing deep input keeps the parser's recursion shallow.
+                if nesting::nesting_bound(m) > 2 {
+                    return Err(QueryError::bad(format!(
+                        "match[] {m:?} is not a series selector: use e.g. up{{job=\"x\"}}"
+                    )));
+                }
+                match Self::parse(m)? {
+                    Expr::VectorSelector(vs) => Ok(eval::selector_matchers(&vs)),
+                    _ => Err(QueryError::bad(format!(
+                        "match[] {m:?} is not a series selector: use e.g. up{{job=\"x\"}}"
+                    ))),
+                }
             })
             .collect()
     }

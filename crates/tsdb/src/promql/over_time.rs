@@ -2,6 +2,7 @@
 //! the `*_over_time` family.
 
 use super::aggregate::quantile;
+use super::kahan;
 
 /// Prometheus' `extrapolatedRate` over the window `(start, end]`: `rate`, `increase`
 /// (counters) and `delta` (gauges).
@@ -27,27 +28,26 @@ pub(crate) fn extrapolated(
         }
     }
     let mut to_start = (first.0 - start) as f64 / 1000.0;
-    let to_end = (end - last.0) as f64 / 1000.0;
+    let mut to_end = (end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg_between = sampled / (points.len() - 1) as f64;
+    // Extrapolate to a window edge only when a sample is "close enough" to it, else by
+    // half an average interval; then, for counters, never below zero (in this order, as
+    // Prometheus 3).
+    let threshold = avg_between * 1.1;
+    if to_start >= threshold {
+        to_start = avg_between / 2.0;
+    }
     if is_counter && result > 0.0 && first.1 >= 0.0 {
         let to_zero = sampled * (first.1 / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    let threshold = avg_between * 1.1;
-    let mut interval = sampled;
-    interval += if to_start < threshold {
-        to_start
-    } else {
-        avg_between / 2.0
-    };
-    interval += if to_end < threshold {
-        to_end
-    } else {
-        avg_between / 2.0
-    };
+    if to_end >= threshold {
+        to_end = avg_between / 2.0;
+    }
+    let interval = sampled + to_start + to_end;
     result *= interval / sampled;
     if is_rate {
         result /= (end - start) as f64 / 1000.0;
@@ -106,18 +106,28 @@ pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option
     let vals = points.iter().map(|p| p.1);
     let n = points.len() as f64;
     Some(match name {
-        "avg_over_time" => vals.sum::<f64>() / n,
-        "sum_over_time" => vals.sum(),
+        "avg_over_time" => kahan::mean(vals),
+        "sum_over_time" => kahan::sum(vals),
         "count_over_time" => n,
         "last_over_time" => points.last()?.1,
+        "first_over_time" => points.first()?.1,
+        "ts_of_first_over_time" => points.first()?.0 as f64 / 1000.0,
+        "ts_of_last_over_time" => points.last()?.0 as f64 / 1000.0,
+        // The last extreme wins ties, as Prometheus' `compareOverTime`.
+        "ts_of_max_over_time" => ts_of_extreme(points, |cur, best| cur >= best)?,
+        "ts_of_min_over_time" => ts_of_extreme(points, |cur, best| cur <= best)?,
         "present_over_time" => 1.0,
         "min_over_time" => vals.fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
         "max_over_time" => vals.fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-        "stddev_over_time" => variance(vals).sqrt(),
-        "stdvar_over_time" => variance(vals),
+        "stddev_over_time" => kahan::variance(vals).sqrt(),
+        "stdvar_over_time" => kahan::variance(vals),
         "quantile_over_time" => quantile(param, vals.collect()),
         "mad_over_time" => {
             let values: Vec<f64> = vals.collect();
+            // A NaN makes the median undefined: NaN, not a silently dropped sample.
+            if values.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, values.clone());
             quantile(0.5, values.iter().map(|v| (v - median).abs()).collect())
         }
@@ -130,14 +140,13 @@ pub(crate) fn over_time(name: &str, points: &[(i64, f64)], param: f64) -> Option
     })
 }
 
-/// Population variance (Welford), as Prometheus' `stdvar`.
-pub(crate) fn variance(vals: impl Iterator<Item = f64>) -> f64 {
-    let (mut count, mut mean, mut aux) = (0.0, 0.0, 0.0);
-    for v in vals {
-        count += 1.0;
-        let delta = v - mean;
-        mean += delta / count;
-        aux += delta * (v - mean);
+/// Timestamp (s) of the point whose value `better` prefers, a NaN being replaced by anything.
+fn ts_of_extreme(points: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) -> Option<f64> {
+    let (mut ts, mut best) = *points.first()?;
+    for &(t, v) in points {
+        if better(v, best) || best.is_nan() {
+            (ts, best) = (t, v);
+        }
     }
-    aux / count
+    Some(ts as f64 / 1000.0)
 }

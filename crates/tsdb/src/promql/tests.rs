@@ -256,3 +256,125 @@ fn range_steps_equal_instant_queries() {
         assert_eq!(from_range, per_step, "{q}");
     }
 }
+
+fn one(e: &Engine, q: &str, t: i64) -> Vec<(String, f64)> {
+    values(e.instant(q, t).unwrap_or_else(|err| panic!("{q}: {err}")))
+}
+
+#[test]
+fn date_functions_and_pi() {
+    // 2024-02-29T13:45:10Z as a sample value.
+    let e = engine(&[("ts", &[("a", "b")], &[(0, 1_709_214_310.0)])]);
+    let at = 60_000;
+    for (f, want) in [
+        ("minute", 45.0),
+        ("hour", 13.0),
+        ("day_of_week", 4.0),
+        ("day_of_month", 29.0),
+        ("day_of_year", 60.0),
+        ("days_in_month", 29.0),
+        ("month", 2.0),
+        ("year", 2024.0),
+    ] {
+        assert_eq!(
+            one(&e, &format!("{f}(ts)"), at),
+            vec![("{a=\"b\"}".to_string(), want)],
+            "{f}"
+        );
+    }
+    // Without an argument: the evaluation time (1970-01-01T00:01:00Z, a Thursday).
+    assert_eq!(one(&e, "minute()", at), vec![("{}".to_string(), 1.0)]);
+    assert_eq!(one(&e, "day_of_week()", at), vec![("{}".to_string(), 4.0)]);
+    assert_eq!(one(&e, "year()", at), vec![("{}".to_string(), 1970.0)]);
+    assert_eq!(
+        one(&e, "pi()", at),
+        vec![(String::new(), std::f64::consts::PI)]
+    );
+}
+
+#[test]
+fn native_histogram_functions_ignore_classic_histograms() {
+    let e = engine(&[("h_bucket", &[("le", "+Inf")], &[(0, 5.0)])]);
+    for q in [
+        "histogram_count(h_bucket)",
+        "histogram_sum(h_bucket)",
+        "histogram_avg(h_bucket)",
+        "histogram_stddev(h_bucket)",
+        "histogram_stdvar(h_bucket)",
+        "histogram_fraction(0, 1, h_bucket)",
+    ] {
+        assert_eq!(one(&e, q, 1_000), vec![], "{q}");
+    }
+    // Argument types are still checked.
+    assert!(e.instant("histogram_fraction(0, 1, 'x')", 1_000).is_err());
+}
+
+#[test]
+fn clamp_with_a_nan_bound_gives_nan() {
+    let e = engine(&[("g", &[], &[(0, 5.0)])]);
+    for q in [
+        "clamp(g, NaN, 10)",
+        "clamp(g, 0, NaN)",
+        "clamp_min(g, NaN)",
+        "clamp_max(g, NaN)",
+    ] {
+        let got = one(&e, q, 1_000);
+        assert_eq!(got.len(), 1, "{q}");
+        assert!(got[0].1.is_nan(), "{q}: {got:?}");
+    }
+    assert_eq!(one(&e, "clamp(g, 0, 3)", 1_000)[0].1, 3.0);
+    assert_eq!(one(&e, "clamp(g, 6, 3)", 1_000), vec![]);
+}
+
+#[test]
+fn histogram_quantile_keeps_metrics_apart() {
+    let buckets = |name| -> Vec<Fixture<'static>> {
+        vec![
+            (name, &[("le", "1")], &[(0, 1.0)]),
+            (name, &[("le", "+Inf")], &[(0, 2.0)]),
+        ]
+    };
+    let mut both = buckets("a_bucket");
+    both.extend(buckets("b_bucket"));
+    let e = engine(&both);
+    let err = e
+        .instant(
+            "histogram_quantile(0.5, {__name__=~\"a_bucket|b_bucket\"})",
+            1_000,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("merged the two histograms"));
+    assert!(err.message.contains("same labelset"), "{}", err.message);
+    assert_eq!(
+        one(&e, "histogram_quantile(0.5, a_bucket)", 1_000),
+        vec![("{}".to_string(), 1.0)]
+    );
+}
+
+#[test]
+fn sums_and_variances_are_compensated() {
+    // A large offset plus small steps: 1e9 + 0.1 … 1e9 + 1.0 at 1 s intervals.
+    let pts: Vec<(i64, f64)> = (1..=10)
+        .map(|i| (i64::from(i) * 1_000, 1e9 + f64::from(i) / 10.0))
+        .collect();
+    let e = engine(&[("g", &[], &pts)]);
+    let var = one(&e, "stdvar_over_time(g[10s])", 10_000)[0].1;
+    assert!((var - 0.0825).abs() < 1e-7, "{var}");
+    let sd = one(&e, "stddev_over_time(g[10s])", 10_000)[0].1;
+    assert!((sd - 0.0825f64.sqrt()).abs() < 1e-7, "{sd}");
+    // 1e16 then ones then -1e16: a plain sum loses every 1.
+    let mut big = vec![(1_000, 1e16)];
+    big.extend((2..=11).map(|i| (i * 1_000, 1.0)));
+    big.push((12_000, -1e16));
+    let e = engine(&[("s", &[], &big)]);
+    assert_eq!(one(&e, "sum_over_time(s[12s])", 12_000)[0].1, 10.0);
+    let series: Vec<Fixture<'_>> = vec![
+        ("v", &[("i", "0")], &[(0, 1e16)]),
+        ("v", &[("i", "1")], &[(0, 1.0)]),
+        ("v", &[("i", "2")], &[(0, 1.0)]),
+        ("v", &[("i", "3")], &[(0, -1e16)]),
+    ];
+    let e = engine(&series);
+    assert_eq!(one(&e, "sum(v)", 1_000)[0].1, 2.0);
+    assert_eq!(one(&e, "avg(v)", 1_000)[0].1, 0.5);
+}

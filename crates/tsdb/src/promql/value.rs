@@ -57,6 +57,12 @@ pub enum ErrorKind {
     Execution,
     /// The query ran past the engine's timeout (HTTP 503).
     Timeout,
+    /// The caller canceled the query through its [`super::Cancel`] token (client went away,
+    /// shutdown; HTTP 499 like Prometheus).
+    Canceled,
+    /// The query would hold more samples in memory at once than `max_samples` allows
+    /// (HTTP 422, `errorType` "execution" like Prometheus).
+    TooManySamples,
 }
 
 /// A query error with a message that says what to change.
@@ -83,12 +89,45 @@ impl QueryError {
         }
     }
 
+    pub(crate) fn timeout(message: impl Into<String>) -> QueryError {
+        QueryError {
+            kind: ErrorKind::Timeout,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn canceled(message: impl Into<String>) -> QueryError {
+        QueryError {
+            kind: ErrorKind::Canceled,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn too_many_samples(message: impl Into<String>) -> QueryError {
+        QueryError {
+            kind: ErrorKind::TooManySamples,
+            message: message.into(),
+        }
+    }
+
     /// Prometheus' `errorType` string.
     pub fn error_type(&self) -> &'static str {
         match self.kind {
             ErrorKind::BadData => "bad_data",
-            ErrorKind::Execution => "execution",
+            ErrorKind::Execution | ErrorKind::TooManySamples => "execution",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Canceled => "canceled",
+        }
+    }
+
+    /// The HTTP status Prometheus answers this error with (400, 422, 503, or 499 for a
+    /// query canceled because the client went away), so API layers need no match of their own.
+    pub fn http_status(&self) -> u16 {
+        match self.kind {
+            ErrorKind::BadData => 400,
+            ErrorKind::Execution | ErrorKind::TooManySamples => 422,
+            ErrorKind::Timeout => 503,
+            ErrorKind::Canceled => 499,
         }
     }
 }
