@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test Strata has, on a fresh machine: installs the real peers the tests talk to
-# (promtool from Debian's prometheus package, the OpenAI Python SDK, cargo-nextest/cargo-fuzz if
-# missing), then the whole workspace's tests, then a bounded fuzz run of the exposition parser.
+# (promtool from Debian's prometheus package, the OpenAI Python SDK, cargo-fuzz if missing),
+# then the whole workspace's tests, then bounded fuzz runs of the exposition parser and the
+# PromQL engine.
 #   FUZZ_SECONDS   fuzzing time budget (default 60; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,5 +78,14 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   fi
   echo "== fuzzing the exposition parser for ${FUZZ_SECONDS}s"
   FUZZ_SECONDS="$FUZZ_SECONDS" crates/expo/fuzz/run.sh
+  echo "== fuzzing the PromQL engine (random nesting, functions, subqueries) for ${FUZZ_SECONDS}s"
+  FUZZ_SECONDS="$FUZZ_SECONDS" crates/tsdb/fuzz/run.sh
+  # The gateway's SSE reader has a fuzz target too (crates/gateway/fuzz/run.sh); its
+  # instrumented build of the whole HTTP stack takes ~12 minutes on 2 cores, so it runs on
+  # request: FUZZ_GATEWAY=1.
+  if [ "${FUZZ_GATEWAY:-0}" = 1 ]; then
+    echo "== fuzzing the gateway's SSE reader for ${FUZZ_SECONDS}s"
+    FUZZ_SECONDS="$FUZZ_SECONDS" crates/gateway/fuzz/run.sh
+  fi
 fi
 echo "== all tests passed"

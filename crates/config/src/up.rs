@@ -22,6 +22,13 @@ pub struct ApiSection {
     /// How long a whole shutdown may take.
     #[serde(default, deserialize_with = "duration")]
     pub shutdown_timeout: Option<Spanned<Duration>>,
+    /// Longest a query may run.
+    #[serde(default, deserialize_with = "duration")]
+    pub query_timeout: Option<Spanned<Duration>>,
+    /// Most samples one query may hold in memory.
+    pub query_max_samples: Option<usize>,
+    /// Most API queries running at once.
+    pub query_max_concurrency: Option<usize>,
 }
 
 /// `[store]`: the embedded time-series store.

@@ -600,7 +600,7 @@ fn evaluate(world: &World, groups: &[rules::GroupSpec]) -> Result<Fired, String>
             .collect();
         ingest.write(node::Batch::points("input", points));
     }
-    let query = StoreQuery(Arc::new(Engine::new(store, QueryConfig::default())));
+    let query = StoreQuery::new(Arc::new(Engine::new(store, QueryConfig::default())));
     let engine = RuleEngine::new(groups.to_vec(), rules::EngineConfig::default());
     // promtool evaluates every group, in `group_eval_order`, at every evaluation_interval.
     for minute in 0..=i64::from(MINUTES) {

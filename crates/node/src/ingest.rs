@@ -9,15 +9,35 @@ use rules::alert::Labels;
 use rules::{Append, Query};
 use sinks::remote_write::RemoteWriter;
 use sources::Point;
-use tsdb::promql::{Engine, Value};
+use tsdb::promql::{Engine, QueryOptions, Value};
 use tsdb::{Metadata, SampleRef, Store};
 
-/// The PromQL engine over the store as the rule engine's (and diagnoses') query source.
-pub struct StoreQuery(pub Arc<Engine>);
+/// The PromQL engine over the store as the rule engine's (and diagnoses') query source,
+/// each query under the same options (timeout, cancellation).
+pub struct StoreQuery {
+    engine: Arc<Engine>,
+    opts: QueryOptions,
+}
+
+impl StoreQuery {
+    /// Queries `engine` with its own limits only.
+    pub fn new(engine: Arc<Engine>) -> StoreQuery {
+        StoreQuery::with(engine, QueryOptions::default())
+    }
+
+    /// Queries `engine` with `opts` on every query.
+    pub fn with(engine: Arc<Engine>, opts: QueryOptions) -> StoreQuery {
+        StoreQuery { engine, opts }
+    }
+}
 
 impl Query for StoreQuery {
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        match self.0.instant(expr, t_ms).map_err(|e| e.to_string())? {
+        match self
+            .engine
+            .instant_with(expr, t_ms, &self.opts)
+            .map_err(|e| e.to_string())?
+        {
             Value::Vector(v) => Ok(v
                 .into_iter()
                 .map(|s| (s.labels.as_slice().to_vec(), s.v))

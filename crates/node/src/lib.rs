@@ -135,6 +135,10 @@ pub struct Running {
     ingest_stop: Arc<Notify>,
     ingest_task: JoinHandle<()>,
     background: Vec<(&'static str, JoinHandle<()>)>,
+    /// API queries in flight: cancelled first at shutdown.
+    inflight: Arc<api::Inflight>,
+    /// Cancels a rule query in flight at shutdown.
+    rules_cancel: tsdb::promql::Cancel,
     data_dir: std::path::PathBuf,
 }
 
@@ -173,7 +177,14 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         );
     }
     let store = Arc::new(store);
-    let engine = Arc::new(Engine::new(store.clone(), QueryConfig::default()));
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        QueryConfig {
+            timeout: s.query.timeout,
+            max_samples: s.query.max_samples,
+            ..QueryConfig::default()
+        },
+    ));
     let remote = match s.remote_write.clone() {
         Some(cfg) => {
             let (rw, recovery) = RemoteWriter::start(cfg).map_err(|e| e.to_string())?;
@@ -213,7 +224,15 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         Some(Notifier::start(cfg)?)
     };
     let metrics = Arc::new(selfmetrics::SelfMetrics::default());
-    let query = Arc::new(StoreQuery(engine.clone()));
+    // Rules run under the same limits; shutdown cancels a rule query in flight.
+    let rules_cancel = tsdb::promql::Cancel::new();
+    let query = Arc::new(StoreQuery::with(
+        engine.clone(),
+        tsdb::promql::QueryOptions {
+            timeout: Some(s.query.timeout),
+            cancel: Some(rules_cancel.clone()),
+        },
+    ));
     evaluator.start(query, ingest.clone(), notifier.clone(), metrics.clone());
     metrics.config_loaded(true);
 
@@ -273,8 +292,11 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     if let Some(r) = &reloader {
         admin_routes = admin_routes.merge(r.router());
     }
+    let inflight = api::Inflight::new(s.query.max_concurrency);
     let app = api::router(Arc::new(api::ApiState {
         engine,
+        inflight: inflight.clone(),
+        query_timeout: s.query.timeout,
         store: store.clone(),
         rules: Some(evaluator.engine.clone()),
     }))
@@ -307,6 +329,8 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         ingest_stop,
         ingest_task,
         background,
+        inflight,
+        rules_cancel,
         data_dir: s.data_dir,
     })
 }

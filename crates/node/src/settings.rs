@@ -47,6 +47,30 @@ pub struct Settings {
     pub incident_duration: Duration,
     /// How long a whole shutdown may take; what misses it is named in the log.
     pub shutdown_deadline: Duration,
+    /// What one query (API or rule) may spend.
+    pub query: QueryLimits,
+}
+
+/// Prometheus-like limits on every PromQL query, from the API or the rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryLimits {
+    /// Longest a query may run (the API's `timeout` parameter may ask for less).
+    pub timeout: Duration,
+    /// Most samples one query may hold in memory at once (subquery steps included).
+    pub max_samples: usize,
+    /// Most API queries running at once; later ones wait (up to their timeout) in line.
+    pub max_concurrency: usize,
+}
+
+impl Default for QueryLimits {
+    /// Prometheus' defaults: 2 minutes, 50 million samples, 20 at once.
+    fn default() -> QueryLimits {
+        QueryLimits {
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            max_concurrency: 20,
+        }
+    }
 }
 
 impl Settings {
@@ -108,6 +132,7 @@ impl Settings {
             "shutdown deadline",
             self.shutdown_deadline != other.shutdown_deadline,
         );
+        check("query limits ([api] query_*)", self.query != other.query);
         changed
     }
 }

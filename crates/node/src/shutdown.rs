@@ -147,6 +147,8 @@ pub(crate) async fn run(node: Running, total: Duration) -> ShutdownReport {
         ingest_stop,
         ingest_task,
         background,
+        inflight,
+        rules_cancel,
         data_dir,
         ..
     } = node;
@@ -159,6 +161,12 @@ pub(crate) async fn run(node: Running, total: Duration) -> ShutdownReport {
         report: ShutdownReport::default(),
     };
 
+    // Queries first: a query in flight must not hold the shutdown (nor the rules).
+    let canceled = inflight.cancel_all();
+    rules_cancel.cancel();
+    if canceled > 0 {
+        eprintln!("strata up: shutdown: {canceled} API queries in flight cancelled");
+    }
     api_stop.notify_one();
     steps
         .run(

@@ -75,8 +75,7 @@ fn small_batch_decode_on_cuda_cores_is_not_a_stall() {
     for sm in [0.19, 0.35, 0.58] {
         let d = diagnoses(0.013, Some(sm));
         assert!(
-            !d.contains("tensor_idle_under_load")
-                && !d.contains("DiagnosisTensorIdleUnderLoad"),
+            !d.contains("tensor_idle_under_load") && !d.contains("DiagnosisTensorIdleUnderLoad"),
             "SM activity {sm}: {d:?}"
         );
     }

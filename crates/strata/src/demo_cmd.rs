@@ -230,6 +230,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
         incident_alerts: Vec::new(),
         incident_duration: Duration::from_secs(600),
         shutdown_deadline: node::settings::DEFAULT_SHUTDOWN_DEADLINE,
+        query: node::settings::QueryLimits::default(),
     };
     let config = Config::default();
     let plan = Plan {

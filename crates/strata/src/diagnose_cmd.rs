@@ -167,7 +167,7 @@ async fn triage(
     }
     let (store, _) = Store::open(StoreConfig::default());
     let store = Arc::new(store);
-    let query = StoreQuery(Arc::new(Engine::new(
+    let query = StoreQuery::new(Arc::new(Engine::new(
         store.clone(),
         EngineConfig::default(),
     )));

@@ -2,6 +2,7 @@
 //! `labels`, `label/<name>/values`, `metadata`, `rules`, `alerts`, `status/buildinfo`) with
 //! Prometheus's JSON and error shapes, so Grafana's Prometheus datasource works unchanged.
 
+mod inflight;
 mod params;
 pub mod requests;
 
@@ -14,14 +15,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use tsdb::promql::{Engine, ErrorKind, QueryError};
+use tsdb::promql::{Engine, QueryError, QueryOptions};
 
 use params::Params;
+
+pub use inflight::Inflight;
 
 /// What the API reads from.
 pub struct ApiState {
     /// The PromQL engine over the store.
     pub engine: Arc<Engine>,
+    /// Queries running now: bounded, each cancelled when its client leaves or at shutdown.
+    pub inflight: Arc<Inflight>,
+    /// How long a query may run unless its `timeout` parameter says less.
+    pub query_timeout: std::time::Duration,
     /// The store (metadata).
     pub store: Arc<tsdb::Store>,
     /// The rule engine, when rules are loaded.
@@ -46,10 +53,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
 }
 
 /// A failed request: Prometheus's error JSON and status code.
-struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
 }
 
 impl ApiError {
@@ -64,13 +71,9 @@ impl ApiError {
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> ApiError {
-        let status = match e.kind {
-            ErrorKind::BadData => StatusCode::BAD_REQUEST,
-            ErrorKind::Execution => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorKind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-        };
         ApiError {
-            status,
+            status: StatusCode::from_u16(e.http_status())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
             kind: e.error_type(),
             message: e.message,
         }
@@ -100,6 +103,22 @@ fn success(data: Value) -> Response {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A slot for one query (waiting at most its timeout) and the engine options that carry its
+/// timeout (`timeout` parameter, capped by the configured one) and cancellation token. The
+/// ticket must live in the handler until the query returns: dropping it cancels the query.
+async fn admit(s: &ApiState, p: &Params) -> Result<(inflight::Ticket, QueryOptions), ApiError> {
+    let timeout = match p.timeout()? {
+        Some(ms) => std::time::Duration::from_millis(ms.max(1) as u64).min(s.query_timeout),
+        None => s.query_timeout,
+    };
+    let ticket = s.inflight.admit(timeout).await?;
+    let opts = QueryOptions {
+        timeout: Some(timeout),
+        cancel: Some(ticket.cancel()),
+    };
+    Ok((ticket, opts))
+}
+
 /// Runs a store/engine call off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
@@ -120,8 +139,9 @@ async fn query(
     let p = Params::parse(q.as_deref(), &headers, &body)?;
     let expr = p.required("query")?.to_string();
     let t = p.time("time")?.unwrap_or_else(sources::now_ms);
-    p.timeout()?;
-    let value = blocking(move || s.engine.instant(&expr, t)).await??;
+    let (ticket, opts) = admit(&s, &p).await?;
+    let value = blocking(move || s.engine.instant_with(&expr, t, &opts)).await??;
+    drop(ticket);
     Ok(success(serde_json::to_value(&value).unwrap_or(Value::Null)))
 }
 
@@ -140,7 +160,7 @@ async fn query_range(
         .time("end")?
         .ok_or_else(|| ApiError::bad("invalid parameter \"end\": missing"))?;
     let step = p.step()?;
-    p.timeout()?;
+    let (ticket, opts) = admit(&s, &p).await?;
     if end < start {
         return Err(ApiError::bad("end timestamp must not be before start time"));
     }
@@ -149,7 +169,8 @@ async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let value = blocking(move || s.engine.range(&expr, start, end, step)).await??;
+    let value = blocking(move || s.engine.range_with(&expr, start, end, step, &opts)).await??;
+    drop(ticket);
     Ok(success(serde_json::to_value(&value).unwrap_or(Value::Null)))
 }
 

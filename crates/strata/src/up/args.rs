@@ -79,6 +79,17 @@ pub struct UpArgs {
     /// [default: [api] shutdown_timeout, else 25s].
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
     pub shutdown_timeout: Option<Duration>,
+    /// Longest a PromQL query (API or rule) may run [default: [api] query_timeout, else 2m].
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub query_timeout: Option<Duration>,
+    /// Most samples one query may hold in memory at once, subquery steps included
+    /// [default: [api] query_max_samples, else 50000000].
+    #[arg(long, value_name = "N")]
+    pub query_max_samples: Option<usize>,
+    /// Most API queries running at once; later ones wait up to their timeout [default:
+    /// [api] query_max_concurrency, else 20].
+    #[arg(long, value_name = "N")]
+    pub query_max_concurrency: Option<usize>,
     #[command(flatten)]
     pub incident: IncidentArgs,
     #[command(flatten)]

@@ -8,7 +8,7 @@ use rules::alert::Labels;
 use rules::notify::Receiver;
 use sinks::remote_write::{Fsync, RemoteWriteConfig};
 
-use node::settings::{DEFAULT_LISTEN, DEFAULT_SHUTDOWN_DEADLINE, Settings};
+use node::settings::{DEFAULT_LISTEN, DEFAULT_SHUTDOWN_DEADLINE, QueryLimits, Settings};
 
 use super::UpArgs;
 use super::args::{check_label_name, parse_fsync};
@@ -151,6 +151,24 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
             .shutdown_timeout
             .or(span(&config.api.shutdown_timeout))
             .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE),
+        query: {
+            let d = QueryLimits::default();
+            QueryLimits {
+                timeout: args
+                    .query_timeout
+                    .or(span(&config.api.query_timeout))
+                    .unwrap_or(d.timeout),
+                max_samples: args
+                    .query_max_samples
+                    .or(config.api.query_max_samples)
+                    .unwrap_or(d.max_samples),
+                max_concurrency: args
+                    .query_max_concurrency
+                    .or(config.api.query_max_concurrency)
+                    .unwrap_or(d.max_concurrency)
+                    .max(1),
+            }
+        },
     })
 }
 
