@@ -468,6 +468,8 @@ async fn strata_answers_like_prometheus_on_the_same_data() {
     let engine = Arc::new(Engine::new(store.clone(), EngineConfig::default()));
     let strata = serve(api::router(Arc::new(api::ApiState {
         engine,
+        inflight: api::Inflight::new(20),
+        query_timeout: Duration::from_secs(120),
         store,
         rules: None,
     })))
