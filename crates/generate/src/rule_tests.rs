@@ -409,8 +409,13 @@ const CONDITIONS: [Condition; 23] = [
     }),
     (
         "tensor_idle",
-        "tensor cores idle with work in flight (a stalled collective)",
-        |n| vec![gauge("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", n.dcgm(), 0.05)],
+        "tensor cores and SMs idle with work in flight (a stalled collective)",
+        |n| {
+            vec![
+                gauge("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", n.dcgm(), 0.05),
+                gauge("DCGM_FI_PROF_SM_ACTIVE", n.dcgm(), 0.05),
+            ]
+        },
     ),
     (
         "thermal_throttle",
