@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -j2 -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -j2 --quiet
+# The libraries' docs, internals included (the binary's doc comments are its --help text).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude strata --no-deps --document-private-items -j2 --quiet
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --lib --bins -j2 --build-jobs 2
 else

@@ -93,8 +93,8 @@ pub struct RuleEngine {
 }
 
 impl RuleEngine {
-    /// Prepares `groups` (nothing runs until [`RuleEngine::start`] or
-    /// [`RuleEngine::eval_group`]).
+    /// Prepares `groups`; nothing runs until a scheduler (the node's, or a test's loop)
+    /// calls [`RuleEngine::eval_group`].
     pub fn new(groups: Vec<GroupSpec>, cfg: EngineConfig) -> RuleEngine {
         let groups = groups
             .into_iter()
@@ -162,7 +162,7 @@ impl RuleEngine {
         let Some(group) = groups.get(index) else {
             return Vec::new();
         };
-        let mut g = strata_core::sync::lock(&group);
+        let mut g = strata_core::sync::lock(group);
         let started = Instant::now();
         let interval = g.interval;
         let limit = g.spec.limit as usize;
@@ -236,7 +236,7 @@ impl RuleEngine {
             .read()
             .iter()
             .map(|g| {
-                let g = strata_core::sync::lock(&g);
+                let g = strata_core::sync::lock(g);
                 let rules: Vec<Value> = g
                     .rules
                     .iter()

@@ -1,6 +1,6 @@
 //! The forwarder: one request from arrival to the first response byte, as a list of steps.
-//! What happens to the body after that is [`body`]; what is recorded at the end is
-//! [`exchange`].
+//! What happens to the body after that is `body`; what is recorded at the end is
+//! `exchange`.
 
 mod body;
 mod exchange;

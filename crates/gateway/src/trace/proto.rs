@@ -94,7 +94,7 @@ pub struct Span {
     /// Name.
     #[prost(string, tag = "5")]
     pub name: String,
-    /// [`SpanKind`].
+    /// The span kind (`SpanKind` values below).
     #[prost(int32, tag = "6")]
     pub kind: i32,
     /// Start, Unix ns.

@@ -68,7 +68,7 @@ impl Postings {
 
     /// Ids that can satisfy every matcher (sorted), narrowed by the matchers that cannot match
     /// the empty value; `None` when no matcher narrows (every series is a candidate). The
-    /// caller still checks each candidate's labels with [`matches`].
+    /// caller still checks each candidate's labels with [`matches()`].
     pub(crate) fn candidates_for(&self, matchers: &[Matcher]) -> Option<Vec<u32>> {
         let mut narrowed: Option<Vec<u32>> = None;
         for m in matchers {

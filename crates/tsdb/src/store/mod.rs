@@ -2,7 +2,7 @@
 //! out-of-order rejection, a cardinality guard, snapshots and an optional write-ahead log.
 //!
 //! Locking, so that a long query never holds up an append:
-//! - series live in [`SHARDS`](shard::SHARDS) shards by identity hash, each behind its own
+//! - series live in [`shard::SHARDS`] shards by identity hash, each behind its own
 //!   `RwLock`; the postings index and the metadata have their own locks;
 //! - appends are serialised by one `Mutex` (`Ingest`, which also holds the counters and the
 //!   series limits) and take a shard's write lock per sample;

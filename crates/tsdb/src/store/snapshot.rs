@@ -1,5 +1,5 @@
 //! Snapshots: the whole store as a sequence of checksummed records (see
-//! [`record`](super::record)), one per series, written atomically and reloaded at start.
+//! [`super::record`]), one per series, written atomically and reloaded at start.
 //!
 //! Layout: a magic line, a header record (the last write-ahead-log segment the snapshot
 //! covers), one record per series (id, labels, chunks), one per metadata entry, and an end

@@ -1,5 +1,5 @@
 //! The write-ahead log: numbered segment files (`wal/00000001`, …) of checksummed records
-//! (see [`record`](super::record)). Three record kinds, all compact binary:
+//! (see [`super::record`]). Three record kinds, all compact binary:
 //! - series created: id, label set;
 //! - samples: a batch of (series id, timestamp, value), timestamps as deltas from the first,
 //!   integral values (counters, queue lengths, temperatures) as varints, others as 8 bytes;
