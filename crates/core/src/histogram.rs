@@ -78,6 +78,11 @@ impl Histogram {
         }
     }
 
+    /// Counts one duration, in seconds.
+    pub fn observe_duration(&self, d: std::time::Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
     /// Counts one value and keeps `exemplar` on its bucket.
     pub fn observe_with(&self, v: f64, exemplar: Exemplar) {
         self.observe(v);

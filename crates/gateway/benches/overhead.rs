@@ -34,14 +34,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -323,7 +315,7 @@ fn main() {
         .filter_map(|c| c.trim().parse().ok())
         .collect();
 
-    let up_port = free_port();
+    let up_port = testkit::free_port();
     let sim = Proc(
         Command::new(&strata)
             .args(["sim", "--zero-cost", "--tokens", &tokens.to_string()])
@@ -335,7 +327,7 @@ fn main() {
             .expect("start strata sim (set STRATA_BIN)"),
     );
     wait_port(up_port, "strata sim --zero-cost");
-    let (gw_port, admin_port) = (free_port(), free_port());
+    let (gw_port, admin_port) = (testkit::free_port(), testkit::free_port());
     let gw = Proc(
         pinned(&strata, pin)
             .args([
@@ -355,7 +347,7 @@ fn main() {
             .expect("start strata gateway"),
     );
     wait_port(gw_port, "strata gateway");
-    let ng_port = free_port();
+    let ng_port = testkit::free_port();
     let conf = nginx_conf(dir.path(), ng_port, up_port);
     let ng = pinned(&nginx, pin)
         .args([

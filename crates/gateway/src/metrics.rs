@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use expo::{Format, MetricType, OwnedExemplar, OwnedFamily, OwnedSample, Writer};
+use expo::{Format, MetricType, OwnedFamily, OwnedSample, Writer};
 
 use crate::errors::ErrorClass;
 
@@ -35,127 +35,23 @@ pub const E2E_BUCKETS: &[f64] = &[
 /// Output tokens / max_tokens (1 = truncated at the limit).
 pub const RATIO_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
 
-/// An exemplar: the trace of one kept request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exemplar {
-    /// Hex trace id.
-    pub trace_id: String,
-    /// Hex span id (the gateway's server span).
-    pub span_id: String,
-    /// Unix seconds.
-    pub timestamp: f64,
-}
+/// The gateway's histograms and their exemplars: the one shared histogram type.
+pub use strata_core::{Exemplar, Histogram};
 
-/// One bucket's exemplar: the observed value and its trace.
-type Slot = Option<(f64, Exemplar)>;
-
-/// A cumulative histogram with one exemplar slot per bucket.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Box<[AtomicU64]>,
-    /// Sum in nano-units (exact integer adds).
-    sum_nanos: AtomicU64,
-    exemplars: Mutex<Box<[Slot]>>,
-}
-
-impl Histogram {
-    /// An empty histogram over `bounds` (+Inf implied).
-    pub fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
-            exemplars: Mutex::new(vec![None; bounds.len() + 1].into_boxed_slice()),
-        }
-    }
-
-    fn bucket(&self, v: f64) -> usize {
-        self.bounds.partition_point(|b| *b < v)
-    }
-
-    /// Counts one value.
-    pub fn observe(&self, v: f64) {
-        self.counts[self.bucket(v)].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add((v.max(0.0) * 1e9) as u64, Ordering::Relaxed);
-    }
-
-    /// Counts one duration in seconds.
-    pub fn observe_duration(&self, d: Duration) {
-        self.observe(d.as_secs_f64());
-    }
-
-    /// Puts an exemplar on the bucket `v` falls in (the value must have been observed).
-    pub fn exemplar(&self, v: f64, ex: Exemplar) {
-        let i = self.bucket(v);
-        let mut e = self.exemplars.lock().unwrap_or_else(|e| e.into_inner());
-        e[i] = Some((v, ex));
-    }
-
-    /// Total observations.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    fn samples(&self, name: &str, labels: &[(String, String)], out: &mut Vec<OwnedSample>) {
-        let ex = self
-            .exemplars
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut cum = 0u64;
-        let bucket = format!("{name}_bucket");
-        for (i, c) in self.counts.iter().enumerate() {
-            cum += c.load(Ordering::Relaxed);
-            let le = match self.bounds.get(i) {
-                Some(b) => {
-                    let mut s = String::new();
-                    expo_f64(&mut s, *b);
-                    s
-                }
-                None => "+Inf".to_string(),
-            };
-            let mut l = labels.to_vec();
-            l.push(("le".to_string(), le));
-            out.push(OwnedSample {
-                name: bucket.clone(),
-                labels: l,
-                value: cum as f64,
-                timestamp_ms: None,
-                exemplar: ex[i].as_ref().map(|(v, e)| OwnedExemplar {
-                    labels: vec![
-                        ("trace_id".to_string(), e.trace_id.clone()),
-                        ("span_id".to_string(), e.span_id.clone()),
-                    ],
-                    value: *v,
-                    timestamp: Some(e.timestamp),
-                }),
-            });
-        }
-        out.push(OwnedSample {
-            name: format!("{name}_sum"),
-            labels: labels.to_vec(),
-            value: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
-            timestamp_ms: None,
-            exemplar: None,
-        });
-        out.push(OwnedSample {
-            name: format!("{name}_count"),
-            labels: labels.to_vec(),
-            value: cum as f64,
-            timestamp_ms: None,
-            exemplar: None,
-        });
-    }
-}
-
-fn expo_f64(s: &mut String, v: f64) {
-    use std::fmt::Write as _;
-    if v.fract() == 0.0 {
-        let _ = write!(s, "{v:.1}");
-    } else {
-        let _ = write!(s, "{v}");
+/// The exemplar of one kept request's trace on a histogram value.
+pub fn trace_exemplar(
+    trace_id: String,
+    span_id: String,
+    unix_seconds: f64,
+    value: f64,
+) -> Exemplar {
+    Exemplar {
+        labels: vec![
+            ("trace_id".to_string(), trace_id),
+            ("span_id".to_string(), span_id),
+        ],
+        value,
+        timestamp: Some(unix_seconds),
     }
 }
 
@@ -242,7 +138,7 @@ impl Series {
 
     /// Counts a finished request by status and finish reason.
     pub fn outcome(&self, status: u16, finish_reason: &str) {
-        let mut o = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut o = strata_core::sync::lock(&self.outcomes);
         match o
             .iter_mut()
             .find(|((s, f), _)| *s == status && f == finish_reason)
@@ -350,7 +246,7 @@ impl Metrics {
     /// `model="other",tenant="other"`: both caps hold whatever clients send.
     pub fn series(&self, mut key: Key) -> Arc<Series> {
         {
-            let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let idx = strata_core::sync::read(&self.index);
             if let Some(s) = idx.series.get(&key) {
                 return s.clone();
             }
@@ -362,7 +258,7 @@ impl Metrics {
                 }
             }
         }
-        let mut idx = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut idx = strata_core::sync::write(&self.index);
         if let Some(s) = idx.series.get(&key) {
             return s.clone();
         }
@@ -387,10 +283,7 @@ impl Metrics {
     /// Counts one request of a tenant past the limit; logs at most once a minute.
     fn overflowed(&self, tenant: &str) {
         let n = self.tenant_overflow.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut last = self
-            .overflow_logged
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut last = strata_core::sync::lock(&self.overflow_logged);
         if last.is_none_or(|t| t.elapsed() >= OVERFLOW_LOG_EVERY) {
             *last = Some(Instant::now());
             tracing::warn!(
@@ -404,10 +297,7 @@ impl Metrics {
 
     /// Counts one request sent again to `upstream` on a fresh connection.
     pub fn upstream_retry(&self, upstream: &str) {
-        let mut r = self
-            .upstream_retries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut r = strata_core::sync::lock(&self.upstream_retries);
         match r.iter_mut().find(|(u, _)| u == upstream) {
             Some((_, n)) => *n += 1,
             None => r.push((upstream.to_string(), 1)),
@@ -416,10 +306,7 @@ impl Metrics {
 
     /// Every family, series sorted by labels.
     pub fn families(&self) -> Vec<OwnedFamily> {
-        let mut all: Vec<Arc<Series>> = self
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut all: Vec<Arc<Series>> = strata_core::sync::read(&self.index)
             .series
             .values()
             .cloned()
@@ -435,7 +322,12 @@ impl Metrics {
         let hist = |name: &str, help: &str, get: fn(&Series) -> &Histogram| {
             let mut samples = Vec::new();
             for s in &all {
-                get(s).samples(name, &s.key.labels(), &mut samples);
+                samples.extend(expo::histogram_samples(
+                    name,
+                    &s.key.labels(),
+                    get(s),
+                    expo::LeStyle::Decimal,
+                ));
             }
             family(name, MetricType::Histogram, help, Some("seconds"), samples)
         };
@@ -470,7 +362,7 @@ impl Metrics {
         let mut outcomes = Vec::new();
         let mut errors = Vec::new();
         for s in &all {
-            let o = s.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let o = strata_core::sync::lock(&s.outcomes).clone();
             for ((status, finish), n) in o {
                 let mut l = s.key.labels();
                 l.push(("status".to_string(), status.to_string()));
@@ -664,10 +556,7 @@ impl Metrics {
             "Client connections closed because no request head arrived within the header timeout.",
             &self.connections_timed_out,
         ));
-        let retries = self
-            .upstream_retries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let retries = strata_core::sync::lock(&self.upstream_retries)
             .iter()
             .map(|(u, n)| {
                 sample(
@@ -739,11 +628,7 @@ mod tests {
         s.ttft.observe(7.0);
         s.ttft.exemplar(
             7.0,
-            Exemplar {
-                trace_id: "ab".repeat(16),
-                span_id: "cd".repeat(8),
-                timestamp: 1.5,
-            },
+            trace_exemplar("ab".repeat(16), "cd".repeat(8), 1.5, 7.0),
         );
         s.outcome(200, "stop");
         let om = m.render(Format::OpenMetrics);

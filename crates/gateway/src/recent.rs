@@ -146,7 +146,7 @@ impl Recent {
 
     /// Adds one summary.
     pub fn push(&self, s: RequestSummary) {
-        let mut l = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        let mut l = strata_core::sync::lock(&self.lists);
         let horizon = s.received_ms - self.window_ms;
         l.slowest.retain(|x| x.received_ms >= horizon);
         let full = l.slowest.len() >= self.slowest_cap;
@@ -163,7 +163,7 @@ impl Recent {
 
     /// Up to `limit` requests in `order`.
     pub fn list(&self, order: Order, limit: usize) -> Vec<RequestSummary> {
-        let l = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        let l = strata_core::sync::lock(&self.lists);
         match order {
             Order::Recent => l.recent.iter().take(limit).cloned().collect(),
             Order::Slowest => {
@@ -180,7 +180,7 @@ impl Recent {
 
     /// The request with this id, if it is still kept.
     pub fn get(&self, request_id: &str) -> Option<RequestSummary> {
-        let l = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        let l = strata_core::sync::lock(&self.lists);
         l.recent
             .iter()
             .chain(l.slowest.iter())

@@ -34,14 +34,6 @@ fn rotel_agent() -> Option<PathBuf> {
     None
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Rotel {
     child: Child,
     out: PathBuf,
@@ -61,7 +53,7 @@ impl Rotel {
     fn start(bin: &PathBuf) -> Rotel {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("rotel.out");
-        let (grpc, http) = (free_port(), free_port());
+        let (grpc, http) = (testkit::free_port(), testkit::free_port());
         let child = Command::new(bin)
             .args([
                 "start",

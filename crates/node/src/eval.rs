@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rules::findings::Findings;
-use rules::notify::Notifier;
 use rules::{GroupSpec, RuleEngine};
+use sinks::notify::Notifier;
 
 use super::ingest::{Ingest, StoreQuery};
 use super::selfmetrics::SelfMetrics;

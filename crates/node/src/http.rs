@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rules::findings::Finding;
-use rules::notify::Notifier;
 use serde_json::{Value, json};
+use sinks::notify::Notifier;
 
 use super::eval::Evaluator;
 use super::ingest::Ingest;

@@ -38,8 +38,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rules::inhibit::InhibitRule;
-use rules::notify::{Notifier, NotifyConfig};
 use rules::{EngineConfig, GroupSpec};
+use sinks::notify::{Notifier, NotifyConfig};
 use sinks::remote_write::RemoteWriter;
 use sources::scrape::{Profile, ScrapeReport, Scraper, Target};
 use tokio::sync::{Notify, mpsc};

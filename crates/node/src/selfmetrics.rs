@@ -44,7 +44,7 @@ pub(crate) struct Gauges {
     /// remote_write counters, when configured.
     pub remote_write: Option<sinks::remote_write::RemoteWriteStats>,
     /// Notification counters, when receivers are configured.
-    pub notify: Option<rules::notify::NotifyStats>,
+    pub notify: Option<sinks::notify::NotifyStats>,
     /// Findings open now.
     pub findings_open: usize,
 }

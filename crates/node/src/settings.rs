@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rules::alert::Labels;
-use rules::notify::Receiver;
+use sinks::notify::Receiver;
 use sinks::remote_write::RemoteWriteConfig;
 
 /// Where the API listens unless told otherwise.

@@ -1,6 +1,6 @@
 //! The group scheduler: each group is evaluated on its interval, rules in order (a rule sees
 //! what earlier rules of its group wrote), recording results and `ALERTS` series are written
-//! back through [`Append`], due alerts go to the [`Notifier`](crate::notify::Notifier). Series a rule stops
+//! back through [`Append`], due alerts go to the caller (the node sends them to `sinks::notify`). Series a rule stops
 //! producing get a staleness marker, as in Prometheus.
 
 use std::collections::BTreeSet;
@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sources::Point;
 
+use crate::alert::labels_json as map;
 use crate::alert::{Alert, AlertingRule, External, Labels, State};
 use crate::check::{GroupSpec, RuleSpec};
-use crate::notify::map;
 
 pub use strata_core::{Append, Query};
 
@@ -307,7 +307,7 @@ fn rfc3339_or_zero(ms: i64) -> String {
     if ms <= 0 {
         return "0001-01-01T00:00:00Z".into();
     }
-    crate::notify::rfc3339(ms)
+    crate::alert::rfc3339(ms)
 }
 
 fn alert_json(a: &Alert) -> Value {

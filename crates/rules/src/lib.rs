@@ -17,7 +17,6 @@ pub mod file;
 pub mod findings;
 pub mod humanize;
 pub mod inhibit;
-pub mod notify;
 pub mod packs;
 pub mod slo;
 pub mod template;

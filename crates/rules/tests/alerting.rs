@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use rules::alert::Labels;
 use rules::inhibit::InhibitRule;
-use rules::notify::{Notifier, NotifyConfig, Receiver};
 use rules::{Append, EngineConfig, Query, RuleEngine};
+use sinks::notify::{Notifier, NotifyConfig, Receiver};
 use sources::Point;
 
 /// Answers each expression with a fixed result set that the test changes over time.

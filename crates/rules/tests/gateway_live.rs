@@ -7,7 +7,7 @@
 //! on).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use promql_parser::parser::{Expr, VectorSelector};
 use promql_parser::util::{ExprVisitor, walk_expr};
@@ -42,13 +42,6 @@ impl ExprVisitor for Selectors {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-}
-
 async fn scrape(client: &reqwest::Client, url: &str, store: &Store) -> i64 {
     let body = client
         .get(url)
@@ -60,7 +53,7 @@ async fn scrape(client: &reqwest::Client, url: &str, store: &Store) -> i64 {
         .expect("gateway /metrics body");
     let exp = expo::parse(&body, expo::Format::Prometheus);
     assert!(exp.errors.is_empty(), "{:?}", exp.errors);
-    let t = now_ms();
+    let t = strata_core::now_ms();
     let points = to_points(&exp, &target_labels("gateway", "gw:9000", &[]), t);
     let r = store.append(
         "gateway",

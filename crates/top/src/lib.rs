@@ -10,7 +10,7 @@ mod render;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event};
 
@@ -42,12 +42,6 @@ pub struct Options {
     pub width: u16,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Reads Strata once (exit 1 with the fix when it cannot), then shows the UI or the snapshot.
 pub fn run(args: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A refresh never waits longer than the interval, nor less than a second.
@@ -59,9 +53,14 @@ pub fn run(args: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
             return Ok(ExitCode::from(1));
         }
     };
-    let app = App::new(args.url.as_str(), args.interval, first, now_ms());
+    let app = App::new(
+        args.url.as_str(),
+        args.interval,
+        first,
+        strata_core::now_ms(),
+    );
     if args.once {
-        print!("{}", render::plain(&app, now_ms(), args.width));
+        print!("{}", render::plain(&app, strata_core::now_ms(), args.width));
         return Ok(ExitCode::SUCCESS);
     }
     if !std::io::stdout().is_terminal() {
@@ -90,7 +89,7 @@ fn interactive(mut app: App, source: Source) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let result = (|| {
         loop {
-            terminal.draw(|f| render::draw(f, &app, now_ms()))?;
+            terminal.draw(|f| render::draw(f, &app, strata_core::now_ms()))?;
             if event::poll(Duration::from_millis(250))?
                 && let Event::Key(key) = event::read()?
                 && let Some(a) = keys::action(key)
@@ -99,7 +98,7 @@ fn interactive(mut app: App, source: Source) -> std::io::Result<()> {
                 return Ok(());
             }
             while let Ok(r) = rx.try_recv() {
-                app.update(r, now_ms());
+                app.update(r, strata_core::now_ms());
             }
         }
     })();

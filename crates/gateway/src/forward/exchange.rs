@@ -11,7 +11,7 @@ use crate::Shared;
 use crate::errors::ErrorClass;
 use crate::ids::hex;
 use crate::log::capture::Item;
-use crate::metrics::{Exemplar, Key, Series};
+use crate::metrics::{Key, Series, trace_exemplar};
 use crate::record::{Cost, Endpoint, Record};
 use crate::route::InFlight;
 use crate::sse::HEAD_BYTES;
@@ -230,21 +230,19 @@ fn record_metrics(gw: &Shared, s: &Series, r: &Record) {
 /// Kept traces put their ids on the buckets their values fell in.
 fn exemplars(s: &Series, r: &Record) {
     let t = &r.timing;
-    let ex = Exemplar {
-        trace_id: hex(&r.trace_id),
-        span_id: hex(&r.server_span),
-        timestamp: t.unix_ns(t.end.unwrap_or(t.received)) as f64 / 1e9,
-    };
+    let at = t.unix_ns(t.end.unwrap_or(t.received)) as f64 / 1e9;
+    let ex = |v: f64| trace_exemplar(hex(&r.trace_id), hex(&r.server_span), at, v);
     if let Some(v) = t.ttft() {
-        s.ttft.exemplar(v.as_secs_f64(), ex.clone());
+        s.ttft.exemplar(v.as_secs_f64(), ex(v.as_secs_f64()));
     }
     if t.first_token.is_some() && t.batches.len() > 1 {
-        s.itl.exemplar(t.max_itl.as_secs_f64(), ex.clone());
+        s.itl
+            .exemplar(t.max_itl.as_secs_f64(), ex(t.max_itl.as_secs_f64()));
     }
     if let Some(v) = t.tpot(r.generation_tokens()) {
-        s.tpot.exemplar(v.as_secs_f64(), ex.clone());
+        s.tpot.exemplar(v.as_secs_f64(), ex(v.as_secs_f64()));
     }
     if let Some(v) = t.e2e() {
-        s.e2e.exemplar(v.as_secs_f64(), ex);
+        s.e2e.exemplar(v.as_secs_f64(), ex(v.as_secs_f64()));
     }
 }

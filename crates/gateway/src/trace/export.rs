@@ -121,7 +121,7 @@ impl Exporter {
     /// Queues one trace's spans; never waits. A full queue drops them (counted).
     pub fn submit(&self, spans: Vec<Span>) {
         let n = spans.len() as u64;
-        let sent = match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
+        let sent = match &*strata_core::sync::lock(&self.tx) {
             Some(tx) => tx.try_send(spans).is_ok(),
             None => false,
         };
@@ -140,8 +140,8 @@ impl Exporter {
     /// Closes the queue and waits up to `timeout` for what is queued to be sent; later
     /// spans are dropped (counted).
     pub async fn shutdown(&self, timeout: Duration) {
-        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(strata_core::sync::lock(&self.tx).take());
+        let task = strata_core::sync::lock(&self.task).take();
         if let Some(mut t) = task
             && tokio::time::timeout(timeout, &mut t).await.is_err()
         {

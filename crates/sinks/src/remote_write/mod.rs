@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use sources::Point;
+use strata_core::Point;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -167,7 +167,8 @@ impl RemoteWriter {
     /// Opens the queue (resuming batches left by a previous run) and starts the sender.
     /// Must be called inside a Tokio runtime.
     pub fn start(cfg: RemoteWriteConfig) -> Result<(RemoteWriter, Recovery), SinkError> {
-        sources::scrape::install_crypto_provider();
+        // Err only means a provider is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .build()

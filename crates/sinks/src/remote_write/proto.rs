@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
-use sources::Point;
+use strata_core::Point;
 
 /// `prometheus.WriteRequest`: the body of one remote_write POST.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -298,7 +298,7 @@ impl Scraper {
     /// progress is dropped). Fails before changing anything if a new target's client cannot
     /// be built.
     pub fn set_targets(&self, targets: Vec<Target>) -> Result<TargetChanges, FetchError> {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tasks = strata_core::sync::lock(&self.tasks);
         let mut old: Vec<Option<Task>> = tasks.drain(..).map(Some).collect();
         let mut kept = Vec::new();
         let mut start = Vec::new();
@@ -357,7 +357,7 @@ impl Scraper {
 
     /// Stops every target loop (the scraper can be shared: every holder sees it stopped).
     pub fn stop(&self) {
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tasks = std::mem::take(&mut *strata_core::sync::lock(&self.tasks));
         for task in tasks {
             task.handle.abort();
         }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rules::alert::Labels;
-use rules::notify::Receiver;
+use sinks::notify::Receiver;
 use sinks::remote_write::{Fsync, RemoteWriteConfig};
 
 use node::settings::{DEFAULT_LISTEN, DEFAULT_SHUTDOWN_DEADLINE, QueryLimits, Settings};

@@ -39,7 +39,7 @@ use strata_core::sync::{lock, read, write};
 pub use strata_core::stale::{STALE_NAN_BITS, is_stale};
 
 /// Labels that would explode cardinality and are always refused (they belong to traces/logs).
-pub const ALWAYS_FORBIDDEN: [&str; 3] = ["request_id", "user_id", "session_id"];
+pub use strata_core::labels::FORBIDDEN as ALWAYS_FORBIDDEN;
 
 /// Store settings; plain data so the binary can fill it from its config file.
 #[derive(Debug, Clone)]
@@ -319,7 +319,13 @@ impl Store {
         if let Some((l, _)) = s
             .labels
             .iter()
-            .find(|(n, v)| !v.is_empty() && self.cfg.forbidden_labels.contains(n))
+            // The per-request ids in any spelling (`Request_ID`, `exported_request_id`, ...),
+            // plus the configured names exactly.
+            .find(|(n, v)| {
+                !v.is_empty()
+                    && (strata_core::labels::forbidden(n).is_some()
+                        || self.cfg.forbidden_labels.contains(n))
+            })
         {
             return Err((
                 format!(

@@ -66,6 +66,12 @@ fn forbidden_labels_and_limits_name_metric_and_source() {
             && r.refused[0].source == "vllm-0"
             && r.refused[0].metric == "vllm:x"
     );
+    // Per-request ids are refused in every spelling a scraper or a relabel could produce.
+    for spelling in ["Request_ID", "requestid", "exported_request_id", "userId"] {
+        let odd = l(&[(spelling, "7")]);
+        let r = store.append("vllm-0", [s("vllm:y", &odd, 1, 1.0)]);
+        assert_eq!((r.appended, r.refused.len()), (0, 1), "{spelling}");
+    }
     let series: Vec<Vec<(String, String)>> =
         (0..4).map(|i| l(&[("gpu", &i.to_string())])).collect();
     let r = store.append("dcgm", series.iter().map(|ls| s("temp", ls, 1, 1.0)));
@@ -88,7 +94,7 @@ fn forbidden_labels_and_limits_name_metric_and_source() {
     let d = store.stats().drops;
     assert_eq!(
         (d.forbidden_label, d.metric_series_limit, d.series_limit),
-        (2, 2, 3)
+        (2 + 4, 2, 3)
     );
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::alert::{Alert, External, Labels, State};
-use crate::inhibit::InhibitRule;
+use rules::alert::{Alert, External, Labels, State, labels_json as map, rfc3339};
+use rules::inhibit::InhibitRule;
 
 /// Where notifications go.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +89,8 @@ pub struct Notifier {
 impl Notifier {
     /// Builds the notifier and starts its sender task (inside a Tokio runtime).
     pub fn start(cfg: NotifyConfig) -> Result<Arc<Notifier>, String> {
-        sources::scrape::install_crypto_provider();
+        // Err only means a provider is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .build()
@@ -235,28 +236,12 @@ async fn run(n: Arc<Notifier>) {
     }
 }
 
-/// RFC 3339 with milliseconds, UTC.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
 fn with_external(labels: &Labels, ext: &External) -> Value {
     let mut m = serde_json::Map::new();
     for (k, v) in ext.labels.iter().chain(labels.iter()) {
         m.insert(k.clone(), Value::String(v.clone()));
     }
     Value::Object(m)
-}
-
-/// Label pairs as a JSON object.
-pub(crate) fn map(pairs: &Labels) -> Value {
-    Value::Object(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
 }
 
 fn ends_at(a: &Alert) -> i64 {
