@@ -23,7 +23,7 @@
 mod histogram;
 pub mod labels;
 mod point;
-mod query;
+pub mod query;
 pub mod rng;
 pub mod stale;
 pub mod sync;

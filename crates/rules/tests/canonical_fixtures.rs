@@ -4,15 +4,13 @@
 //! `crates/sources/tests/fixtures.rs` checks by hand): same label sets, same numbers, and
 //! nothing for a signal the view says the engine does not give.
 
-mod db;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use db::Db;
 use rules::Query;
 use sources::dialect::{Layer, SeriesValue, SignalStatus, canonical, canonical_view, detect};
 use sources::{LabelSet, Point};
+use testkit::db::Db;
 
 const T: i64 = 1_000_000;
 

@@ -6,23 +6,21 @@
 
 use testkit::peer;
 
-mod db;
-
-use db::Db;
 use rules::alert::Labels;
 use rules::cost::{CostModel, GpuMatch, GpuPrice, ModelPrice, Report, report};
 use rules::{EngineConfig, Query, RuleEngine};
 use sources::Point;
+use testkit::db::Db;
 
 /// Virtual time starts here.
 const T0: i64 = 1_700_000_000_000;
 /// Data step.
 const STEP_S: i64 = 15;
 
-impl Db {
-    /// The one series `expr` returns whose labels include `with`.
-    fn value(&self, expr: &str, t_s: i64, with: &[(&str, &str)]) -> f64 {
-        let rows = self.instant(expr, T0 + t_s * 1000).expect(expr);
+/// The one series `expr` returns from `db` whose labels include `with`.
+fn value(db: &Db, expr: &str, t_s: i64, with: &[(&str, &str)]) -> f64 {
+    {
+        let rows = db.instant(expr, T0 + t_s * 1000).expect(expr);
         let hits: Vec<f64> = rows
             .iter()
             .filter(|(l, _)| {
@@ -151,31 +149,40 @@ fn one_gpu_hour_with_idle_is_shared_by_tokens_and_billed_by_model_prices() {
     let usd = ("currency", "USD");
 
     close(
-        db.value("cost:gpu_price:per_hour", at, &[usd]),
+        value(&db, "cost:gpu_price:per_hour", at, &[usd]),
         2.0,
         "H100 price",
     );
     close(
-        db.value("cost:node_price:per_hour", at, &[("Hostname", "node-a")]),
+        value(
+            &db,
+            "cost:node_price:per_hour",
+            at,
+            &[("Hostname", "node-a")],
+        ),
         2.0,
         "node",
     );
     // 120 evaluations in (0, 3600] × 2 $/h × 30 s = 2 $.
-    close(db.value("cost:gpu_cost:sum1h", at, &[usd]), 2.0, "GPU hour");
+    close(
+        value(&db, "cost:gpu_cost:sum1h", at, &[usd]),
+        2.0,
+        "GPU hour",
+    );
     // 40 idle evaluations (30 s .. 1200 s) × 2 $/h × 30 s = 2/3 $.
     close(
-        db.value("cost:gpu_idle_cost:sum1h", at, &[usd]),
+        value(&db, "cost:gpu_idle_cost:sum1h", at, &[usd]),
         2.0 / 3.0,
         "idle",
     );
     close(
-        db.value("cost:generation_tokens:increase1h", at, &[]),
+        value(&db, "cost:generation_tokens:increase1h", at, &[]),
         3_600_000.0,
         "tokens",
     );
     // 2 $ / 3.6 M tokens.
     close(
-        db.value("cost:effective_per_token:1h", at, &[usd]),
+        value(&db, "cost:effective_per_token:1h", at, &[usd]),
         2.0 / 3.6e6,
         "effective cost per token",
     );
@@ -184,17 +191,17 @@ fn one_gpu_hour_with_idle_is_shared_by_tokens_and_billed_by_model_prices() {
     for (tenant, share) in [("a", 0.75), ("b", 0.25)] {
         let t = ("tenant", tenant);
         close(
-            db.value("cost:tenant_tokens:share1h", at, &[t]),
+            value(&db, "cost:tenant_tokens:share1h", at, &[t]),
             share,
             tenant,
         );
         close(
-            db.value("cost:tenant_gpu_cost:sum1h", at, &[t, usd]),
+            value(&db, "cost:tenant_gpu_cost:sum1h", at, &[t, usd]),
             share * 2.0,
             tenant,
         );
         close(
-            db.value("cost:tenant_gpu_idle_cost:sum1h", at, &[t, usd]),
+            value(&db, "cost:tenant_gpu_idle_cost:sum1h", at, &[t, usd]),
             share * 2.0 / 3.0,
             tenant,
         );
@@ -202,7 +209,8 @@ fn one_gpu_hour_with_idle_is_shared_by_tokens_and_billed_by_model_prices() {
     // Billed per hour at the 5-minute rate: a (m1) = (500 × 0.5 + 1125 × 1.5) $/M × 3600 s
     // = 6.975 $/h; b (m2) = (125 × 0.2 + 375 × 0.6) × 3600 / 1e6 = 0.9 $/h.
     close(
-        db.value(
+        value(
+            &db,
             "cost:billed:per_hour",
             at,
             &[("tenant", "a"), ("model", "m1")],
@@ -211,17 +219,23 @@ fn one_gpu_hour_with_idle_is_shared_by_tokens_and_billed_by_model_prices() {
         "billed a",
     );
     close(
-        db.value("cost:tenant_billed:per_hour", at, &[("tenant", "b")]),
+        value(&db, "cost:tenant_billed:per_hour", at, &[("tenant", "b")]),
         0.9,
         "billed b",
     );
     close(
-        db.value("cost:model_billed:per_hour", at, &[("model", "m1"), usd]),
+        value(
+            &db,
+            "cost:model_billed:per_hour",
+            at,
+            &[("model", "m1"), usd],
+        ),
         6.975,
         "billed m1",
     );
     close(
-        db.value(
+        value(
+            &db,
             "cost:token_price:per_million",
             at,
             &[("model", "m2"), ("type", "generation")],
@@ -231,12 +245,22 @@ fn one_gpu_hour_with_idle_is_shared_by_tokens_and_billed_by_model_prices() {
     );
     // Useful over billed: a (450 + 1000) / (500 + 1125); b all useful.
     close(
-        db.value("cost:useful_tokens:ratio_rate1h", at, &[("tenant", "a")]),
+        value(
+            &db,
+            "cost:useful_tokens:ratio_rate1h",
+            at,
+            &[("tenant", "a")],
+        ),
         1450.0 / 1625.0,
         "useful a",
     );
     close(
-        db.value("cost:useful_tokens:ratio_rate1h", at, &[("tenant", "b")]),
+        value(
+            &db,
+            "cost:useful_tokens:ratio_rate1h",
+            at,
+            &[("tenant", "b")],
+        ),
         1.0,
         "useful b",
     );
@@ -310,18 +334,23 @@ fn gpus_are_priced_exact_first_then_by_substring_then_default() {
         ("GPU-3", 0.7),
     ] {
         close(
-            db.value("cost:gpu_price:per_hour", 0, &[("gpu_uuid", uuid)]),
+            value(&db, "cost:gpu_price:per_hour", 0, &[("gpu_uuid", uuid)]),
             want,
             uuid,
         );
         close(
-            db.value("cost:gpu_idle_cost:per_hour", 0, &[("gpu_uuid", uuid)]),
+            value(&db, "cost:gpu_idle_cost:per_hour", 0, &[("gpu_uuid", uuid)]),
             want * 0.5,
             uuid,
         );
     }
     close(
-        db.value("cost:node_price:per_hour", 0, &[("Hostname", "node-a")]),
+        value(
+            &db,
+            "cost:node_price:per_hour",
+            0,
+            &[("Hostname", "node-a")],
+        ),
         2.0 + 1.2 + 0.7 + 0.7,
         "node",
     );
@@ -349,12 +378,12 @@ fn engine_token_counts_are_preferred_for_tokens_produced() {
     one_busy_hour(&db, &rules);
     // Linear from 0 at t = 0: the increase over (0, 3600] is extrapolated to 4 M exactly.
     close(
-        db.value("cost:effective_per_token:1h", 3600, &[]),
+        value(&db, "cost:effective_per_token:1h", 3600, &[]),
         2.0 / 4e6,
         "effective",
     );
     close(
-        db.value("cost:tenant_gpu_cost:sum1h", 3600, &[("tenant", "a")]),
+        value(&db, "cost:tenant_gpu_cost:sum1h", 3600, &[("tenant", "a")]),
         1.5,
         "a",
     );
@@ -404,7 +433,7 @@ fn counters_born_inside_the_window_count_from_zero() {
         }
     }
     close(
-        db.value("cost:generation_tokens:increase1h", 3600, &[]),
+        value(&db, "cost:generation_tokens:increase1h", 3600, &[]),
         1000.0,
         "tokens",
     );

@@ -4,17 +4,15 @@
 //! SLOs) are evaluated by the rule engine at each step. Each scenario must raise its own
 //! diagnosis and alert, and `healthy` nothing at all.
 
-mod db;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use db::Db;
 use rules::alert::Labels;
 use rules::triage::Triage;
 use sim::{EngineKind, FinishReason, Scenario, SimConfig, VirtualRun};
 use sources::Point;
 use sources::scrape::{target_labels, to_points};
+use testkit::db::Db;
 
 /// Virtual time starts here (a real epoch, so `offset 1h` reaches before the data).
 const T0: i64 = 1_700_000_000_000;

@@ -3,14 +3,12 @@
 //! 19-58 %, requests in flight) is not "doing no math", while a stalled GPU (tensor and SMs
 //! both idle) is. Evaluated by Strata's rule engine in virtual time over the built-in packs.
 
-mod db;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use db::Db;
 use rules::triage::Triage;
 use sources::Point;
+use testkit::db::Db;
 
 const T0: i64 = 1_700_000_000_000;
 

@@ -8,13 +8,10 @@
 use testkit::peer;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use rules::alert::Labels;
-use rules::{Append, EngineConfig, Query, RuleEngine};
+use rules::{EngineConfig, RuleEngine};
 use sources::Point;
 use tsdb::promql::{Engine, EngineConfig as QueryConfig, Value};
-use tsdb::{SampleRef, Store, StoreConfig};
 
 const RULES: &str = r#"groups:
 - name: api
@@ -182,44 +179,6 @@ fn promtool_test(rule_file: &str) -> String {
     t
 }
 
-/// The tsdb engine as the rule engine's query source.
-struct StoreQuery(Engine);
-
-impl Query for StoreQuery {
-    fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        match self.0.instant(expr, t_ms).map_err(|e| e.to_string())? {
-            Value::Vector(v) => Ok(v
-                .into_iter()
-                .map(|s| (s.labels.as_slice().to_vec(), s.v))
-                .collect()),
-            Value::Scalar { v, .. } => Ok(vec![(Vec::new(), v)]),
-            other => Err(format!("not a vector: {other:?}")),
-        }
-    }
-}
-
-/// Recording-rule output (and `ALERTS`) written back into the store.
-struct StoreAppend(Arc<Store>);
-
-impl Append for StoreAppend {
-    fn append(&self, points: Vec<Point>) {
-        append(&self.0, &points);
-    }
-}
-
-fn append(store: &Store, points: &[Point]) {
-    let report = store.append(
-        "test",
-        points.iter().map(|p| SampleRef {
-            name: &p.name,
-            labels: &p.labels,
-            t_ms: p.timestamp_ms,
-            value: p.value,
-        }),
-    );
-    assert!(report.refused.is_empty(), "store refused samples");
-}
-
 /// `name{a="x",b="y"}` as a name and labels.
 fn parse_series(s: &str) -> (String, Vec<(String, String)>) {
     let (name, rest) = s.split_once('{').unwrap_or((s, "}"));
@@ -279,7 +238,7 @@ fn strata_fires_the_alerts_promtool_expects() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let store = Arc::new(Store::open(StoreConfig::default()).0);
+    let db = testkit::db::Db::new();
     for (series, values) in SERIES {
         let (name, labels) = parse_series(series);
         let points: Vec<Point> = values
@@ -290,10 +249,10 @@ fn strata_fires_the_alerts_promtool_expects() {
                 Point::new(name.clone(), labels.clone(), v, i as i64 * 60_000)
             })
             .collect();
-        append(&store, &points);
+        db.write("test", &points);
     }
-    let query = StoreQuery(Engine::new(store.clone(), QueryConfig::default()));
-    let sink = StoreAppend(store);
+    // Recorded series are compared in tsdb's own text form.
+    let raw = Engine::new(db.store.clone(), QueryConfig::default());
     let engine = RuleEngine::new(
         rules::load("rules.yml", RULES).expect("rules load"),
         EngineConfig::default(),
@@ -302,9 +261,9 @@ fn strata_fires_the_alerts_promtool_expects() {
     let mut recorded = RECORDED.iter().peekable();
     let last = table.iter().map(|(m, _, _)| *m).max().unwrap_or(0);
     for minute in 0..=last {
-        engine.eval_group(0, minute * 60_000, &query, &sink);
+        engine.eval_group(0, minute * 60_000, &db, &db);
         while let Some((_, expr, series, value)) = recorded.next_if(|r| r.0 == minute) {
-            let Ok(Value::Vector(v)) = query.0.instant(expr, minute * 60_000) else {
+            let Ok(Value::Vector(v)) = raw.instant(expr, minute * 60_000) else {
                 panic!("{expr} at {minute}m is not a vector");
             };
             let got: Vec<(String, String)> = v

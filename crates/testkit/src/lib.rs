@@ -5,10 +5,12 @@
 //!   the test, or fails it under `STRATA_REQUIRE_PEERS=1`;
 //! - [`sdk`]: the real OpenAI Python SDK as a client;
 //! - [`live`]: real `strata sim` / `strata up` / `strata demo` processes on free ports;
+//! - [`db`]: the store-backed `Query`/`Append` the rule tests evaluate against;
 //! - [`free_port`]: a loopback port free right now.
 //!
 //! Test code only (`publish = false`): panics with a message are how it reports failure.
 
+pub mod db;
 pub mod live;
 pub mod peer;
 pub mod sdk;
