@@ -10,6 +10,28 @@
 //!   skipped silently.
 //!
 //! The crate reads no files or environment of its own: the binary resolves configuration.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), String> {
+//! let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+//! let plan = node::Plan {
+//!     settings: node::Settings::new("127.0.0.1:0".parse().unwrap(), dir.path().into()),
+//!     targets: Vec::new(), // scrape targets: engines, DCGM exporters, NVML
+//!     groups: rules::packs::shared().map_err(|e| format!("{e:?}"))?,
+//!     inhibit: Vec::new(),
+//!     gateway: None,
+//!     scenarios: None,
+//! };
+//! let running = node::start(plan, None).await?;
+//! let api = format!("http://{}/api/v1/query", running.addr()); // Prometheus API, UI, /metrics
+//! # let _ = api;
+//! let report = running.shutdown(Some(std::time::Duration::from_secs(5))).await;
+//! assert!(report.clean(), "{report:?}");
+//! assert!(report.steps.iter().any(|s| s.name == "store snapshot"));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod api;
 mod eval;

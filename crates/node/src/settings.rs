@@ -74,6 +74,31 @@ impl Default for QueryLimits {
 }
 
 impl Settings {
+    /// A node on `listen` keeping its data in `data_dir`, with the defaults `strata up` has
+    /// without a config file: 6 h retention, snapshots every 2 min, the built-in packs with
+    /// the `chat` SLO profile, no sinks, incident mode on the packs' page alerts for 10 min,
+    /// a 25 s shutdown deadline and Prometheus' query limits.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Settings {
+        Settings {
+            listen,
+            admin_token: None,
+            data_dir,
+            retention: Duration::from_secs(6 * 3600),
+            snapshot_interval: Duration::from_secs(120),
+            packs: true,
+            slo_profile: "chat".to_string(),
+            rule_files: Vec::new(),
+            rule_interval: None,
+            remote_write: None,
+            receivers: Vec::new(),
+            external_labels: Vec::new(),
+            incident_alerts: Vec::new(),
+            incident_duration: Duration::from_secs(600),
+            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+            query: QueryLimits::default(),
+        }
+    }
+
     /// The settings a running node cannot change, each with its user-facing name: a reload
     /// that changes one of them reports it under `needs_restart`.
     pub(crate) fn needs_restart(

@@ -211,26 +211,13 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
     gw.log.output = gateway::LogOutput::Off;
 
     let settings = Settings {
-        listen: args.listen,
         admin_token: args
             .admin_token_file
             .as_deref()
             .map(crate::up::read_token)
             .transpose()?,
-        data_dir: args.data_dir.clone(),
-        retention: Duration::from_secs(6 * 3600),
-        snapshot_interval: Duration::from_secs(120),
-        packs: true,
-        slo_profile: "chat".to_string(),
-        rule_files: Vec::new(),
         rule_interval: args.rule_interval,
-        remote_write: None,
-        receivers: Vec::new(),
-        external_labels: Vec::new(),
-        incident_alerts: Vec::new(),
-        incident_duration: Duration::from_secs(600),
-        shutdown_deadline: node::settings::DEFAULT_SHUTDOWN_DEADLINE,
-        query: node::settings::QueryLimits::default(),
+        ..Settings::new(args.listen, args.data_dir.clone())
     };
     let config = Config::default();
     let plan = Plan {
