@@ -233,6 +233,23 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Label pairs as a JSON object (the API's and the notifications' shape).
+pub fn labels_json(pairs: &Labels) -> serde_json::Value {
+    serde_json::Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// RFC 3339 with milliseconds, UTC (the API's and the notifications' time format).
+pub fn rfc3339(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,21 +385,4 @@ mod tests {
         ];
         assert!(r.eval(two, 0, &External::default()).is_err());
     }
-}
-
-/// Label pairs as a JSON object (the API's and the notifications' shape).
-pub fn labels_json(pairs: &Labels) -> serde_json::Value {
-    serde_json::Value::Object(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect(),
-    )
-}
-
-/// RFC 3339 with milliseconds, UTC (the API's and the notifications' time format).
-pub fn rfc3339(ms: i64) -> String {
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
 }
