@@ -1,8 +1,9 @@
 //! Prometheus rules for Strata: rule files are loaded and checked ([`check`]), their
 //! templates parsed ([`template`]), groups evaluated on their interval against any
 //! [`Query`] implementation ([`engine`]), alerts moved through inactive → pending → firing
-//! with Prometheus's semantics ([`alert`]), and notifications sent to Alertmanager or a
-//! JSON webhook ([`notify`]).
+//! with Prometheus's semantics ([`alert`]), and inhibitions between them ([`inhibit`]); the
+//! notifier that sends due alerts to Alertmanager or a webhook lives with the other sinks
+//! (`sinks::notify`).
 //!
 //! The brain on top: canonical recording rules generated from the dialect tables
 //! ([`canonical`]), the built-in alert, diagnosis and SLO packs ([`packs`], [`slo`]),
