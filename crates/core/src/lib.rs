@@ -3,7 +3,7 @@
 //! - [`Point`]: the one sample type every source produces (scraper, NVML, gateway, rules);
 //! - [`stale`]: Prometheus' staleness marker;
 //! - [`labels`]: label-name validity and the per-request labels that never go on a metric;
-//! - [`now_ms`]: wall-clock milliseconds;
+//! - [`now_ms`], [`civil_from_days`]: wall-clock milliseconds and calendar dates;
 //! - [`sync`]: locks that survive a panicked holder;
 //! - [`Histogram`]: one cumulative histogram with an exemplar slot per bucket;
 //! - [`Query`] / [`Append`]: how the rule engine reads and writes a store without knowing it;
@@ -31,6 +31,22 @@ pub mod sync;
 pub use histogram::{Bucket, Exemplar, Histogram};
 pub use point::{LabelSet, Point};
 pub use query::{Append, Query};
+
+/// `(year, month 1-12, day 1-31)` of the day `days` after 1970-01-01 in the proleptic
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`): the date arithmetic the PromQL
+/// date functions and the log timestamps need, without a date crate.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).
 pub fn now_ms() -> i64 {

@@ -1,20 +1,8 @@
 //! Calendar fields of a Unix time in UTC for PromQL's date functions (`hour()`,
 //! `day_of_week()`, `days_in_month()`, …), computed with the proleptic Gregorian
-//! calendar (Howard Hinnant's `civil_from_days`) rather than pulling in a date crate.
+//! calendar (`strata_core::civil_from_days`) rather than pulling in a date crate.
 
-/// `(year, month 1-12, day 1-31)` of the day `days` after 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
+use strata_core::civil_from_days;
 
 fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
