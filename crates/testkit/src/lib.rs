@@ -6,6 +6,8 @@
 //! - [`sdk`]: the real OpenAI Python SDK as a client;
 //! - [`live`]: real `strata sim` / `strata up` / `strata demo` processes on free ports;
 //! - [`db`]: the store-backed `Query`/`Append` the rule tests evaluate against;
+//! - [`prometheus`]: a real Prometheus loaded with the same points as the embedded store,
+//!   for differential tests and benchmarks of the store and PromQL;
 //! - [`free_port`]: a loopback port free right now.
 //!
 //! Test code only (`publish = false`): panics with a message are how it reports failure.
@@ -13,6 +15,7 @@
 pub mod db;
 pub mod live;
 pub mod peer;
+pub mod prometheus;
 pub mod sdk;
 
 pub use peer::free_port;

@@ -9,14 +9,10 @@
 //! struct overhead); Prometheus — the chunk files of a TSDB snapshot taken with the head
 //! (per-chunk framing: length, encoding byte and CRC32 included).
 
-#[path = "../tests/peer/mod.rs"]
-#[allow(dead_code)] // the bench uses only part of the test peer helper
-mod peer;
-
 use std::sync::Arc;
 use std::time::Instant;
 
-use peer::{BUCKETS, Prometheus, Rng, Series, histogram, secs};
+use testkit::prometheus::{BUCKETS, Prometheus, Rng, Series, histogram, secs};
 use tsdb::promql::{Engine, EngineConfig};
 use tsdb::{SampleRef, Store, StoreConfig};
 
@@ -45,7 +41,7 @@ fn dataset(base: i64) -> (Vec<Series>, Vec<Series>) {
         let mut c = 0.0;
         let points = (0..POINTS)
             .map(|k| {
-                c += (rng.next() * 300.0).floor();
+                c += (rng.f64() * 300.0).floor();
                 (ts(k), c)
             })
             .collect();
@@ -53,7 +49,7 @@ fn dataset(base: i64) -> (Vec<Series>, Vec<Series>) {
         let mut g = 0.5;
         let points = (0..POINTS)
             .map(|k| {
-                g = ((g + rng.next() * 0.02 - 0.01f64).clamp(0.0, 1.0) * 100.0).round() / 100.0;
+                g = ((g + rng.f64() * 0.02 - 0.01f64).clamp(0.0, 1.0) * 100.0).round() / 100.0;
                 (ts(k), g)
             })
             .collect();
@@ -112,8 +108,8 @@ fn realistic_gauges(base: i64) -> Vec<Series> {
             let mut v = start;
             let points = (0..POINTS)
                 .map(|k| {
-                    if rng.next() < p {
-                        v = change(v, rng.next());
+                    if rng.f64() < p {
+                        v = change(v, rng.f64());
                     }
                     let shown = if name == "bench_kv_cache_usage_ratio" {
                         v / 1000.0

@@ -7,15 +7,13 @@
 //! so no sample ever lies on a window edge; the edge itself is unit-tested in the crate.
 
 #[allow(dead_code)] // the benchmark uses the rest of the peer helper
-mod peer;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tsdb::promql::{Engine, EngineConfig, Value};
 use tsdb::{SampleRef, Store, StoreConfig};
 
-use peer::{BUCKETS, Prometheus, Rng, Series, histogram};
+use testkit::prometheus::{BUCKETS, Prometheus, Rng, Series, histogram};
 
 const STEP: i64 = 5_000;
 const PHASE: i64 = 1_234;
@@ -44,12 +42,12 @@ fn dataset(base: i64) -> Vec<Series> {
                 let (mut gen_pts, mut prompt_pts, mut run, mut cache) =
                     (vec![], vec![], vec![], vec![]);
                 for i in 0..n {
-                    gen_tok += (rng.next() * 400.0).floor();
-                    prompt += (rng.next() * 900.0).floor();
+                    gen_tok += (rng.f64() * 400.0).floor();
+                    prompt += (rng.f64() * 900.0).floor();
                     gen_pts.push((ts(i), gen_tok));
                     prompt_pts.push((ts(i), prompt));
-                    run.push((ts(i), (rng.next() * 9.0).floor()));
-                    cache.push((ts(i), (rng.next() * 1000.0).round() / 1000.0));
+                    run.push((ts(i), (rng.f64() * 9.0).floor()));
+                    cache.push((ts(i), (rng.f64() * 1000.0).round() / 1000.0));
                 }
                 push("vllm:generation_tokens_total", &ls, gen_pts);
                 push("vllm:prompt_tokens_total", &ls, prompt_pts);
@@ -58,15 +56,15 @@ fn dataset(base: i64) -> Vec<Series> {
                 let mut waiting = vec![];
                 let mut swapped = vec![];
                 for i in 0..n {
-                    waiting.push((ts(i), (rng.next() * 30.0).floor()));
-                    swapped.push((ts(i), if rng.next() > 0.9 { 1.0 } else { 0.0 }));
+                    waiting.push((ts(i), (rng.f64() * 30.0).floor()));
+                    swapped.push((ts(i), if rng.f64() > 0.9 { 1.0 } else { 0.0 }));
                 }
                 push("vllm:num_requests_waiting", &ls, waiting);
                 push("vllm:num_requests_swapped", &ls, swapped);
                 for reason in ["stop", "length"] {
                     let mut c = 0.0;
                     let pts = (0..n).map(|i| {
-                        c += (rng.next() * if reason == "stop" { 10.0 } else { 2.0 }).floor();
+                        c += (rng.f64() * if reason == "stop" { 10.0 } else { 2.0 }).floor();
                         (ts(i), c)
                     });
                     let ls2 = [
@@ -85,7 +83,7 @@ fn dataset(base: i64) -> Vec<Series> {
                 &ls,
                 (0..n)
                     .map(|i| {
-                        pre += (rng.next() * 2.0).floor();
+                        pre += (rng.f64() * 2.0).floor();
                         (ts(i), pre)
                     })
                     .collect(),
@@ -118,7 +116,7 @@ fn dataset(base: i64) -> Vec<Series> {
             ("DCGM_FI_DEV_FB_FREE", 100.0, 5_000.0),
         ] {
             let pts = (0..n)
-                .map(|i| (ts(i), ((lo + rng.next() * (hi - lo)) * 10.0).round() / 10.0))
+                .map(|i| (ts(i), ((lo + rng.f64() * (hi - lo)) * 10.0).round() / 10.0))
                 .collect();
             push(name, &ls, pts);
         }
@@ -128,14 +126,14 @@ fn dataset(base: i64) -> Vec<Series> {
             "tgi_queue_size",
             &[("instance", instance)],
             (0..n)
-                .map(|i| (ts(i), (rng.next() * 12.0).floor()))
+                .map(|i| (ts(i), (rng.f64() * 12.0).floor()))
                 .collect(),
         );
         push(
             "tgi_batch_current_size",
             &[("instance", instance)],
             (0..n)
-                .map(|i| (ts(i), 1.0 + (rng.next() * 31.0).floor()))
+                .map(|i| (ts(i), 1.0 + (rng.f64() * 31.0).floor()))
                 .collect(),
         );
     }

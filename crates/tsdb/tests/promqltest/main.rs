@@ -4,7 +4,6 @@
 //! (they are not vendored: licence and size). The upstream run prints per-file pass,
 //! failure and unsupported counts and fails only if a script cannot be read.
 
-#[path = "promqltest/runner.rs"]
 mod runner;
 
 use std::path::Path;

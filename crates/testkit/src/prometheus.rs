@@ -1,6 +1,7 @@
-//! A real Prometheus for tests: started from the Debian package on 127.0.0.1, loaded over
-//! remote_write (prost + snappy, no protoc), queried over its HTTP API. Test-only helper;
-//! the production remote_write sink lives in `crates/sinks`.
+//! A real Prometheus for the store's differential tests and benchmarks: started from the
+//! Debian package on 127.0.0.1, loaded over remote_write (prost + snappy, no protoc) with
+//! exactly the points the embedded store gets, queried over its HTTP API; and the test data
+//! both are given.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// One series to load: sorted labels (`__name__` included) and points.
 pub struct Series {
+    /// Sorted labels, `__name__` included.
     pub labels: Vec<(String, String)>,
+    /// `(timestamp ms, value)`, oldest first.
     pub points: Vec<(i64, f64)>,
 }
 
@@ -44,23 +47,8 @@ impl Series {
     }
 }
 
-/// Deterministic xorshift64 numbers in `[0, 1)`: the same data on every run, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator started from `seed` (non-zero).
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next number in `[0, 1)`.
-    pub fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The seeded generator the test data is drawn from: the same data on every run.
+pub use strata_core::rng::Rng;
 
 /// Upper bounds of the classic histograms the test data carries, as `le` values.
 pub const BUCKETS: [(&str, f64); 6] = [
@@ -89,7 +77,7 @@ pub fn histogram(
     let (mut sums, mut cnts) = (vec![], vec![]);
     for t in times {
         for _ in 0..per_scrape {
-            let obs = rng.next() * rng.next() * 4.0;
+            let obs = rng.f64() * rng.f64() * 4.0;
             sum += obs;
             for (count, (_, le)) in counts.iter_mut().zip(BUCKETS) {
                 if obs <= le {
