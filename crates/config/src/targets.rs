@@ -61,6 +61,13 @@ pub fn target_specs(
             .or(config.scrape.max_body_bytes)
             .unwrap_or(DEFAULT_MAX_BODY_BYTES);
         spec.insecure_skip_verify = t.insecure_skip_verify;
+        if t.bearer_token_file.is_some() && !spec.url.password().unwrap_or_default().is_empty() {
+            return Err(at(
+                t.url.span(),
+                "the url carries a password and bearer_token_file is set too: only one would be sent".to_string(),
+                "keep credentials in bearer_token_file and drop `user:password@` from the url",
+            ));
+        }
         if let Some(file) = &t.bearer_token_file {
             let token = read(file, &at)?;
             spec.bearer_token = Some(String::from_utf8_lossy(&token).trim().to_string());

@@ -4,6 +4,7 @@
 //! - [`stale`]: Prometheus' staleness marker;
 //! - [`labels`]: label-name validity and the per-request labels that never go on a metric;
 //! - [`now_ms`], [`civil_from_days`]: wall-clock milliseconds and calendar dates;
+//! - [`redact_url`]: URLs as they may be printed (no passwords);
 //! - [`sync`]: locks that survive a panicked holder;
 //! - [`Histogram`]: one cumulative histogram with an exemplar slot per bucket;
 //! - [`Query`] / [`Append`]: how the rule engine reads and writes a store without knowing it;
@@ -18,6 +19,7 @@
 //! assert_eq!(p.label("model"), Some("m"));
 //! assert!(labels::valid_name("model") && !labels::valid_name("9lives"));
 //! assert_eq!(labels::forbidden("Request-ID"), Some("request_id"));
+//! assert_eq!(strata_core::redact_url("http://u:pw@h:8000/metrics"), "http://u:***@h:8000/metrics");
 //! ```
 
 mod histogram;
@@ -48,9 +50,56 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// `url` with the password of its user-info replaced by `***` (`http://u:***@host/...`), for
+/// every place a URL is printed or logged: config checks, reload answers, scrape errors.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let user = rest[..at].split(':').next().unwrap_or_default();
+    let password = rest[..at].contains(':');
+    format!(
+        "{}{user}{}{}",
+        &url[..scheme_end],
+        if password { ":***" } else { "" },
+        &rest[at..]
+    )
+}
+
 /// Milliseconds since the Unix epoch, now (0 if the clock is before 1970).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_print() {
+        for (given, shown) in [
+            ("http://u:secret@h:8000/metrics", "http://u:***@h:8000/metrics"),
+            ("https://u:p@ss@h/", "https://u:***@h/"),
+            ("http://token@h/x", "http://token@h/x"),
+            ("http://h:8000/a@b", "http://h:8000/a@b"),
+            ("http://h:8000/metrics", "http://h:8000/metrics"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_url(given), shown, "{given}");
+        }
+    }
+
+    #[test]
+    fn calendar_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
 }

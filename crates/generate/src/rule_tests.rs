@@ -591,11 +591,7 @@ type Fired = BTreeMap<String, Vec<(BTreeMap<String, String>, BTreeMap<String, St
 
 fn evaluate(world: &World, groups: &[rules::GroupSpec]) -> Result<Fired, String> {
     let store = Arc::new(Store::open(StoreConfig::default()).0);
-    let ingest = Ingest {
-        store: store.clone(),
-        remote: None,
-        external: Vec::new(),
-    };
+    let ingest = Ingest::new(store.clone(), None, Vec::new());
     for (key, pieces) in world {
         let values = expand(&notation(pieces))?;
         let points: Vec<Point> = values

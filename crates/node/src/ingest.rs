@@ -3,7 +3,9 @@
 //! included) and to remote_write when configured. The store is also the rule engine's query
 //! source ([`StoreQuery`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rules::alert::Labels;
 use rules::{Append, Query};
@@ -138,9 +140,24 @@ pub struct Ingest {
     pub remote: Option<RemoteWriter>,
     /// Added to remote-written samples that lack them.
     pub external: Labels,
+    /// When each (source, metric) refusal was last logged: at most one line a minute each.
+    warned: Mutex<HashMap<(String, String), Instant>>,
 }
 
+/// How often the same refusal (source, metric) is logged again; all are counted.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
 impl Ingest {
+    /// Writes into `store`, and to `remote` with `external` labels added when given.
+    pub fn new(store: Arc<Store>, remote: Option<RemoteWriter>, external: Labels) -> Ingest {
+        Ingest {
+            store,
+            remote,
+            external,
+            warned: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Appends `batch` to the store (metadata first) and queues it for remote_write.
     pub fn write(&self, batch: Batch) {
         for m in &batch.metadata {
@@ -155,8 +172,25 @@ impl Ingest {
                 value: p.value,
             }),
         );
-        for r in report.refused.iter().take(3) {
-            tracing::warn!("store refused {} from {}: {}", r.metric, r.source, r.reason);
+        if !report.refused.is_empty() {
+            let now = Instant::now();
+            let mut warned = strata_core::sync::lock(&self.warned);
+            for r in &report.refused {
+                let key = (r.source.clone(), r.metric.clone());
+                if warned
+                    .get(&key)
+                    .is_some_and(|t| now.duration_since(*t) < REFUSAL_LOG_EVERY)
+                {
+                    continue;
+                }
+                tracing::warn!(
+                    "store refused {} from {}: {} (logged once a minute per metric; every drop is counted in strata_store_dropped_samples_total)",
+                    r.metric,
+                    r.source,
+                    r.reason
+                );
+                warned.insert(key, now);
+            }
         }
         let Some(rw) = &self.remote else {
             return;
@@ -230,11 +264,7 @@ mod tests {
     #[test]
     fn batches_reach_the_store_with_their_metadata() {
         let (store, _) = Store::open(tsdb::StoreConfig::default());
-        let ingest = Ingest {
-            store: Arc::new(store),
-            remote: None,
-            external: Vec::new(),
-        };
+        let ingest = Ingest::new(Arc::new(store), None, Vec::new());
         let mut b = Batch::points("x", vec![Point::new("up".to_string(), Vec::new(), 1.0, 5)]);
         b.metadata.push(FamilyMeta::of(
             "up",

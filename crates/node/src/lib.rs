@@ -213,15 +213,14 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
             if recovery.samples > 0 {
                 eprintln!("remote_write: resuming {} queued samples", recovery.samples);
             }
+            for why in &recovery.discarded {
+                eprintln!("warning: remote_write queue segment discarded: {why}");
+            }
             Some(rw)
         }
         None => None,
     };
-    let ingest = Arc::new(Ingest {
-        store: store.clone(),
-        remote,
-        external: s.external_labels.clone(),
-    });
+    let ingest = Arc::new(Ingest::new(store.clone(), remote, s.external_labels.clone()));
     let gateway = match plan.gateway.clone() {
         Some(cfg) => Some(Embedded::start(cfg, ingest.clone()).await?),
         None => None,
@@ -364,10 +363,24 @@ async fn ingest_loop(
     ctl: Arc<http::Control>,
     stop: Arc<Notify>,
 ) {
-    let handle = |report: ScrapeReport| {
+    // Targets failing now: the first failure and the recovery are warnings (seen at the
+    // default log level), the repeats in between are info.
+    let mut down = std::collections::HashSet::new();
+    let mut handle = |report: ScrapeReport| {
         if let Some(e) = &report.error {
-            tracing::info!("scrape of {} failed: {e}", report.instance);
+            if down.insert(report.instance.clone()) {
+                tracing::warn!(
+                    "scrape of {} ({}) failed: {e} (repeats are logged at info until it answers again)",
+                    report.instance,
+                    report.job
+                );
+            } else {
+                tracing::info!("scrape of {} failed: {e}", report.instance);
+            }
         } else {
+            if down.remove(&report.instance) {
+                tracing::warn!("scrape of {} ({}) answers again", report.instance, report.job);
+            }
             ctl.scraped.store(true, Ordering::Relaxed);
         }
         ctl.metrics.scrape(

@@ -18,6 +18,8 @@ pub fn run(flag: Option<&Path>, args: ConfigArgs) -> Result<ExitCode, Box<dyn st
                 return Err("no config file: pass --config FILE or set STRATA_CONFIG (`strata config example > strata.toml` writes a documented one)".into());
             };
             let (cfg, text) = config::load(&path)?;
+            // What `strata up` checks before it starts: SLO profile, rule files, gateway ports.
+            crate::up::check_file(&path)?;
             let specs = config::target_specs(&cfg, &path, &text)?;
             println!("{}: ok, {} target(s)", path.display(), specs.len());
             for s in &specs {
@@ -26,7 +28,7 @@ pub fn run(flag: Option<&Path>, args: ConfigArgs) -> Result<ExitCode, Box<dyn st
                     "  {:<20} {:<6} {}  steady every {:?}, incident every {:?}",
                     s.job,
                     format!("{:?}", s.kind).to_lowercase(),
-                    s.url,
+                    strata_core::redact_url(s.url.as_str()),
                     p.steady.interval,
                     p.incident.interval
                 );
@@ -45,7 +47,12 @@ pub fn run(flag: Option<&Path>, args: ConfigArgs) -> Result<ExitCode, Box<dyn st
                     } else {
                         u.models.join(", ")
                     };
-                    println!("    {:<18} {}  ({})", u.name, u.url, models);
+                    println!(
+                        "    {:<18} {}  ({})",
+                        u.name,
+                        strata_core::redact_url(u.url.as_str()),
+                        models
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

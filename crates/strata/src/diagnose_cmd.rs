@@ -171,11 +171,7 @@ async fn triage(
         store.clone(),
         EngineConfig::default(),
     )));
-    let ingest = Ingest {
-        store,
-        remote: None,
-        external: Vec::new(),
-    };
+    let ingest = Ingest::new(store, None, Vec::new());
     let mut groups = groups(args.every, args.window)?;
     if let Some((_, g)) = &slo {
         groups.extend(g.iter().cloned().map(|mut g| {

@@ -225,5 +225,15 @@ pub fn embedded_settings(
     text: &str,
 ) -> Result<Option<GatewayConfig>, String> {
     let g = c.gateway_settings(path, text).map_err(|e| e.to_string())?;
+    if g.upstreams.is_empty()
+        && text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("gateway"))
+    {
+        eprintln!(
+            "warning: {}: [gateway] lists no [[gateway.upstream]]: the embedded gateway stays off (add an upstream, or remove the section)",
+            path.display()
+        );
+    }
     Ok((!g.upstreams.is_empty()).then_some(g))
 }

@@ -34,11 +34,7 @@ impl Db {
                 store.clone(),
                 EngineConfig::default(),
             ))),
-            ingest: Ingest {
-                store: store.clone(),
-                remote: None,
-                external: Vec::new(),
-            },
+            ingest: Ingest::new(store.clone(), None, Vec::new()),
             store,
         }
     }

@@ -1,9 +1,12 @@
 //! The bounded on-disk queue between batching and sending: one segment file per batch, so a
 //! receiver outage or a restart loses nothing that fits in the bound.
 //!
-//! Layout: `DIR/<seq>.rwb`, each `b"SRW1"`, sample count (u32 LE), body length (u32 LE),
-//! then the snappy-compressed `WriteRequest` exactly as it is POSTed. A segment is written
-//! to `<seq>.tmp` and renamed into place, so a crash mid-write leaves no half segment.
+//! Layout: `DIR/<seq>.rwb`, each `b"SRW2"`, sample count (u32 LE), body length (u32 LE),
+//! CRC32 of the body (u32 LE), then the snappy-compressed `WriteRequest` exactly as it is
+//! POSTed. A segment is written to `<seq>.tmp` and renamed into place, so a crash mid-write
+//! leaves no half segment; a segment damaged on disk fails its checksum and is dropped,
+//! counted and logged instead of being sent (and rejected). `SRW1` segments of earlier
+//! versions (no checksum) are still read.
 //!
 //! Fsync policy ([`Fsync`]): `Always` fsyncs each segment and the directory before the
 //! rename is considered done (survives power loss); `Never` leaves it to the OS (survives a
@@ -15,8 +18,11 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 4] = b"SRW1";
-const HEADER: u64 = 12;
+const MAGIC: &[u8; 4] = b"SRW2";
+/// Segments written before checksums (read, never written).
+const MAGIC_V1: &[u8; 4] = b"SRW1";
+const HEADER: u64 = 16;
+const HEADER_V1: u64 = 12;
 const EXT: &str = "rwb";
 
 /// When segment files are flushed to stable storage.
@@ -151,6 +157,7 @@ impl DiskQueue {
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&samples.to_le_bytes());
         header.extend_from_slice(&body_len.to_le_bytes());
+        header.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
         file.write_all(&header)
             .and_then(|()| file.write_all(body))
             .map_err(|e| ctx(e, "write segment", &tmp))?;
@@ -255,43 +262,69 @@ fn ctx(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
 }
 
+/// A segment's header: its samples, body length, body checksum (none in `SRW1` segments)
+/// and header size.
+struct Header {
+    samples: u32,
+    len: u32,
+    crc: Option<u32>,
+    size: u64,
+}
+
 fn read_header(path: &Path) -> Result<(u32, u64), String> {
     let mut file = fs::File::open(path).map_err(|e| e.to_string())?;
     let mut header = [0u8; HEADER as usize];
-    file.read_exact(&mut header)
-        .map_err(|_| "shorter than its header".to_string())?;
-    let (samples, len) = parse_header(&header)?;
+    let n = file.read(&mut header).map_err(|e| e.to_string())?;
+    let h = parse_header(&header[..n])?;
     let size = file.metadata().map_err(|e| e.to_string())?.len();
-    if size != HEADER + u64::from(len) {
+    if size != h.size + u64::from(h.len) {
         return Err(format!(
             "{size} bytes on disk, header says {}",
-            HEADER + u64::from(len)
+            h.size + u64::from(h.len)
         ));
     }
-    Ok((samples, size))
+    Ok((h.samples, size))
 }
 
-fn parse_header(header: &[u8; HEADER as usize]) -> Result<(u32, u32), String> {
-    if &header[..4] != MAGIC {
-        return Err("not a remote_write queue segment (bad magic)".into());
+fn parse_header(header: &[u8]) -> Result<Header, String> {
+    let word = |i: usize| -> Result<u32, String> {
+        header
+            .get(i..i + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| "shorter than its header".to_string())
+    };
+    match header.get(..4) {
+        Some(m) if m == MAGIC => Ok(Header {
+            samples: word(4)?,
+            len: word(8)?,
+            crc: Some(word(12)?),
+            size: HEADER,
+        }),
+        Some(m) if m == MAGIC_V1 => Ok(Header {
+            samples: word(4)?,
+            len: word(8)?,
+            crc: None,
+            size: HEADER_V1,
+        }),
+        Some(_) => Err("not a remote_write queue segment (bad magic)".into()),
+        None => Err("shorter than its header".into()),
     }
-    let word =
-        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-    Ok((word(4), word(8)))
 }
 
 fn read_segment(path: &Path) -> Result<(u32, Vec<u8>), String> {
     let data = fs::read(path).map_err(|e| e.to_string())?;
-    let header: &[u8; HEADER as usize] = data
-        .get(..HEADER as usize)
-        .and_then(|h| h.try_into().ok())
-        .ok_or("shorter than its header")?;
-    let (samples, len) = parse_header(header)?;
-    let body = &data[HEADER as usize..];
-    if body.len() as u64 != u64::from(len) {
-        return Err(format!("body is {} bytes, header says {len}", body.len()));
+    let h = parse_header(&data)?;
+    let body = data.get(h.size as usize..).unwrap_or_default();
+    if body.len() as u64 != u64::from(h.len) {
+        return Err(format!("body is {} bytes, header says {}", body.len(), h.len));
     }
-    Ok((samples, body.to_vec()))
+    if let Some(crc) = h.crc
+        && crc32fast::hash(body) != crc
+    {
+        return Err("checksum mismatch: the segment was damaged on disk".into());
+    }
+    Ok((h.samples, body.to_vec()))
 }
 
 #[cfg(test)]
@@ -318,8 +351,8 @@ mod tests {
     #[test]
     fn full_queue_drops_oldest_and_counts_samples() {
         let dir = tempfile::tempdir().expect("tempdir");
-        // Each segment is 12 + 10 bytes; room for two.
-        let (mut q, _) = DiskQueue::open(dir.path(), 50, Fsync::Never).expect("open");
+        // Each segment is 16 + 10 bytes; room for two.
+        let (mut q, _) = DiskQueue::open(dir.path(), 60, Fsync::Never).expect("open");
         assert_eq!(q.push(5, b"aaaaaaaaaa").expect("push"), 0);
         assert_eq!(q.push(6, b"bbbbbbbbbb").expect("push"), 0);
         assert_eq!(q.push(7, b"cccccccccc").expect("push"), 5);
@@ -327,7 +360,7 @@ mod tests {
         assert_eq!(q.peek().expect("oldest kept").body, b"bbbbbbbbbb");
         assert_eq!(q.push(9, &[0u8; 100]).expect("oversized"), 9);
         assert_eq!(q.dropped_samples(), 14);
-        assert_eq!(q.bytes(), 44);
+        assert_eq!(q.bytes(), 52);
     }
 
     #[test]
@@ -337,7 +370,7 @@ mod tests {
         q.push(2, b"good").expect("push");
         fs::write(
             dir.path().join("0000000000000007.rwb"),
-            b"SRW1\x01\0\0\0\x09\0\0\0abc",
+            b"SRW2\x01\0\0\0\x09\0\0\0\0\0\0\0abc",
         )
         .expect("write truncated");
         fs::write(dir.path().join("0000000000000008.rwb"), b"hello").expect("write foreign");
@@ -347,5 +380,36 @@ mod tests {
         assert_eq!(rec.discarded.len(), 3, "{:?}", rec.discarded);
         assert_eq!(q.peek().expect("good one").body, b"good");
         assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_damaged_segment_fails_its_checksum_and_is_dropped_not_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20, Fsync::Never).expect("open");
+        q.push(3, b"first batch").expect("push");
+        q.push(4, b"second batch").expect("push");
+        let first = dir.path().join("0000000000000000.rwb");
+        let mut bytes = fs::read(&first).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40; // one flipped bit in the body, same length
+        fs::write(&first, bytes).expect("write");
+        let second = q.peek().expect("the intact one");
+        assert_eq!(second.body, b"second batch");
+        assert_eq!(q.dropped_samples(), 3);
+    }
+
+    #[test]
+    fn segments_of_the_previous_format_are_still_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path().join("0000000000000003.rwb"),
+            b"SRW1\x02\0\0\0\x03\0\0\0old",
+        )
+        .expect("write v1");
+        let (mut q, rec) = DiskQueue::open(dir.path(), 1 << 20, Fsync::Never).expect("open");
+        assert_eq!((rec.segments, rec.samples), (1, 2));
+        assert_eq!(q.peek().expect("v1 segment").body, b"old");
+        q.push(1, b"new").expect("push");
+        assert_eq!(q.len(), 2);
     }
 }

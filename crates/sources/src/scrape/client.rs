@@ -96,13 +96,13 @@ impl Client {
         if let Some(pem) = &target.ca_pem {
             let certs =
                 reqwest::Certificate::from_pem_bundle(pem).map_err(|e| FetchError::Client {
-                    url: target.url.to_string(),
+                    url: strata_core::redact_url(target.url.as_str()),
                     reason: format!("CA bundle is not valid PEM: {e}"),
                 })?;
             builder = builder.tls_certs_merge(certs);
         }
         let http = builder.build().map_err(|e| FetchError::Client {
-            url: target.url.to_string(),
+            url: strata_core::redact_url(target.url.as_str()),
             reason: error_chain(&e),
         })?;
         Ok(Client { http })
@@ -110,7 +110,7 @@ impl Client {
 
     /// Fetches the target once within `timeout`.
     pub async fn fetch(&self, target: &TargetSpec, timeout: Duration) -> Result<Body, FetchError> {
-        let url = target.url.to_string();
+        let url = strata_core::redact_url(target.url.as_str());
         let attempt = async {
             let mut request = self
                 .http

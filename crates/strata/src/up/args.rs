@@ -8,7 +8,7 @@ use clap::Args;
 use sinks::remote_write::Fsync;
 
 /// `strata up`
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 #[command(after_help = "\
 Without a config file and without --engine/--gpu, strata up looks for engines on this
 machine's usual ports (vLLM :8000, TGI/llama.cpp :8080, SGLang :30000), a DCGM exporter on
@@ -146,7 +146,7 @@ pub(crate) fn check_label_name(name: &str) -> Result<(), String> {
 }
 
 /// `strata up` incident-mode flags.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct IncidentArgs {
     /// Alert that switches GPU scraping to the incident profile (250 ms) while it fires;
     /// repeatable, added to [incident] alerts. Default: every page-severity alert of the

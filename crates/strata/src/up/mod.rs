@@ -70,15 +70,8 @@ async fn plan(path: Option<&std::path::Path>, args: &UpArgs) -> Result<Plan, Str
         }
         None => None,
     };
-    let default = Config::default();
-    let config = loaded.as_ref().map_or(&default, |l| &l.config);
-    let settings = settings::resolve(config, args)?;
-    let groups = rules::rule_groups(config, &settings)?;
+    let (settings, groups, gateway) = checked(loaded.as_ref(), args)?;
     let inhibit = rules::inhibitions(&settings)?;
-    let gateway = match &loaded {
-        Some(l) => crate::gateway_cmd::embedded_settings(&l.config, &l.path, &l.text)?,
-        None => None,
-    };
     let targets = targets::targets(loaded.as_ref(), args).await?;
     if targets.is_empty() && gateway.is_none() {
         let place = loaded
@@ -97,6 +90,51 @@ async fn plan(path: Option<&std::path::Path>, args: &UpArgs) -> Result<Plan, Str
         gateway,
         scenarios: None,
     })
+}
+
+/// What `strata up` would run with, checked without starting anything: settings, rule groups
+/// (an unknown SLO profile or a bad rule file fails here) and the embedded gateway (port
+/// clashes fail here). `strata config check` runs exactly this, so a config it passes starts.
+pub(crate) fn checked(
+    loaded: Option<&targets::Loaded>,
+    args: &UpArgs,
+) -> Result<(node::Settings, Vec<::rules::GroupSpec>, Option<gateway::GatewayConfig>), String> {
+    let default = Config::default();
+    let config = loaded.map_or(&default, |l| &l.config);
+    let settings = settings::resolve(config, args)?;
+    let groups = rules::rule_groups(config, &settings)?;
+    let gateway = match loaded {
+        Some(l) => crate::gateway_cmd::embedded_settings(&l.config, &l.path, &l.text)?,
+        None => None,
+    };
+    if let Some(g) = &gateway {
+        let place = loaded.map_or(String::new(), |l| format!("{}: ", l.path.display()));
+        let mut ports = vec![("[api] listen", settings.listen), ("[gateway] listen", g.listen)];
+        if let Some(admin) = g.admin {
+            ports.push(("[gateway] admin", admin));
+        }
+        for (i, (a, x)) in ports.iter().enumerate() {
+            for (b, y) in &ports[i + 1..] {
+                if x == y && x.port() != 0 {
+                    return Err(format!(
+                        "{place}{a} and {b} are both {x}: give each its own address"
+                    ));
+                }
+            }
+        }
+    }
+    Ok((settings, groups, gateway))
+}
+
+/// The config file at `path` checked as `strata up` would start from it (no flags).
+pub(crate) fn check_file(path: &std::path::Path) -> Result<(), String> {
+    let (config, text) = ::config::load(path).map_err(|e| e.to_string())?;
+    let loaded = targets::Loaded {
+        config,
+        path: path.to_path_buf(),
+        text,
+    };
+    checked(Some(&loaded), &UpArgs::default()).map(|_| ())
 }
 
 /// No config file and no targets on the command line: what runs on this machine.

@@ -97,8 +97,18 @@ impl Engine {
         Engine { store, cfg }
     }
 
+    /// Parses `expr`; the error quotes at most the first 80 characters of a long query (a
+    /// 100 KB query is not echoed back) and the parser's own words, which say where it stopped.
     fn parse(expr: &str) -> Result<Expr, QueryError> {
-        parse(expr).map_err(|e| QueryError::bad(format!("invalid PromQL {expr:?}: {e}")))
+        parse(expr).map_err(|e| {
+            let shown: String = expr.chars().take(80).collect();
+            let more = if shown.len() < expr.len() {
+                format!("… ({} bytes)", expr.len())
+            } else {
+                String::new()
+            };
+            QueryError::bad(format!("invalid PromQL {shown:?}{more}: {e}"))
+        })
     }
 
     /// Refuses `expr` when it nests deeper than `max_nesting`, then parses it, runs `f` on
