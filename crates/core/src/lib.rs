@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn passwords_never_print() {
         for (given, shown) in [
-            ("http://u:secret@h:8000/metrics", "http://u:***@h:8000/metrics"),
+            (
+                "http://u:secret@h:8000/metrics",
+                "http://u:***@h:8000/metrics",
+            ),
             ("https://u:p@ss@h/", "https://u:***@h/"),
             ("http://token@h/x", "http://token@h/x"),
             ("http://h:8000/a@b", "http://h:8000/a@b"),

@@ -220,7 +220,11 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         }
         None => None,
     };
-    let ingest = Arc::new(Ingest::new(store.clone(), remote, s.external_labels.clone()));
+    let ingest = Arc::new(Ingest::new(
+        store.clone(),
+        remote,
+        s.external_labels.clone(),
+    ));
     let gateway = match plan.gateway.clone() {
         Some(cfg) => Some(Embedded::start(cfg, ingest.clone()).await?),
         None => None,
@@ -379,7 +383,11 @@ async fn ingest_loop(
             }
         } else {
             if down.remove(&report.instance) {
-                tracing::warn!("scrape of {} ({}) answers again", report.instance, report.job);
+                tracing::warn!(
+                    "scrape of {} ({}) answers again",
+                    report.instance,
+                    report.job
+                );
             }
             ctl.scraped.store(true, Ordering::Relaxed);
         }

@@ -39,11 +39,16 @@ fn config_check_refuses_what_up_refuses_and_hides_passwords() {
         text(&o)
     );
 
-    let secret = "[[target]]\nname = \"vllm\"\nurl = \"http://metrics:s3cret@127.0.0.1:8000/metrics\"\n";
+    let secret =
+        "[[target]]\nname = \"vllm\"\nurl = \"http://metrics:s3cret@127.0.0.1:8000/metrics\"\n";
     let o = check(dir.path(), secret);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("s3cret"), "{}", text(&o));
-    assert!(text(&o).contains("http://metrics:***@127.0.0.1:8000/metrics"), "{}", text(&o));
+    assert!(
+        text(&o).contains("http://metrics:***@127.0.0.1:8000/metrics"),
+        "{}",
+        text(&o)
+    );
 
     std::fs::write(dir.path().join("token"), "t0k3n\n").expect("token");
     let both = format!("{secret}bearer_token_file = \"token\"\n");
@@ -54,5 +59,9 @@ fn config_check_refuses_what_up_refuses_and_hides_passwords() {
 
     let o = check(dir.path(), "[gateway]\nlisten = \"127.0.0.1:8089\"\n");
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("lists no [[gateway.upstream]]"), "{}", text(&o));
+    assert!(
+        text(&o).contains("lists no [[gateway.upstream]]"),
+        "{}",
+        text(&o)
+    );
 }

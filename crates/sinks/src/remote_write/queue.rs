@@ -317,7 +317,11 @@ fn read_segment(path: &Path) -> Result<(u32, Vec<u8>), String> {
     let h = parse_header(&data)?;
     let body = data.get(h.size as usize..).unwrap_or_default();
     if body.len() as u64 != u64::from(h.len) {
-        return Err(format!("body is {} bytes, header says {}", body.len(), h.len));
+        return Err(format!(
+            "body is {} bytes, header says {}",
+            body.len(),
+            h.len
+        ));
     }
     if let Some(crc) = h.crc
         && crc32fast::hash(body) != crc

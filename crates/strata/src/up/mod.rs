@@ -98,7 +98,14 @@ async fn plan(path: Option<&std::path::Path>, args: &UpArgs) -> Result<Plan, Str
 pub(crate) fn checked(
     loaded: Option<&targets::Loaded>,
     args: &UpArgs,
-) -> Result<(node::Settings, Vec<::rules::GroupSpec>, Option<gateway::GatewayConfig>), String> {
+) -> Result<
+    (
+        node::Settings,
+        Vec<::rules::GroupSpec>,
+        Option<gateway::GatewayConfig>,
+    ),
+    String,
+> {
     let default = Config::default();
     let config = loaded.map_or(&default, |l| &l.config);
     let settings = settings::resolve(config, args)?;
@@ -109,7 +116,10 @@ pub(crate) fn checked(
     };
     if let Some(g) = &gateway {
         let place = loaded.map_or(String::new(), |l| format!("{}: ", l.path.display()));
-        let mut ports = vec![("[api] listen", settings.listen), ("[gateway] listen", g.listen)];
+        let mut ports = vec![
+            ("[api] listen", settings.listen),
+            ("[gateway] listen", g.listen),
+        ];
         if let Some(admin) = g.admin {
             ports.push(("[gateway] admin", admin));
         }
