@@ -103,7 +103,7 @@ impl Client {
         }
         let http = builder.build().map_err(|e| FetchError::Client {
             url: strata_core::redact_url(target.url.as_str()),
-            reason: error_chain(&e),
+            reason: error_chain(&e, &target.url),
         })?;
         Ok(Client { http })
     }
@@ -125,7 +125,7 @@ impl Client {
             }
             let mut response = request.send().await.map_err(|e| FetchError::Connect {
                 url: url.clone(),
-                reason: error_chain(&e),
+                reason: error_chain(&e, &target.url),
             })?;
             let status = response.status();
             if !status.is_success() {
@@ -150,7 +150,7 @@ impl Client {
             let mut bytes = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Connect {
                 url: url.clone(),
-                reason: error_chain(&e),
+                reason: error_chain(&e, &target.url),
             })? {
                 if bytes.len() + chunk.len() > target.max_body_bytes {
                     return Err(FetchError::TooLarge {
@@ -176,8 +176,9 @@ impl Client {
     }
 }
 
-/// An error and its sources on one line (reqwest hides the useful part in `source()`).
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources on one line (reqwest hides the useful part in `source()`), with
+/// `url`'s password masked wherever the chain repeats the URL.
+fn error_chain(e: &dyn std::error::Error, url: &reqwest::Url) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -185,5 +186,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         out.push_str(&s.to_string());
         cur = s.source();
     }
+    if url.password().is_some() {
+        out = out.replace(url.as_str(), &strata_core::redact_url(url.as_str()));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_masked_where_errors_repeat_the_url() {
+        let url = reqwest::Url::parse("http://scraper:pw123@127.0.0.1:1/metrics").unwrap();
+        let e = std::io::Error::other(format!("error sending request for url ({url})"));
+        let shown = super::error_chain(&e, &url);
+        assert!(!shown.contains("pw123"), "{shown}");
+        assert!(shown.contains("http://scraper:***@127.0.0.1:1/metrics"), "{shown}");
+    }
 }
