@@ -200,6 +200,9 @@ mod tests {
         let e = std::io::Error::other(format!("error sending request for url ({url})"));
         let shown = super::error_chain(&e, &url);
         assert!(!shown.contains("pw123"), "{shown}");
-        assert!(shown.contains("http://scraper:***@127.0.0.1:1/metrics"), "{shown}");
+        assert!(
+            shown.contains("http://scraper:***@127.0.0.1:1/metrics"),
+            "{shown}"
+        );
     }
 }
