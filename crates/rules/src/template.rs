@@ -4,8 +4,10 @@
 //! Supported: text with `{{ … }}` actions and `{{-`/`-}}` trimming; `$labels.NAME`,
 //! `$value`, `$externalLabels.NAME`, `$externalURL`, `.Labels.NAME`, `.Value`; string and
 //! number literals; pipelines `a | f`; the functions `humanize`, `humanize1024`,
-//! `humanizePercentage`, `humanizeDuration`, `printf`, `toUpper`, `toLower`, `title`.
-//! Anything else (`if`, `range`, `query`, `:=`, parentheses) is refused at load with the
+//! `humanizePercentage`, `humanizeDuration`, `printf`, `toUpper`, `toLower`, `title`; and
+//! `{{ if PIPELINE }} … {{ else }} … {{ end }}` with Go's truthiness (an empty string and 0
+//! are false), so a label that may be missing is left out instead of printing `()`.
+//! Anything else (`range`, `with`, `query`, `:=`, parentheses) is refused at load with the
 //! offending word named, rather than rendered wrongly.
 
 use std::fmt;
@@ -54,6 +56,20 @@ pub struct Data<'a> {
 enum Node {
     Text(String),
     Action(Vec<Command>),
+    /// `{{ if cond }} then {{ else }} otherwise {{ end }}`.
+    If {
+        cond: Vec<Command>,
+        then: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+}
+
+/// An `if` being parsed: its condition, and whether `else` was seen.
+struct OpenIf {
+    offset: usize,
+    cond: Vec<Command>,
+    then: Vec<Node>,
+    in_else: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +154,9 @@ impl Val {
 impl Template {
     /// Parses `src`.
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
+        // `nodes` is the list being filled: the template's, or an open `if`'s branch.
         let mut nodes = Vec::new();
+        let mut frames: Vec<(OpenIf, Vec<Node>)> = Vec::new();
         let mut rest = 0;
         while let Some(open) = src[rest..].find("{{").map(|i| rest + i) {
             let mut text = &src[rest..open];
@@ -156,9 +174,69 @@ impl Template {
                 Some(b) => (b, true),
                 None => (&src[start..close], false),
             };
-            let commands = parse_action(body, start)?;
-            if !commands.is_empty() {
-                nodes.push(Node::Action(commands));
+            let keyword = body.split_whitespace().next().unwrap_or_default();
+            match keyword {
+                "if" => {
+                    let after = body.find("if").map_or(0, |i| i + 2);
+                    if body[after..].trim().is_empty() {
+                        return Err(TemplateError {
+                            offset: start,
+                            message: "`if` needs a condition".into(),
+                        });
+                    }
+                    let cond = parse_action(&body[after..], start + after)?;
+                    let frame = OpenIf {
+                        offset: open_at(src, start),
+                        cond,
+                        then: Vec::new(),
+                        in_else: false,
+                    };
+                    frames.push((frame, std::mem::take(&mut nodes)));
+                }
+                "else" | "end" => {
+                    let Some((mut frame, outer)) = frames.pop() else {
+                        return Err(TemplateError {
+                            offset: start,
+                            message: format!("`{keyword}` without an open `if`"),
+                        });
+                    };
+                    if body.split_whitespace().count() > 1 {
+                        return Err(TemplateError {
+                            offset: start,
+                            message: format!("`{keyword}` takes nothing after it (no `else if`)"),
+                        });
+                    }
+                    if keyword == "else" {
+                        if frame.in_else {
+                            return Err(TemplateError {
+                                offset: start,
+                                message: "a second `else` in one `if`".into(),
+                            });
+                        }
+                        frame.then = std::mem::take(&mut nodes);
+                        frame.in_else = true;
+                        frames.push((frame, outer));
+                    } else {
+                        let branch = std::mem::take(&mut nodes);
+                        let (then, otherwise) = if frame.in_else {
+                            (frame.then, branch)
+                        } else {
+                            (branch, Vec::new())
+                        };
+                        nodes = outer;
+                        nodes.push(Node::If {
+                            cond: frame.cond,
+                            then,
+                            otherwise,
+                        });
+                    }
+                }
+                _ => {
+                    let commands = parse_action(body, start)?;
+                    if !commands.is_empty() {
+                        nodes.push(Node::Action(commands));
+                    }
+                }
             }
             rest = close + 2;
             if trim_after {
@@ -166,28 +244,60 @@ impl Template {
             }
         }
         push_text(&mut nodes, &src[rest..]);
+        if let Some((frame, _)) = frames.pop() {
+            return Err(TemplateError {
+                offset: frame.offset,
+                message: "`if` without `{{ end }}`".into(),
+            });
+        }
         Ok(Template { nodes })
     }
 
     /// Renders with `data`; an error names the failing function and argument.
     pub fn render(&self, data: &Data<'_>) -> Result<String, String> {
         let mut out = String::new();
-        for node in &self.nodes {
-            match node {
-                Node::Text(t) => out.push_str(t),
-                Node::Action(commands) => {
-                    let mut piped: Option<Val> = None;
-                    for cmd in commands {
-                        piped = Some(run(cmd, piped, data)?);
-                    }
-                    if let Some(v) = piped {
-                        out.push_str(&v.text());
-                    }
-                }
-            }
-        }
+        render_nodes(&self.nodes, data, &mut out)?;
         Ok(out)
     }
+}
+
+fn render_nodes(nodes: &[Node], data: &Data<'_>, out: &mut String) -> Result<(), String> {
+    for node in nodes {
+        match node {
+            Node::Text(t) => out.push_str(t),
+            Node::Action(commands) => {
+                if let Some(v) = pipeline(commands, data)? {
+                    out.push_str(&v.text());
+                }
+            }
+            Node::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let truthy = pipeline(cond, data)?.is_some_and(|v| match v {
+                    Val::Str(s) => !s.is_empty(),
+                    Val::Num(n) => n != 0.0,
+                });
+                render_nodes(if truthy { then } else { otherwise }, data, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The value of a pipeline: each command's result piped into the next.
+fn pipeline(commands: &[Command], data: &Data<'_>) -> Result<Option<Val>, String> {
+    let mut piped: Option<Val> = None;
+    for cmd in commands {
+        piped = Some(run(cmd, piped, data)?);
+    }
+    Ok(piped)
+}
+
+/// Where the action whose body starts at `body_start` opens (`{{`, or `{{-`).
+fn open_at(src: &str, body_start: usize) -> usize {
+    src[..body_start].rfind("{{").unwrap_or(0)
 }
 
 fn push_text(nodes: &mut Vec<Node>, text: &str) {
@@ -529,10 +639,62 @@ mod tests {
     }
 
     #[test]
+    fn if_else_end_with_go_truthiness() {
+        let t = "on {{ $labels.instance }}{{ if $labels.model }} ({{ $labels.model }}){{ end }}";
+        assert_eq!(render(t, 0.0), "on gpu-0:8000 (llama-3-8b)");
+        let parsed = Template::parse(t).expect("parses");
+        let bare = [("instance".to_string(), "127.0.0.1:8080".to_string())];
+        let data = Data {
+            labels: &bare,
+            value: 0.0,
+            external_labels: &[],
+            external_url: "",
+        };
+        assert_eq!(parsed.render(&data).expect("renders"), "on 127.0.0.1:8080");
+        assert_eq!(
+            render("{{ if $value }}busy{{ else }}idle{{ end }}", 0.0),
+            "idle"
+        );
+        assert_eq!(
+            render(
+                "{{ if $value }}busy {{ $value }}{{ else }}idle{{ end }}",
+                2.0
+            ),
+            "busy 2"
+        );
+        assert_eq!(
+            render(
+                "{{ if $labels.model }}{{ if $labels.nope }}x{{ else }}y{{ end }}{{ end }}",
+                0.0
+            ),
+            "y"
+        );
+        for (bad, offset, word) in [
+            ("a {{ if $value }}x", 2, "without `{{ end }}`"),
+            ("{{ end }}", 2, "without an open `if`"),
+            ("{{ if }}x{{ end }}", 2, "needs a condition"),
+            (
+                "{{ if $value }}a{{ else }}b{{ else }}c{{ end }}",
+                29,
+                "second `else`",
+            ),
+            (
+                "{{ if $value }}a{{ else if $value }}b{{ end }}",
+                18,
+                "no `else if`",
+            ),
+        ] {
+            let err = Template::parse(bad).expect_err(bad);
+            assert_eq!(err.offset, offset, "{bad}: {}", err.message);
+            assert!(err.message.contains(word), "{bad}: {}", err.message);
+        }
+    }
+
+    #[test]
     fn refuses_what_it_does_not_implement_with_offsets() {
-        let err = Template::parse("ok {{ if $value }}x{{ end }}").expect_err("if");
+        let err = Template::parse("ok {{ range $labels }}x{{ end }}").expect_err("range");
         assert_eq!(err.offset, 6);
-        assert!(err.message.contains("`if`"), "{}", err.message);
+        assert!(err.message.contains("`range`"), "{}", err.message);
         let err = Template::parse("{{ $labels.model").expect_err("unclosed");
         assert_eq!(err.offset, 0);
         assert!(Template::parse("{{ $foo }}").is_err());
