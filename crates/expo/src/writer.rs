@@ -214,12 +214,14 @@ fn has_all(f: &OwnedFamily, pred: impl Fn(&OwnedSample) -> bool) -> bool {
 }
 
 /// The name an OpenMetrics `# TYPE` line declares: `x_total` counters and `x_info` info
-/// families are declared as `x` when their samples carry the suffix (not doubled).
+/// families are declared as `x` when their samples carry the suffix (not doubled). A family
+/// without samples keeps its name: there is no sample to say which suffix is the family's,
+/// and stripping one on every round trip would never reach a fixed point (`x_total_total`).
 fn om_family_name(f: &OwnedFamily) -> &str {
     match f.metric_type {
         MetricType::Counter => match f.name.strip_suffix("_total") {
             Some(base)
-                if f.samples.iter().all(|s| {
+                if has_all(f, |s| {
                     s.name == f.name || s.name.strip_suffix("_created").is_some_and(|b| b == base)
                 }) =>
             {
@@ -228,7 +230,7 @@ fn om_family_name(f: &OwnedFamily) -> &str {
             _ => &f.name,
         },
         MetricType::Info => match f.name.strip_suffix("_info") {
-            Some(base) if f.samples.iter().all(|s| s.name == f.name) => base,
+            Some(base) if has_all(f, |s| s.name == f.name) => base,
             _ => &f.name,
         },
         _ => &f.name,

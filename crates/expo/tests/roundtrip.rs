@@ -241,3 +241,25 @@ proptest! {
         }
     }
 }
+
+/// Found by the fuzzer: a counter or info family without samples whose name carries the
+/// suffix (twice, even) lost one `_total` / `_info` on every OpenMetrics round trip.
+#[test]
+fn empty_suffixed_families_round_trip_to_a_fixed_point() {
+    for text in [
+        "# TYPE a_total_total counter\n# EOF\n",
+        "# TYPE b_total counter\n# EOF\n",
+        "# TYPE c_info_info info\n# EOF\n",
+    ] {
+        let render = |t: &str| {
+            expo::Writer::render(
+                expo::Format::OpenMetrics,
+                &expo::parse(t, expo::Format::OpenMetrics).to_owned_families(),
+            )
+        };
+        let once = render(text);
+        let twice = render(&once);
+        assert_eq!(once, twice, "{text}");
+        assert_eq!(render(&twice), twice, "{text}");
+    }
+}

@@ -1,4 +1,4 @@
-//! The web UI: plain JavaScript modules, CSS and HTML from `crates/strata/ui/`, embedded in
+//! The web UI: plain JavaScript modules, CSS and HTML from `crates/node/ui/`, embedded in
 //! the binary at compile time (no CDN, no build step) and served at `/` and `/ui/*`. The
 //! page reads everything through the HTTP API (`/api/v1/...`).
 //!
