@@ -83,12 +83,6 @@ impl Histogram {
         self.observe(d.as_secs_f64());
     }
 
-    /// Counts one value and keeps `exemplar` on its bucket.
-    pub fn observe_with(&self, v: f64, exemplar: Exemplar) {
-        self.observe(v);
-        self.exemplar(v, exemplar);
-    }
-
     /// Puts `exemplar` on the bucket `v` falls in (`v` observed already).
     pub fn exemplar(&self, v: f64, exemplar: Exemplar) {
         let i = self.bucket(v);
@@ -103,14 +97,6 @@ impl Histogram {
     /// Sum of observations.
     pub fn sum(&self) -> f64 {
         f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
-    }
-
-    /// Mean, or 0 when empty.
-    pub fn mean(&self) -> f64 {
-        match self.count() {
-            0 => 0.0,
-            n => self.sum() / n as f64,
-        }
     }
 
     /// Every bucket, cumulative, `+Inf` last.
@@ -182,7 +168,8 @@ mod tests {
             value: 0.5,
             timestamp: Some(1.0),
         };
-        h.observe_with(0.5, ex.clone());
+        h.observe(0.5);
+        h.exemplar(0.5, ex.clone());
         let b = h.buckets();
         assert_eq!(b[0].exemplar, None);
         assert_eq!(b[1].exemplar, Some(ex));

@@ -424,11 +424,6 @@ impl Running {
         self.gateway.as_ref().map(Embedded::addr)
     }
 
-    /// The embedded store.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
     /// Applies a new plan (a config reload) as typed changes; see [`Applied`].
     pub fn apply(&self, plan: Plan) -> Result<Applied, String> {
         self.shared.apply(plan)

@@ -1,5 +1,5 @@
 //! A real Prometheus for the store's differential tests and benchmarks: started from the
-//! Debian package on 127.0.0.1, loaded over remote_write (prost + snappy, no protoc) with
+//! Debian package on 127.0.0.1, loaded over remote_write (the sink's own encoder) with
 //! exactly the points the embedded store gets, queried over its HTTP API; and the test data
 //! both are given.
 
@@ -92,36 +92,6 @@ pub fn histogram(
         cnts.push((t, counts[BUCKETS.len() - 1]));
     }
     (buckets, sums, cnts)
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
 }
 
 /// A running Prometheus; killed on drop.
@@ -242,33 +212,17 @@ impl Prometheus {
     /// Pushes the series with remote_write (batches of ~200 series).
     pub fn remote_write(&self, data: &[Series]) {
         for batch in data.chunks(200) {
-            let req = WriteRequest {
-                timeseries: batch
-                    .iter()
-                    .map(|s| TimeSeries {
-                        labels: s
-                            .labels
-                            .iter()
-                            .map(|(n, v)| Label {
-                                name: n.clone(),
-                                value: v.clone(),
-                            })
-                            .collect(),
-                        samples: s
-                            .points
-                            .iter()
-                            .map(|(t, v)| Sample {
-                                value: *v,
-                                timestamp: *t,
-                            })
-                            .collect(),
+            let points: Vec<strata_core::Point> = batch
+                .iter()
+                .flat_map(|s| {
+                    let (name, labels) = s.name_and_labels();
+                    s.points.iter().map(move |(t, v)| {
+                        strata_core::Point::new(name.clone(), labels.clone(), *v, *t)
                     })
-                    .collect(),
-            };
-            let raw = prost::Message::encode_to_vec(&req);
-            let body = snap::raw::Encoder::new()
-                .compress_vec(&raw)
-                .expect("snappy");
+                })
+                .collect();
+            // The production encoder, so the peer gets exactly what a Strata sink sends.
+            let body = sinks::remote_write::proto::encode_body(&points);
             let headers = "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n";
             let (code, resp) = self
                 .http("POST", "/api/v1/write", Some((headers, &body)))

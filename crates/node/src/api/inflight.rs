@@ -79,11 +79,6 @@ impl Inflight {
         }
         running.len()
     }
-
-    /// Queries running now.
-    pub fn running(&self) -> usize {
-        strata_core::sync::lock(&self.running).len()
-    }
 }
 
 impl Ticket {
@@ -120,13 +115,13 @@ mod tests {
             .expect("full");
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(e.message.contains("query_max_concurrency"), "{}", e.message);
-        assert_eq!(q.running(), 1);
+        assert_eq!(strata_core::sync::lock(&q.running).len(), 1);
         drop(a);
         assert!(
             token.is_canceled(),
             "a handler dropped (client gone) cancels its query"
         );
-        assert_eq!(q.running(), 0);
+        assert_eq!(strata_core::sync::lock(&q.running).len(), 0);
         let b = q
             .admit(Duration::from_millis(10))
             .await

@@ -66,7 +66,7 @@ impl Default for StoreConfig {
             max_bytes: 512 << 20,
             max_series: 1_000_000,
             max_series_per_metric: 100_000,
-            forbidden_labels: ALWAYS_FORBIDDEN.iter().map(|s| s.to_string()).collect(),
+            forbidden_labels: Vec::new(),
             snapshot_path: None,
         }
     }
@@ -210,12 +210,8 @@ impl Store {
         (store, (!warnings.is_empty()).then(|| warnings.join("; ")))
     }
 
-    fn empty(mut cfg: StoreConfig, durable: Option<durable::Durable>) -> Store {
-        for l in ALWAYS_FORBIDDEN {
-            if !cfg.forbidden_labels.iter().any(|f| f == l) {
-                cfg.forbidden_labels.push(l.to_string());
-            }
-        }
+    fn empty(cfg: StoreConfig, durable: Option<durable::Durable>) -> Store {
+        // The per-request ids need no entry here: `admit` refuses them in any spelling.
         Store {
             cfg,
             shards: (0..SHARDS).map(|i| RwLock::new(Shard::new(i))).collect(),
