@@ -59,17 +59,7 @@ pub fn run(
 
 /// The plan of the config file at `path` (none: defaults) overlaid with `args`.
 async fn plan(path: Option<&std::path::Path>, args: &UpArgs) -> Result<Plan, String> {
-    let loaded = match path {
-        Some(path) => {
-            let (config, text) = ::config::load(path).map_err(|e| e.to_string())?;
-            Some(targets::Loaded {
-                config,
-                path: path.to_path_buf(),
-                text,
-            })
-        }
-        None => None,
-    };
+    let loaded = path.map(load).transpose()?;
     let (settings, groups, gateway) = checked(loaded.as_ref(), args)?;
     let inhibit = rules::inhibitions(&settings)?;
     let targets = targets::targets(loaded.as_ref(), args).await?;
@@ -138,13 +128,17 @@ pub(crate) fn checked(
 
 /// The config file at `path` checked as `strata up` would start from it (no flags).
 pub(crate) fn check_file(path: &std::path::Path) -> Result<(), String> {
+    checked(Some(&load(path)?), &UpArgs::default()).map(|_| ())
+}
+
+/// The config file at `path`, with its path and text for locating later errors.
+fn load(path: &std::path::Path) -> Result<targets::Loaded, String> {
     let (config, text) = ::config::load(path).map_err(|e| e.to_string())?;
-    let loaded = targets::Loaded {
+    Ok(targets::Loaded {
         config,
         path: path.to_path_buf(),
         text,
-    };
-    checked(Some(&loaded), &UpArgs::default()).map(|_| ())
+    })
 }
 
 /// No config file and no targets on the command line: what runs on this machine.
