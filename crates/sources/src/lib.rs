@@ -4,7 +4,10 @@
 //! - [`dialect`]: which engine a body comes from, and the tables that map its names onto
 //!   the canonical `llm:*` / `gpu:*` vocabulary.
 //! - [`gpu`]: GPU sources (DCGM exporter conventions, direct NVML).
+//! - [`collector`]: the interface of sources that read the node itself (NVML, `/sys`, `/proc`,
+//!   logs), polled as [`scrape::HostTarget`]s.
 
+pub mod collector;
 pub mod dialect;
 pub mod gpu;
 pub mod point;

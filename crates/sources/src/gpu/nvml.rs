@@ -57,8 +57,12 @@ use nvml_wrapper::structs::device::FieldId;
 use nvml_wrapper::sys_exports::field_id::NVML_FI_DEV_MEMORY_TEMP;
 use nvml_wrapper::{Device, EventSet, GpmSample, Nvml};
 
+use crate::collector::{Collection, HostCollector};
 use crate::gpu::FieldSet;
 use crate::point::{LabelSet, Point};
+
+/// The `job` label of NVML series.
+pub const NVML_JOB: &str = "nvml";
 
 /// The library names tried, in order: the versioned name every driver install has, then the
 /// unversioned development symlink.
@@ -85,17 +89,6 @@ static NVML: OnceLock<Nvml> = OnceLock::new();
 pub struct NvmlUnavailable {
     /// What failed: the library load, the driver, or no GPU found.
     pub reason: String,
-}
-
-/// One collection: the points read and the per-field failures met on the way.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Collection {
-    /// Canonical `gpu:*` points, all stamped with the collection's timestamp.
-    pub points: Vec<Point>,
-    /// Per-field failures, e.g. `gpu 0 memory temperature: NotSupported`. Each is reported
-    /// once: a field that is not supported is skipped from then on, and a failure that
-    /// repeats with the same error is not reported again until the field has worked.
-    pub errors: Vec<String>,
 }
 
 /// One GPU's readings in NVML's own units; `None` where the field was not read or failed.
@@ -625,6 +618,20 @@ pub struct NvmlCollector {
 impl std::fmt::Debug for NvmlCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.status())
+    }
+}
+
+impl HostCollector for NvmlCollector {
+    fn job(&self) -> &'static str {
+        NVML_JOB
+    }
+
+    fn status(&self) -> String {
+        NvmlCollector::status(self)
+    }
+
+    fn collect(&mut self, fields: FieldSet, timestamp_ms: i64) -> Collection {
+        NvmlCollector::collect(self, fields, timestamp_ms)
     }
 }
 

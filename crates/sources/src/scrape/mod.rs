@@ -2,18 +2,19 @@
 //! tracks staleness and reports `up` / `scrape_duration_seconds` / `scrape_samples_scraped`.
 
 mod client;
+mod host_target;
 mod ingest;
 mod metrics_url;
-mod nvml_target;
 mod profile;
 mod runner;
 mod staleness;
 mod target;
 
+pub use crate::gpu::nvml::NVML_JOB;
 pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
+pub use host_target::HostTarget;
 pub use ingest::{apply_field_set, target_labels, to_points};
 pub use metrics_url::{MetricsUrlError, metrics_url};
-pub use nvml_target::{NVML_JOB, NvmlTarget};
 pub use profile::{KindProfiles, Profile, ProfileSettings};
 pub use runner::{FamilyMetadata, ScrapeReport, Scraper, Target, TargetChanges, TargetState};
 pub use staleness::SeriesTracker;

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
+use super::host_target::HostTarget;
 use super::ingest::{apply_field_set, target_labels, to_points};
-use super::nvml_target::{NVML_JOB, NvmlTarget};
 use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;
 use super::target::TargetSpec;
@@ -190,20 +190,21 @@ pub(super) fn add_meta(report: &mut ScrapeReport, job: &str) {
     }
 }
 
-/// Something the scraper polls: an HTTP endpoint or the local NVML collector.
+/// Something the scraper polls: an HTTP endpoint or a collector on this node (NVML, ...).
 pub enum Target {
     /// An engine's or exporter's metrics URL.
     Http(TargetSpec),
-    /// Local GPUs read through NVML (GPU profiles).
-    Nvml(NvmlTarget),
+    /// A collector on this node: NVML (GPU profiles), `/sys` and `/proc` readers, logs.
+    Host(HostTarget),
 }
 
 impl Target {
-    /// `job url` (or `nvml` for the local GPUs): how reports and reloads name a target.
+    /// `job url` (or the job, `nvml`, for a collector on this node): how reports and reloads
+    /// name a target.
     pub fn name(&self) -> String {
         match self {
             Target::Http(spec) => format!("{} {}", spec.job, spec.url),
-            Target::Nvml(_) => NVML_JOB.to_string(),
+            Target::Host(h) => h.job().to_string(),
         }
     }
 
@@ -211,7 +212,7 @@ impl Target {
     fn identity(&self) -> Identity {
         match self {
             Target::Http(spec) => Identity::Http(Box::new(spec.clone())),
-            Target::Nvml(n) => Identity::Nvml(n.profiles()),
+            Target::Host(h) => Identity::Host(h.job(), h.profiles()),
         }
     }
 }
@@ -219,33 +220,33 @@ impl Target {
 #[derive(PartialEq)]
 enum Identity {
     Http(Box<TargetSpec>),
-    Nvml(KindProfiles),
+    Host(&'static str, KindProfiles),
 }
 
 enum Running {
     Http(Box<TargetState>),
-    Nvml(Box<NvmlTarget>),
+    Host(Box<HostTarget>),
 }
 
 impl Running {
     fn of(target: Target) -> Result<Running, FetchError> {
         match target {
             Target::Http(spec) => TargetState::new(spec).map(|s| Running::Http(Box::new(s))),
-            Target::Nvml(n) => Ok(Running::Nvml(Box::new(n))),
+            Target::Host(h) => Ok(Running::Host(Box::new(h))),
         }
     }
 
     fn profiles(&self) -> KindProfiles {
         match self {
             Running::Http(t) => t.spec.profiles,
-            Running::Nvml(t) => t.profiles(),
+            Running::Host(t) => t.profiles(),
         }
     }
 
     async fn scrape(&mut self, settings: ProfileSettings) -> ScrapeReport {
         match self {
             Running::Http(t) => t.scrape(settings).await,
-            Running::Nvml(t) => t.scrape(settings).await,
+            Running::Host(t) => t.scrape(settings).await,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sources::gpu::FieldSet;
 use sources::gpu::nvml::NvmlCollector;
 use sources::scrape::{
-    KindProfiles, NVML_JOB, NvmlTarget, Profile, ScrapeReport, Scraper, Target, TargetKind,
+    HostTarget, KindProfiles, NVML_JOB, Profile, ScrapeReport, Scraper, Target, TargetKind,
     TargetSpec, TargetState,
 };
 use tokio::sync::mpsc;
@@ -170,11 +170,11 @@ fn fields(profile: Profile) -> FieldSet {
 }
 
 /// Opens NVML as a scrape target; a missing library is an outcome, not a crash.
-async fn open_nvml(node: &str, profiles: KindProfiles) -> Result<NvmlTarget, Outcome> {
+async fn open_nvml(node: &str, profiles: KindProfiles) -> Result<HostTarget, Outcome> {
     let node = node.to_string();
     let instance = node.clone();
     match tokio::task::spawn_blocking(move || NvmlCollector::open(&node)).await {
-        Ok(Ok(c)) => Ok(NvmlTarget::new(c, instance, profiles)),
+        Ok(Ok(c)) => Ok(HostTarget::new(Box::new(c), instance, profiles)),
         Ok(Err(e)) => Err(Outcome::failed("nvml", e.to_string())),
         Err(e) => Err(Outcome::failed("nvml", format!("NVML probe crashed: {e}"))),
     }
@@ -270,7 +270,7 @@ async fn watch(
             Source::Nvml(profiles) => match open_nvml(node, profiles).await {
                 Ok(target) => {
                     jobs.push((NVML_JOB.to_string(), i));
-                    targets.push(Target::Nvml(target));
+                    targets.push(Target::Host(target));
                 }
                 Err(o) => tx.send((i, o)).await?,
             },

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use sources::gpu::nvml::NvmlCollector;
-use sources::scrape::{KindProfiles, NvmlTarget, Target, TargetKind, TargetSpec};
+use sources::scrape::{HostTarget, KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::UpArgs;
 use ::config::{Config, NvmlMode};
@@ -33,7 +33,7 @@ pub(crate) fn nvml_target(
     node: String,
     profiles: KindProfiles,
 ) -> Target {
-    Target::Nvml(NvmlTarget::new(collector, node, profiles))
+    Target::Host(HostTarget::new(Box::new(collector), node, profiles))
 }
 
 /// The scraper's targets from the config file (if any) and the flags.

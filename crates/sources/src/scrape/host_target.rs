@@ -1,4 +1,4 @@
-//! The local NVML collector as a scrape target: polled on the GPU profiles' cadence (250 ms
+//! A [`HostCollector`] as a scrape target: polled on its kind's profile cadence (NVML: 250 ms
 //! with the reduced field set in an incident), reported like any scraped target.
 
 use std::time::Instant;
@@ -7,25 +7,28 @@ use super::ingest::target_labels;
 use super::profile::{KindProfiles, ProfileSettings};
 use super::runner::{ScrapeReport, add_meta};
 use super::staleness::SeriesTracker;
-use crate::gpu::nvml::NvmlCollector;
+use crate::collector::HostCollector;
 use crate::point::{Point, now_ms};
 
-/// The `job` label of NVML series.
-pub const NVML_JOB: &str = "nvml";
-
-/// NVML as a target. The collector makes blocking driver calls, so each collection runs on
-/// a blocking thread.
-pub struct NvmlTarget {
-    collector: Option<NvmlCollector>,
+/// A collector on this node as a target. Collections make blocking calls (a driver, files),
+/// so each one runs on a blocking thread.
+pub struct HostTarget {
+    collector: Option<Box<dyn HostCollector>>,
+    job: &'static str,
     profiles: KindProfiles,
     instance: String,
     tracker: SeriesTracker,
 }
 
-impl NvmlTarget {
+impl HostTarget {
     /// Wraps an opened collector; `instance` is the node name.
-    pub fn new(collector: NvmlCollector, instance: String, profiles: KindProfiles) -> NvmlTarget {
-        NvmlTarget {
+    pub fn new(
+        collector: Box<dyn HostCollector>,
+        instance: String,
+        profiles: KindProfiles,
+    ) -> HostTarget {
+        HostTarget {
+            job: collector.job(),
             collector: Some(collector),
             profiles,
             instance,
@@ -33,40 +36,46 @@ impl NvmlTarget {
         }
     }
 
-    /// The collector's status line (NVML and driver versions, GPUs, optional groups).
+    /// The `job` label of the collector's series.
+    pub fn job(&self) -> &'static str {
+        self.job
+    }
+
+    /// The collector's status line.
     pub fn status(&self) -> String {
         self.collector.as_ref().map_or_else(
-            || "NVML collector lost after a crash".to_string(),
-            NvmlCollector::status,
+            || format!("{} collector lost after a crash", self.job),
+            |c| c.status(),
         )
     }
 
-    /// The GPU profiles this target follows.
+    /// The profiles this target follows.
     pub fn profiles(&self) -> KindProfiles {
         self.profiles
     }
 
-    /// Collects once with `settings.fields`; field failures become report errors.
+    /// Collects once with `settings.fields`; failures become report warnings.
     pub async fn scrape(&mut self, settings: ProfileSettings) -> ScrapeReport {
+        let job = self.job;
         let timestamp_ms = now_ms();
         let started = Instant::now();
-        let mut report = ScrapeReport::new(NVML_JOB, &self.instance, timestamp_ms);
+        let mut report = ScrapeReport::new(job, &self.instance, timestamp_ms);
         let collected = match self.collector.take() {
             Some(mut c) => tokio::task::spawn_blocking(move || {
                 let got = c.collect(settings.fields, timestamp_ms);
                 (c, got)
             })
             .await
-            .map_err(|e| format!("the NVML collector crashed: {e}; NVML is off until restart")),
-            None => {
-                Err("the NVML collector crashed earlier; NVML is off until restart".to_string())
-            }
+            .map_err(|e| format!("the {job} collector crashed: {e}; it is off until restart")),
+            None => Err(format!(
+                "the {job} collector crashed earlier; it is off until restart"
+            )),
         };
         report.duration = started.elapsed();
         match collected {
             Ok((collector, collection)) => {
                 self.collector = Some(collector);
-                let labels = target_labels(NVML_JOB, &self.instance, &[]);
+                let labels = target_labels(job, &self.instance, &[]);
                 let mut points: Vec<Point> = collection
                     .points
                     .into_iter()
@@ -86,7 +95,7 @@ impl NvmlTarget {
                 report.points = self.tracker.all_stale(timestamp_ms);
             }
         }
-        add_meta(&mut report, NVML_JOB);
+        add_meta(&mut report, job);
         report
     }
 }
