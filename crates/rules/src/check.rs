@@ -338,48 +338,12 @@ fn templates(
     out
 }
 
-/// promql-parser's message plus where in the expression it is, found from what the
-/// message names (an unknown function, an unclosed parenthesis, the end of input).
+/// promql-parser's message plus where in the expression it is (`tsdb`'s locator).
 fn describe_parse_error(expr: &str, msg: &str) -> String {
-    match error_offset(expr, msg) {
-        Some(off) => {
-            let (line, col) = line_col(expr, off);
-            let snippet: String = expr[off..].chars().take(20).collect();
-            format!(
-                "could not parse expression: {line}:{col}: {msg} (at `{}`)",
-                snippet.trim_end()
-            )
-        }
+    match tsdb::promql::parse_error_place(expr, msg) {
+        Some(place) => format!("could not parse expression: {place}: {msg}"),
         None => format!("could not parse expression: {msg}"),
     }
-}
-
-fn error_offset(expr: &str, msg: &str) -> Option<usize> {
-    if msg.contains("unclosed left parenthesis") {
-        let mut open = Vec::new();
-        for (i, c) in expr.char_indices() {
-            match c {
-                '(' => open.push(i),
-                ')' => {
-                    open.pop();
-                }
-                _ => {}
-            }
-        }
-        return open.first().copied();
-    }
-    if msg.contains("end of input") || msg == "invalid promql query" {
-        return Some(expr.trim_end().len());
-    }
-    let quoted = msg.split('\'').nth(1).filter(|q| !q.is_empty())?;
-    expr.find(quoted)
-}
-
-fn line_col(s: &str, off: usize) -> (usize, usize) {
-    let before = &s[..off];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(off, |nl| off - nl - 1) + 1;
-    (line, col)
 }
 
 #[cfg(test)]
@@ -412,10 +376,10 @@ mod tests {
     fn expression_errors_point_into_the_expression() {
         let e = errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(rate(x[5m])\n");
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].starts_with("r.yml:5:11: group \"g\", rule 1 \"A\": could not parse expression: 1:4: unclosed left parenthesis"), "{}", e[0]);
+        assert!(e[0].starts_with("r.yml:5:11: group \"g\", rule 1 \"A\": could not parse expression: 1:4 (near \"(rate(x[5m])\"): unclosed left parenthesis"), "{}", e[0]);
         let e = errors("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up + bogus(up)\n");
         assert!(
-            e[0].contains("1:6: unknown function with name 'bogus'"),
+            e[0].contains("1:6 (near \"bogus(up)\"): unknown function with name 'bogus'"),
             "{}",
             e[0]
         );

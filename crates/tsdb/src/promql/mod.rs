@@ -27,6 +27,7 @@ mod calendar;
 mod eval;
 mod functions;
 mod kahan;
+mod locate;
 mod nesting;
 mod over_time;
 mod value;
@@ -37,6 +38,12 @@ use std::time::Duration;
 use promql_parser::parser::{Expr, parse};
 
 pub use budget::{Cancel, QueryOptions};
+
+/// Where `expr` goes wrong given the parser's message `error`: `line:column (near "…")`,
+/// or `None` when it cannot be told. Rule-file checks and the query API share it.
+pub fn parse_error_place(expr: &str, error: &str) -> Option<String> {
+    locate::locate(expr, error).map(|at| locate::describe(expr, at))
+}
 pub use value::{ErrorKind, InstantSample, QueryError, Series, Value, format_float};
 
 use crate::labels::Labels;
@@ -97,17 +104,24 @@ impl Engine {
         Engine { store, cfg }
     }
 
-    /// Parses `expr`; the error quotes at most the first 80 characters of a long query (a
-    /// 100 KB query is not echoed back) and the parser's own words, which say where it stopped.
+    /// Parses `expr`; the error says where it goes wrong (`line:column` and the text there,
+    /// see [`locate`]) instead of echoing the query, or quotes at most its first 80
+    /// characters when the place cannot be told.
     fn parse(expr: &str) -> Result<Expr, QueryError> {
         parse(expr).map_err(|e| {
-            let shown: String = expr.chars().take(80).collect();
-            let more = if shown.len() < expr.len() {
-                format!("… ({} bytes)", expr.len())
-            } else {
-                String::new()
+            let place = match parse_error_place(expr, &e) {
+                Some(place) => format!("at {place}"),
+                None => {
+                    let shown: String = expr.chars().take(80).collect();
+                    let more = if shown.len() < expr.len() {
+                        format!("… ({} bytes)", expr.len())
+                    } else {
+                        String::new()
+                    };
+                    format!("{shown:?}{more}")
+                }
             };
-            QueryError::bad(format!("invalid PromQL {shown:?}{more}: {e}"))
+            QueryError::bad(format!("invalid PromQL {place}: {e}"))
         })
     }
 

@@ -378,3 +378,21 @@ fn sums_and_variances_are_compensated() {
     assert_eq!(one(&e, "sum(v)", 1_000)[0].1, 2.0);
     assert_eq!(one(&e, "avg(v)", 1_000)[0].1, 0.5);
 }
+
+#[test]
+fn parse_errors_say_where_and_do_not_echo_the_query() {
+    let e = engine(&[]);
+    let err = e
+        .instant("sum(rate(x[5m])) by foo", 0)
+        .expect_err("does not parse");
+    assert_eq!(err.kind, ErrorKind::BadData);
+    assert!(
+        err.message.contains("at 1:18 (near \"by foo\")"),
+        "{}",
+        err.message
+    );
+    let long = format!("{}sum(x) by foo", "x + ".repeat(200));
+    let err = e.instant(&long, 0).expect_err("does not parse");
+    assert!(err.message.contains("at 1:808"), "{}", err.message);
+    assert!(err.message.len() < 200, "echoes the query: {}", err.message);
+}
