@@ -8,7 +8,8 @@
 //! - [`sync`]: locks that survive a panicked holder;
 //! - [`Histogram`]: one cumulative histogram with an exemplar slot per bucket;
 //! - [`Query`] / [`Append`]: how the rule engine reads and writes a store without knowing it;
-//! - [`rng`]: a small seeded generator, so simulations and workloads replay exactly.
+//! - [`rng`]: a small seeded generator, so simulations and workloads replay exactly;
+//! - [`Throttle`]: warnings logged at most once per interval per key.
 //!
 //! No I/O, no dependencies: every crate can use it.
 //!
@@ -29,10 +30,12 @@ pub mod query;
 pub mod rng;
 pub mod stale;
 pub mod sync;
+mod throttle;
 
 pub use histogram::{Bucket, Exemplar, Histogram};
 pub use point::{LabelSet, Point};
 pub use query::{Append, Query};
+pub use throttle::Throttle;
 
 /// `(year, month 1-12, day 1-31)` of the day `days` after 1970-01-01 in the proleptic
 /// Gregorian calendar (Howard Hinnant's `civil_from_days`): the date arithmetic the PromQL

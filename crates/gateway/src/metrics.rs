@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use expo::{Format, MetricType, OwnedFamily, OwnedSample, Writer};
+use strata_core::Throttle;
 
 use crate::errors::ErrorClass;
 
@@ -198,7 +199,7 @@ pub struct Metrics {
     max_tenants: usize,
     /// Requests counted under `tenant="other"` because the tenant limit was reached.
     pub tenant_overflow: AtomicU64,
-    overflow_logged: Mutex<Option<Instant>>,
+    overflow_logged: Mutex<Throttle<()>>,
     /// Client connections open now.
     pub connections_open: AtomicI64,
     /// Client connections answered `503` and closed because `max_connections` were open.
@@ -232,7 +233,7 @@ impl Metrics {
             max_series: max_series.max(1),
             max_tenants: max_tenants.max(1),
             tenant_overflow: AtomicU64::new(0),
-            overflow_logged: Mutex::new(None),
+            overflow_logged: Mutex::new(Throttle::new(OVERFLOW_LOG_EVERY)),
             connections_open: AtomicI64::new(0),
             connections_rejected: AtomicU64::new(0),
             connections_timed_out: AtomicU64::new(0),
@@ -283,9 +284,7 @@ impl Metrics {
     /// Counts one request of a tenant past the limit; logs at most once a minute.
     fn overflowed(&self, tenant: &str) {
         let n = self.tenant_overflow.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut last = strata_core::sync::lock(&self.overflow_logged);
-        if last.is_none_or(|t| t.elapsed() >= OVERFLOW_LOG_EVERY) {
-            *last = Some(Instant::now());
+        if strata_core::sync::lock(&self.overflow_logged).allow((), Instant::now()) {
             tracing::warn!(
                 "tenant limit reached: {} tenants have their own metric series; requests of \
                  new tenants (this one: {tenant:?}) are counted under tenant=\"other\" \

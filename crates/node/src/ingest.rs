@@ -3,7 +3,6 @@
 //! included) and to remote_write when configured. The store is also the rule engine's query
 //! source ([`StoreQuery`]).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use rules::alert::Labels;
 use rules::{Append, Query};
 use sinks::remote_write::RemoteWriter;
 use sources::Point;
+use strata_core::Throttle;
 use tsdb::promql::{Engine, QueryOptions, Value};
 use tsdb::{Metadata, SampleRef, Store};
 
@@ -140,8 +140,8 @@ pub struct Ingest {
     pub remote: Option<RemoteWriter>,
     /// Added to remote-written samples that lack them.
     pub external: Labels,
-    /// When each (source, metric) refusal was last logged: at most one line a minute each.
-    warned: Mutex<HashMap<(String, String), Instant>>,
+    /// Refusals logged at most one line a minute per (source, metric).
+    warned: Mutex<Throttle<(String, String)>>,
 }
 
 /// How often the same refusal (source, metric) is logged again; all are counted.
@@ -154,7 +154,7 @@ impl Ingest {
             store,
             remote,
             external,
-            warned: Mutex::new(HashMap::new()),
+            warned: Mutex::new(Throttle::new(REFUSAL_LOG_EVERY)),
         }
     }
 
@@ -176,11 +176,7 @@ impl Ingest {
             let now = Instant::now();
             let mut warned = strata_core::sync::lock(&self.warned);
             for r in &report.refused {
-                let key = (r.source.clone(), r.metric.clone());
-                if warned
-                    .get(&key)
-                    .is_some_and(|t| now.duration_since(*t) < REFUSAL_LOG_EVERY)
-                {
+                if !warned.allow((r.source.clone(), r.metric.clone()), now) {
                     continue;
                 }
                 tracing::warn!(
@@ -189,7 +185,6 @@ impl Ingest {
                     r.source,
                     r.reason
                 );
-                warned.insert(key, now);
             }
         }
         let Some(rw) = &self.remote else {

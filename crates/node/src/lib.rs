@@ -41,6 +41,7 @@ mod incident;
 mod ingest;
 mod reload;
 mod scenario;
+mod scrape_log;
 mod selfmetrics;
 pub mod settings;
 mod shutdown;
@@ -367,28 +368,13 @@ async fn ingest_loop(
     ctl: Arc<http::Control>,
     stop: Arc<Notify>,
 ) {
-    // Targets failing now: the first failure and the recovery are warnings (seen at the
-    // default log level), the repeats in between are info.
-    let mut down = std::collections::HashSet::new();
+    let mut health = scrape_log::TargetHealth::default();
     let mut handle = |report: ScrapeReport| {
-        if let Some(e) = &report.error {
-            if down.insert(report.instance.clone()) {
-                tracing::warn!(
-                    "scrape of {} ({}) failed: {e} (repeats are logged at info until it answers again)",
-                    report.instance,
-                    report.job
-                );
-            } else {
-                tracing::info!("scrape of {} failed: {e}", report.instance);
-            }
-        } else {
-            if down.remove(&report.instance) {
-                tracing::warn!(
-                    "scrape of {} ({}) answers again",
-                    report.instance,
-                    report.job
-                );
-            }
+        scrape_log::log(
+            health.note(&report.instance, report.error.is_some()),
+            &report,
+        );
+        if report.error.is_none() {
             ctl.scraped.store(true, Ordering::Relaxed);
         }
         ctl.metrics.scrape(

@@ -27,10 +27,8 @@ pub(super) fn locate(expr: &str, error: &str) -> Option<usize> {
     if lex::lexer(expr).is_err() {
         return first_failing_prefix(expr, error);
     }
-    if let Some(name) = quoted_name(error) {
-        if let Some(at) = expr.find(name) {
-            return Some(at);
-        }
+    if let Some(at) = quoted_name(error).and_then(|name| expr.find(name)) {
+        return Some(at);
     }
     after_longest_expression(expr)
 }
