@@ -667,9 +667,14 @@ impl<'a> Ctx<'a> {
         let mut series = SeriesCollector::default();
         let mark = self.budget.mark();
         let mut points = 0usize;
+        // Only a range query comes back to the same steps; an instant query keeps nothing
+        // (a 7-day subquery at 1 s would otherwise hold 604,800 cache entries for one answer).
+        let reuse = self.step != 0;
         while ts <= te {
             self.check_deadline()?;
-            let cached = self.subqueries.get(&key).and_then(|c| c.get(&ts)).cloned();
+            let cached = reuse
+                .then(|| self.subqueries.get(&key).and_then(|c| c.get(&ts)).cloned())
+                .flatten();
             let samples = match cached {
                 Some(s) => s,
                 None => {
@@ -678,11 +683,13 @@ impl<'a> Ctx<'a> {
                     })?;
                     // What the inner step held is reduced to `s` now.
                     self.budget.release_to(mark);
-                    self.budget.keep(s.len())?;
-                    self.subqueries
-                        .entry(key)
-                        .or_default()
-                        .insert(ts, s.clone());
+                    if reuse {
+                        self.budget.keep(s.len())?;
+                        self.subqueries
+                            .entry(key)
+                            .or_default()
+                            .insert(ts, s.clone());
+                    }
                     s
                 }
             };
