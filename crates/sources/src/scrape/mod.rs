@@ -11,7 +11,7 @@ mod staleness;
 mod target;
 
 pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
-pub use ingest::{apply_field_set, target_labels, to_points};
+pub use ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
 pub use metrics_url::{MetricsUrlError, metrics_url};
 pub use nvml_target::{NVML_JOB, NvmlTarget};
 pub use profile::{KindProfiles, Profile, ProfileSettings};
