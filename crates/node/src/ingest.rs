@@ -104,7 +104,8 @@ impl Batch {
     /// Every sample of `families` stamped `t_ms`, with their metadata and exemplars (the
     /// gateway's own registry as store points).
     pub fn families(source: &str, families: &[expo::OwnedFamily], t_ms: i64) -> Batch {
-        let point = |s: &expo::OwnedSample| Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms);
+        let point =
+            |s: &expo::OwnedSample| Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms);
         Batch {
             source: source.to_string(),
             points: families
@@ -284,7 +285,10 @@ mod tests {
         assert_eq!(any.len(), 1, "{any:?}");
         assert_eq!(any[0].series.get("le"), Some("0.5"));
         assert_eq!(any[0].exemplars[0].t_ms, 1500, "the exemplar's own time");
-        assert_eq!(any[0].exemplars[0].labels.get("trace_id"), Some("abababababababababababababababab"));
+        assert_eq!(
+            any[0].exemplars[0].labels.get("trace_id"),
+            Some("abababababababababababababababab")
+        );
         let bucket = batch
             .points
             .iter()

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use tsdb::exemplars::SeriesExemplars;
 use tsdb::promql::format_float;
@@ -15,8 +16,8 @@ use super::params::Params;
 use super::{ApiError, ApiResult, ApiState, blocking, success};
 
 /// The exemplars of every series the selectors in `query` select, in `[start, end]` (the
-/// whole buffer when absent). An expression without a selector (`1 + 1`) answers `null`, as
-/// Prometheus does.
+/// whole buffer when absent). An expression without a selector (`1 + 1`) answers
+/// `204 No Content` with no body, as Prometheus does.
 pub(super) async fn query_exemplars(
     State(s): State<Arc<ApiState>>,
     RawQuery(q): RawQuery,
@@ -32,10 +33,10 @@ pub(super) async fn query_exemplars(
     }
     let expr = p.get("query").unwrap_or_default().to_string();
     let found = blocking(move || s.engine.query_exemplars(&expr, start, end)).await??;
-    Ok(success(match found {
-        None => Value::Null,
-        Some(series) => Value::Array(series.iter().map(series_json).collect()),
-    }))
+    Ok(match found {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(series) => success(Value::Array(series.iter().map(series_json).collect())),
+    })
 }
 
 /// `{"seriesLabels": {...}, "exemplars": [{"labels", "value" (a string), "timestamp"

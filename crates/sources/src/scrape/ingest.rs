@@ -125,7 +125,10 @@ mod tests {
         assert_eq!(ex[0].point.name, "x_bucket");
         assert_eq!(ex[0].point.label("le"), Some("0.5"));
         assert_eq!(ex[0].point.label("job"), Some("vllm"));
-        assert_eq!(ex[0].exemplar.labels, [("trace_id".to_string(), "abc".to_string())]);
+        assert_eq!(
+            ex[0].exemplar.labels,
+            [("trace_id".to_string(), "abc".to_string())]
+        );
         assert_eq!(ex[0].exemplar.value, 0.42);
         assert_eq!(ex[0].exemplar.timestamp, Some(1_700_000_000.123));
     }

@@ -9,9 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
-use super::ingest::{
-    ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points,
-};
+use super::ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
 use super::nvml_target::{NVML_JOB, NvmlTarget};
 use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;

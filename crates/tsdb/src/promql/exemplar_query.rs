@@ -23,7 +23,12 @@ impl Engine {
             selectors(ast, &mut out);
             Ok(out)
         })?;
-        Ok(self.store.exemplars().select(&selectors, start_ms, end_ms))
+        if selectors.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.store.exemplars().select(&selectors, start_ms, end_ms),
+        ))
     }
 }
 
@@ -78,7 +83,10 @@ mod tests {
             let got = engine
                 .query_exemplars(q, 0, 20_000)
                 .unwrap_or_else(|e| panic!("{q}: {e}"));
-            got.iter().map(|s| s.series.name().to_string()).collect()
+            got.unwrap_or_default()
+                .iter()
+                .map(|s| s.series.name().to_string())
+                .collect()
         };
         assert_eq!(
             names("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"),
@@ -91,11 +99,10 @@ mod tests {
         assert_eq!(names("max_over_time(z_bucket[10m:1m])"), ["z_bucket"]);
         assert_eq!(names("x_bucket{le=\"1\"}"), Vec::<String>::new());
         assert!(engine.query_exemplars("rate(x_bucket[5m]", 0, 1).is_err());
-        assert!(
-            names("x_bucket").len() == 1
-                && engine
-                    .query_exemplars("x_bucket", 11_000, 20_000)
-                    .is_ok_and(|v| v.is_empty())
+        assert_eq!(
+            engine.query_exemplars("x_bucket", 11_000, 20_000).ok(),
+            Some(Some(Vec::new()))
         );
+        assert_eq!(engine.query_exemplars("1 + 1", 0, 20_000).ok(), Some(None));
     }
 }
