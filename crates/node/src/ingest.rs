@@ -283,7 +283,7 @@ mod tests {
             .expect("query")
             .unwrap_or_default();
         assert_eq!(any.len(), 1, "{any:?}");
-        assert_eq!(any[0].series.get("le"), Some("0.5"));
+        assert_eq!(any[0].series.get("le"), Some("0.4"));
         assert_eq!(any[0].exemplars[0].t_ms, 1500, "the exemplar's own time");
         assert_eq!(
             any[0].exemplars[0].labels.get("trace_id"),
