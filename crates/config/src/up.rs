@@ -43,6 +43,8 @@ pub struct StoreSection {
     /// How often the store is snapshotted.
     #[serde(default, deserialize_with = "duration")]
     pub snapshot_interval: Option<Spanned<Duration>>,
+    /// Exemplars kept in memory for `/api/v1/query_exemplars` (default 100000; 0: off).
+    pub exemplars_limit: Option<usize>,
 }
 
 /// `[rules]`: what the rule engine evaluates.

@@ -63,7 +63,7 @@ const OVERVIEW: &[Panel] = &[
         "Generation throughput",
         "Output tokens per second, all engines.",
         Stat,
-        "short",
+        "suffix: tokens/s",
         &[(
             "sum(rate(llm:generation_tokens_total{model=~\"$model\"}[$__rate_interval]))",
             "tokens/s",
@@ -73,21 +73,21 @@ const OVERVIEW: &[Panel] = &[
         "Requests running",
         "Requests in the running batches of every engine.",
         Stat,
-        "short",
+        "suffix: requests",
         &[("sum(llm:requests_running{model=~\"$model\"})", "running")],
     ),
     p(
         "Requests waiting",
         "Requests queued for admission: the first saturation signal.",
         Stat,
-        "short",
+        "suffix: requests",
         &[("sum(llm:requests_waiting{model=~\"$model\"})", "waiting")],
     ),
     p(
         "Firing alerts",
         "Alerts of the packs firing now (page and ticket).",
         Stat,
-        "short",
+        "suffix: alerts",
         &[(
             "count(ALERTS{alertstate=\"firing\"}) or vector(0)",
             "firing",
@@ -123,7 +123,7 @@ const OVERVIEW: &[Panel] = &[
         "Alerts firing",
         "Every firing alert of the packs, with severity.",
         Table,
-        "short",
+        "none",
         &[(
             "sum by (alertname, severity, instance, model, gpu) (ALERTS{alertstate=\"firing\", kind!=\"diagnosis\"})",
             "",
@@ -133,7 +133,7 @@ const OVERVIEW: &[Panel] = &[
         "Findings (diagnoses)",
         "Paired-pattern diagnoses firing now; `strata diagnose` explains each with evidence.",
         Table,
-        "short",
+        "none",
         &[(
             "sum by (diagnosis, severity, instance, model, gpu) (ALERTS{alertstate=\"firing\", kind=\"diagnosis\"})",
             "",
@@ -172,7 +172,7 @@ const ENGINE: &[Panel] = &[
         "Requests running and waiting",
         "Running batch and admission queue per engine.",
         Series,
-        "short",
+        "suffix: requests",
         &[
             (
                 "sum by (instance, model) (llm:requests_running{model=~\"$model\"})",
@@ -198,7 +198,7 @@ const ENGINE: &[Panel] = &[
         "Preemptions",
         "Sequences evicted and recomputed per second (vLLM).",
         Series,
-        "short",
+        "suffix: preemptions/s",
         &[(
             "sum by (instance, model) (rate(llm:preemptions_total{model=~\"$model\"}[$__rate_interval]))",
             "{{instance}} {{model}}",
@@ -208,7 +208,7 @@ const ENGINE: &[Panel] = &[
         "Token throughput",
         "Prompt (prefill) and generation (decode) tokens per second.",
         Series,
-        "short",
+        "suffix: tokens/s",
         &[
             (
                 "sum by (model) (rate(llm:prompt_tokens_total{model=~\"$model\"}[$__rate_interval]))",
@@ -381,7 +381,7 @@ const GPU: &[Panel] = &[
         "Last XID",
         "The last driver/hardware fault per GPU (0: none).",
         Table,
-        "short",
+        "none",
         &[("max by (Hostname, gpu, gpu_uuid) (gpu:xid_last)", "")],
     ),
 ];
@@ -391,7 +391,7 @@ const TENANTS: &[Panel] = &[
         "Generation tokens by tenant",
         "Output tokens per second each tenant is served (measured at the gateway).",
         Series,
-        "short",
+        "suffix: tokens/s",
         &[(
             "sum by (tenant) (rate(strata_gateway_generation_tokens_total{tenant=~\"$tenant\", model=~\"$model\"}[$__rate_interval]))",
             "{{tenant}}",
@@ -401,7 +401,7 @@ const TENANTS: &[Panel] = &[
         "Prompt tokens by tenant",
         "Prompt tokens per second; they price differently from generation tokens.",
         Series,
-        "short",
+        "suffix: tokens/s",
         &[(
             "sum by (tenant) (rate(strata_gateway_prompt_tokens_total{tenant=~\"$tenant\", model=~\"$model\"}[$__rate_interval]))",
             "{{tenant}}",
@@ -441,7 +441,7 @@ const TENANTS: &[Panel] = &[
         "GPU cost by tenant (last hour)",
         "Each tenant's share of the GPU hour, idle time included (cost pack, needs [cost]).",
         Series,
-        "short",
+        "suffix: per hour",
         &[(
             "sum by (tenant, currency) (cost:tenant_gpu_cost:sum1h{tenant=~\"$tenant\"})",
             "{{tenant}} {{currency}}",
@@ -451,7 +451,7 @@ const TENANTS: &[Panel] = &[
         "Billed per hour by tenant",
         "Token prices times the gateway's token counters (cost pack, needs [cost]).",
         Series,
-        "short",
+        "suffix: per hour",
         &[(
             "sum by (tenant, currency) (cost:tenant_billed:per_hour{tenant=~\"$tenant\"})",
             "{{tenant}} {{currency}}",
@@ -461,7 +461,7 @@ const TENANTS: &[Panel] = &[
         "Effective cost per token",
         "The full GPU hour, idle included, over the tokens produced (the seeds' capacity number).",
         Stat,
-        "short",
+        "suffix: per token",
         &[(
             "max by (currency) (cost:effective_per_token:1h)",
             "{{currency}}",
@@ -478,7 +478,7 @@ const TENANTS: &[Panel] = &[
         "GPU energy per generated token",
         "Joules per output token, node-wide: the efficiency behind the cost per token.",
         Series,
-        "short",
+        "suffix: J/token",
         &[(
             "sum(rate(gpu:energy_joules_total[$__rate_interval])) / sum(rate(llm:generation_tokens_total[$__rate_interval]))",
             "J/token",
@@ -501,7 +501,7 @@ const GATEWAY: &[Panel] = &[
         "In flight",
         "Requests open at the gateway now.",
         Series,
-        "short",
+        "suffix: requests",
         &[(
             "sum by (model) (strata_gateway_requests_in_flight{model=~\"$model\"})",
             "{{model}}",
@@ -561,7 +561,7 @@ const GATEWAY: &[Panel] = &[
         "Traces kept and dropped",
         "Tail sampling: traces kept per second, and any lost to a full export queue.",
         Series,
-        "short",
+        "suffix: traces/s",
         &[
             (
                 "sum(rate(strata_gateway_traces_kept_total[$__rate_interval]))",
@@ -618,7 +618,8 @@ fn datasource() -> Value {
     json!({"type": "prometheus", "uid": "${datasource}"})
 }
 
-/// A query variable over the values of `label` of `metric` (multi, with All = `.*`).
+/// A query variable over the values of `label` of `metric` (multi, with All = `.*`, which
+/// also matches series without the label).
 fn label_variable(name: &str, label: &str, metric: &str) -> Value {
     json!({
         "name": name,
@@ -633,6 +634,122 @@ fn label_variable(name: &str, label: &str, metric: &str) -> Value {
         "current": {"text": "All", "value": "$__all"},
         "sort": 1
     })
+}
+
+/// The matchers every selector of every panel gets: the `$node` and `$instance` variables
+/// (All is `.*`, which also matches series without the label).
+const SCOPE: &str = "node=~\"$node\", instance=~\"$instance\"";
+
+/// Aggregation operators: a name followed by `by`/`without` or `(`, never a metric.
+const AGGREGATIONS: [&str; 12] = [
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+];
+
+/// Keywords whose parenthesised list (`by (model, le)`) holds label names, not selectors.
+const LABEL_LISTS: [&str; 6] = [
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// `expr` with [`SCOPE`] added to every vector selector: `m` becomes `m{SCOPE}`,
+/// `m{a="b"}` becomes `m{a="b", SCOPE}`. Strings, range brackets, function and aggregation
+/// names, grouping label lists and numbers are left alone.
+fn scoped(expr: &str) -> String {
+    let b = expr.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+    let next_non_space = |mut i: usize| {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        i
+    };
+    let mut out = String::with_capacity(expr.len() + 64);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' {
+            // A string literal, escapes included.
+            let start = i;
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(b.len());
+            out.push_str(&expr[start..i]);
+        } else if c == b'[' {
+            let end = expr[i..].find(']').map_or(b.len(), |e| i + e + 1);
+            out.push_str(&expr[i..end]);
+            i = end;
+        } else if c.is_ascii_digit() || c == b'$' {
+            let start = i;
+            i += 1;
+            while i < b.len() && (ident(b[i]) || b[i] == b'.') {
+                i += 1;
+            }
+            out.push_str(&expr[start..i]);
+        } else if ident(c) {
+            let start = i;
+            while i < b.len() && ident(b[i]) {
+                i += 1;
+            }
+            let word = &expr[start..i];
+            out.push_str(word);
+            let n = next_non_space(i);
+            if LABEL_LISTS.contains(&word) && b.get(n) == Some(&b'(') {
+                let end = expr[n..].find(')').map_or(b.len(), |e| n + e + 1);
+                out.push_str(&expr[i..end]);
+                i = end;
+            } else if b.get(n) == Some(&b'(')
+                || AGGREGATIONS.contains(&word)
+                || LABEL_LISTS.contains(&word)
+                || ["and", "or", "unless", "bool", "offset"].contains(&word)
+            {
+                // A call, an operator or a keyword.
+            } else if b.get(n) == Some(&b'{') {
+                // Copy the matchers (strings may hold `}`), then add the scope.
+                let mut j = n + 1;
+                while j < b.len() && b[j] != b'}' {
+                    if b[j] == b'"' {
+                        j += 1;
+                        while j < b.len() && b[j] != b'"' {
+                            j += if b[j] == b'\\' { 2 } else { 1 };
+                        }
+                    }
+                    j += 1;
+                }
+                let inner = expr[n + 1..j.min(b.len())].trim();
+                out.push_str(&expr[i..n]);
+                if inner.is_empty() {
+                    out.push_str(&format!("{{{SCOPE}}}"));
+                } else {
+                    out.push_str(&format!("{{{inner}, {SCOPE}}}"));
+                }
+                i = (j + 1).min(b.len());
+            } else {
+                out.push_str(&format!("{{{SCOPE}}}"));
+            }
+        } else {
+            let ch = expr[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
 }
 
 /// Grafana panel type, width and height (of 24 columns) of a kind.
@@ -655,7 +772,7 @@ fn panel(id: usize, x: u32, y: u32, pn: &Panel) -> Value {
             json!({
                 "refId": ref_id.to_string(),
                 "datasource": datasource(),
-                "expr": expr,
+                "expr": scoped(expr),
                 "legendFormat": if legend.is_empty() { "__auto" } else { legend },
                 "range": !instant,
                 "instant": instant,
@@ -690,6 +807,12 @@ fn dashboard(b: &Board) -> Value {
         x += w;
         row_h = row_h.max(h);
     }
+    let exprs: Vec<String> = b
+        .panels
+        .iter()
+        .flat_map(|pn| pn.queries.iter().map(|(e, _)| scoped(e)))
+        .collect();
+    let used = |var: &str| exprs.iter().any(|e| e.contains(&format!("${var}\"")));
     let mut vars = vec![
         json!({
             "name": "datasource",
@@ -698,14 +821,16 @@ fn dashboard(b: &Board) -> Value {
             "query": "prometheus",
             "refresh": 1
         }),
-        label_variable("model", "model", "llm:requests_running"),
+        label_variable("node", "node", "up"),
+        label_variable("instance", "instance", "up{node=~\"$node\"}"),
     ];
-    if b.uid == "strata-tenants" {
-        vars.push(label_variable(
-            "tenant",
-            "tenant",
-            "strata_gateway_requests_total",
-        ));
+    for (var, metric) in [
+        ("model", "llm:requests_running"),
+        ("tenant", "strata_gateway_requests_total"),
+    ] {
+        if used(var) {
+            vars.push(label_variable(var, var, metric));
+        }
     }
     json!({
         "uid": b.uid,
@@ -745,4 +870,89 @@ pub(super) fn files() -> Result<Vec<File>, String> {
                 .map_err(|e| format!("{}: {e}", b.file))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_selector_gets_the_node_and_instance_scope() {
+        let s = |e: &str| scoped(e).replace(SCOPE, "S");
+        assert_eq!(
+            s(
+                "histogram_quantile(0.95, sum by (model, le) (rate(llm:ttft_seconds_bucket{model=~\"$model\"}[$__rate_interval])))"
+            ),
+            "histogram_quantile(0.95, sum by (model, le) (rate(llm:ttft_seconds_bucket{model=~\"$model\", S}[$__rate_interval])))"
+        );
+        assert_eq!(
+            s("count(ALERTS{alertstate=\"firing\"}) or vector(0)"),
+            "count(ALERTS{alertstate=\"firing\", S}) or vector(0)"
+        );
+        assert_eq!(
+            s(
+                "sum(rate(a_total[5m])) / on (x) group_left (y) max without (z) (b{c=\"}{\"}) > bool 1e3"
+            ),
+            "sum(rate(a_total{S}[5m])) / on (x) group_left (y) max without (z) (b{c=\"}{\", S}) > bool 1e3"
+        );
+        assert_eq!(s("up{}"), "up{S}");
+    }
+
+    #[test]
+    fn dashboards_scope_every_query_use_every_variable_and_have_units() {
+        for b in &BOARDS {
+            let d = dashboard(b);
+            let vars: Vec<&str> = d["templating"]["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["name"].as_str())
+                .collect();
+            assert!(
+                vars.contains(&"node") && vars.contains(&"instance"),
+                "{}: {vars:?}",
+                b.uid
+            );
+            let panels = d["panels"].as_array().cloned().unwrap_or_default();
+            let exprs: Vec<String> = panels
+                .iter()
+                .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+                .filter_map(|t| t["expr"].as_str().map(str::to_string))
+                .collect();
+            for e in &exprs {
+                assert!(
+                    e.contains(SCOPE),
+                    "{}: {e} is not filtered by node and instance",
+                    b.uid
+                );
+                for word in e.split('$').skip(1) {
+                    let name: String = word
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        name.starts_with("__") || vars.contains(&name.as_str()),
+                        "{}: ${name} is used but not defined",
+                        b.uid
+                    );
+                }
+            }
+            for v in vars.iter().filter(|v| **v != "datasource") {
+                assert!(
+                    exprs.iter().any(|e| e.contains(&format!("${v}\""))),
+                    "{}: variable ${v} is unused",
+                    b.uid
+                );
+            }
+            for p in &panels {
+                let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
+                assert!(
+                    !unit.is_empty() && unit != "short",
+                    "{} / {}: give the panel a unit, not {unit:?}",
+                    b.uid,
+                    p["title"]
+                );
+            }
+        }
+    }
 }

@@ -118,7 +118,15 @@ pub struct Spec {
     pub gpus: Vec<Scrape>,
     /// The gateway (listen address, sampling policy).
     pub gateway: gateway::GatewayConfig,
+    /// Prefix of every alert's `runbook_url` annotation (`<base><alertname>.md`).
+    pub runbook_base: String,
 }
+
+/// Where the runbooks are unless `--runbook-base` says otherwise: the repository's
+/// `docs/runbooks/`, as a relative link (set an absolute URL, e.g. your fork's
+/// `https://github.com/<org>/<repo>/blob/main/docs/runbooks/`, so links work from
+/// Alertmanager and Grafana).
+pub const DEFAULT_RUNBOOK_BASE: &str = "docs/runbooks/";
 
 impl Spec {
     /// The spec of `strata.toml` at `flag` (or the located one), else the defaults: a vLLM
@@ -176,6 +184,7 @@ impl Spec {
             engines,
             gpus,
             gateway,
+            runbook_base: DEFAULT_RUNBOOK_BASE.to_string(),
         })
     }
 
@@ -190,6 +199,7 @@ impl Spec {
             engines: vec![Scrape::local("vllm", "localhost:8000", 10)],
             gpus: vec![Scrape::local("dcgm", "localhost:9400", 5)],
             gateway: gateway::GatewayConfig::new(([0, 0, 0, 0], 8080).into(), Vec::new()),
+            runbook_base: DEFAULT_RUNBOOK_BASE.to_string(),
         }
     }
 }
@@ -237,10 +247,16 @@ pub(crate) fn yaml(header: &[&str], value: &serde_json::Value) -> Result<String,
     Ok(out)
 }
 
-/// Writes `what` under `out` from the config at `flag` (located as `strata up` does);
-/// prints each file written.
-pub fn run(flag: Option<&Path>, what: What, out: &Path) -> Result<ExitCode, String> {
-    let spec = Spec::load(flag)?;
+/// Writes `what` under `out` from the config at `flag` (located as `strata up` does), every
+/// alert's `runbook_url` under `runbook_base`; prints each file written.
+pub fn run(
+    flag: Option<&Path>,
+    what: What,
+    out: &Path,
+    runbook_base: &str,
+) -> Result<ExitCode, String> {
+    let mut spec = Spec::load(flag)?;
+    spec.runbook_base = runbook_base.to_string();
     let targets: Vec<(What, PathBuf)> = match what {
         What::All => What::EACH
             .iter()

@@ -10,6 +10,7 @@ use rules::alert::Labels;
 use rules::{Append, Query};
 use sinks::remote_write::RemoteWriter;
 use sources::Point;
+use sources::scrape::ScrapedExemplar;
 use strata_core::Throttle;
 use tsdb::promql::{Engine, QueryOptions, Value};
 use tsdb::{Metadata, SampleRef, Store};
@@ -85,6 +86,8 @@ pub struct Batch {
     pub points: Vec<Point>,
     /// Metadata of the families the samples belong to.
     pub metadata: Vec<FamilyMeta>,
+    /// Exemplars (scraped OpenMetrics ones, the gateway's histograms'), each with its series.
+    pub exemplars: Vec<ScrapedExemplar>,
 }
 
 impl Batch {
@@ -94,18 +97,36 @@ impl Batch {
             source: source.to_string(),
             points,
             metadata: Vec::new(),
+            exemplars: Vec::new(),
         }
     }
 
-    /// Every sample of `families` stamped `t_ms`, with their metadata (the gateway's own
-    /// registry as store points).
+    /// Every sample of `families` stamped `t_ms`, with their metadata and exemplars (the
+    /// gateway's own registry as store points).
     pub fn families(source: &str, families: &[expo::OwnedFamily], t_ms: i64) -> Batch {
+        let point =
+            |s: &expo::OwnedSample| Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms);
         Batch {
             source: source.to_string(),
             points: families
                 .iter()
                 .flat_map(|f| f.samples.iter())
-                .map(|s| Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms))
+                .map(point)
+                .collect(),
+            exemplars: families
+                .iter()
+                .flat_map(|f| f.samples.iter())
+                .filter_map(|s| {
+                    let e = s.exemplar.as_ref()?;
+                    Some(ScrapedExemplar {
+                        point: point(s),
+                        exemplar: strata_core::Exemplar {
+                            labels: e.labels.clone(),
+                            value: e.value,
+                            timestamp: e.timestamp,
+                        },
+                    })
+                })
                 .collect(),
             metadata: families
                 .iter()
@@ -121,6 +142,7 @@ impl Batch {
         Batch {
             source: report.instance.clone(),
             points: report.points.clone(),
+            exemplars: report.exemplars.clone(),
             metadata: report
                 .metadata
                 .iter()
@@ -158,10 +180,21 @@ impl Ingest {
         }
     }
 
-    /// Appends `batch` to the store (metadata first) and queues it for remote_write.
+    /// Appends `batch` to the store (metadata first, exemplars to its exemplar buffer) and
+    /// queues its samples for remote_write.
     pub fn write(&self, batch: Batch) {
         for m in &batch.metadata {
             self.store.set_metadata(&m.name, m.meta.clone());
+        }
+        for e in &batch.exemplars {
+            // Refusals are counted in the buffer's stats (a scrape re-exposing an unchanged
+            // exemplar is a duplicate, skipped as Prometheus does).
+            self.store.exemplars().add(
+                &e.point.name,
+                &e.point.labels,
+                &e.exemplar,
+                e.point.timestamp_ms,
+            );
         }
         let report = self.store.append(
             &batch.source,
@@ -229,8 +262,28 @@ mod tests {
             upstream: "u".into(),
         });
         s.ttft.observe(0.4);
+        s.ttft.exemplar(
+            0.4,
+            gateway::metrics::trace_exemplar("ab".repeat(16), "cd".repeat(8), 1.5, 0.4),
+        );
         s.outcome(200, "stop");
         let batch = Batch::families("gateway", &m.families(), 1000);
+        let (store, _) = Store::open(tsdb::StoreConfig::default());
+        let ingest = Ingest::new(Arc::new(store), None, Vec::new());
+        ingest.write(batch.clone());
+        let held = ingest.store.exemplars().select(&[], i64::MIN, i64::MAX);
+        assert!(held.is_empty(), "no selector selects nothing");
+        let any = tsdb::promql::Engine::new(ingest.store.clone(), Default::default())
+            .query_exemplars("strata_gateway_ttft_seconds_bucket", 0, 2000)
+            .expect("query")
+            .unwrap_or_default();
+        assert_eq!(any.len(), 1, "{any:?}");
+        assert_eq!(any[0].series.get("le"), Some("0.4"));
+        assert_eq!(any[0].exemplars[0].t_ms, 1500, "the exemplar's own time");
+        assert_eq!(
+            any[0].exemplars[0].labels.get("trace_id"),
+            Some("abababababababababababababababab")
+        );
         let bucket = batch
             .points
             .iter()

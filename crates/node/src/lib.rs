@@ -181,6 +181,7 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     let (store, report) = Store::open_durable(
         StoreConfig {
             retention: s.retention,
+            max_exemplars: s.exemplars_limit,
             ..StoreConfig::default()
         },
         &store_dir,

@@ -8,6 +8,9 @@ use rules::alert::Labels;
 use sinks::notify::Receiver;
 use sinks::remote_write::RemoteWriteConfig;
 
+/// Exemplars kept unless `[store] exemplars_limit` says otherwise.
+pub use tsdb::exemplars::DEFAULT_EXEMPLARS_LIMIT;
+
 /// Where the API listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
@@ -49,6 +52,9 @@ pub struct Settings {
     pub shutdown_deadline: Duration,
     /// What one query (API or rule) may spend.
     pub query: QueryLimits,
+    /// Exemplars kept in memory, all series together (Prometheus's
+    /// `--storage.exemplars.exemplars-limit`); 0 turns exemplar storage off.
+    pub exemplars_limit: usize,
 }
 
 /// Prometheus-like limits on every PromQL query, from the API or the rules.
@@ -77,7 +83,7 @@ impl Settings {
     /// A node on `listen` keeping its data in `data_dir`, with the defaults `strata up` has
     /// without a config file: 6 h retention, snapshots every 2 min, the built-in packs with
     /// the `chat` SLO profile, no sinks, incident mode on the packs' page alerts for 10 min,
-    /// a 25 s shutdown deadline and Prometheus' query limits.
+    /// a 25 s shutdown deadline, Prometheus' query limits and 100,000 exemplars.
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Settings {
         Settings {
             listen,
@@ -96,6 +102,7 @@ impl Settings {
             incident_duration: Duration::from_secs(600),
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             query: QueryLimits::default(),
+            exemplars_limit: DEFAULT_EXEMPLARS_LIMIT,
         }
     }
 
@@ -158,6 +165,10 @@ impl Settings {
             self.shutdown_deadline != other.shutdown_deadline,
         );
         check("query limits ([api] query_*)", self.query != other.query);
+        check(
+            "exemplar limit",
+            self.exemplars_limit != other.exemplars_limit,
+        );
         changed
     }
 }

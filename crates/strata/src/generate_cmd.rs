@@ -15,4 +15,8 @@ pub struct GenerateArgs {
     /// Folder to write into (created when missing; files of the same name are replaced).
     #[arg(long, value_name = "DIR", default_value = "strata-generated")]
     pub out: PathBuf,
+    /// Prefix of every alert's `runbook_url` annotation (`<base><alertname>.md`); the default
+    /// is the repository's folder as a relative link: set your published copy's URL.
+    #[arg(long, value_name = "URL", default_value = generate::DEFAULT_RUNBOOK_BASE)]
+    pub runbook_base: String,
 }

@@ -114,6 +114,8 @@ fn substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "30s")
         .replace("$model", ".*")
         .replace("$tenant", ".*")
+        .replace("$node", ".*")
+        .replace("$instance", ".*")
 }
 
 /// Panels whose queries read only what `strata up` scraping `strata sim` (no gateway)

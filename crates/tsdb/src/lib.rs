@@ -52,6 +52,7 @@
 //! delay scrapes (see the `append_under_query` bench).
 
 pub mod chunk;
+pub mod exemplars;
 mod labels;
 pub mod promql;
 mod store;

@@ -1,7 +1,8 @@
-//! The Prometheus HTTP API served by Strata (`/api/v1/query`, `query_range`, `series`,
+//! The Prometheus HTTP API served by Strata (`/api/v1/query`, `query_range`, `query_exemplars`, `series`,
 //! `labels`, `label/<name>/values`, `metadata`, `rules`, `alerts`, `status/buildinfo`) with
 //! Prometheus's JSON and error shapes, so Grafana's Prometheus datasource works unchanged.
 
+mod exemplars;
 mod inflight;
 mod params;
 pub mod requests;
@@ -42,6 +43,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route(
+            "/api/v1/query_exemplars",
+            get(exemplars::query_exemplars).post(exemplars::query_exemplars),
+        )
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))

@@ -43,6 +43,36 @@ pub fn to_points(exposition: &Exposition<'_>, target: &LabelSet, timestamp_ms: i
     out
 }
 
+/// An exemplar a target exposed (OpenMetrics ` # {trace_id="..."} value ts`) with the sample
+/// it was attached to: its series and scrape time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapedExemplar {
+    /// The sample's point, as [`to_points`] made it (target labels attached).
+    pub point: Point,
+    /// The exemplar.
+    pub exemplar: strata_core::Exemplar,
+}
+
+/// The exemplars of `exposition`, each with its sample's point from `points` (the output of
+/// [`to_points`] for the same exposition: one point per sample, in order).
+pub fn exemplars_of(exposition: &Exposition<'_>, points: &[Point]) -> Vec<ScrapedExemplar> {
+    exposition
+        .samples()
+        .zip(points)
+        .filter_map(|(s, p)| {
+            let e = s.exemplar.as_ref()?;
+            Some(ScrapedExemplar {
+                point: p.clone(),
+                exemplar: strata_core::Exemplar {
+                    labels: e.labels.to_pairs(),
+                    value: e.value,
+                    timestamp: e.timestamp,
+                },
+            })
+        })
+        .collect()
+}
+
 /// Keeps only the samples of the GPU fields in `fields` (incident mode polls a few fields
 /// fast). Non-GPU bodies and [`FieldSet::Full`] keep everything.
 pub fn apply_field_set(points: &mut Vec<Point>, fields: FieldSet) {
@@ -83,6 +113,24 @@ mod tests {
         );
         assert_eq!(pts[1].timestamp_ms, 42);
         assert_eq!(pts[1].label("job"), Some("vllm"));
+    }
+
+    #[test]
+    fn exemplars_keep_their_sample_series_and_labels() {
+        let body = "# TYPE x histogram\nx_bucket{le=\"0.5\"} 3 # {trace_id=\"abc\"} 0.42 1700000000.123\nx_bucket{le=\"+Inf\"} 3\nx_sum 1\nx_count 3\n# EOF\n";
+        let exp = expo::parse(body, expo::Format::OpenMetrics);
+        let pts = to_points(&exp, &target_labels("vllm", "h:8000", &[]), 42);
+        let ex = exemplars_of(&exp, &pts);
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert_eq!(ex[0].point.name, "x_bucket");
+        assert_eq!(ex[0].point.label("le"), Some("0.5"));
+        assert_eq!(ex[0].point.label("job"), Some("vllm"));
+        assert_eq!(
+            ex[0].exemplar.labels,
+            [("trace_id".to_string(), "abc".to_string())]
+        );
+        assert_eq!(ex[0].exemplar.value, 0.42);
+        assert_eq!(ex[0].exemplar.timestamp, Some(1_700_000_000.123));
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod target;
 pub use crate::gpu::nvml::NVML_JOB;
 pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
 pub use host_target::HostTarget;
-pub use ingest::{apply_field_set, target_labels, to_points};
+pub use ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
 pub use metrics_url::{MetricsUrlError, metrics_url};
 pub use profile::{KindProfiles, Profile, ProfileSettings};
 pub use runner::{FamilyMetadata, ScrapeReport, Scraper, Target, TargetChanges, TargetState};

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
 use super::host_target::HostTarget;
-use super::ingest::{apply_field_set, target_labels, to_points};
+use super::ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
 use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;
 use super::target::TargetSpec;
@@ -44,6 +44,8 @@ pub struct ScrapeReport {
     pub metadata: Vec<FamilyMetadata>,
     /// Samples in the body (before the field set was applied).
     pub samples_scraped: usize,
+    /// The body's OpenMetrics exemplars, with the series they belong to.
+    pub exemplars: Vec<ScrapedExemplar>,
 }
 
 impl ScrapeReport {
@@ -61,6 +63,7 @@ impl ScrapeReport {
             dialect: None,
             metadata: Vec::new(),
             samples_scraped: 0,
+            exemplars: Vec::new(),
         }
     }
 
@@ -147,6 +150,7 @@ impl TargetState {
                 let exposition = expo::parse(&body.text, body.format);
                 let mut points = to_points(&exposition, &self.labels, timestamp_ms);
                 report.samples_scraped = points.len();
+                report.exemplars = exemplars_of(&exposition, &points);
                 report.metadata = FamilyMetadata::of(&exposition);
                 report.parse_errors = exposition.errors;
                 if body.lossy {

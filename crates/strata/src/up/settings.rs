@@ -147,6 +147,10 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
         external_labels,
         incident_alerts,
         incident_duration,
+        exemplars_limit: config
+            .store
+            .exemplars_limit
+            .unwrap_or(node::settings::DEFAULT_EXEMPLARS_LIMIT),
         shutdown_deadline: args
             .shutdown_timeout
             .or(span(&config.api.shutdown_timeout))

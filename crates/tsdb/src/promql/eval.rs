@@ -192,7 +192,7 @@ pub(crate) fn selector_matchers(vs: &VectorSelector) -> Vec<Matcher> {
 }
 
 /// Each `or`-separated alternative of a selector as its own matcher list.
-fn selector_alternatives(vs: &VectorSelector) -> Vec<Vec<Matcher>> {
+pub(crate) fn selector_alternatives(vs: &VectorSelector) -> Vec<Vec<Matcher>> {
     if vs.matchers.or_matchers.is_empty() {
         return vec![selector_matchers(vs)];
     }

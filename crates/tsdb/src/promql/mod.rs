@@ -25,6 +25,7 @@ mod binary;
 mod budget;
 mod calendar;
 mod eval;
+mod exemplar_query;
 mod functions;
 mod kahan;
 mod locate;

@@ -14,7 +14,7 @@
 //! Every drop is counted in [`StoreStats`].
 
 mod durable;
-mod index;
+pub(crate) mod index;
 mod record;
 mod retention;
 mod series;
@@ -57,6 +57,8 @@ pub struct StoreConfig {
     /// Where [`Store::snapshot`] writes and [`Store::open`] reads; `None` keeps memory only.
     /// [`Store::open_durable`] sets it to `snapshot` inside its data directory.
     pub snapshot_path: Option<PathBuf>,
+    /// Capacity of the exemplar buffer ([`Store::exemplars`]); 0 turns exemplar storage off.
+    pub max_exemplars: usize,
 }
 
 impl Default for StoreConfig {
@@ -68,6 +70,7 @@ impl Default for StoreConfig {
             max_series_per_metric: 100_000,
             forbidden_labels: Vec::new(),
             snapshot_path: None,
+            max_exemplars: crate::exemplars::DEFAULT_EXEMPLARS_LIMIT,
         }
     }
 }
@@ -179,6 +182,8 @@ pub struct Store {
     snapshot_lock: Mutex<()>,
     /// The write-ahead log and data-directory lock of a store opened with `open_durable`.
     durable: Option<durable::Durable>,
+    /// Scraped and gateway exemplars (memory only).
+    exemplars: crate::exemplars::Exemplars,
 }
 
 /// State only appends (and retention, replay) change: held for a whole append.
@@ -213,6 +218,7 @@ impl Store {
     fn empty(cfg: StoreConfig, durable: Option<durable::Durable>) -> Store {
         // The per-request ids need no entry here: `admit` refuses them in any spelling.
         Store {
+            exemplars: crate::exemplars::Exemplars::new(cfg.max_exemplars),
             cfg,
             shards: (0..SHARDS).map(|i| RwLock::new(Shard::new(i))).collect(),
             postings: RwLock::default(),
@@ -546,6 +552,12 @@ impl Store {
         });
         out.sort();
         out
+    }
+
+    /// The exemplar buffer: scrapes and the gateway add to it, `/api/v1/query_exemplars`
+    /// reads it.
+    pub fn exemplars(&self) -> &crate::exemplars::Exemplars {
+        &self.exemplars
     }
 
     /// Every label name in use (for `/api/v1/labels` without matchers).
