@@ -1,5 +1,7 @@
-//! Reads one [`Snapshot`] from a running Strata: canonical `llm:*` / `gpu:*` queries on its
-//! Prometheus API, `/api/v1/findings` and `/api/v1/alerts`.
+//! Reads one [`Snapshot`] from a running Strata: canonical `llm:*` / `gpu:*` queries and
+//! `strata_engine_info` (engine names) on its Prometheus API, `/api/v1/findings` and
+//! `/api/v1/alerts`. Older nodes lack engine names and the newer findings fields; both
+//! shapes read.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,12 +9,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::model::{Alert, Engine, Finding, Gpu, Snapshot};
+use super::model::{
+    Alert, Engine, EngineInfo, EngineRef, Evidence, EvidenceSeries, Finding, Gpu, Labels, Snapshot,
+    Symptom,
+};
 
 /// The labels a GPU row is grouped by.
 const GPU_BY: &str = "instance, gpu, gpu_uuid, Hostname, modelName";
-
-type Labels = BTreeMap<String, String>;
 
 /// Where a query's value goes in a row.
 type Field<T> = fn(&mut T) -> &mut Option<f64>;
@@ -39,10 +42,119 @@ struct FindingJson {
     name: String,
     severity: String,
     #[serde(default)]
+    summary: String,
+    #[serde(default)]
     action: String,
     #[serde(default)]
     affected: Labels,
     started_ms: i64,
+    #[serde(default)]
+    engines: Vec<EngineJson>,
+    #[serde(default)]
+    symptoms: Vec<SymptomJson>,
+    #[serde(default)]
+    evidence: Vec<EvidenceJson>,
+}
+
+/// `engines[]` of a newer node's finding.
+#[derive(Deserialize)]
+struct EngineJson {
+    #[serde(default)]
+    instance: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// `symptoms[]` of a newer node's finding.
+#[derive(Deserialize)]
+struct SymptomJson {
+    #[serde(default)]
+    alert: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    summary: String,
+}
+
+/// `evidence[]`: the expression and its series; `title`, `unit` and `threshold` on newer
+/// nodes. A point whose value the node wrote as `null` (NaN) is left out.
+#[derive(Deserialize)]
+struct EvidenceJson {
+    #[serde(default)]
+    expr: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    threshold: Option<f64>,
+    #[serde(default)]
+    series: Vec<SeriesJson>,
+}
+
+#[derive(Deserialize)]
+struct SeriesJson {
+    #[serde(default)]
+    labels: Labels,
+    #[serde(default)]
+    points: Vec<(i64, Option<f64>)>,
+}
+
+impl From<FindingJson> for Finding {
+    fn from(f: FindingJson) -> Finding {
+        Finding {
+            name: f.name,
+            severity: f.severity,
+            summary: f.summary,
+            affected: f.affected,
+            started_ms: f.started_ms,
+            action: f.action,
+            engines: f
+                .engines
+                .into_iter()
+                .map(|e| EngineRef {
+                    instance: e.instance,
+                    name: e.name.unwrap_or_default(),
+                    model: e.model.unwrap_or_default(),
+                    node: e.node.unwrap_or_default(),
+                })
+                .collect(),
+            symptoms: f
+                .symptoms
+                .into_iter()
+                .map(|s| Symptom {
+                    alert: s.alert,
+                    severity: s.severity,
+                    summary: s.summary,
+                })
+                .collect(),
+            evidence: f
+                .evidence
+                .into_iter()
+                .map(|e| Evidence {
+                    title: e.title.filter(|t| !t.is_empty()).unwrap_or(e.expr),
+                    unit: e.unit.unwrap_or_default(),
+                    threshold: e.threshold.filter(|t| t.is_finite()),
+                    series: e
+                        .series
+                        .into_iter()
+                        .map(|s| EvidenceSeries {
+                            labels: s.labels,
+                            points: s
+                                .points
+                                .into_iter()
+                                .filter_map(|(t, v)| v.filter(|v| v.is_finite()).map(|v| (t, v)))
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -181,6 +293,7 @@ impl Source {
             g5,
             findings,
             alerts,
+            info,
         ) = tokio::try_join!(
             self.vector("sum by (instance, engine, model) (llm:requests_running)"),
             self.vector("sum by (instance) (llm:requests_waiting)"),
@@ -197,7 +310,25 @@ impl Source {
             self.vector(&gpu_q[5]),
             self.data("api/v1/findings", &[]),
             self.data("api/v1/alerts", &[]),
+            // Empty on nodes without it: rows then show the instance address.
+            self.vector("max by (instance, engine, name, model, node) (strata_engine_info)"),
         )?;
+        let names: BTreeMap<String, EngineInfo> = info
+            .into_iter()
+            .filter_map(|(l, _)| {
+                let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+                let instance = l.get("instance")?.clone();
+                Some((
+                    instance,
+                    EngineInfo {
+                        name: get("name"),
+                        engine: get("engine"),
+                        model: get("model"),
+                        node: get("node"),
+                    },
+                ))
+            })
+            .collect();
 
         let mut engines: BTreeMap<String, Engine> = BTreeMap::new();
         let fields: [(_, Field<Engine>); 7] = [
@@ -214,14 +345,21 @@ impl Source {
                 let Some(instance) = labels.get("instance") else {
                     continue;
                 };
-                let e = engines.entry(instance.clone()).or_insert_with(|| Engine {
-                    instance: instance.clone(),
-                    ..Engine::default()
+                let e = engines.entry(instance.clone()).or_insert_with(|| {
+                    let info = names.get(instance).cloned().unwrap_or_default();
+                    Engine {
+                        instance: instance.clone(),
+                        name: info.name,
+                        engine: info.engine,
+                        model: info.model,
+                        node: info.node,
+                        ..Engine::default()
+                    }
                 });
-                if let Some(engine) = labels.get("engine") {
+                if let Some(engine) = labels.get("engine").filter(|v| !v.is_empty()) {
                     e.engine.clone_from(engine);
                 }
-                if let Some(model) = labels.get("model") {
+                if let Some(model) = labels.get("model").filter(|v| !v.is_empty()) {
                     e.model.clone_from(model);
                 }
                 *field(e) = Some(v);
@@ -269,39 +407,28 @@ impl Source {
         Ok(Snapshot {
             engines: engines.into_values().collect(),
             gpus: gpus.into_values().collect(),
-            findings: open
-                .open
-                .into_iter()
-                .map(|f| Finding {
-                    name: f.name,
-                    severity: f.severity,
-                    affected: f
-                        .affected
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    started_ms: f.started_ms,
-                    action: f.action,
-                })
-                .collect(),
+            findings: open.open.into_iter().map(Finding::from).collect(),
+            names,
             alerts: alerts
                 .alerts
                 .into_iter()
                 .filter(|a| a.state == "firing")
                 .map(|a| {
                     let label = |k: &str| a.labels.get(k).cloned().unwrap_or_default();
+                    let summary = a.annotations.get("summary").cloned().unwrap_or_default();
                     Alert {
                         name: label("alertname"),
                         severity: label("severity"),
                         instance: label("instance"),
-                        summary: a.annotations.get("summary").cloned().unwrap_or_default(),
+                        summary,
                         active_ms: a
                             .active_at
                             .as_deref()
                             .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
                             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                             .map(|d| d.as_millis() as i64),
+                        labels: a.labels,
+                        annotations: a.annotations,
                     }
                 })
                 .collect(),
