@@ -32,9 +32,7 @@ pub fn value(v: f64, unit: &str) -> String {
         }
     };
     let plain = |v: f64| {
-        if v == v.trunc() && v.abs() < 1e15 {
-            format!("{v:.0}")
-        } else if v.abs() >= 100.0 {
+        if (v == v.trunc() && v.abs() < 1e15) || v.abs() >= 100.0 {
             format!("{v:.0}")
         } else {
             format!("{v:.2}")
@@ -88,7 +86,11 @@ fn evidence_lines(s: &Snapshot, e: &Evidence, lines: &mut Vec<(Tone, String)>) {
             }
             _ => "no values".into(),
         };
-        let who = if who.is_empty() { String::new() } else { format!("{who}: ") };
+        let who = if who.is_empty() {
+            String::new()
+        } else {
+            format!("{who}: ")
+        };
         lines.push((Tone::Plain, format!("    {who}{text}")));
     }
 }

@@ -172,6 +172,25 @@ struct AlertJson {
     active_at: Option<String>,
 }
 
+/// `strata_engine_info` samples by instance (a sample without one is left out).
+fn engine_names(info: Vec<(Labels, f64)>) -> BTreeMap<String, EngineInfo> {
+    info.into_iter()
+        .filter_map(|(l, _)| {
+            let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+            let instance = l.get("instance")?.clone();
+            Some((
+                instance,
+                EngineInfo {
+                    name: get("name"),
+                    engine: get("engine"),
+                    model: get("model"),
+                    node: get("node"),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// A running Strata's HTTP API.
 pub struct Source {
     runtime: tokio::runtime::Runtime,
@@ -313,22 +332,7 @@ impl Source {
             // Empty on nodes without it: rows then show the instance address.
             self.vector("max by (instance, engine, name, model, node) (strata_engine_info)"),
         )?;
-        let names: BTreeMap<String, EngineInfo> = info
-            .into_iter()
-            .filter_map(|(l, _)| {
-                let get = |k: &str| l.get(k).cloned().unwrap_or_default();
-                let instance = l.get("instance")?.clone();
-                Some((
-                    instance,
-                    EngineInfo {
-                        name: get("name"),
-                        engine: get("engine"),
-                        model: get("model"),
-                        node: get("node"),
-                    },
-                ))
-            })
-            .collect();
+        let names = engine_names(info);
 
         let mut engines: BTreeMap<String, Engine> = BTreeMap::new();
         let fields: [(_, Field<Engine>); 7] = [
@@ -433,5 +437,90 @@ impl Source {
                 })
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(json: Value) -> Vec<Finding> {
+        let o: Open = serde_json::from_value(json).expect("findings");
+        o.open.into_iter().map(Finding::from).collect()
+    }
+
+    #[test]
+    fn findings_of_older_nodes_read() {
+        let f = open(serde_json::json!({"open": [{
+            "name": "cache_thrash", "alert": "LLMCacheThrash", "severity": "page",
+            "summary": "s", "action": "a", "affected": {"instance": "h:1"},
+            "started_ms": 5, "ended_ms": null,
+            "evidence": [{"expr": "llm:kv_cache_usage_ratio",
+                          "series": [{"labels": {"instance": "h:1"}, "points": [[1, 0.5]]}]}]
+        }], "history": []}));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].engines.is_empty() && f[0].symptoms.is_empty());
+        let e = &f[0].evidence[0];
+        assert_eq!(
+            (e.title.as_str(), e.unit.as_str()),
+            ("llm:kv_cache_usage_ratio", "")
+        );
+        assert_eq!(e.series[0].points, [(1, 0.5)]);
+        assert_eq!(f[0].affected["instance"], "h:1");
+    }
+
+    #[test]
+    fn findings_of_newer_nodes_read_with_every_field() {
+        let f = open(serde_json::json!({"open": [{
+            "name": "cache_thrash", "severity": "page", "started_ms": 5,
+            "engines": [{"instance": "h:1", "name": "vllm-a", "model": "m", "node": "n"},
+                        {"instance": "h:2"}],
+            "symptoms": [{"alert": "LLMPreemptions", "severity": "ticket", "summary": "x",
+                          "labels": {"instance": "h:1"}}],
+            "evidence": [{"expr": "e", "title": "KV cache usage", "unit": "percent",
+                          "threshold": 0.9,
+                          "series": [{"labels": {}, "points": [[1, null], [2, 0.95]]}]},
+                         {"expr": "e2", "threshold": null, "series": []}]
+        }]}));
+        let f = &f[0];
+        assert_eq!(f.engines[0].name, "vllm-a");
+        assert_eq!(
+            (f.engines[1].instance.as_str(), f.engines[1].name.as_str()),
+            ("h:2", "")
+        );
+        assert_eq!(f.symptoms[0].alert, "LLMPreemptions");
+        let e = &f.evidence[0];
+        assert_eq!(
+            (e.title.as_str(), e.unit.as_str(), e.threshold),
+            ("KV cache usage", "percent", Some(0.9))
+        );
+        assert_eq!(e.series[0].points, [(2, 0.95)], "a null value is left out");
+        assert_eq!(
+            (f.evidence[1].title.as_str(), f.evidence[1].threshold),
+            ("e2", None)
+        );
+    }
+
+    #[test]
+    fn engine_names_key_by_instance() {
+        let l = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let names = engine_names(vec![
+            (
+                l(&[("instance", "h:1"), ("name", "vllm-a"), ("node", "n1")]),
+                1.0,
+            ),
+            (l(&[("name", "orphan")]), 1.0),
+        ]);
+        assert_eq!(names.len(), 1);
+        assert_eq!(
+            (names["h:1"].name.as_str(), names["h:1"].node.as_str()),
+            ("vllm-a", "n1")
+        );
+        assert_eq!(names["h:1"].model, "");
     }
 }

@@ -11,7 +11,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓  j k", "select the previous / next row"),
     ("PgUp PgDn", "a page up / down"),
     ("Home End  g G", "the first / last row"),
-    ("Tab  Shift-Tab", "the next / previous pane (every view's lists in turn)"),
+    (
+        "Tab  Shift-Tab",
+        "the next / previous pane (every view's lists in turn)",
+    ),
     ("1 2 3", "Engines, GPUs, Findings"),
     ("Enter", "the detail of the selected row"),
     ("Esc  q", "close the detail or this help"),
@@ -114,10 +117,7 @@ pub(crate) mod tests {
     #[test]
     fn keys_switch_panes_sort_and_quit() {
         let mut app = App::new("u", Duration::from_secs(1), sample(), 0);
-        assert!(!app.key(
-            KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
-            0
-        ));
+        assert!(!app.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), 0));
         assert!(!press(&mut app, KeyCode::Char('q')));
         assert!(press(&mut app, KeyCode::Esc), "Esc does not quit");
         for (code, pane) in [

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event};
 
-use fetch::Source;
 use app::App;
+use fetch::Source;
 
 /// `strata top --help`'s key and example text.
 pub const AFTER_HELP: &str = "\

@@ -660,7 +660,11 @@ fn engines_table(s: &Snapshot) -> Table {
                     key: Key::Num(r.unwrap_or(0.0) + w.unwrap_or(0.0)),
                 },
             };
-            let name = if e.name.is_empty() { &e.instance } else { &e.name };
+            let name = if e.name.is_empty() {
+                &e.instance
+            } else {
+                &e.name
+            };
             Row {
                 cells: vec![
                     Cell::text(name),

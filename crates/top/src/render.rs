@@ -54,8 +54,14 @@ fn style(tone: Tone) -> Style {
 fn widths(table: &Table, width: u16) -> Vec<(usize, u16)> {
     let natural = |i: usize| {
         let arrow = usize::from(table.sort.is_some_and(|(s, _)| s == i));
-        let widest = table.rows.iter().map(|r| r.cells[i].text.chars().count()).max();
-        widest.unwrap_or(0).max(table.columns[i].header.chars().count() + arrow)
+        let widest = table
+            .rows
+            .iter()
+            .map(|r| r.cells[i].text.chars().count())
+            .max();
+        widest
+            .unwrap_or(0)
+            .max(table.columns[i].header.chars().count() + arrow)
     };
     let mut shown: Vec<usize> = (0..table.columns.len()).collect();
     let needed = |shown: &[usize]| -> usize {
@@ -143,7 +149,11 @@ fn draw_table(table: &Table, state: &PaneState, area: Rect, buf: &mut Buffer) ->
     let mut spans = vec![Span::styled(format!("{} ({count})", table.title), head)];
     let fit = usize::from(body.height.saturating_sub(1));
     if let Some(sel) = state.selected.filter(|_| table.rows.len() > fit) {
-        spans.push(Span::raw(format!("  row {} of {}", sel + 1, table.rows.len())));
+        spans.push(Span::raw(format!(
+            "  row {} of {}",
+            sel + 1,
+            table.rows.len()
+        )));
     }
     if state.stale {
         spans.push(Span::styled(
@@ -215,9 +225,7 @@ fn draw_table(table: &Table, state: &PaneState, area: Rect, buf: &mut Buffer) ->
 /// as possible from `offset`.
 fn scrolled(offset: usize, selected: usize, fit: usize, rows: usize) -> usize {
     let offset = offset.min(rows.saturating_sub(fit));
-    if fit == 0 {
-        selected
-    } else if selected < offset {
+    if fit == 0 || selected < offset {
         selected
     } else if selected >= offset + fit {
         selected + 1 - fit
@@ -355,7 +363,11 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 
 /// The help overlay: every key.
 fn help(area: Rect, buf: &mut Buffer) {
-    let key_w = KEYS.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let key_w = KEYS
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     let lines: Vec<Line> = KEYS
         .iter()
         .map(|(k, what)| {
@@ -373,11 +385,7 @@ fn help(area: Rect, buf: &mut Buffer) {
         .map(|(_, w)| w.chars().count())
         .max()
         .unwrap_or(0);
-    let r = centred(
-        area,
-        (key_w + widest + 6) as u16,
-        KEYS.len() as u16 + 2,
-    );
+    let r = centred(area, (key_w + widest + 6) as u16, KEYS.len() as u16 + 2);
     Clear.render(r, buf);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
@@ -563,32 +571,58 @@ mod tests {
         // The least important column gives way; the identity stays whole.
         assert!(!lines[2].contains("PRE/s"), "{:?}", lines[2]);
         assert!(lines[3].starts_with("127.0.0.1:38049"), "{all}");
-        let vllm_a = lines.iter().find(|l| l.starts_with("vllm-a")).expect("vllm-a");
+        let vllm_a = lines
+            .iter()
+            .find(|l| l.starts_with("vllm-a"))
+            .expect("vllm-a");
         // The address fallback makes NAME wide: the model is cut, with an ellipsis.
         assert!(vllm_a.contains("Llama-3.1-8B-Instr… "), "{vllm_a:?}");
         assert!(vllm_a.contains("demo-node-a") && vllm_a.contains("29/2"));
         assert!(vllm_a.trim_end().ends_with("1279"), "{vllm_a:?}");
         assert!(lines[4].starts_with("tgi-a") && lines[4].contains("45/81"));
-        assert!(lines[23].starts_with("http://127.0.0.1:9464 · "), "{:?}", lines[23]);
+        assert!(
+            lines[23].starts_with("http://127.0.0.1:9464 · "),
+            "{:?}",
+            lines[23]
+        );
         assert!(lines[23].contains("3s ago"), "{:?}", lines[23]);
-        assert!(lines[23].trim_end().ends_with("? help · q quit"), "{:?}", lines[23]);
+        assert!(
+            lines[23].trim_end().ends_with("? help · q quit"),
+            "{:?}",
+            lines[23]
+        );
         // With every engine named, the whole model fits.
         let mut named = sample();
         named.engines[0].name = "vllm-b".into();
         let lines = screen(&app(named), 80, 24);
         assert!(lines[5].starts_with("vllm-b"), "{:?}", lines[5]);
-        assert!(lines[5].contains("Llama-3.1-8B-Instruct "), "{:?}", lines[5]);
+        assert!(
+            lines[5].contains("Llama-3.1-8B-Instruct "),
+            "{:?}",
+            lines[5]
+        );
     }
 
     #[test]
     fn rows_take_the_colour_of_their_severity() {
         let mut a = app(sample());
-        assert_eq!(colour_of(&a, 80, 24, "vllm-a"), Color::Red, "a page finding");
-        assert_eq!(colour_of(&a, 80, 24, "tgi-a"), Color::Yellow, "a ticket alert");
+        assert_eq!(
+            colour_of(&a, 80, 24, "vllm-a"),
+            Color::Red,
+            "a page finding"
+        );
+        assert_eq!(
+            colour_of(&a, 80, 24, "tgi-a"),
+            Color::Yellow,
+            "a ticket alert"
+        );
         assert_eq!(colour_of(&a, 80, 24, "127.0.0.1:38049"), Color::Green);
         press(&mut a, KeyCode::Char('3'));
         assert_eq!(colour_of(&a, 80, 24, "cache_thrash"), Color::Red);
-        assert_eq!(colour_of(&a, 80, 24, "LLMRequestQueueBackup"), Color::Yellow);
+        assert_eq!(
+            colour_of(&a, 80, 24, "LLMRequestQueueBackup"),
+            Color::Yellow
+        );
         a.update(Err("down".into()), NOW);
         assert_eq!(colour_of(&a, 80, 24, "cache_thrash"), Color::DarkGray);
     }
@@ -599,20 +633,32 @@ mod tests {
         press(&mut a, KeyCode::Char('3'));
         press(&mut a, KeyCode::Tab);
         let all = screen(&a, 80, 24).join("\n");
-        assert!(all.contains("Alert-01") && !all.contains("Alert-17"), "{all}");
+        assert!(
+            all.contains("Alert-01") && !all.contains("Alert-17"),
+            "{all}"
+        );
         for _ in 0..16 {
             press(&mut a, KeyCode::Char('j'));
         }
         let all = screen(&a, 80, 24).join("\n");
-        assert!(all.contains("Alert-17") && all.contains("row 17 of 17"), "{all}");
+        assert!(
+            all.contains("Alert-17") && all.contains("row 17 of 17"),
+            "{all}"
+        );
         assert!(!all.contains("Alert-01"), "scrolled past the first: {all}");
         press(&mut a, KeyCode::Home);
         let all = screen(&a, 80, 24).join("\n");
-        assert!(all.contains("Alert-01") && all.contains("row 1 of 17"), "{all}");
+        assert!(
+            all.contains("Alert-01") && all.contains("row 1 of 17"),
+            "{all}"
+        );
         press(&mut a, KeyCode::PageDown);
         press(&mut a, KeyCode::End);
         let lines = screen(&a, 80, 24);
-        let last = lines.iter().find(|l| l.contains("Alert-17")).expect("row 17");
+        let last = lines
+            .iter()
+            .find(|l| l.contains("Alert-17"))
+            .expect("row 17");
         assert!(last.contains("summary 17"), "{last:?}");
     }
 
@@ -646,7 +692,10 @@ mod tests {
         let all = screen(&a, 80, 24).join("\n");
         assert!(all.contains("Keys"), "{all}");
         for (k, what) in KEYS {
-            assert!(all.contains(k) && all.contains(what), "{k} {what} in\n{all}");
+            assert!(
+                all.contains(k) && all.contains(what),
+                "{k} {what} in\n{all}"
+            );
         }
         press(&mut a, KeyCode::Esc);
         assert!(!screen(&a, 80, 24).join("\n").contains("Keys"));
@@ -687,7 +736,10 @@ mod tests {
         press(&mut a, KeyCode::Char('1'));
         press(&mut a, KeyCode::Enter);
         let all = screen(&a, 80, 24).join("\n");
-        assert!(all.contains("Engine 127.0.0.1:38049") && all.contains("PRE/s"), "{all}");
+        assert!(
+            all.contains("Engine 127.0.0.1:38049") && all.contains("PRE/s"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -713,7 +765,10 @@ mod tests {
             lines[1].contains("Open findings (1)") && lines[1].contains("Firing alerts (17)"),
             "{all}"
         );
-        assert!(all.contains("Lower max_num_seqs") && all.contains("Alert-17"), "{all}");
+        assert!(
+            all.contains("Lower max_num_seqs") && all.contains("Alert-17"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -729,7 +784,12 @@ mod tests {
         let all = screen(&a, 80, 24).join("\n");
         assert!(all.contains("Engines (0)") && all.contains("no llm:* series yet"));
         let mut b = app(many_alerts());
-        for code in [KeyCode::Char('?'), KeyCode::Esc, KeyCode::End, KeyCode::Enter] {
+        for code in [
+            KeyCode::Char('?'),
+            KeyCode::Esc,
+            KeyCode::End,
+            KeyCode::Enter,
+        ] {
             press(&mut b, code);
             for (w, h) in [(20, 5), (3, 2), (40, 4), (1, 1)] {
                 for v in View::ALL {
