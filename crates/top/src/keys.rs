@@ -1,5 +1,5 @@
 //! What the keys do, in the lists and in the overlays (filter, help, detail); [`KEYS`] is
-//! the help overlay's list and `--help`'s.
+//! what the help overlay lists.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
