@@ -557,12 +557,12 @@ const ENGINE_COLUMNS: &[Column] = &[
     word("ENGINE", 3),
     text("MODEL", ALWAYS),
     text("NODE", ALWAYS),
-    num("RUN/WAIT", 6),
-    num("KV%", 5),
+    num("RUN/WAIT", 7),
+    num("KV%", 6),
     num("PRE/s", 1),
     num("TTFT95", 4),
     num("ITL95", 2),
-    num("TOK/s", 3),
+    num("TOK/s", 5),
 ];
 
 const GPU_COLUMNS: &[Column] = &[
