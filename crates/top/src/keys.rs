@@ -61,12 +61,15 @@ impl App {
             }
             Overlay::Detail(d, scroll) => {
                 let last = d.lines.len().saturating_sub(1);
+                let page = self.page.get().max(1);
                 match key.code {
                     KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => {
                         self.overlay = Overlay::None
                     }
                     KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(last),
                     KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::PageDown => *scroll = (*scroll + page).min(last),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
                     KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
                     KeyCode::End | KeyCode::Char('G') => *scroll = last,
                     _ => {}
@@ -196,6 +199,16 @@ pub(crate) mod tests {
         assert_eq!(d.title, "Finding cache_thrash");
         press(&mut app, KeyCode::Down);
         assert!(matches!(app.overlay, Overlay::Detail(_, 1)));
+        press(&mut app, KeyCode::PageDown);
+        press(&mut app, KeyCode::End);
+        let Overlay::Detail(d, at) = &app.overlay else {
+            panic!("still the detail");
+        };
+        assert_eq!(
+            *at,
+            d.lines.len() - 1,
+            "scrolled to the last line, no further"
+        );
         press(&mut app, KeyCode::Esc);
         assert_eq!(app.overlay, Overlay::None);
         app.update(Ok(Snapshot::default()), 1);

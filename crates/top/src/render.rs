@@ -48,7 +48,7 @@ fn style(tone: Tone) -> Style {
 }
 
 /// The columns shown in `width` and their widths: each as wide as its widest cell (or
-/// header, with the sort arrow). Less important columns are dropped while text would be cut
+/// header, with the sort arrow); text columns without any value are left out. Less important columns are dropped while text would be cut
 /// below [`MIN_TEXT`]; then the widest text columns are cut, to the same width, so short
 /// ones (a name) stay whole.
 fn widths(table: &Table, width: u16) -> Vec<(usize, u16)> {
@@ -63,7 +63,13 @@ fn widths(table: &Table, width: u16) -> Vec<(usize, u16)> {
             .unwrap_or(0)
             .max(table.columns[i].header.chars().count() + arrow)
     };
-    let mut shown: Vec<usize> = (0..table.columns.len()).collect();
+    // A text column no row has a value for (nodes on an older Strata) takes no room.
+    let blank = |i: usize| {
+        !table.columns[i].right
+            && !table.rows.is_empty()
+            && table.rows.iter().all(|r| r.cells[i].text.is_empty())
+    };
+    let mut shown: Vec<usize> = (0..table.columns.len()).filter(|i| !blank(*i)).collect();
     let needed = |shown: &[usize]| -> usize {
         let spacing = usize::from(SPACING) * shown.len().saturating_sub(1);
         let cols: usize = shown
@@ -591,6 +597,12 @@ mod tests {
             "{:?}",
             lines[23]
         );
+        // Without node names anywhere, the NODE column takes no room.
+        let mut nameless = sample();
+        for e in &mut nameless.engines {
+            e.node.clear();
+        }
+        assert!(!screen(&app(nameless), 80, 24)[2].contains("NODE"));
         // With every engine named, the whole model fits.
         let mut named = sample();
         named.engines[0].name = "vllm-b".into();
