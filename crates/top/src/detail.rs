@@ -195,13 +195,14 @@ fn row(s: &Snapshot, pane: Pane, t: &Table, r: &Row) -> Detail {
     let mut lines: Vec<(Tone, String)> = (t.columns.iter().zip(&r.cells))
         .map(|(c, cell)| (Tone::Plain, format!("{:<9} {}", c.header, cell.text)))
         .collect();
-    let title = match (pane, s.engines.get(r.item)) {
-        (Pane::Engines, Some(e)) => {
+    let title = match (pane, s.engines.get(r.item), s.gpus.get(r.item)) {
+        (Pane::Engines, Some(e), _) => {
             lines.push((Tone::Plain, format!("{:<9} {}", "ADDRESS", e.instance)));
             lines.push((Tone::Plain, format!("{:<9} {}", "SERVES", e.model)));
             format!("Engine {}", s.name_of(&e.instance))
         }
-        _ => "GPU".into(),
+        (Pane::Gpus, _, Some(g)) => format!("GPU {} on {}", g.gpu, g.node),
+        _ => "Row".into(),
     };
     Detail { title, lines }
 }

@@ -752,6 +752,15 @@ mod tests {
             all.contains("Engine 127.0.0.1:38049") && all.contains("PRE/s"),
             "{all}"
         );
+        press(&mut a, KeyCode::Esc);
+        press(&mut a, KeyCode::Char('2'));
+        press(&mut a, KeyCode::End);
+        press(&mut a, KeyCode::Enter);
+        let all = screen(&a, 80, 24).join("\n");
+        assert!(
+            all.contains("GPU 0 on demo-node-c") && all.contains("TEMP C    61"),
+            "{all}"
+        );
     }
 
     #[test]
