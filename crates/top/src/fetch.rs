@@ -501,6 +501,80 @@ mod tests {
         );
     }
 
+    /// A stand-in for a newer node on loopback: canned answers by path and query.
+    fn newer_node() -> reqwest::Url {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&req);
+                let path = head.split_whitespace().nth(1).unwrap_or("");
+                let vector =
+                    |result: Value| serde_json::json!({"resultType": "vector", "result": result});
+                let data = if path.contains("strata_engine_info") {
+                    vector(
+                        serde_json::json!([{"metric": {"instance": "h:1", "name": "vllm-a",
+                        "engine": "vllm", "model": "m", "node": "n1"}, "value": [1, "1"]}]),
+                    )
+                } else if path.contains("requests_running") {
+                    vector(
+                        serde_json::json!([{"metric": {"instance": "h:1", "engine": "vllm",
+                        "model": "m"}, "value": [1, "3"]}]),
+                    )
+                } else if path.starts_with("/api/v1/query") {
+                    vector(serde_json::json!([]))
+                } else if path.starts_with("/api/v1/findings") {
+                    serde_json::json!({"open": [{"name": "cache_thrash", "severity": "page",
+                        "started_ms": 5, "engines": [{"instance": "h:1", "name": "vllm-a"}],
+                        "evidence": [{"expr": "e", "title": "KV", "unit": "percent",
+                            "threshold": 0.9, "series": []}]}], "history": []})
+                } else {
+                    serde_json::json!({"alerts": [{"labels": {"alertname": "A",
+                        "instance": "h:1", "severity": "ticket"}, "annotations": {},
+                        "state": "firing", "activeAt": "2026-01-01T00:00:00Z"}]})
+                };
+                let body = serde_json::json!({"status": "success", "data": data}).to_string();
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        reqwest::Url::parse(&url).expect("url")
+    }
+
+    #[test]
+    fn a_newer_node_gives_names_engines_and_evidence() {
+        let source = Source::new(newer_node(), Duration::from_secs(5)).expect("source");
+        let s = source.fetch().expect("snapshot");
+        assert_eq!(s.engines.len(), 1);
+        let e = &s.engines[0];
+        assert_eq!(
+            (
+                e.name.as_str(),
+                e.node.as_str(),
+                e.engine.as_str(),
+                e.running
+            ),
+            ("vllm-a", "n1", "vllm", Some(3.0))
+        );
+        assert_eq!(s.findings[0].engines[0].name, "vllm-a");
+        assert_eq!(s.findings[0].evidence[0].threshold, Some(0.9));
+        assert_eq!(s.subject(&s.alerts[0]), "vllm-a");
+        assert_eq!(s.alerts[0].active_ms, Some(1_767_225_600_000));
+        assert_eq!(s.alerts[0].labels["severity"], "ticket");
+    }
+
     #[test]
     fn engine_names_key_by_instance() {
         let l = |pairs: &[(&str, &str)]| -> Labels {
