@@ -32,8 +32,10 @@ pub struct App {
     pub focus: Pane,
     /// The sorted column and reversal per pane.
     sort: [(usize, bool); 4],
-    /// The selected row per pane (an index into the sorted, filtered rows).
+    /// The selected row per pane (an index into the sorted, filtered rows)...
     selected: [usize; 4],
+    /// ... and its id, followed when a refresh or the filter moves it.
+    anchor: [Option<String>; 4],
     /// The first row shown per pane (kept by the renderer so the selection stays visible).
     pub(crate) offset: [Cell<usize>; 4],
     /// Rows that fit in the focused pane when last drawn (the page of PgUp/PgDn).
@@ -60,6 +62,7 @@ impl App {
             focus: Pane::Engines,
             sort: [(0, false), (0, false), (1, false), (1, false)],
             selected: [0; 4],
+            anchor: Default::default(),
             offset: Default::default(),
             page: Cell::new(10),
             filter: String::new(),
@@ -127,17 +130,27 @@ impl App {
             .filtered(&self.filter)
     }
 
-    /// The selected row of `pane` among `rows` rows (the last when the list shrank).
-    pub fn selected(&self, pane: Pane, rows: usize) -> usize {
-        self.selected[pane.index()].min(rows.saturating_sub(1))
+    /// The selected row of `pane` in its table `t`: where the selected item is now, else
+    /// the same position (the last row when the list shrank).
+    pub fn selected(&self, pane: Pane, t: &Table) -> usize {
+        let i = pane.index();
+        let at = self.selected[i].min(t.rows.len().saturating_sub(1));
+        match &self.anchor[i] {
+            // Still there (rows with equal ids keep their place).
+            Some(id) if t.rows.get(at).is_some_and(|r| r.id == *id) => at,
+            Some(id) => t.rows.iter().position(|r| r.id == *id).unwrap_or(at),
+            None => at,
+        }
     }
 
     /// Moves the focused pane's selection by `delta` rows, kept within the list.
     pub fn move_by(&mut self, delta: isize, now_ms: i64) {
-        let rows = self.table(self.focus, now_ms).rows.len();
-        let at = self.selected(self.focus, rows) as isize;
-        let to = (at + delta).clamp(0, rows.saturating_sub(1) as isize);
-        self.selected[self.focus.index()] = to as usize;
+        let t = self.table(self.focus, now_ms);
+        let at = self.selected(self.focus, &t) as isize;
+        let to = (at + delta).clamp(0, t.rows.len().saturating_sub(1) as isize) as usize;
+        let i = self.focus.index();
+        self.selected[i] = to;
+        self.anchor[i] = t.rows.get(to).map(|r| r.id.clone());
     }
 
     /// A page of rows, as last drawn.
@@ -148,7 +161,7 @@ impl App {
     /// Opens the detail of the focused pane's selected row, if it has rows.
     pub fn open_detail(&mut self, now_ms: i64) {
         let t = self.table(self.focus, now_ms);
-        if let Some(row) = t.rows.get(self.selected(self.focus, t.rows.len())) {
+        if let Some(row) = t.rows.get(self.selected(self.focus, &t)) {
             let d = Detail::of(&self.snapshot, self.focus, &t, row, now_ms);
             self.overlay = Overlay::Detail(Box::new(d), 0);
         }

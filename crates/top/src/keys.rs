@@ -146,7 +146,7 @@ pub(crate) mod tests {
     #[test]
     fn selection_stays_in_the_list() {
         let mut app = App::new("u", Duration::from_secs(1), sample(), 0);
-        let at = |app: &App| app.selected(Pane::Engines, 3);
+        let at = |app: &App| app.selected(Pane::Engines, &app.table(Pane::Engines, 0));
         press(&mut app, KeyCode::Up);
         assert_eq!(at(&app), 0);
         press(&mut app, KeyCode::Char('j'));
@@ -159,9 +159,21 @@ pub(crate) mod tests {
         assert_eq!(at(&app), 2);
         press(&mut app, KeyCode::PageUp);
         assert_eq!(at(&app), 0);
+        // The selection follows its engine when a refresh reorders the rows.
+        press(&mut app, KeyCode::Down);
+        let t = app.table(Pane::Engines, 0);
+        assert_eq!(t.rows[at(&app)].cells[0].text, "tgi-a");
+        let mut s = sample();
+        s.engines[1].name = "0-tgi".into();
+        app.update(Ok(s), 1);
+        let t = app.table(Pane::Engines, 0);
+        assert_eq!(
+            (at(&app), t.rows[at(&app)].cells[0].text.as_str()),
+            (0, "0-tgi")
+        );
         app.update(Ok(Snapshot::default()), 1);
         press(&mut app, KeyCode::Down);
-        assert_eq!(app.selected(Pane::Engines, 0), 0, "an empty list");
+        assert_eq!(at(&app), 0, "an empty list");
     }
 
     #[test]

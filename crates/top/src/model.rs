@@ -464,6 +464,8 @@ pub struct Row {
     pub tone: Tone,
     /// Its index in the snapshot's list (engines, GPUs, findings or alerts).
     pub item: usize,
+    /// What it is about, stable across refreshes (the selection follows it when rows move).
+    pub id: String,
 }
 
 impl Row {
@@ -680,6 +682,7 @@ fn engines_table(s: &Snapshot) -> Table {
                 ],
                 tone: s.health(&e.instance),
                 item,
+                id: e.instance.clone(),
             }
         })
         .collect();
@@ -718,6 +721,7 @@ fn gpus_table(s: &Snapshot) -> Table {
                 ],
                 tone: Tone::Plain,
                 item,
+                id: format!("{}/{}/{}", g.node, g.gpu, g.model),
             }
         })
         .collect();
@@ -748,6 +752,7 @@ fn findings_table(s: &Snapshot, now_ms: i64) -> Table {
             ],
             tone: Tone::of(&f.severity),
             item,
+            id: format!("{} {:?} {}", f.name, f.affected, f.started_ms),
         })
         .collect();
     Table::new(
@@ -774,6 +779,7 @@ fn alerts_table(s: &Snapshot, now_ms: i64) -> Table {
             ],
             tone: Tone::of(&a.severity),
             item,
+            id: format!("{} {} {:?}", a.name, a.instance, a.labels),
         })
         .collect();
     Table::new(

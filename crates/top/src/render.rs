@@ -444,7 +444,7 @@ pub fn draw(frame: &mut Frame, app: &App, now_ms: i64) {
     for (&pane, area) in panes.iter().zip(areas.iter()) {
         let t = app.table(pane, now_ms);
         let focused = pane == app.focus;
-        let selected = app.selected(pane, t.rows.len());
+        let selected = app.selected(pane, &t);
         let fit = usize::from(area.height.saturating_sub(2));
         let i = pane.index();
         let offset = scrolled(app.offset[i].get(), selected, fit, t.rows.len());
