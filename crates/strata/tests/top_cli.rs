@@ -51,6 +51,12 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether a pane titled `title` is on the screen (a line starts with it; the tab line
+/// holds the same words with counts).
+fn titled(screen: &str, title: &str) -> bool {
+    screen.lines().any(|l| l.starts_with(title))
+}
+
 fn tmux_available() -> bool {
     let ok = Command::new("tmux")
         .arg("-V")
@@ -113,7 +119,7 @@ fn numbers<'a>(screen: &'a str, label: &str) -> Vec<(&'a str, &'a str)> {
 /// Engines: three rows (two vLLM, one TGI) with running/waiting, and the vLLM ones with
 /// KV %, TTFT/ITL p95 (where shown) and tokens/s in plausible ranges.
 fn check_engines(screen: &str, engines: &[Demo]) {
-    assert!(screen.contains("Engines (3)"), "{screen}");
+    assert!(titled(screen, "Engines (3)"), "{screen}");
     for e in engines {
         let cells = numbers(screen, &e.label);
         let get = |h: &str| cells.iter().find(|(k, _)| *k == h).map(|(_, v)| *v);
@@ -138,7 +144,7 @@ fn check_engines(screen: &str, engines: &[Demo]) {
 
 /// GPUs: one row per demo node with tensor %, SM clock, power, temperature and FB %.
 fn check_gpus(screen: &str) {
-    assert!(screen.contains("GPUs (3)"), "{screen}");
+    assert!(titled(screen, "GPUs (3)"), "{screen}");
     for node in ["demo-node-a", "demo-node-b", "demo-node-c"] {
         let cells = row(screen, node);
         let n = cells.len();
@@ -287,7 +293,7 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     // 80×24: every engine and GPU row, the model whole or cut to fit, the key hint whole;
     // keys switch, sort, filter and show the help; q quits.
     start(&tmux, &base, 80, 24, &rc);
-    let s = tmux.wait("engines at 80x24", |s| s.contains("Engines (3)"));
+    let s = tmux.wait("engines at 80x24", |s| titled(s, "Engines (3)"));
     check_engines(&s, &engines);
     assert!(s.lines().all(|l| l.chars().count() <= 80));
     assert!(s.contains("Llama-3.1-8B"), "{s}");
@@ -307,21 +313,28 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     for c in ["t", "g", "i", "Enter"] {
         tmux.keys(c);
     }
-    let s = tmux.wait("filtered to the TGI engine", |s| {
-        s.contains("Engines (1/3)")
-    });
+    let s = tmux.wait("filtered to the TGI engine", |s| titled(s, "Engines (1/3)"));
     assert!(s.contains("filter: tgi") && !s.contains(" vllm "), "{s}");
+    // A key sent right after Esc would read as Alt-key: wait for each Esc to land.
     tmux.keys("Escape");
-    tmux.wait("the filter cleared", |s| s.contains("Engines (3)"));
+    tmux.wait("the filter cleared", |s| {
+        titled(s, "Engines (3)") && !s.contains("filter: tgi")
+    });
     tmux.keys("2");
-    let s = tmux.wait("the GPU view", |s| s.contains("GPUs (3)"));
+    let s = tmux.wait("the GPU view", |s| titled(s, "GPUs (3)"));
     check_gpus(&s);
     tmux.keys("Tab");
-    tmux.wait("the findings view", |s| {
-        s.contains("Open findings (") && s.contains("Firing alerts (")
+    let s = tmux.wait("the findings view", |s| {
+        titled(s, "Open findings (") && titled(s, "Firing alerts (")
     });
-    tmux.keys("Enter");
-    tmux.keys("Escape");
+    if !titled(&s, "Open findings (0)") {
+        tmux.keys("Enter");
+        tmux.wait("a finding's detail", |s| {
+            s.contains("Esc close") && s.contains("Affected:")
+        });
+        tmux.keys("Escape");
+        tmux.wait("the detail closed", |s| !s.contains("Esc close"));
+    }
     tmux.keys("1");
     tmux.keys("s");
     tmux.wait("sorted by engine", |s| s.contains("ENGINE▲"));
@@ -337,7 +350,7 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     // 160×48: whole model names; when Strata goes away the data stays, marked stale.
     std::fs::remove_file(&rc).expect("rc");
     start(&tmux, &base, 160, 48, &rc);
-    let s = tmux.wait("engines at 160x48", |s| s.contains("Engines (3)"));
+    let s = tmux.wait("engines at 160x48", |s| titled(s, "Engines (3)"));
     check_engines(&s, &engines);
     assert!(s.contains("Llama-3.1-8B-Instruct "), "{s}");
     assert!(
