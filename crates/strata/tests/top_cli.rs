@@ -1,7 +1,8 @@
 //! `strata top` end to end against a live `strata demo`: the clear error when Strata is
 //! unreachable, the `--once` snapshot, and the terminal UI in a detached tmux session at
 //! 80×24 and 160×48 (rows for every engine and GPU with plausible numbers, keys switching
-//! views and sorting, stale marking once Strata is gone, q quitting with status 0).
+//! views and sorting, `?` help, `/` filter, stale marking once Strata is gone, q quitting
+//! with status 0).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -50,6 +51,12 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether a pane titled `title` is on the screen (a line starts with it; the tab line
+/// holds the same words with counts).
+fn titled(screen: &str, title: &str) -> bool {
+    screen.lines().any(|l| l.starts_with(title))
+}
+
 fn tmux_available() -> bool {
     let ok = Command::new("tmux")
         .arg("-V")
@@ -80,39 +87,64 @@ fn num(cell: &str) -> f64 {
         .unwrap_or_else(|_| panic!("a number: {cell:?}"))
 }
 
+/// One engine of the demo: its row's label (its name from `strata_engine_info`, else its
+/// address) and whether it is a vLLM one.
+struct Demo {
+    label: String,
+    vllm: bool,
+}
+
+/// The numeric cells of `label`'s row by header (`RUN/WAIT`, `KV%`, ...): the columns from
+/// `RUN/WAIT` on are numbers, never empty, so they align from the right (columns dropped
+/// at narrow widths are absent).
+fn numbers<'a>(screen: &'a str, label: &str) -> Vec<(&'a str, &'a str)> {
+    let header = screen
+        .lines()
+        .find(|l| l.contains("RUN/WAIT"))
+        .unwrap_or_else(|| panic!("the engines header in\n{screen}"));
+    let heads: Vec<&str> = header
+        .split_whitespace()
+        .skip_while(|h| !h.starts_with("RUN/WAIT"))
+        .map(|h| h.trim_end_matches(['▲', '▼']))
+        .collect();
+    let line = screen
+        .lines()
+        .find(|l| l.starts_with(&format!("{label} ")))
+        .unwrap_or_else(|| panic!("a row of {label} in\n{screen}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    let tail = &cells[cells.len() - heads.len()..];
+    heads.into_iter().zip(tail.iter().copied()).collect()
+}
+
 /// Engines: three rows (two vLLM, one TGI) with running/waiting, and the vLLM ones with
-/// KV %, TTFT/ITL p95 and tokens/s in plausible ranges.
-fn check_engines(screen: &str, instances: &[String]) {
-    assert!(screen.contains("Engines (3)"), "{screen}");
-    for i in instances {
-        let cells = row(screen, i);
-        let rw = cells
-            .iter()
-            .find(|c| c.contains('/') && c.chars().next().is_some_and(|d| d.is_ascii_digit()))
-            .unwrap_or_else(|| panic!("running/waiting in {cells:?}"));
-        let (r, w) = rw.split_once('/').expect("r/w");
+/// KV %, TTFT/ITL p95 (where shown) and tokens/s in plausible ranges.
+fn check_engines(screen: &str, engines: &[Demo]) {
+    assert!(titled(screen, "Engines (3)"), "{screen}");
+    for e in engines {
+        let cells = numbers(screen, &e.label);
+        let get = |h: &str| cells.iter().find(|(k, _)| *k == h).map(|(_, v)| *v);
+        let rw = get("RUN/WAIT").expect("RUN/WAIT is never dropped");
+        let (r, w) = rw
+            .split_once('/')
+            .unwrap_or_else(|| panic!("r/w {cells:?}"));
         assert!(num(r) >= 0.0 && num(w) >= 0.0, "{cells:?}");
-        if cells.contains(&"vllm") {
-            let n = cells.len();
-            let (kv, ttft, itl, tok) = (
-                num(cells[n - 5]),
-                cells[n - 3],
-                cells[n - 2],
-                num(cells[n - 1]),
-            );
+        if e.vllm {
+            let kv = num(get("KV%").expect("KV%"));
             assert!((0.0..=100.0).contains(&kv), "KV% {cells:?}");
+            let ttft = get("TTFT95").expect("TTFT95");
             assert!(ttft.ends_with("ms") || ttft.ends_with('s'), "{cells:?}");
-            assert!(num(itl) > 0.0 && itl.ends_with("ms"), "ITL {cells:?}");
+            if let Some(itl) = get("ITL95") {
+                assert!(num(itl) > 0.0 && itl.ends_with("ms"), "ITL {cells:?}");
+            }
+            let tok = num(get("TOK/s").expect("TOK/s"));
             assert!(tok > 10.0 && tok < 1e6, "tokens/s {cells:?}");
-        } else {
-            assert!(cells.contains(&"tgi"), "{cells:?}");
         }
     }
 }
 
 /// GPUs: one row per demo node with tensor %, SM clock, power, temperature and FB %.
 fn check_gpus(screen: &str) {
-    assert!(screen.contains("GPUs (3)"), "{screen}");
+    assert!(titled(screen, "GPUs (3)"), "{screen}");
     for node in ["demo-node-a", "demo-node-b", "demo-node-c"] {
         let cells = row(screen, node);
         let n = cells.len();
@@ -186,7 +218,7 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     let client = reqwest::Client::new();
     // Ready once every vLLM engine has a token rate (two scrapes) and the GPUs report.
     let started = Instant::now();
-    let instances = loop {
+    let engines = loop {
         let q = |q: &str| {
             client.get(
                 reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), [("query", q)])
@@ -198,7 +230,8 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
                 "sum by (instance) (rate(llm:generation_tokens_total[1m]))",
             ))
             .await;
-            let all = json(q("count by (instance) (llm:requests_running)")).await;
+            let all = json(q("count by (instance, engine) (llm:requests_running)")).await;
+            let info = json(q("max by (instance, name) (strata_engine_info)")).await;
             let gpus = json(q("count(gpu:sm_clock_hz)")).await;
             // Every engine counts generated tokens (TGI through its generated-tokens
             // histogram's sum).
@@ -210,9 +243,26 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
                 && ready
                 && all.len() == 3
             {
+                // Rows show the engine's name when the node knows it, else its address.
+                let name_of = |instance: &str| {
+                    info["data"]["result"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|s| s["metric"]["instance"] == instance)
+                        .and_then(|s| s["metric"]["name"].as_str())
+                        .unwrap_or(instance)
+                        .to_string()
+                };
                 break all
                     .iter()
-                    .filter_map(|s| s["metric"]["instance"].as_str().map(str::to_string))
+                    .filter_map(|s| {
+                        let instance = s["metric"]["instance"].as_str()?;
+                        Some(Demo {
+                            label: name_of(instance),
+                            vllm: s["metric"]["engine"] == "vllm",
+                        })
+                    })
                     .collect::<Vec<_>>();
             }
         }
@@ -230,7 +280,7 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
         .expect("run");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    check_engines(&text, &instances);
+    check_engines(&text, &engines);
     check_gpus(&text);
     assert!(text.contains("Open findings (") && text.contains("Firing alerts ("));
 
@@ -240,19 +290,51 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     let tmux = Tmux(format!("strata-top-test-{}", std::process::id()));
     let rc = dir.path().join("rc");
 
-    // 80×24: every engine and GPU row, the model cut to fit; keys switch and sort; q quits.
+    // 80×24: every engine and GPU row, the model whole or cut to fit, the key hint whole;
+    // keys switch, sort, filter and show the help; q quits.
     start(&tmux, &base, 80, 24, &rc);
-    let s = tmux.wait("engines at 80x24", |s| s.contains("Engines (3)"));
-    check_engines(&s, &instances);
+    let s = tmux.wait("engines at 80x24", |s| titled(s, "Engines (3)"));
+    check_engines(&s, &engines);
     assert!(s.lines().all(|l| l.chars().count() <= 80));
-    assert!(s.contains("Llama-3.1-8B-Inst…"), "{s}");
+    assert!(s.contains("Llama-3.1-8B"), "{s}");
+    assert!(
+        s.lines()
+            .nth(23)
+            .is_some_and(|l| l.trim_end().ends_with("? help · q quit")),
+        "{s}"
+    );
+    tmux.keys("?");
+    tmux.wait("the help", |s| {
+        s.contains("Keys") && s.contains("this help")
+    });
+    tmux.keys("Escape");
+    tmux.wait("the help closed", |s| !s.contains("this help"));
+    tmux.keys("/");
+    for c in ["t", "g", "i", "Enter"] {
+        tmux.keys(c);
+    }
+    let s = tmux.wait("filtered to the TGI engine", |s| titled(s, "Engines (1/3)"));
+    assert!(s.contains("filter: tgi") && !s.contains(" vllm "), "{s}");
+    // A key sent right after Esc would read as Alt-key: wait for each Esc to land.
+    tmux.keys("Escape");
+    tmux.wait("the filter cleared", |s| {
+        titled(s, "Engines (3)") && !s.contains("filter: tgi")
+    });
     tmux.keys("2");
-    let s = tmux.wait("the GPU view", |s| s.contains("GPUs (3)"));
+    let s = tmux.wait("the GPU view", |s| titled(s, "GPUs (3)"));
     check_gpus(&s);
     tmux.keys("Tab");
-    tmux.wait("the findings view", |s| {
-        s.contains("Open findings (") && s.contains("Firing alerts (")
+    let s = tmux.wait("the findings view", |s| {
+        titled(s, "Open findings (") && titled(s, "Firing alerts (")
     });
+    if !titled(&s, "Open findings (0)") {
+        tmux.keys("Enter");
+        tmux.wait("a finding's detail", |s| {
+            s.contains("Esc close") && s.contains("Affected:")
+        });
+        tmux.keys("Escape");
+        tmux.wait("the detail closed", |s| !s.contains("Esc close"));
+    }
     tmux.keys("1");
     tmux.keys("s");
     tmux.wait("sorted by engine", |s| s.contains("ENGINE▲"));
@@ -268,9 +350,13 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     // 160×48: whole model names; when Strata goes away the data stays, marked stale.
     std::fs::remove_file(&rc).expect("rc");
     start(&tmux, &base, 160, 48, &rc);
-    let s = tmux.wait("engines at 160x48", |s| s.contains("Engines (3)"));
-    check_engines(&s, &instances);
+    let s = tmux.wait("engines at 160x48", |s| titled(s, "Engines (3)"));
+    check_engines(&s, &engines);
     assert!(s.contains("Llama-3.1-8B-Instruct "), "{s}");
+    assert!(
+        s.contains("PRE/s") && s.contains("ITL95"),
+        "every column at 160: {s}"
+    );
     assert!(
         s.lines().nth(47).is_some_and(|l| l.contains("q quit")),
         "{s}"
@@ -279,7 +365,7 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     let _ = demo.0.wait();
     let s = tmux.wait("stale marking", |s| s.contains("STALE"));
     assert!(s.contains("ERROR cannot reach Strata"), "{s}");
-    check_engines(&s, &instances);
+    check_engines(&s, &engines);
     quits(&tmux, &rc);
     eprintln!("done after {:?}", started.elapsed());
 }

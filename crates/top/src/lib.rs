@@ -2,6 +2,8 @@
 //! alerts) for a shell over SSH, refreshed every `--interval`; `--once` prints one
 //! plain-text snapshot.
 
+mod app;
+mod detail;
 mod fetch;
 mod keys;
 mod model;
@@ -14,13 +16,14 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event};
 
+use app::App;
 use fetch::Source;
-use model::App;
 
 /// `strata top --help`'s key and example text.
 pub const AFTER_HELP: &str = "\
-Keys: 1 2 3 or tab: Engines, GPUs, Findings · s: sort by the next column · r: reverse ·
-q or Ctrl-C: quit.
+Keys: ↑ ↓ j k PgUp PgDn Home End: select a row · Tab: the next pane · 1 2 3: Engines, GPUs,
+Findings · Enter: the detail of the selected row (Esc or q closes it) · /: filter rows (Esc
+clears) · s: sort by the next column · r: reverse · ?: every key · q or Ctrl-C: quit.
 
 Examples:
   strata top                                  the Strata on 127.0.0.1:9464 (strata up / demo)
@@ -92,8 +95,7 @@ fn interactive(mut app: App, source: Source) -> std::io::Result<()> {
             terminal.draw(|f| render::draw(f, &app, strata_core::now_ms()))?;
             if event::poll(Duration::from_millis(250))?
                 && let Event::Key(key) = event::read()?
-                && let Some(a) = keys::action(key)
-                && !app.apply(a)
+                && !app.key(key, strata_core::now_ms())
             {
                 return Ok(());
             }
