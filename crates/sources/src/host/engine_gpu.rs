@@ -10,6 +10,7 @@ use super::procfs::ProcSnapshot;
 use crate::collector::{Collection, HostCollector};
 use crate::gpu::FieldSet;
 use crate::point::Point;
+use crate::scrape::{TargetKind, TargetSpec, display_name};
 
 /// The info series' name.
 pub const ENGINE_GPU_INFO: &str = "strata_engine_gpu_info";
@@ -31,6 +32,37 @@ pub struct EngineEndpoint {
     pub name: String,
     /// The TCP port it listens on.
     pub port: u16,
+}
+
+impl EngineEndpoint {
+    /// The endpoint of an engine target served on this node (loopback, `localhost` or the
+    /// node's own name); `None` for GPU targets and other hosts, whose pids are not here.
+    pub fn of(spec: &TargetSpec, node: &str) -> Option<EngineEndpoint> {
+        if spec.kind != TargetKind::Engine {
+            return None;
+        }
+        let host = spec.url.host_str()?.trim_matches(['[', ']']);
+        let local = host == "localhost"
+            || host.eq_ignore_ascii_case(node)
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        if !local {
+            return None;
+        }
+        let instance = spec.instance();
+        // Autodetected targets are named for their dialect; others are not known yet.
+        let engine = if crate::dialect::table(&spec.job).is_some() {
+            spec.job.as_str()
+        } else {
+            "engine"
+        };
+        Some(EngineEndpoint {
+            name: display_name(spec.name.as_deref(), engine, &instance),
+            port: spec.url.port_or_known_default()?,
+            instance,
+        })
+    }
 }
 
 /// One GPU and the pids running compute work on it, as the driver reports them.
@@ -353,6 +385,34 @@ mod tests {
         assert_eq!(got, vec![("vllm-a", 0), ("vllm-a", 1), ("tgi", 2)]);
         assert_eq!(links[2].instance, "127.0.0.1:8080");
         assert_eq!(links[0].node, "node-1");
+    }
+
+    #[test]
+    fn only_local_engine_targets_have_endpoints() {
+        let spec = |url: &str, kind| TargetSpec::new("vllm", url.parse().unwrap(), kind);
+        let e = EngineEndpoint::of(
+            &spec("http://127.0.0.1:8000/metrics", TargetKind::Engine),
+            "n",
+        )
+        .unwrap();
+        assert_eq!((e.port, e.name.as_str()), (8000, "vllm@127.0.0.1:8000"));
+        let mut named = spec("http://n:9000/metrics", TargetKind::Engine);
+        named.name = Some("vllm-a".into());
+        assert_eq!(EngineEndpoint::of(&named, "n").unwrap().name, "vllm-a");
+        assert!(
+            EngineEndpoint::of(&spec("http://[::1]:80/metrics", TargetKind::Engine), "n").is_some()
+        );
+        assert!(
+            EngineEndpoint::of(
+                &spec("http://10.0.0.9:8000/metrics", TargetKind::Engine),
+                "n"
+            )
+            .is_none()
+        );
+        assert!(
+            EngineEndpoint::of(&spec("http://127.0.0.1:9400/metrics", TargetKind::Gpu), "n")
+                .is_none()
+        );
     }
 
     #[test]
