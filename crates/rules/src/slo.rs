@@ -267,7 +267,10 @@ pub fn groups(p: &SloProfile) -> Vec<Group> {
             });
         }
         let period = selector(WINDOWS[WINDOWS.len() - 1], sli.name, p);
-        let start = format!("{DATA_START}{{slo=\"{}\", profile=\"{}\"}}", sli.name, p.name);
+        let start = format!(
+            "{DATA_START}{{slo=\"{}\", profile=\"{}\"}}",
+            sli.name, p.name
+        );
         record.push(Rule {
             comment: vec![
                 "When this SLI's data began (kept from its previous value; reset after an hour without data).".into(),

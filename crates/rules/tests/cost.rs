@@ -396,10 +396,23 @@ fn engine_token_counts_are_preferred_for_tokens_produced() {
     let r = report(&db, T0 + 3600 * 1000, 3600).expect("report");
     let a = r.tenants.iter().find(|t| t.name == "a").expect("a");
     close(a.gpu_cost, 1.35, "report: a");
-    close(r.not_via_gateway_tokens, 0.4e6, "report: tokens not via the gateway");
-    close(r.not_via_gateway_gpu_cost, 0.2, "report: not via the gateway");
-    let shared: f64 = r.tenants.iter().map(|t| t.gpu_cost).sum::<f64>() + r.not_via_gateway_gpu_cost;
-    close(shared, r.gpu_cost, "tenants and the rest add up to the GPU cost");
+    close(
+        r.not_via_gateway_tokens,
+        0.4e6,
+        "report: tokens not via the gateway",
+    );
+    close(
+        r.not_via_gateway_gpu_cost,
+        0.2,
+        "report: not via the gateway",
+    );
+    let shared: f64 =
+        r.tenants.iter().map(|t| t.gpu_cost).sum::<f64>() + r.not_via_gateway_gpu_cost;
+    close(
+        shared,
+        r.gpu_cost,
+        "tenants and the rest add up to the GPU cost",
+    );
 }
 
 #[test]

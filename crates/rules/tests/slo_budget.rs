@@ -51,7 +51,10 @@ fn three_minutes_of_errors_spend_three_minutes_of_budget() {
             let l = labels(&[
                 ("model", model),
                 ("status", status),
-                ("finish_reason", if status == "200" { "stop" } else { "none" }),
+                (
+                    "finish_reason",
+                    if status == "200" { "stop" } else { "none" },
+                ),
                 ("instance", "gw:8080"),
             ]);
             points.push(Point::new(
@@ -70,14 +73,25 @@ fn three_minutes_of_errors_spend_three_minutes_of_budget() {
     assert_eq!(start.len(), 2, "{start:?}");
     // Recorded at the first evaluation with data (t = 15 s: rate needs two samples) and kept.
     for (_, s) in &start {
-        assert!(*s <= (T0 / 1000 + 30) as f64, "start kept from the beginning: {s}");
+        assert!(
+            *s <= (T0 / 1000 + 30) as f64,
+            "start kept from the beginning: {s}"
+        );
     }
     let left = success(&db, "slo:error_budget_remaining:ratio", last_s);
     let elapsed = last_s as f64 - (start[0].1 - (T0 / 1000) as f64);
     // m: error ratio 0.5, budget 0.01 → 50 × the budget's rate, for `elapsed` of 30 days.
     let want_m = 1.0 - 0.5 / 0.01 * elapsed / PERIOD_S;
     assert_eq!(left[0].0, "m");
-    assert!((left[0].1 - want_m).abs() < 1e-3, "m: {} vs {want_m}", left[0].1);
-    assert!(left[0].1 > 0.99, "3 minutes never spend the month: {}", left[0].1);
+    assert!(
+        (left[0].1 - want_m).abs() < 1e-3,
+        "m: {} vs {want_m}",
+        left[0].1
+    );
+    assert!(
+        left[0].1 > 0.99,
+        "3 minutes never spend the month: {}",
+        left[0].1
+    );
     assert_eq!(left[1], ("m2".to_string(), 1.0));
 }
