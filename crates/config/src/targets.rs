@@ -52,6 +52,8 @@ pub fn target_specs(
         }
         let kind = t.kind.unwrap_or(TargetKind::Engine);
         let mut spec = TargetSpec::new(name.clone(), url, kind);
+        spec.name = Some(name.clone());
+        spec.node = config.node.clone();
         spec.profiles = match kind {
             TargetKind::Engine => engine,
             TargetKind::Gpu => gpu,

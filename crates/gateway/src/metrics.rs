@@ -16,10 +16,11 @@ use strata_core::Throttle;
 use crate::errors::ErrorClass;
 
 /// TTFT buckets (seconds): dense around the seeds' SLO thresholds (code 0.5 s, chat 1 s,
-/// RAG 3 s, sampling 2 s, alert 5 s).
+/// RAG 3 s, sampling 2 s, alert 5 s), sparse up to 5 minutes so a saturated queue reads as
+/// its real wait, not as a plateau at the top bucket.
 pub const TTFT_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1.0, 1.25,
-    1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
+    1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0,
 ];
 /// ITL and TPOT buckets (seconds): every 5 ms from 20 to 50 ms and every 10 ms to 100 ms,
 /// around the seeds' ITL thresholds (code 30 ms, RAG 50 ms, chat 80 ms).

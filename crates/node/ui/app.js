@@ -231,9 +231,18 @@ async function sloSection() {
       const b = budgets.get(`${r.labels.slo}|${r.labels.profile}`);
       return b && r.v[i] !== null ? fmt(r.v[i] / b, "x") : "–";
     };
+    const start = await instant("min(slo:data_start:timestamp)").catch(() => []);
+    let budgetHead = "Budget left (30 d)";
+    if (start.length) {
+      const t0 = Number(start[0].value) * 1000;
+      const mins = Math.max(0, Math.round((Date.now() - t0) / 60000));
+      const elapsed = mins < 120 ? `${mins} min` : mins < 2880 ? `${Math.round(mins / 60)} h` : `${Math.round(mins / 1440)} d`;
+      const since = new Date(t0).toTimeString().slice(0, 5);
+      budgetHead = mins >= 43200 ? "Budget left (30 d)" : `Budget left (since ${since}, ${elapsed} of 30 d)`;
+    }
     const t = table(
-      "Error budget and burn rates (burn rate = error ratio ÷ error budget; 1× spends the budget exactly over 30 days)",
-      ["SLO", "Profile", "Model", "Budget left (30 d)", "Burn 5 m", "Burn 1 h", "Burn 6 h"],
+      "Error budget and burn rates (burn rate = error ratio ÷ error budget; 1× spends the budget exactly over 30 days). Budget spent so far counts only the elapsed part of the 30 days.",
+      ["SLO", "Profile", "Model", budgetHead, "Burn 5 m", "Burn 1 h", "Burn 6 h"],
       rows.map((r) => [
         r.labels.slo || "–",
         r.labels.profile || "–",
@@ -252,8 +261,23 @@ async function sloSection() {
 
 // ---- Engines ----------------------------------------------------------------------------
 
+/** instance → {name, model, node} from `strata_engine_info` (empty for old data). */
+async function engineNames() {
+  const names = new Map();
+  const res = await instant("max by (instance, name, model, node) (strata_engine_info)").catch(() => []);
+  for (const s of res) names.set(s.metric.instance, s.metric);
+  return names;
+}
+
+/** An engine as people call it: its name, else the scrape address. */
+function engineName(names, instance) {
+  const e = names.get(instance);
+  return e && e.name ? e.name : instance || "–";
+}
+
 async function engines() {
   const w = window_();
+  const names = await engineNames();
   const by = "instance, model";
   const keys = ["instance", "model"];
   const rows = await rowsBy(
@@ -279,8 +303,12 @@ async function engines() {
   const t = rows.length
     ? table(
         "Per instance, now (percentiles over the last 2 minutes)",
-        ["Instance", "Model", "Running", "Waiting", "KV cache", "Preempt/s", "Tokens/s", "TTFT p50", "p95", "p99", "ITL p50", "p95", "p99", "E2E p50", "p95", "p99"],
-        rows.map((r) => [r.labels.instance, r.labels.model || "–", ...r.v.map((v, i) => fmt(v, units[i]))]),
+        ["Engine", "Model", "Running", "Waiting", "KV cache", "Preempt/s", "Tokens/s", "TTFT p50", "p95", "p99", "ITL p50", "p95", "p99", "E2E p50", "p95", "p99"],
+        rows.map((r) => [
+          el("span", { title: r.labels.instance || "" }, engineName(names, r.labels.instance)),
+          r.labels.model || (names.get(r.labels.instance) || {}).model || "–",
+          ...r.v.map((v, i) => fmt(v, units[i])),
+        ]),
         "wide",
       )
     : note("No engine series yet (llm:*): scrape an engine with strata up --engine URL and load crates/rules/packs/canonical.yml.");
@@ -479,7 +507,14 @@ async function drilldown(id) {
   }
   let gpuSel = "";
   let gpuNote = "No GPUs are configured for this upstream (gpus = [...] in [[gateway.upstream]]): showing every GPU on the node.";
-  if (r.gpus && r.gpus.length) {
+  const links = r.instance
+    ? await instant(`max by (name, node, gpu, gpu_uuid, gpu_model) (strata_engine_gpu_info{instance="${r.instance}"})`).catch(() => [])
+    : [];
+  if (links.length) {
+    gpuSel = `gpu_uuid=~"${links.map((l) => escapeRe(l.metric.gpu_uuid)).join("|")}"`;
+    const named = links.map((l) => `${l.metric.node} · GPU ${l.metric.gpu} · ${l.metric.gpu_model}`).join(", ");
+    gpuNote = `The GPUs ${links[0].metric.name || r.instance} runs on (discovered): ${named}.`;
+  } else if (r.gpus && r.gpus.length) {
     const uuid = r.gpus.every((g) => UUID.test(g));
     gpuSel = `${uuid ? "gpu_uuid" : "gpu"}=~"${r.gpus.map(escapeRe).join("|")}"`;
     gpuNote = `GPU series: ${gpuSel} (the GPUs configured for upstream ${r.upstream}).`;

@@ -218,11 +218,17 @@ pub fn groups(m: &CostModel) -> Vec<Group> {
         rules.push(record(
             "cost:tenant_tokens:share1h",
             format!(
-                "sum by (tenant) ({g})\n/ ignoring(tenant) group_left\nsum({g})",
+                "clamp_max(\n  sum by (tenant) ({g})\n  / ignoring(tenant) group_left\n  cost:generation_tokens:increase1h,\n  1\n)",
                 g = total(GENERATION, "1h")
             ),
             Vec::new(),
-            "Each tenant's share of the generated tokens over the last hour (gateway counters).",
+            "Each tenant's share of the tokens the engines generated over the last hour: its gateway tokens over every token produced (the rest did not go through the gateway).",
+        ));
+        rules.push(record(
+            "cost:not_via_gateway_gpu_cost:sum1h",
+            "sum(cost:gpu_cost:sum1h)\n* clamp_min(1 - (sum(cost:tenant_tokens:share1h) or vector(0)), 0)".into(),
+            cur.clone(),
+            "The GPU cost of the last hour spent on tokens that did not go through the gateway (no tenant known).",
         ));
         rules.push(record(
             "cost:tenant_gpu_cost:sum1h",
@@ -338,7 +344,8 @@ pub struct Usage {
     pub generation_tokens: f64,
     /// Tokens (prompt and generated) of useful requests.
     pub useful_tokens: f64,
-    /// Share of the GPU cost, idle included (tenants only: by generated tokens).
+    /// Share of the GPU cost, idle included (tenants only: their generated tokens over all
+    /// the engines produced).
     pub gpu_cost: f64,
     /// The idle part of `gpu_cost`.
     pub gpu_idle_cost: f64,
@@ -394,6 +401,10 @@ pub struct Report {
     pub billed_tokens: f64,
     /// Tokens of useful requests.
     pub useful_tokens: f64,
+    /// Generated tokens the engines counted that did not go through the gateway.
+    pub not_via_gateway_tokens: f64,
+    /// The GPU cost of those tokens (no tenant to charge).
+    pub not_via_gateway_gpu_cost: f64,
 }
 
 type Rows = Vec<(crate::alert::Labels, f64)>;
@@ -519,11 +530,17 @@ pub fn report(q: &dyn Query, t_ms: i64, window_s: u64) -> Result<Report, String>
             u.useful_tokens += c[2] + c[3];
         }
     }
+    // The GPUs served every token the engines counted; tenants pay for their part of those,
+    // the rest is shown as not via the gateway.
+    let all_tokens = r.tokens_produced.max(gateway_generation);
     for t in tenants.values_mut() {
-        let share = ratio(t.generation_tokens, gateway_generation).unwrap_or(0.0);
+        let share = ratio(t.generation_tokens, all_tokens).unwrap_or(0.0);
         t.gpu_cost = share * r.gpu_cost;
         t.gpu_idle_cost = share * r.gpu_idle_cost;
     }
+    r.not_via_gateway_tokens = all_tokens - gateway_generation;
+    let rest = ratio(r.not_via_gateway_tokens, all_tokens).unwrap_or(0.0);
+    r.not_via_gateway_gpu_cost = rest * r.gpu_cost;
     let ordered = |m: BTreeMap<String, Usage>| {
         let mut v: Vec<Usage> = m.into_values().collect();
         v.sort_by(|a, b| {

@@ -14,6 +14,13 @@ use crate::yaml::{Group, Rule, render};
 /// The windows error ratios are recorded over; the last is the error-budget period.
 pub const WINDOWS: [&str; 8] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"];
 
+/// When an SLI's data began (seconds since epoch), per SLO, profile and model: the elapsed
+/// part of the error-budget period is measured from it.
+pub const DATA_START: &str = "slo:data_start:timestamp";
+/// The error-budget period (the last of [`WINDOWS`]), in days and seconds.
+const PERIOD_DAYS: u32 = 30;
+const PERIOD_SECONDS: u32 = PERIOD_DAYS * 86_400;
+
 /// Burn-rate alert pairs: (long window, short window, burn factor, severity).
 pub const BURN_PAIRS: [(&str, &str, f64, &str); 4] = [
     ("1h", "5m", 14.4, "page"),
@@ -259,11 +266,27 @@ pub fn groups(p: &SloProfile) -> Vec<Group> {
                 ..Rule::default()
             });
         }
+        let period = selector(WINDOWS[WINDOWS.len() - 1], sli.name, p);
+        let start = format!(
+            "{DATA_START}{{slo=\"{}\", profile=\"{}\"}}",
+            sli.name, p.name
+        );
         record.push(Rule {
+            comment: vec![
+                "When this SLI's data began (kept from its previous value; reset after an hour without data).".into(),
+            ],
+            record: Some(DATA_START.into()),
+            expr: format!("last_over_time({start}[1h])\nor\n(0 * {period} + time())"),
+            labels: labels(sli.name, p),
+            ..Rule::default()
+        });
+        record.push(Rule {
+            comment: vec![format!(
+                "Share of the {PERIOD_DAYS}-day budget left: errors so far, spent pro rata over the elapsed part of the period (3 minutes of data never spends more than 3 minutes' worth)."
+            )],
             record: Some("slo:error_budget_remaining:ratio".into()),
             expr: format!(
-                "1 - {} / {budget:.6}",
-                selector(WINDOWS[WINDOWS.len() - 1], sli.name, p)
+                "1 - {period} / {budget:.6} * clamp_max((time() - {start}) / {PERIOD_SECONDS}, 1)"
             ),
             labels: labels(sli.name, p),
             ..Rule::default()

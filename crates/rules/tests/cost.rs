@@ -361,8 +361,9 @@ fn engine_token_counts_are_preferred_for_tokens_produced() {
     let db = Db::new();
     let rules = engine(&cost_model());
     let engine_labels = labels(&[("instance", "vllm:8000"), ("model", "m1")]);
-    // The engines produced 4 M tokens in the hour (some from clients that bypass the
-    // gateway): the effective cost is 2 $ / 4 M, while tenants still split by the gateway.
+    // The engines produced 4 M tokens in the hour, 0.4 M from clients that bypass the
+    // gateway: the effective cost is 2 $ / 4 M; tenant a pays for its 2.7 M of the 4 M
+    // (2 $ × 2.7 / 4 = 1.35 $), b for 0.9 M (0.45 $), and 0.4 M (0.2 $) is not via the gateway.
     for step in 0..=(3600 / STEP_S) {
         let t = step * STEP_S;
         db.write(
@@ -384,8 +385,33 @@ fn engine_token_counts_are_preferred_for_tokens_produced() {
     );
     close(
         value(&db, "cost:tenant_gpu_cost:sum1h", 3600, &[("tenant", "a")]),
-        1.5,
+        1.35,
         "a",
+    );
+    close(
+        value(&db, "cost:not_via_gateway_gpu_cost:sum1h", 3600, &[]),
+        0.2,
+        "not via the gateway",
+    );
+    let r = report(&db, T0 + 3600 * 1000, 3600).expect("report");
+    let a = r.tenants.iter().find(|t| t.name == "a").expect("a");
+    close(a.gpu_cost, 1.35, "report: a");
+    close(
+        r.not_via_gateway_tokens,
+        0.4e6,
+        "report: tokens not via the gateway",
+    );
+    close(
+        r.not_via_gateway_gpu_cost,
+        0.2,
+        "report: not via the gateway",
+    );
+    let shared: f64 =
+        r.tenants.iter().map(|t| t.gpu_cost).sum::<f64>() + r.not_via_gateway_gpu_cost;
+    close(
+        shared,
+        r.gpu_cost,
+        "tenants and the rest add up to the GPU cost",
     );
 }
 

@@ -6,10 +6,12 @@
 //! - [`gpu`]: GPU sources (DCGM exporter conventions, direct NVML).
 //! - [`collector`]: the interface of sources that read the node itself (NVML, `/sys`, `/proc`,
 //!   logs), polled as [`scrape::HostTarget`]s.
+//! - [`host`]: facts about the node itself (which engine runs on which GPU).
 
 pub mod collector;
 pub mod dialect;
 pub mod gpu;
+pub mod host;
 pub mod point;
 pub mod scrape;
 

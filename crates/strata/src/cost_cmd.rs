@@ -183,6 +183,14 @@ fn render(r: &Report, url: &reqwest::Url, since: Duration) -> String {
             pct(r.gpu_idle_cost, r.gpu_cost)
         );
     }
+    if r.not_via_gateway_tokens > 0.0 {
+        let _ = writeln!(
+            out,
+            "Not via gateway: {} tokens the engines produced for clients that bypass the gateway, {} {cur} of GPU cost (no tenant to charge)",
+            count(r.not_via_gateway_tokens),
+            money(r.not_via_gateway_gpu_cost)
+        );
+    }
     match r.effective_cost_per_token {
         Some(e) => {
             let _ = writeln!(
@@ -365,6 +373,8 @@ mod tests {
             billed_cost: 4.65,
             billed_tokens: 3.9e6,
             useful_tokens: 3.9e6,
+            not_via_gateway_tokens: 0.4e6,
+            not_via_gateway_gpu_cost: 0.2,
         };
         let text = render(
             &r,

@@ -16,7 +16,8 @@ use bench::workload::{LengthDist, Prompts, Workload};
 use clap::Args;
 use gateway::{GatewayConfig, UpstreamConfig};
 use sim::{EngineKind, Profile, Scenario, SimConfig};
-use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
+use sources::host::{EngineGpuCollector, EngineGpuLink};
+use sources::scrape::{HostTarget, KindProfiles, Target, TargetKind, TargetSpec};
 use tokio::task::JoinHandle;
 
 use ::config::Config;
@@ -170,6 +171,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
     let mut targets = Vec::new();
     let mut upstreams = Vec::new();
     let mut engines = Vec::new();
+    let mut links = Vec::new();
     for r in &REPLICAS {
         let mut cfg = SimConfig::new(r.engine);
         cfg.profile = Profile::by_name(r.profile)
@@ -192,7 +194,20 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
             r.profile,
             running.engine_addr
         );
-        targets.push(target(r.name, running.engine_addr, TargetKind::Engine)?);
+        let mut engine = target(r.name, running.engine_addr, TargetKind::Engine)?;
+        if let Target::Http(spec) = &mut engine {
+            spec.name = Some(r.name.to_string());
+            spec.node = Some(r.node.to_string());
+        }
+        targets.push(engine);
+        links.extend(running.gpus.iter().map(|g| EngineGpuLink {
+            instance: running.engine_addr.to_string(),
+            name: r.name.to_string(),
+            node: r.node.to_string(),
+            gpu: g.index,
+            gpu_uuid: g.uuid.clone(),
+            gpu_model: g.model_name.clone(),
+        }));
         targets.push(target(&format!("dcgm-{}", r.name), gpu, TargetKind::Gpu)?);
         let mut up = UpstreamConfig::new(r.name, &format!("http://{}", running.engine_addr));
         up.models = vec![r.model.to_string()];
@@ -201,6 +216,12 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
         engines.push(format!("http://{}", running.engine_addr));
         sims.push(running);
     }
+    // The simulator's topology stands in for /proc and NVML: which GPUs each engine uses.
+    targets.push(Target::Host(HostTarget::new(
+        Box::new(EngineGpuCollector::fixed(links)),
+        "demo".to_string(),
+        profiles(TargetKind::Gpu),
+    )));
     let mut gw = GatewayConfig::new(
         "127.0.0.1:0"
             .parse()

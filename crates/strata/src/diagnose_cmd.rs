@@ -60,6 +60,10 @@ pub struct DiagnoseArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+    /// No progress line on stderr while watching (it is off anyway when stderr is not a
+    /// terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// One SLI of the `--slo` profile over the window.
@@ -130,6 +134,23 @@ fn groups(every: Duration, window: Duration) -> Result<Vec<rules::GroupSpec>, St
     Ok(out)
 }
 
+/// The countdown line of the watch window on stderr: hidden with `--quiet` or when stderr is
+/// not a terminal (logs and pipes get no control characters).
+fn progress(quiet: bool, steps: usize, window: Duration) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "watching for {} {{bar:30}} {{eta}} left",
+        humantime::format_duration(window)
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
 /// Scrapes over the window and evaluates; returns the findings and, with `slo`, each SLI's
 /// error ratio over the window.
 async fn triage(
@@ -185,8 +206,10 @@ async fn triage(
     let mut last_error = vec![String::new(); targets.len()];
     let steps = (args.window.as_millis() / args.every.as_millis()).max(1) as usize + 1;
     let mut tick = tokio::time::interval(args.every);
+    let progress = progress(args.quiet, steps, args.window);
     for _ in 0..steps {
         tick.tick().await;
+        progress.inc(1);
         let t = sources::now_ms();
         last_t = t;
         for (i, (spec, client)) in targets.iter().enumerate() {
@@ -212,6 +235,7 @@ async fn triage(
         }
         triage.step(t, &query, &ingest);
     }
+    progress.finish_and_clear();
     if let Some(i) = read.iter().position(|r| !r) {
         return Err(format!(
             "{} could not be read during the window: {} (check the URL with `strata scrape URL`)",

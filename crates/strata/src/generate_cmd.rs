@@ -20,3 +20,27 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "URL", default_value = generate::DEFAULT_RUNBOOK_BASE)]
     pub runbook_base: String,
 }
+
+/// Runs `strata generate` with a spinner on stderr (when it is a terminal): building and
+/// checking the rule tests takes tens of seconds.
+pub fn run(
+    config: Option<&std::path::Path>,
+    args: &GenerateArgs,
+) -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    let spinner = if std::io::stderr().is_terminal() {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(format!(
+            "generating {:?} into {} (rule tests take a while)",
+            args.what,
+            args.out.display()
+        ));
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result = generate::run(config, args.what, &args.out, &args.runbook_base);
+    spinner.finish_and_clear();
+    result.map_err(Into::into)
+}

@@ -42,13 +42,7 @@ fn main() -> ExitCode {
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),
-        cli::Command::Generate(args) => generate::run(
-            cli.config.as_deref(),
-            args.what,
-            &args.out,
-            &args.runbook_base,
-        )
-        .map_err(Into::into),
+        cli::Command::Generate(args) => generate_cmd::run(cli.config.as_deref(), &args),
         cli::Command::Top(args) => top::run(args.options()),
     };
     match result {

@@ -145,6 +145,8 @@ pub struct Running {
     pub engine_addr: SocketAddr,
     /// The DCGM exporter `/metrics`, if served.
     pub gpu_addr: Option<SocketAddr>,
+    /// The GPUs the engine runs on (its topology), for the engine↔GPU links.
+    pub gpus: Vec<crate::gpu::GpuIdentity>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -185,6 +187,12 @@ pub async fn start(
     });
     let (stop, stop_rx) = watch::channel(false);
     let engine_addr = engine.local_addr()?;
+    let gpus = shared
+        .engine()
+        .gpus()
+        .iter()
+        .map(|g| g.id.clone())
+        .collect();
     let mut tasks = vec![tokio::spawn(step_loop(shared.clone(), stop_rx.clone()))];
     tasks.push(serve(
         engine,
@@ -205,6 +213,7 @@ pub async fn start(
     Ok(Running {
         engine_addr,
         gpu_addr,
+        gpus,
         stop,
         tasks,
     })
@@ -218,6 +227,7 @@ pub async fn start_zero_cost(z: ZeroCost, listener: TcpListener) -> std::io::Res
     Ok(Running {
         engine_addr,
         gpu_addr: None,
+        gpus: Vec::new(),
         stop,
         tasks: vec![task],
     })

@@ -796,6 +796,39 @@ impl NvmlCollector {
     }
 }
 
+/// The driver's per-GPU compute process lists, for the engine↔GPU mapping
+/// ([`crate::host::EngineGpuCollector`]).
+#[derive(Debug, Default)]
+pub struct NvmlProcesses;
+
+impl crate::host::GpuProcessSource for NvmlProcesses {
+    fn gpu_processes(&mut self) -> Result<Vec<crate::host::GpuProcesses>, String> {
+        let nvml = shared_nvml().map_err(|e| e.reason)?;
+        let count = nvml
+            .device_count()
+            .map_err(|e| format!("NVML device count: {e}"))?;
+        let mut out = Vec::new();
+        for index in 0..count {
+            let Ok(device) = nvml.device_by_index(index) else {
+                continue;
+            };
+            let pids = device
+                .running_compute_processes()
+                .map_err(|e| format!("NVML running compute processes of GPU {index}: {e}"))?
+                .into_iter()
+                .map(|p| p.pid)
+                .collect();
+            out.push(crate::host::GpuProcesses {
+                index,
+                uuid: device.uuid().unwrap_or_default(),
+                model: device.name().unwrap_or_default(),
+                pids,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// Opens one GPU: identity, labels, and which optional groups it supports.
 fn open_gpu(nvml: &'static Nvml, index: u32, hostname: &str) -> Result<Gpu, NvmlError> {
     let device = nvml.device_by_index(index)?;

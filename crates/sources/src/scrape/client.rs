@@ -108,6 +108,11 @@ impl Client {
         Ok(Client { http })
     }
 
+    /// The underlying HTTP client (with the target's TLS settings), for the engine's API.
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Fetches the target once within `timeout`.
     pub async fn fetch(&self, target: &TargetSpec, timeout: Duration) -> Result<Body, FetchError> {
         let url = strata_core::redact_url(target.url.as_str());

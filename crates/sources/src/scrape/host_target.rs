@@ -76,11 +76,17 @@ impl HostTarget {
             Ok((collector, collection)) => {
                 self.collector = Some(collector);
                 let labels = target_labels(job, &self.instance, &[]);
+                // A point may name its own `instance` (an engine's, for the engine↔GPU
+                // links); otherwise it is the node's.
                 let mut points: Vec<Point> = collection
                     .points
                     .into_iter()
                     .map(|mut p| {
-                        p.labels.extend(labels.iter().cloned());
+                        for (name, value) in &labels {
+                            if !p.labels.iter().any(|(n, _)| n == name) {
+                                p.labels.push((name.clone(), value.clone()));
+                            }
+                        }
                         Point::new(p.name, p.labels, p.value, p.timestamp_ms)
                     })
                     .collect();

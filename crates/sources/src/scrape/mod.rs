@@ -3,6 +3,7 @@
 
 mod client;
 mod host_target;
+mod identity;
 mod ingest;
 mod metrics_url;
 mod profile;
@@ -13,6 +14,7 @@ mod target;
 pub use crate::gpu::nvml::NVML_JOB;
 pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
 pub use host_target::HostTarget;
+pub use identity::{ENGINE_INFO, display_name, info_point, model_from_api};
 pub use ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
 pub use metrics_url::{MetricsUrlError, metrics_url};
 pub use profile::{KindProfiles, Profile, ProfileSettings};

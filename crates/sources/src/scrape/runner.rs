@@ -10,10 +10,11 @@ use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
 use super::host_target::HostTarget;
+use super::identity::{ModelLookup, display_name, info_point};
 use super::ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
 use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;
-use super::target::TargetSpec;
+use super::target::{TargetKind, TargetSpec};
 use crate::dialect::{self, Detected};
 use crate::point::{LabelSet, Point, now_ms};
 
@@ -118,6 +119,7 @@ pub struct TargetState {
     client: Client,
     tracker: SeriesTracker,
     labels: LabelSet,
+    model: ModelLookup,
 }
 
 impl TargetState {
@@ -130,6 +132,7 @@ impl TargetState {
             client,
             tracker: SeriesTracker::default(),
             labels,
+            model: ModelLookup::default(),
         })
     }
 
@@ -162,6 +165,12 @@ impl TargetState {
                     });
                 }
                 report.dialect = dialect::detect(points.iter().map(|p| p.name.as_str()));
+                if let Some(info) = self
+                    .engine_info(&report, &points, settings, timestamp_ms)
+                    .await
+                {
+                    points.push(info);
+                }
                 apply_field_set(&mut points, settings.fields);
                 let stale = self.tracker.update(&points, timestamp_ms);
                 points.extend(stale);
@@ -174,6 +183,45 @@ impl TargetState {
         }
         add_meta(&mut report, &self.spec.job);
         report
+    }
+}
+
+impl TargetState {
+    /// `strata_engine_info` for an engine target whose dialect was recognised.
+    async fn engine_info(
+        &mut self,
+        report: &ScrapeReport,
+        points: &[Point],
+        settings: ProfileSettings,
+        timestamp_ms: i64,
+    ) -> Option<Point> {
+        let engine = report.dialect.as_ref()?.table.name.as_str();
+        if self.spec.kind != TargetKind::Engine || engine == "dcgm" {
+            return None;
+        }
+        let instance = self.spec.instance();
+        let model = self
+            .model
+            .model(
+                self.client.http(),
+                &self.spec,
+                engine,
+                points,
+                settings.timeout,
+                timestamp_ms,
+            )
+            .await;
+        let name = display_name(self.spec.name.as_deref(), engine, &instance);
+        let node = self.spec.node.as_deref().unwrap_or_default();
+        Some(info_point(
+            &self.spec.job,
+            &instance,
+            engine,
+            &name,
+            &model,
+            node,
+            timestamp_ms,
+        ))
     }
 }
 

@@ -35,6 +35,10 @@ pub struct TargetSpec {
     pub max_body_bytes: usize,
     /// Labels added to every sample of the target (`tenant`, `node`...).
     pub labels: Vec<(String, String)>,
+    /// The engine's display name (config `name`); `None`: `ENGINE@host:port`.
+    pub name: Option<String>,
+    /// The node the engine runs on (`node` of `strata_engine_info`); `None`: unknown.
+    pub node: Option<String>,
 }
 
 impl TargetSpec {
@@ -53,6 +57,8 @@ impl TargetSpec {
             insecure_skip_verify: false,
             max_body_bytes: 16 << 20,
             labels: Vec::new(),
+            name: None,
+            node: None,
         }
     }
 

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sources::gpu::FieldSet;
-use sources::gpu::nvml::NvmlCollector;
+use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
+use sources::host::{ENGINE_GPU_JOB, EngineEndpoint, EngineGpuCollector};
 use sources::scrape::{
     HostTarget, KindProfiles, NVML_JOB, Profile, ScrapeReport, Scraper, Target, TargetKind,
     TargetSpec, TargetState,
@@ -25,11 +26,13 @@ use outcome::Outcome;
 /// One thing to read.
 enum Source {
     /// An HTTP(S) endpoint.
-    Url(TargetSpec),
+    Url(Box<TargetSpec>),
     /// A file, or `-` for standard input.
     File(String),
     /// Local GPUs through NVML, with the GPU profiles.
     Nvml(KindProfiles),
+    /// Which GPUs the local engines among the URLs use (with `nvml`).
+    EngineGpu(Vec<EngineEndpoint>, KindProfiles),
 }
 
 impl Source {
@@ -38,6 +41,7 @@ impl Source {
             Source::Url(spec) => spec.url.to_string(),
             Source::File(path) => path.clone(),
             Source::Nvml(_) => "nvml".to_string(),
+            Source::EngineGpu(..) => "engine-gpu".to_string(),
         }
     }
 }
@@ -101,11 +105,12 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
         out.extend(
             config::target_specs(&cfg, &path, &text)?
                 .into_iter()
-                .map(Source::Url),
+                .map(|s| Source::Url(Box::new(s))),
         );
         if cfg.nvml.enabled != NvmlMode::Off {
             out.push(Source::Nvml(gpu));
         }
+        add_engine_gpu(&mut out, &node, gpu);
         return Ok(Plan {
             sources: out,
             node,
@@ -139,18 +144,42 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
                     None => args.timeout,
                 };
             }
-            out.push(Source::Url(spec));
+            out.push(Source::Url(Box::new(spec)));
         } else if s == "nvml" {
             out.push(Source::Nvml(gpu));
         } else {
             out.push(Source::File(s.clone()));
         }
     }
+    add_engine_gpu(&mut out, &node, gpu);
     Ok(Plan {
         sources: out,
         node,
         profile: cfg.scrape.profile,
     })
+}
+
+/// With `nvml` among the sources, also shows which GPUs the local engines among them use.
+fn add_engine_gpu(sources: &mut Vec<Source>, node: &str, profiles: KindProfiles) {
+    if !sources.iter().any(|s| matches!(s, Source::Nvml(_))) {
+        return;
+    }
+    let engines: Vec<EngineEndpoint> = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::Url(spec) => EngineEndpoint::of(spec, node),
+            _ => None,
+        })
+        .collect();
+    if !engines.is_empty() {
+        sources.push(Source::EngineGpu(engines, profiles));
+    }
+}
+
+/// The engine↔GPU mapping of `engines` as a scrape target on this node.
+fn engine_gpu(engines: Vec<EngineEndpoint>, node: &str, profiles: KindProfiles) -> HostTarget {
+    let collector = EngineGpuCollector::live(engines, Box::new(NvmlProcesses), node.to_string());
+    HostTarget::new(Box::new(collector), node.to_string(), profiles)
 }
 
 /// URLs on DCGM's default port get the GPU profile; everything else is an engine.
@@ -201,7 +230,7 @@ async fn once(
             let outcome = match source {
                 Source::Url(spec) => {
                     let settings = spec.profiles.get(profile);
-                    match TargetState::new(spec) {
+                    match TargetState::new(*spec) {
                         Ok(mut state) => Outcome::from_report(
                             &name,
                             &state.scrape(settings).await,
@@ -211,6 +240,17 @@ async fn once(
                     }
                 }
                 Source::File(path) => read_file(path).await,
+                Source::EngineGpu(engines, profiles) => {
+                    let mut target = engine_gpu(engines, &node, profiles);
+                    let settings = target.profiles().get(profile);
+                    let mut o = Outcome::from_report(
+                        &name,
+                        &target.scrape(settings).await,
+                        settings.fields,
+                    );
+                    o.note = Some(target.status());
+                    o
+                }
                 Source::Nvml(profiles) => match open_nvml(&node, profiles).await {
                     Ok(mut target) => {
                         let settings = target.profiles().get(profile);
@@ -265,7 +305,7 @@ async fn watch(
             Source::Url(mut spec) => {
                 spec.job = i.to_string();
                 jobs.push((spec.job.clone(), i));
-                targets.push(Target::Http(spec));
+                targets.push(Target::Http(*spec));
             }
             Source::Nvml(profiles) => match open_nvml(node, profiles).await {
                 Ok(target) => {
@@ -274,6 +314,10 @@ async fn watch(
                 }
                 Err(o) => tx.send((i, o)).await?,
             },
+            Source::EngineGpu(engines, profiles) => {
+                jobs.push((ENGINE_GPU_JOB.to_string(), i));
+                targets.push(Target::Host(engine_gpu(engines, node, profiles)));
+            }
             Source::File(path) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {

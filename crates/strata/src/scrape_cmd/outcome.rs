@@ -5,7 +5,8 @@ use expo::ParseError;
 use sources::Point;
 use sources::dialect::{self, CanonicalView, Layer};
 use sources::gpu::FieldSet;
-use sources::scrape::{NVML_JOB, ScrapeReport};
+use sources::host::ENGINE_GPU_JOB;
+use sources::scrape::{ENGINE_INFO, NVML_JOB, ScrapeReport};
 
 /// The result of reading one source once.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,6 +24,12 @@ pub struct Outcome {
     pub view: Option<CanonicalView>,
     /// A line of context (NVML status, unrecognised dialect).
     pub note: Option<String>,
+    /// The engine's display name and served model (`strata_engine_info`), for engines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Engine↔GPU links found (`engine-gpu` source), one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
 fn errors_as_strings<S: serde::Serializer>(errors: &[ParseError], s: S) -> Result<S::Ok, S::Error> {
@@ -39,6 +46,8 @@ impl Outcome {
             parse_errors: Vec::new(),
             view: None,
             note: None,
+            engine: None,
+            links: Vec::new(),
         }
     }
 
@@ -51,6 +60,8 @@ impl Outcome {
             parse_errors,
             view: None,
             note: None,
+            engine: None,
+            links: Vec::new(),
         };
         if points.is_empty() {
             out.error = Some(match out.parse_errors.first() {
@@ -98,18 +109,103 @@ impl Outcome {
                 parse_errors: Vec::new(),
                 view: Some(view),
                 note: None,
+                engine: None,
+                links: Vec::new(),
             }
+        } else if report.job == ENGINE_GPU_JOB {
+            Outcome {
+                links: points.iter().map(link_line).collect(),
+                samples: points.len(),
+                ..Outcome::failed(source, String::new())
+            }
+            .succeeded()
         } else {
             Outcome::from_native(source, &points, report.parse_errors.clone())
         };
+        out.engine = points
+            .iter()
+            .find(|p| p.name == ENGINE_INFO)
+            .map(|p| engine_line(&p.labels));
         if out.note.is_none() && report.job != NVML_JOB && !report.warnings.is_empty() {
             out.note = Some(report.warnings.join("; "));
         }
         out
     }
 
+    fn succeeded(mut self) -> Outcome {
+        self.error = None;
+        self
+    }
+
     /// True when the source failed (exit status 1).
     pub fn is_failure(&self) -> bool {
         self.error.is_some()
+    }
+}
+
+fn label<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// `vllm-a · meta-llama/Llama-3.1-8B-Instruct` (the model left out when unknown).
+fn engine_line(labels: &[(String, String)]) -> String {
+    match label(labels, "model") {
+        "" => label(labels, "name").to_string(),
+        m => format!("{} · {m}", label(labels, "name")),
+    }
+}
+
+/// `vllm-a (127.0.0.1:8000) → node-1 · GPU 0 · NVIDIA H100 (GPU-…)`.
+fn link_line(p: &Point) -> String {
+    let l = &p.labels;
+    format!(
+        "{} ({}) → {} · GPU {} · {} ({})",
+        label(l, "name"),
+        label(l, "instance"),
+        label(l, "node"),
+        label(l, "gpu"),
+        label(l, "gpu_model"),
+        label(l, "gpu_uuid")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn engine_and_link_lines() {
+        assert_eq!(
+            engine_line(&labels(&[("name", "tgi"), ("model", "Qwen")])),
+            "tgi · Qwen"
+        );
+        assert_eq!(
+            engine_line(&labels(&[("name", "llamacpp@h:1"), ("model", "")])),
+            "llamacpp@h:1"
+        );
+        let p = Point::new(
+            "strata_engine_gpu_info",
+            labels(&[
+                ("name", "vllm-a"),
+                ("instance", "h:1"),
+                ("node", "n"),
+                ("gpu", "2"),
+                ("gpu_model", "H100"),
+                ("gpu_uuid", "GPU-1"),
+            ]),
+            1.0,
+            0,
+        );
+        assert_eq!(link_line(&p), "vllm-a (h:1) → n · GPU 2 · H100 (GPU-1)");
     }
 }

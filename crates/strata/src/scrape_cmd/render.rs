@@ -43,6 +43,9 @@ fn block(out: &mut String, o: &Outcome) {
             head.push_str(&format!(" {}", v.version));
         }
     }
+    if let Some(e) = &o.engine {
+        head.push_str(&format!(" · engine {e}"));
+    }
     if o.error.is_none() {
         head.push_str(&format!(" · {} samples", o.samples));
     }
@@ -55,6 +58,9 @@ fn block(out: &mut String, o: &Outcome) {
     }
     if let Some(n) = &o.note {
         let _ = writeln!(out, "   {n}");
+    }
+    for l in &o.links {
+        let _ = writeln!(out, "   {l}");
     }
     for e in o.parse_errors.iter().take(5) {
         let _ = writeln!(out, "   skipped {e}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::args::TestArgs;
-use super::targets::{nvml, nvml_target};
+use super::targets::{engine_gpu_target, nvml, nvml_target, set_node};
 
 /// Engine ports probed by default: vLLM, TGI / llama.cpp, SGLang.
 const ENGINE_PORTS: [u16; 3] = [8000, 8080, 30000];
@@ -108,12 +108,18 @@ pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
         match nvml(node.clone()).await {
             Ok(c) => {
                 found.lines.push(format!("found   NVML: {}", c.status()));
-                found
-                    .targets
-                    .push(nvml_target(c, node, KindProfiles::gpu_default()));
+                let profiles = KindProfiles::gpu_default();
+                if let Some(t) = engine_gpu_target(&found.targets, &node, profiles) {
+                    found.lines.push(
+                        "mapping engines to GPUs through NVML's compute processes".to_string(),
+                    );
+                    found.targets.push(t);
+                }
+                found.targets.push(nvml_target(c, node, profiles));
             }
             Err(e) => found.lines.push(format!("no NVML: {e}")),
         }
     }
+    set_node(&mut found.targets, &crate::host::hostname());
     Ok(found)
 }

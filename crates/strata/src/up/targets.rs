@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use sources::gpu::nvml::NvmlCollector;
+use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
+use sources::host::{EngineEndpoint, EngineGpuCollector};
 use sources::scrape::{HostTarget, KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::UpArgs;
@@ -34,6 +35,42 @@ pub(crate) fn nvml_target(
     profiles: KindProfiles,
 ) -> Target {
     Target::Host(HostTarget::new(Box::new(collector), node, profiles))
+}
+
+/// The engine↔GPU links of the local engines among `targets` (NVML's compute processes
+/// joined to `/proc`), or `None` when no engine target is served on this node.
+pub(crate) fn engine_gpu_target(
+    targets: &[Target],
+    node: &str,
+    profiles: KindProfiles,
+) -> Option<Target> {
+    let engines: Vec<EngineEndpoint> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Http(spec) => EngineEndpoint::of(spec, node),
+            Target::Host(_) => None,
+        })
+        .collect();
+    if engines.is_empty() {
+        return None;
+    }
+    let collector = EngineGpuCollector::live(engines, Box::new(NvmlProcesses), node.to_string());
+    Some(Target::Host(HostTarget::new(
+        Box::new(collector),
+        node.to_string(),
+        profiles,
+    )))
+}
+
+/// Sets the node of every HTTP target that has none (`node` of `strata_engine_info`).
+pub(crate) fn set_node(targets: &mut [Target], node: &str) {
+    for t in targets {
+        if let Target::Http(spec) = t
+            && spec.node.is_none()
+        {
+            spec.node = Some(node.to_string());
+        }
+    }
 }
 
 /// The scraper's targets from the config file (if any) and the flags.
@@ -85,7 +122,8 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
         match nvml(node.clone()).await {
             Ok(c) => {
                 eprintln!("strata up: NVML: {}", c.status());
-                out.push(nvml_target(c, node, gpu_profiles));
+                out.extend(engine_gpu_target(&out, &node, gpu_profiles));
+                out.push(nvml_target(c, node.clone(), gpu_profiles));
             }
             Err(e) if want_nvml || mode == NvmlMode::On => {
                 return Err(format!(
@@ -95,5 +133,6 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
             Err(e) => eprintln!("strata up: NVML not available: {e} (GPUs only from exporters)"),
         }
     }
+    set_node(&mut out, &node);
     Ok(out)
 }
