@@ -118,6 +118,8 @@ pub struct Spec {
     pub gpus: Vec<Scrape>,
     /// The gateway (listen address, sampling policy).
     pub gateway: gateway::GatewayConfig,
+    /// Where generated agents remote-write (`strata generate --remote-write URL`).
+    pub remote_write: Option<String>,
 }
 
 impl Spec {
@@ -176,6 +178,7 @@ impl Spec {
             engines,
             gpus,
             gateway,
+            remote_write: None,
         })
     }
 
@@ -190,6 +193,7 @@ impl Spec {
             engines: vec![Scrape::local("vllm", "localhost:8000", 10)],
             gpus: vec![Scrape::local("dcgm", "localhost:9400", 5)],
             gateway: gateway::GatewayConfig::new(([0, 0, 0, 0], 8080).into(), Vec::new()),
+            remote_write: None,
         }
     }
 }
@@ -237,10 +241,16 @@ pub(crate) fn yaml(header: &[&str], value: &serde_json::Value) -> Result<String,
     Ok(out)
 }
 
-/// Writes `what` under `out` from the config at `flag` (located as `strata up` does);
-/// prints each file written.
-pub fn run(flag: Option<&Path>, what: What, out: &Path) -> Result<ExitCode, String> {
-    let spec = Spec::load(flag)?;
+/// Writes `what` under `out` from the config at `flag` (located as `strata up` does), the
+/// agents shipping to `remote_write` when given; prints each file written.
+pub fn run(
+    flag: Option<&Path>,
+    what: What,
+    out: &Path,
+    remote_write: Option<&str>,
+) -> Result<ExitCode, String> {
+    let mut spec = Spec::load(flag)?;
+    spec.remote_write = remote_write.map(str::to_string);
     let targets: Vec<(What, PathBuf)> = match what {
         What::All => What::EACH
             .iter()

@@ -49,6 +49,12 @@ pub struct Settings {
     pub shutdown_deadline: Duration,
     /// What one query (API or rule) may spend.
     pub query: QueryLimits,
+    /// `strata agent`: scrape and ship only; the HTTP listener serves health and `/metrics`
+    /// (no query API, no UI).
+    pub agent: bool,
+    /// A Prometheus-compatible backend used as the store (`strata up --backend`): the query
+    /// API is forwarded there and the rules read from it.
+    pub backend: Option<crate::backend::BackendConfig>,
 }
 
 /// Prometheus-like limits on every PromQL query, from the API or the rules.
@@ -96,6 +102,8 @@ impl Settings {
             incident_duration: Duration::from_secs(600),
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             query: QueryLimits::default(),
+            agent: false,
+            backend: None,
         }
     }
 
@@ -158,6 +166,8 @@ impl Settings {
             self.shutdown_deadline != other.shutdown_deadline,
         );
         check("query limits ([api] query_*)", self.query != other.query);
+        check("agent mode (strata agent / strata up)", self.agent != other.agent);
+        check("backend ([backend] / --backend)", self.backend != other.backend);
         changed
     }
 }

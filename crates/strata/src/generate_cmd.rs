@@ -15,4 +15,8 @@ pub struct GenerateArgs {
     /// Folder to write into (created when missing; files of the same name are replaced).
     #[arg(long, value_name = "DIR", default_value = "strata-generated")]
     pub out: PathBuf,
+    /// Where the generated agents (DaemonSet, systemd unit) remote-write [default: the
+    /// DaemonSet ships to vmagent's Service; the systemd unit gets a placeholder to replace].
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<reqwest::Url>,
 }

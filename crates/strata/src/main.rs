@@ -1,5 +1,6 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
+mod agent_cmd;
 mod bench_cmd;
 mod cardinality_cmd;
 mod cli;
@@ -38,12 +39,19 @@ fn main() -> ExitCode {
         cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
         cli::Command::Up(args) => up::run(cli.config.as_deref(), args),
+        cli::Command::Agent(args) => agent_cmd::run(cli.config.as_deref(), args),
         cli::Command::Demo(args) => demo_cmd::run(args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),
         cli::Command::Generate(args) => {
-            generate::run(cli.config.as_deref(), args.what, &args.out).map_err(Into::into)
+            generate::run(
+                cli.config.as_deref(),
+                args.what,
+                &args.out,
+                args.remote_write.as_ref().map(reqwest::Url::as_str),
+            )
+            .map_err(Into::into)
         }
         cli::Command::Top(args) => top::run(args.options()),
     };
