@@ -50,6 +50,8 @@ fn agent_args(spec: &Spec, remote_write: &str) -> Vec<String> {
 }
 
 fn daemonset(spec: &Spec) -> Value {
+    let mut args = agent_args(spec, spec.remote_write.as_deref().unwrap_or(REMOTE_WRITE));
+    args.extend(["--node".into(), "$(NODE_NAME)".into()]);
     json!({
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -66,11 +68,7 @@ fn daemonset(spec: &Spec) -> Value {
                     "containers": [{
                         "name": "strata",
                         "image": IMAGE,
-                        "args": {
-                            let mut a = agent_args(spec, spec.remote_write.as_deref().unwrap_or(REMOTE_WRITE));
-                            a.extend(["--node".into(), "$(NODE_NAME)".into()]);
-                            a
-                        },
+                        "args": args,
                         "env": [
                             {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
                             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},

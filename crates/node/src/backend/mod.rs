@@ -111,9 +111,10 @@ impl Backend {
     /// that names the backend, what failed and what to check.
     pub async fn data(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
         let url = self.url(path);
+        let full = reqwest::Url::parse_with_params(&url, params)
+            .map_err(|e| format!("backend URL {url}: {e} (check --backend / [backend] url)"))?;
         let resp = self
-            .request(reqwest::Method::GET, path)
-            .query(params)
+            .request_to(reqwest::Method::GET, full.as_str())
             .send()
             .await
             .map_err(|e| {
