@@ -267,10 +267,7 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
                 humantime::format_duration(delay)
             );
             (
-                Arc::new(backend::BackendQuery::new(
-                    b.clone(),
-                    tokio::runtime::Handle::current(),
-                )),
+                Arc::new(backend::BackendQuery::new(b.config().clone())?),
                 delay,
             )
         }

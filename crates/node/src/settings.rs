@@ -166,8 +166,14 @@ impl Settings {
             self.shutdown_deadline != other.shutdown_deadline,
         );
         check("query limits ([api] query_*)", self.query != other.query);
-        check("agent mode (strata agent / strata up)", self.agent != other.agent);
-        check("backend ([backend] / --backend)", self.backend != other.backend);
+        check(
+            "agent mode (strata agent / strata up)",
+            self.agent != other.agent,
+        );
+        check(
+            "backend ([backend] / --backend)",
+            self.backend != other.backend,
+        );
         changed
     }
 }

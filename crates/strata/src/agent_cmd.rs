@@ -117,7 +117,12 @@ mod tests {
 
     #[test]
     fn the_agent_ships_without_packs_labelled_with_its_node() {
-        let a = up(&["--remote-write", "http://vm:8428/api/v1/write", "--node", "n1"]);
+        let a = up(&[
+            "--remote-write",
+            "http://vm:8428/api/v1/write",
+            "--node",
+            "n1",
+        ]);
         assert!(a.agent && a.no_packs);
         assert_eq!(a.external_labels, [("node".to_string(), "n1".to_string())]);
         let a = up(&["--external-label", "node=n2", "--node", "n1"]);

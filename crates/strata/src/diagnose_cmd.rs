@@ -281,7 +281,9 @@ async fn from_backend(
         return Err(format!(
             "backend {url} holds no scraped series in the last {}{}: are the agents shipping there?",
             humantime::format_duration(args.since),
-            args.node.as_ref().map_or(String::new(), |n| format!(" for node {n:?}"))
+            args.node
+                .as_ref()
+                .map_or(String::new(), |n| format!(" for node {n:?}"))
         ));
     }
     let (store, _) = Store::open(StoreConfig::default());
@@ -298,7 +300,10 @@ async fn from_backend(
             .find(|(k, _)| k == "__name__")
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        let rest: Vec<(String, String)> = labels.into_iter().filter(|(k, _)| k != "__name__").collect();
+        let rest: Vec<(String, String)> = labels
+            .into_iter()
+            .filter(|(k, _)| k != "__name__")
+            .collect();
         points.extend(
             values
                 .into_iter()

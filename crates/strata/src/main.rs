@@ -44,15 +44,13 @@ fn main() -> ExitCode {
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Cost(args) => cost_cmd::run(args),
-        cli::Command::Generate(args) => {
-            generate::run(
-                cli.config.as_deref(),
-                args.what,
-                &args.out,
-                args.remote_write.as_ref().map(reqwest::Url::as_str),
-            )
-            .map_err(Into::into)
-        }
+        cli::Command::Generate(args) => generate::run(
+            cli.config.as_deref(),
+            args.what,
+            &args.out,
+            args.remote_write.as_ref().map(reqwest::Url::as_str),
+        )
+        .map_err(Into::into),
         cli::Command::Top(args) => top::run(args.options()),
     };
     match result {

@@ -119,7 +119,11 @@ async fn fleet(store: &Peer) {
     let b = node("node-b", &write, dir.path()).await;
     let brain_dir = dir.path().join("brain");
     let backend = format!("http://{}", store.addr);
-    let (_brain, base) = live::up(&["--backend", &backend, "--rule-interval", "2s"], &brain_dir).await;
+    let (_brain, base) = live::up(
+        &["--backend", &backend, "--rule-interval", "2s"],
+        &brain_dir,
+    )
+    .await;
     let client = reqwest::Client::new();
     let query = |q: &str| {
         client.get(
@@ -129,23 +133,31 @@ async fn fleet(store: &Peer) {
     };
 
     // Both nodes, each labelled by its agent, through the brain's (forwarded) API.
-    let nodes = wait_until("both nodes in the brain", Duration::from_secs(40), async || {
-        let v = json(query("count by (node) (up{job=\"engine\"})")).await;
-        let mut n: Vec<String> = v["data"]["result"]
-            .as_array()?
-            .iter()
-            .filter_map(|s| s["metric"]["node"].as_str().map(str::to_string))
-            .collect();
-        n.sort();
-        (n.len() == 2).then(|| Value::from(n))
-    })
+    let nodes = wait_until(
+        "both nodes in the brain",
+        Duration::from_secs(40),
+        async || {
+            let v = json(query("count by (node) (up{job=\"engine\"})")).await;
+            let mut n: Vec<String> = v["data"]["result"]
+                .as_array()?
+                .iter()
+                .filter_map(|s| s["metric"]["node"].as_str().map(str::to_string))
+                .collect();
+            n.sort();
+            (n.len() == 2).then(|| Value::from(n))
+        },
+    )
     .await;
     assert_eq!(nodes, serde_json::json!(["node-a", "node-b"]));
     // The brain's rules ran against the backend and wrote their results back.
-    wait_until("recorded llm:* in the backend", Duration::from_secs(40), async || {
-        let v = json(query("count by (node) (llm:kv_cache_usage_ratio)")).await;
-        (v["data"]["result"].as_array()?.len() == 2).then_some(v)
-    })
+    wait_until(
+        "recorded llm:* in the backend",
+        Duration::from_secs(40),
+        async || {
+            let v = json(query("count by (node) (llm:kv_cache_usage_ratio)")).await;
+            (v["data"]["result"].as_array()?.len() == 2).then_some(v)
+        },
+    )
     .await;
     let v = json(query(&format!("up{{instance=\"{}\"}}", b.instance))).await;
     assert_eq!(v["data"]["result"][0]["metric"]["node"], "node-b", "{v}");
@@ -159,47 +171,92 @@ async fn fleet(store: &Peer) {
         .expect("switch");
     assert!(r.status().is_success(), "{}", r.status());
     let switched = Instant::now();
-    let f = wait_until("cache_thrash on node-b", Duration::from_secs(90), async || {
-        let f = json(client.get(format!("{base}/api/v1/findings"))).await;
-        (!thrashing(&f).is_empty()).then_some(f)
-    })
+    let f = wait_until(
+        "cache_thrash on node-b",
+        Duration::from_secs(90),
+        async || {
+            let f = json(client.get(format!("{base}/api/v1/findings"))).await;
+            (!thrashing(&f).is_empty()).then_some(f)
+        },
+    )
     .await;
     eprintln!("cache_thrash after {:?}", switched.elapsed());
     assert_eq!(thrashing(&f), [b.instance.clone()], "node-b only: {f}");
     assert!(!thrashing(&f).contains(&a.instance));
     // The brain's alert reached the backend as ALERTS, written back like vmalert's.
-    wait_until("ALERTS in the backend", Duration::from_secs(30), async || {
-        let v = json(query(
-            "ALERTS{alertname=\"DiagnosisCacheThrash\",alertstate=\"firing\"}",
-        ))
-        .await;
-        (!v["data"]["result"].as_array()?.is_empty()).then_some(v)
-    })
+    wait_until(
+        "ALERTS in the backend",
+        Duration::from_secs(30),
+        async || {
+            let v = json(query(
+                "ALERTS{alertname=\"DiagnosisCacheThrash\",alertstate=\"firing\"}",
+            ))
+            .await;
+            (!v["data"]["result"].as_array()?.is_empty()).then_some(v)
+        },
+    )
     .await;
 
-    // strata diagnose from the stored history alone names the thrashing node.
-    let out = live::strata()
-        .args(["diagnose", "--backend", &backend, "--since", "2m", "--every", "2s", "--json"])
-        .output()
-        .expect("diagnose");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr))
-    });
+    // strata diagnose from the stored history alone names the thrashing node, once the
+    // pattern has held for half its window (as live triage requires).
+    let diagnose = |extra: &[&str]| {
+        let out = live::strata()
+            .args([
+                "diagnose",
+                "--backend",
+                &backend,
+                "--since",
+                "1m",
+                "--every",
+                "2s",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .expect("diagnose");
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out, report)
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (out, report) = loop {
+        let (out, report) = diagnose(&[]);
+        let found = report["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["name"] == "cache_thrash"));
+        if found {
+            break (out, report);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "diagnose --backend never found cache_thrash: {report}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     let found: Vec<&Value> = report["findings"]
         .as_array()
         .expect("findings")
         .iter()
         .filter(|f| f["name"] == "cache_thrash")
         .collect();
-    assert!(!found.is_empty(), "{report}");
     assert!(
-        found.iter().all(|f| f["affected"]["instance"] == b.instance.as_str()),
+        found
+            .iter()
+            .all(|f| f["affected"]["instance"] == b.instance.as_str()),
         "{report}"
     );
     assert_eq!(out.status.code(), Some(2), "a page-severity finding");
     let out = live::strata()
-        .args(["diagnose", "--backend", &backend, "--since", "2m", "--node", "node-a", "--json"])
+        .args([
+            "diagnose",
+            "--backend",
+            &backend,
+            "--since",
+            "2m",
+            "--node",
+            "node-a",
+            "--json",
+        ])
         .output()
         .expect("diagnose");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -310,7 +310,10 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
         !args.iter().any(|a| *a == "--rules"),
         "agents evaluate no rules (the brain or vmalert does, once): {args:?}"
     );
-    assert!(args.windows(2).any(|w| w == ["--node", "$(NODE_NAME)"]), "{args:?}");
+    assert!(
+        args.windows(2).any(|w| w == ["--node", "$(NODE_NAME)"]),
+        "{args:?}"
+    );
     assert!(args.windows(2).any(|w| w == ["--gpu", "nvml"]), "{args:?}");
     assert!(
         args.windows(2)

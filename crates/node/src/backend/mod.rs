@@ -6,7 +6,6 @@
 
 pub mod proxy;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -279,22 +278,46 @@ fn value(pair: &Value) -> Result<f64, String> {
 }
 
 /// The rule engine's [`Query`] over a backend: each instant query is one HTTP request, made
-/// from the blocking thread the rule engine runs on.
+/// from the blocking thread the rule engine runs on. Its client runs on a runtime of its own:
+/// the rule engine holds its locks while it queries, and async handlers of the node take the
+/// same locks, so a request driven by the node's workers could wait on a worker that waits on
+/// it.
 pub struct BackendQuery {
-    backend: Arc<Backend>,
-    runtime: tokio::runtime::Handle,
+    backend: Backend,
+    /// `Some` until dropped (shut down in the background: it may be dropped in async code).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl BackendQuery {
-    /// Queries `backend` on `runtime` (the node's).
-    pub fn new(backend: Arc<Backend>, runtime: tokio::runtime::Handle) -> BackendQuery {
-        BackendQuery { backend, runtime }
+    /// A client of `cfg` with its own one-thread runtime.
+    pub fn new(cfg: BackendConfig) -> Result<BackendQuery, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("strata-backend")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the backend client's runtime: {e}"))?;
+        Ok(BackendQuery {
+            backend: Backend::new(cfg)?,
+            runtime: Some(runtime),
+        })
     }
 }
 
 impl Query for BackendQuery {
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        self.runtime.block_on(self.backend.instant(expr, t_ms))
+        match &self.runtime {
+            Some(rt) => rt.block_on(self.backend.instant(expr, t_ms)),
+            None => Err("the backend client is shut down".to_string()),
+        }
+    }
+}
+
+impl Drop for BackendQuery {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

@@ -9,8 +9,8 @@ mod rules;
 mod settings;
 mod targets;
 
-pub use args::{TestArgs, UpArgs};
 pub(crate) use args::parse_label;
+pub use args::{TestArgs, UpArgs};
 pub(crate) use rules::{inhibitions, rule_groups};
 pub(crate) use settings::read_token;
 #[cfg(test)]

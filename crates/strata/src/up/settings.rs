@@ -89,12 +89,10 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
         (None, Some(s), _) => Some(url(&s.url, "[sinks.remote_write] url")?),
         // Rule results go back to the backend's own receiver (Prometheus with
         // --web.enable-remote-write-receiver, VictoriaMetrics, Mimir).
-        (None, None, Some(b)) => Some(
-            url(
-                &format!("{}/api/v1/write", b.url.as_str().trim_end_matches('/')),
-                "[backend] url",
-            )?,
-        ),
+        (None, None, Some(b)) => Some(url(
+            &format!("{}/api/v1/write", b.url.as_str().trim_end_matches('/')),
+            "[backend] url",
+        )?),
         (None, None, None) if args.agent => {
             return Err(
                 "strata agent ships what it scrapes: give --remote-write URL or [sinks.remote_write] url (e.g. http://victoria-metrics:8428/api/v1/write)"
@@ -211,10 +209,7 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
 const AGENT_LISTEN: &str = "127.0.0.1:9465";
 
 /// `--backend` / `[backend]`, with its credentials read from their files.
-fn backend(
-    config: &Config,
-    args: &UpArgs,
-) -> Result<Option<node::backend::BackendConfig>, String> {
+fn backend(config: &Config, args: &UpArgs) -> Result<Option<node::backend::BackendConfig>, String> {
     let section = &config.backend;
     let target = match (&args.backend, section.url.as_deref()) {
         (Some(u), _) => u.clone(),
@@ -228,18 +223,14 @@ fn backend(
         );
     }
     let mut cfg = node::backend::BackendConfig::new(target);
-    let secret = |p: &Path, what: &str| {
-        read_token(p).map_err(|e| format!("[backend] {what}: {e}"))
-    };
+    let secret = |p: &Path, what: &str| read_token(p).map_err(|e| format!("[backend] {what}: {e}"));
     cfg.auth = match (
         &section.bearer_token_file,
         &section.basic_user,
         &section.basic_password_file,
     ) {
         (Some(_), Some(_), _) => {
-            return Err(
-                "[backend]: give bearer_token_file or basic_user, not both".to_string(),
-            );
+            return Err("[backend]: give bearer_token_file or basic_user, not both".to_string());
         }
         (Some(f), None, _) => node::backend::Auth::Bearer(secret(f, "bearer_token_file")?),
         (None, Some(user), Some(f)) => node::backend::Auth::Basic {
