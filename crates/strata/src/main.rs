@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Diagnose(args) => diagnose_cmd::run(cli.config.as_deref(), args),
         cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
-        cli::Command::Up(args) => up::run(cli.config.as_deref(), args),
+        cli::Command::Up(args) => up::run(cli.config.as_deref(), *args),
         cli::Command::Agent(args) => agent_cmd::run(cli.config.as_deref(), args),
         cli::Command::Demo(args) => demo_cmd::run(args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),

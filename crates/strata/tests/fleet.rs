@@ -181,7 +181,11 @@ async fn fleet(store: &Peer) {
     )
     .await;
     eprintln!("cache_thrash after {:?}", switched.elapsed());
-    assert_eq!(thrashing(&f), [b.instance.clone()], "node-b only: {f}");
+    assert_eq!(
+        thrashing(&f),
+        std::slice::from_ref(&b.instance),
+        "node-b only: {f}"
+    );
     assert!(!thrashing(&f).contains(&a.instance));
     // The brain's alert reached the backend as ALERTS, written back like vmalert's.
     wait_until(

@@ -307,7 +307,7 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
         .collect();
     assert_eq!(args[0], "agent", "the DaemonSet runs the agent");
     assert!(
-        !args.iter().any(|a| *a == "--rules"),
+        !args.contains(&"--rules"),
         "agents evaluate no rules (the brain or vmalert does, once): {args:?}"
     );
     assert!(
