@@ -44,6 +44,12 @@ pub struct Config {
     /// Incident mode.
     #[serde(default)]
     pub incident: super::up::IncidentSection,
+    /// A Prometheus-compatible backend as the store (`strata up`).
+    #[serde(default)]
+    pub backend: super::up::BackendSection,
+    /// `strata agent`.
+    #[serde(default)]
+    pub agent: super::up::AgentSection,
     /// GPU and token prices (`[cost]`): cost rules and each request's cost.
     pub cost: Option<super::cost::CostSection>,
     /// Custom SLO profiles (`[[slo]]`).

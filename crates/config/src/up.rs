@@ -1,5 +1,5 @@
 //! The sections of `strata.toml` that `strata up` reads beyond targets and the gateway:
-//! `[api]`, `[store]`, `[rules]`, `[sinks]` and `[incident]`. Flags override them.
+//! `[api]`, `[store]`, `[rules]`, `[sinks]`, `[incident]`, `[backend]` and `[agent]`. Flags override them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -99,4 +99,36 @@ pub struct IncidentSection {
     /// How long incident mode lasts after its last trigger.
     #[serde(default, deserialize_with = "duration")]
     pub duration: Option<Spanned<Duration>>,
+}
+
+/// `[backend]`: a Prometheus-compatible query API (Prometheus, VictoriaMetrics, Mimir,
+/// Thanos) used as `strata up`'s store instead of the embedded one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSection {
+    /// Base URL of the query API (`/api/v1/query` is appended).
+    pub url: Option<String>,
+    /// File holding a bearer token sent with every request.
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic-auth user name (with `basic_password_file`).
+    pub basic_user: Option<String>,
+    /// File holding the basic-auth password.
+    pub basic_password_file: Option<PathBuf>,
+    /// Extra headers sent with every request (`X-Scope-OrgID` for a Mimir tenant).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Longest one backend request may take.
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Spanned<Duration>>,
+    /// How far behind now rules are evaluated (default: what the backend hides, detected).
+    #[serde(default, deserialize_with = "duration")]
+    pub eval_delay: Option<Spanned<Duration>>,
+}
+
+/// `[agent]`: `strata agent`'s own settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// Address of its health and `/metrics` endpoint.
+    pub listen: Option<SocketAddr>,
 }

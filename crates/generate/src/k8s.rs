@@ -1,4 +1,4 @@
-//! Kubernetes manifests and a systemd unit: Strata as a per-node agent (`strata up`) on GPU
+//! Kubernetes manifests and a systemd unit: Strata as a per-node agent (`strata agent`) on GPU
 //! nodes, reading GPUs through NVML and mapping pods to GPUs through the kubelet's
 //! pod-resources socket; its Service and ServiceMonitor; the gateway as a sidecar in front
 //! of an engine; and the same agent as a systemd service on bare metal.
@@ -11,23 +11,27 @@ use super::{File, Spec, yaml};
 const NAMESPACE: &str = "observability";
 /// The agent's image.
 const IMAGE: &str = "ghcr.io/strata-observability/strata:latest";
-/// Port of the agent's Prometheus API and /metrics.
-const AGENT_PORT: u16 = 9464;
-/// Where the agent reads its admin token: the `strata-admin` Secret, mounted read-only.
-const ADMIN_TOKEN: &str = "/etc/strata/admin/token";
+/// Port of the agent's health endpoint and /metrics.
+const AGENT_PORT: u16 = 9465;
 /// The kubelet's pod-resources socket folder (pod ↔ GPU mapping).
 const POD_RESOURCES: &str = "/var/lib/kubelet/pod-resources";
-/// Where the agent remote-writes (vmagent from `strata generate vmagent`).
+/// Where the DaemonSet's agents remote-write unless `--remote-write` says (vmagent from
+/// `strata generate vmagent`).
 const REMOTE_WRITE: &str = "http://vmagent.observability.svc:8429/api/v1/write";
+/// Where the bare-metal unit's agent remote-writes unless `--remote-write` says: a
+/// placeholder that fails loudly (the agent cannot resolve it) until it is set.
+const UNIT_REMOTE_WRITE: &str = "http://remote-write.invalid/api/v1/write";
 
 fn labels(name: &str) -> Value {
     json!({"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "strata"})
 }
 
-/// The agent's command line: every configured engine, NVML, remote_write, the packs.
-fn agent_args(spec: &Spec) -> Vec<String> {
+/// The agent's command line: every configured engine, NVML, where it ships. No rule files:
+/// rules are evaluated once for the fleet, by `strata up --backend` or vmalert, never on
+/// every node (and never twice).
+fn agent_args(spec: &Spec, remote_write: &str) -> Vec<String> {
     let mut args: Vec<String> = vec![
-        "up".into(),
+        "agent".into(),
         "--listen".into(),
         format!("0.0.0.0:{AGENT_PORT}"),
         "--gpu".into(),
@@ -40,17 +44,14 @@ fn agent_args(spec: &Spec) -> Vec<String> {
             format!("{}://{host}{}", e.scheme, e.path),
         ]);
     }
-    args.extend(["--remote-write".into(), REMOTE_WRITE.into()]);
+    args.extend(["--remote-write".into(), remote_write.into()]);
     args.extend(["--data-dir".into(), "/var/lib/strata".into()]);
-    // It listens beyond loopback (for its Service): admin POSTs need the Secret's token.
-    args.extend(["--admin-token-file".into(), ADMIN_TOKEN.into()]);
-    for f in super::rules::rule_files(spec) {
-        args.extend(["--rules".into(), format!("/etc/strata/rules/{}", f.0)]);
-    }
     args
 }
 
 fn daemonset(spec: &Spec) -> Value {
+    let mut args = agent_args(spec, spec.remote_write.as_deref().unwrap_or(REMOTE_WRITE));
+    args.extend(["--node".into(), "$(NODE_NAME)".into()]);
     json!({
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -67,7 +68,7 @@ fn daemonset(spec: &Spec) -> Value {
                     "containers": [{
                         "name": "strata",
                         "image": IMAGE,
-                        "args": agent_args(spec),
+                        "args": args,
                         "env": [
                             {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
                             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -77,7 +78,8 @@ fn daemonset(spec: &Spec) -> Value {
                             {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "utility"}
                         ],
                         "ports": [{"name": "metrics", "containerPort": AGENT_PORT}],
-                        "readinessProbe": {"httpGet": {"path": "/api/v1/status/buildinfo", "port": "metrics"}, "periodSeconds": 10},
+                        "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "metrics"}, "periodSeconds": 10},
+                        "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "metrics"}, "periodSeconds": 30},
                         "resources": {
                             "requests": {"cpu": "100m", "memory": "256Mi"},
                             "limits": {"memory": "1Gi"}
@@ -89,15 +91,11 @@ fn daemonset(spec: &Spec) -> Value {
                         },
                         "volumeMounts": [
                             {"name": "pod-resources", "mountPath": POD_RESOURCES, "readOnly": true},
-                            {"name": "rules", "mountPath": "/etc/strata/rules", "readOnly": true},
-                            {"name": "admin-token", "mountPath": "/etc/strata/admin", "readOnly": true},
                             {"name": "data", "mountPath": "/var/lib/strata"}
                         ]
                     }],
                     "volumes": [
                         {"name": "pod-resources", "hostPath": {"path": POD_RESOURCES, "type": "Directory"}},
-                        {"name": "rules", "configMap": {"name": "strata-rules"}},
-                        {"name": "admin-token", "secret": {"secretName": "strata-admin", "defaultMode": 0o400}},
                         {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}
                     ]
                 }
@@ -196,24 +194,22 @@ fn gateway_service(spec: &Spec) -> Value {
 
 /// The agent as a systemd service on a bare-metal GPU node.
 fn systemd_unit(spec: &Spec) -> String {
-    let args: Vec<String> = agent_args(spec)
+    // Where it ships comes from `strata generate k8s --remote-write URL`, never from a
+    // Kubernetes service name a bare-metal host cannot resolve.
+    let remote_write = spec.remote_write.as_deref().unwrap_or(UNIT_REMOTE_WRITE);
+    let args: Vec<String> = agent_args(spec, remote_write)
         .into_iter()
         .map(|a| {
             a.replace("$(NODE_IP)", "127.0.0.1")
                 .replace("0.0.0.0:", "127.0.0.1:")
         })
         .collect();
-    // On bare metal the agent listens on loopback only, so admin POSTs come from this host
-    // and no token file is needed.
-    let mut args = args;
-    if let Some(i) = args.iter().position(|a| a == "--admin-token-file") {
-        args.drain(i..(i + 2).min(args.len()));
-    }
     format!(
         "# GENERATED by `strata generate k8s`: Strata as a node agent on bare metal.\n\
          # Install: cp strata-agent.service /etc/systemd/system/ && systemctl daemon-reload &&\n\
          #          systemctl enable --now strata-agent\n\
-         # Rule files: `strata generate rules --out /etc/strata/rules`.\n\
+         # It ships to the --remote-write URL `strata generate k8s --remote-write URL` was given\n\
+         # (a placeholder that fails until then); rules run once for the fleet (strata up --backend).\n\
          [Unit]\n\
          Description=Strata LLM inference observability agent\n\
          Documentation=https://github.com/strata-observability/strata\n\
@@ -251,10 +247,9 @@ pub(super) fn files(spec: &Spec) -> Result<Vec<File>, String> {
             &[
                 "GENERATED by `strata generate k8s`: Strata as a DaemonSet agent on GPU nodes.",
                 "GPUs through NVML (NVIDIA runtime class, no GPU requested), pods <-> GPUs through the",
-                "kubelet's pod-resources socket. First create the rules ConfigMap and apply:",
-                "  strata generate rules --out rules/",
-                "  kubectl -n observability create configmap strata-rules --from-file=rules/",
-                "  kubectl -n observability create secret generic strata-admin --from-literal=token=\"$(openssl rand -hex 32)\"",
+                "kubelet's pod-resources socket. Each agent ships to remote_write, labelled with its",
+                "node; rules run once for the fleet (strata up --backend, or vmalert with",
+                "`strata generate rules`), never on the agents. Apply:",
                 "  kubectl apply -f strata-agent.yaml -f service.yaml -f servicemonitor.yaml",
             ],
             &account

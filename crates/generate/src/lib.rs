@@ -120,6 +120,8 @@ pub struct Spec {
     pub gateway: gateway::GatewayConfig,
     /// Prefix of every alert's `runbook_url` annotation (`<base><alertname>.md`).
     pub runbook_base: String,
+    /// Where generated agents remote-write (`strata generate --remote-write URL`).
+    pub remote_write: Option<String>,
 }
 
 /// Where the runbooks are unless `--runbook-base` says otherwise: the repository's
@@ -185,6 +187,7 @@ impl Spec {
             gpus,
             gateway,
             runbook_base: DEFAULT_RUNBOOK_BASE.to_string(),
+            remote_write: None,
         })
     }
 
@@ -200,6 +203,7 @@ impl Spec {
             gpus: vec![Scrape::local("dcgm", "localhost:9400", 5)],
             gateway: gateway::GatewayConfig::new(([0, 0, 0, 0], 8080).into(), Vec::new()),
             runbook_base: DEFAULT_RUNBOOK_BASE.to_string(),
+            remote_write: None,
         }
     }
 }
@@ -248,15 +252,18 @@ pub(crate) fn yaml(header: &[&str], value: &serde_json::Value) -> Result<String,
 }
 
 /// Writes `what` under `out` from the config at `flag` (located as `strata up` does), every
-/// alert's `runbook_url` under `runbook_base`; prints each file written.
+/// alert's `runbook_url` under `runbook_base`, the agents shipping to `remote_write` when
+/// given; prints each file written.
 pub fn run(
     flag: Option<&Path>,
     what: What,
     out: &Path,
     runbook_base: &str,
+    remote_write: Option<&str>,
 ) -> Result<ExitCode, String> {
     let mut spec = Spec::load(flag)?;
     spec.runbook_base = runbook_base.to_string();
+    spec.remote_write = remote_write.map(str::to_string);
     let targets: Vec<(What, PathBuf)> = match what {
         What::All => What::EACH
             .iter()

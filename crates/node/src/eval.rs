@@ -9,7 +9,9 @@ use rules::findings::Findings;
 use rules::{GroupSpec, RuleEngine};
 use sinks::notify::Notifier;
 
-use super::ingest::{Ingest, StoreQuery};
+use strata_core::query::Query;
+
+use super::ingest::Ingest;
 use super::selfmetrics::SelfMetrics;
 
 /// Evidence kept per finding.
@@ -56,7 +58,9 @@ impl Schedule {
 
 /// What the group loops read and write, and the loops themselves.
 struct Running {
-    query: Arc<StoreQuery>,
+    query: Arc<dyn Query>,
+    /// How far behind now groups are evaluated (a backend that hides its newest samples).
+    delay: i64,
     out: Arc<Ingest>,
     notifier: Option<Arc<Notifier>>,
     metrics: Arc<SelfMetrics>,
@@ -104,16 +108,19 @@ impl Evaluator {
         strata_core::sync::lock(&self.schedule).clone()
     }
 
-    /// Runs every group on its interval until [`Evaluator::stop`].
+    /// Runs every group on its interval until [`Evaluator::stop`], each evaluation at now
+    /// minus `delay` (zero on the embedded store; a backend's hidden newest window).
     pub(crate) fn start(
         self: &Arc<Self>,
-        query: Arc<StoreQuery>,
+        query: Arc<dyn Query>,
+        delay: Duration,
         out: Arc<Ingest>,
         notifier: Option<Arc<Notifier>>,
         metrics: Arc<SelfMetrics>,
     ) {
         let mut running = Running {
             query,
+            delay: delay.as_millis() as i64,
             out,
             notifier,
             metrics,
@@ -158,11 +165,12 @@ impl Evaluator {
         (0..schedule.names.len())
             .map(|i| {
                 let (me, schedule) = (self.clone(), schedule.clone());
-                let (query, out, notifier, metrics) = (
+                let (query, out, notifier, metrics, delay) = (
                     r.query.clone(),
                     r.out.clone(),
                     r.notifier.clone(),
                     r.metrics.clone(),
+                    r.delay,
                 );
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(schedule.every[i]);
@@ -172,7 +180,7 @@ impl Evaluator {
                         let (e, q, o) = (me.clone(), query.clone(), out.clone());
                         let started = Instant::now();
                         let due = tokio::task::spawn_blocking(move || {
-                            let t = sources::now_ms();
+                            let t = sources::now_ms() - delay;
                             let due = e.engine.eval_group(i, t, &*q, &*o);
                             strata_core::sync::lock(&e.findings).observe(t, &due, &*q);
                             due

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod api;
+pub mod backend;
 mod eval;
 mod gateway_feed;
 mod http;
@@ -253,14 +254,43 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     let metrics = Arc::new(selfmetrics::SelfMetrics::default());
     // Rules run under the same limits; shutdown cancels a rule query in flight.
     let rules_cancel = tsdb::promql::Cancel::new();
-    let query = Arc::new(StoreQuery::with(
-        engine.clone(),
-        tsdb::promql::QueryOptions {
-            timeout: Some(s.query.timeout),
-            cancel: Some(rules_cancel.clone()),
-        },
-    ));
-    evaluator.start(query, ingest.clone(), notifier.clone(), metrics.clone());
+    let backend = s
+        .backend
+        .clone()
+        .map(backend::Backend::new)
+        .transpose()?
+        .map(Arc::new);
+    let (query, delay): (Arc<dyn strata_core::query::Query>, Duration) = match &backend {
+        Some(b) => {
+            let delay = b.eval_delay().await;
+            eprintln!(
+                "strata up: store is the backend {}: rules evaluated there {} behind now, results written back through remote_write",
+                b.config().url,
+                humantime::format_duration(delay)
+            );
+            (
+                Arc::new(backend::BackendQuery::new(b.config().clone())?),
+                delay,
+            )
+        }
+        None => (
+            Arc::new(StoreQuery::with(
+                engine.clone(),
+                tsdb::promql::QueryOptions {
+                    timeout: Some(s.query.timeout),
+                    cancel: Some(rules_cancel.clone()),
+                },
+            )),
+            Duration::ZERO,
+        ),
+    };
+    evaluator.start(
+        query,
+        delay,
+        ingest.clone(),
+        notifier.clone(),
+        metrics.clone(),
+    );
     metrics.config_loaded(true);
 
     let (tx, reports) = mpsc::channel::<ScrapeReport>(64);
@@ -298,6 +328,12 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     });
     let ingest_stop = Arc::new(Notify::new());
     let ingest_task = tokio::spawn(ingest_loop(reports, control.clone(), ingest_stop.clone()));
+    if let Some(b) = &backend {
+        background.push((
+            "backend probe",
+            tokio::spawn(probe_backend(b.clone(), control.clone())),
+        ));
+    }
     background.push((
         "periodic snapshots",
         tokio::spawn(snapshot_every(store.clone(), s.snapshot_interval)),
@@ -320,17 +356,23 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         admin_routes = admin_routes.merge(r.router());
     }
     let inflight = api::Inflight::new(s.query.max_concurrency);
-    let app = api::router(Arc::new(api::ApiState {
-        engine,
-        inflight: inflight.clone(),
-        query_timeout: s.query.timeout,
-        store: store.clone(),
-        rules: Some(evaluator.engine.clone()),
-    }))
-    .merge(http::router(control.clone()))
-    .merge(api::requests::router(gateway.as_ref().map(|g| g.recent())))
-    .merge(ui::router())
-    .merge(http::admin(admin_routes, s.admin_token.clone()));
+    let app = if s.agent {
+        // Health and /metrics only: the agent's data is read from where it ships it.
+        http::router(control.clone())
+    } else {
+        api::router(Arc::new(api::ApiState {
+            engine,
+            inflight: inflight.clone(),
+            query_timeout: s.query.timeout,
+            store: store.clone(),
+            rules: Some(evaluator.engine.clone()),
+            backend,
+        }))
+        .merge(http::router(control.clone()))
+        .merge(api::requests::router(gateway.as_ref().map(|g| g.recent())))
+        .merge(ui::router())
+        .merge(http::admin(admin_routes, s.admin_token.clone()))
+    };
     let api_stop = Arc::new(Notify::new());
     let stop = api_stop.clone();
     let api_task = tokio::spawn(async move {
@@ -339,10 +381,14 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
             .await
             .map_err(|e| format!("API server failed: {e}"))
     });
-    eprintln!(
-        "strata up: Prometheus API on http://{listen}/api/v1/, findings at /api/v1/findings, health at /-/ready, own metrics at /metrics"
-    );
-    eprintln!("strata up: UI on http://{listen}/");
+    if s.agent {
+        eprintln!("strata agent: health at http://{listen}/-/ready, own metrics at /metrics");
+    } else {
+        eprintln!(
+            "strata up: Prometheus API on http://{listen}/api/v1/, findings at /api/v1/findings, health at /-/ready, own metrics at /metrics"
+        );
+        eprintln!("strata up: UI on http://{listen}/");
+    }
     Ok(Running {
         listen,
         shared,
@@ -435,6 +481,27 @@ impl Running {
         let total = deadline
             .unwrap_or_else(|| strata_core::sync::lock(&self.shared.settings).shutdown_deadline);
         shutdown::run(self, total).await
+    }
+}
+
+/// Asks the backend `1` until it answers, then marks the node as fed (readiness): a brain
+/// over a backend has nothing of its own to scrape.
+async fn probe_backend(b: Arc<backend::Backend>, ctl: Arc<http::Control>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut warned = false;
+    loop {
+        tick.tick().await;
+        match b.instant("1", sources::now_ms()).await {
+            Ok(_) => {
+                ctl.scraped.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if !warned => {
+                tracing::warn!("{e} (retrying every 2 s; not ready until it answers)");
+                warned = true;
+            }
+            Err(e) => tracing::info!("{e}"),
+        }
     }
 }
 

@@ -55,6 +55,12 @@ pub struct Settings {
     /// Exemplars kept in memory, all series together (Prometheus's
     /// `--storage.exemplars.exemplars-limit`); 0 turns exemplar storage off.
     pub exemplars_limit: usize,
+    /// `strata agent`: scrape and ship only; the HTTP listener serves health and `/metrics`
+    /// (no query API, no UI).
+    pub agent: bool,
+    /// A Prometheus-compatible backend used as the store (`strata up --backend`): the query
+    /// API is forwarded there and the rules read from it.
+    pub backend: Option<crate::backend::BackendConfig>,
 }
 
 /// Prometheus-like limits on every PromQL query, from the API or the rules.
@@ -103,6 +109,8 @@ impl Settings {
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             query: QueryLimits::default(),
             exemplars_limit: DEFAULT_EXEMPLARS_LIMIT,
+            agent: false,
+            backend: None,
         }
     }
 
@@ -168,6 +176,14 @@ impl Settings {
         check(
             "exemplar limit",
             self.exemplars_limit != other.exemplars_limit,
+        );
+        check(
+            "agent mode (strata agent / strata up)",
+            self.agent != other.agent,
+        );
+        check(
+            "backend ([backend] / --backend)",
+            self.backend != other.backend,
         );
         changed
     }

@@ -472,6 +472,7 @@ async fn strata_answers_like_prometheus_on_the_same_data() {
         query_timeout: Duration::from_secs(120),
         store,
         rules: None,
+        backend: None,
     })))
     .await;
 

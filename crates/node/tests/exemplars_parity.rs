@@ -193,6 +193,7 @@ async fn query_exemplars_answers_like_prometheus() {
         query_timeout: Duration::from_secs(120),
         store,
         rules: None,
+        backend: None,
     })))
     .await;
 

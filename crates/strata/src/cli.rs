@@ -42,7 +42,10 @@ pub enum Command {
     Sim(crate::sim_cmd::SimArgs),
     /// The single-node pipeline: scrape engines and GPUs (or autodetect them), evaluate the
     /// rule packs, keep findings, serve the Prometheus API and UI.
-    Up(crate::up::UpArgs),
+    Up(Box<crate::up::UpArgs>),
+    /// One per node of a fleet: scrape its engines and GPUs and ship them through
+    /// remote_write (disk-queued, labelled with the node); no rules, UI or query API.
+    Agent(crate::agent_cmd::AgentArgs),
     /// The whole pipeline on simulated engines: two vLLM replicas, one TGI, their GPUs, the
     /// gateway with three tenants of traffic, rules, findings and the UI, in one process.
     Demo(crate::demo_cmd::DemoArgs),

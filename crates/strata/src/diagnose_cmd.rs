@@ -3,6 +3,11 @@
 //! (each `for:` shortened to at most half the window: a pattern must hold over half the
 //! window, not one evaluation), and prints each finding with its numbers and the action.
 //! Exit 2 when a page-severity finding is present, 1 on error.
+//!
+//! With `--backend URL` it triages from stored history instead of live scraping: the raw
+//! series of the last `--since` are read from the Prometheus-compatible backend
+//! (`query_range` at `--every`), replayed into a scratch store, and the same rules are
+//! evaluated step by step over them.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,12 +39,13 @@ Examples:
   strata diagnose --engine http://127.0.0.1:8000/metrics --gpu http://127.0.0.1:9400/metrics
   strata diagnose --engine http://vllm:8000/metrics --window 1m --json
   strata diagnose --engine http://vllm:8000/metrics --gateway http://127.0.0.1:8080/metrics --slo rag
+  strata diagnose --backend http://victoria-metrics:8428 --since 15m     the fleet's history
 
 Exit status: 0 no page-severity finding, 2 a page-severity finding, 1 an error (a target
 could not be read at all).")]
 pub struct DiagnoseArgs {
     /// Engine metrics URLs (vLLM, TGI, SGLang, llama.cpp).
-    #[arg(long = "engine", value_name = "URL", required = true, value_parser = crate::cli::parse_metrics_url)]
+    #[arg(long = "engine", value_name = "URL", required_unless_present = "backend", value_parser = crate::cli::parse_metrics_url)]
     pub engines: Vec<reqwest::Url>,
     /// GPU exporter URLs (DCGM), or `nvml` for this machine's GPUs read directly.
     #[arg(long = "gpu", value_name = "URL|nvml", value_parser = parse_gpu)]
@@ -64,6 +70,16 @@ pub struct DiagnoseArgs {
     /// terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Triage from a Prometheus-compatible backend's stored history (Prometheus,
+    /// VictoriaMetrics, Mimir, Thanos) instead of scraping live endpoints.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["engines", "gpus", "gateway"])]
+    pub backend: Option<reqwest::Url>,
+    /// With --backend: how much history to triage.
+    #[arg(long, value_name = "DURATION", default_value = "15m", requires = "backend", value_parser = crate::cli::parse_duration)]
+    pub since: Duration,
+    /// With --backend: only this node's series (the agents' `node` label).
+    #[arg(long, value_name = "NAME", requires = "backend")]
+    pub node: Option<String>,
 }
 
 /// One SLI of the `--slo` profile over the window.
@@ -97,7 +113,11 @@ pub fn run(
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    match runtime.block_on(triage(&args, slo)) {
+    let result = match &args.backend {
+        Some(url) => runtime.block_on(from_backend(url, &args, slo)),
+        None => runtime.block_on(triage(&args, slo)),
+    };
+    match result {
         Ok((findings, slis)) => {
             print(&findings, &slis, args.json)?;
             let page = findings.iter().any(|f| f.severity == "page");
@@ -244,6 +264,97 @@ async fn triage(
     }
     let slis = match &slo {
         Some((p, _)) => sli_reports(p, &query, last_t),
+        None => Vec::new(),
+    };
+    Ok((triage.findings.history().cloned().collect(), slis))
+}
+
+/// Longest history one `--backend` triage reads: its `query_range` stays under the
+/// backends' 11,000 points per series.
+const MAX_STEPS: u128 = 10_000;
+
+/// Triage from the backend's history: the raw series (rule results excluded: they are
+/// recomputed here) of the last `--since`, read every `--every`, evaluated step by step.
+async fn from_backend(
+    url: &reqwest::Url,
+    args: &DiagnoseArgs,
+    slo: Option<(SloProfile, Vec<rules::GroupSpec>)>,
+) -> Result<(Vec<Finding>, Vec<SliReport>), String> {
+    install_crypto_provider();
+    if args.since.as_millis() / args.every.as_millis() > MAX_STEPS {
+        return Err(format!(
+            "--since {} at --every {} is over {MAX_STEPS} steps: raise --every",
+            humantime::format_duration(args.since),
+            humantime::format_duration(args.every)
+        ));
+    }
+    let backend = node::backend::Backend::new(node::backend::BackendConfig::new(url.clone()))?;
+    // The newest samples a backend hides (VictoriaMetrics: 30 s) are left out of the window.
+    let end = sources::now_ms() - backend.eval_delay().await.as_millis() as i64;
+    let start = end - args.since.as_millis() as i64;
+    let node = match &args.node {
+        Some(n) => format!(",node=\"{}\"", n.replace('\\', "\\\\").replace('"', "\\\"")),
+        None => String::new(),
+    };
+    // Everything scraped (a job label), nothing recorded by rules.
+    let selector = format!(
+        "{{__name__=~\".+\",__name__!~\"(llm|gpu|slo|cost|strata_rule):.+|ALERTS|ALERTS_FOR_STATE\",job=~\".+\"{node}}}"
+    );
+    let series = backend.range(&selector, start, end, args.every).await?;
+    if series.is_empty() {
+        return Err(format!(
+            "backend {url} holds no scraped series in the last {}{}: are the agents shipping there?",
+            humantime::format_duration(args.since),
+            args.node
+                .as_ref()
+                .map_or(String::new(), |n| format!(" for node {n:?}"))
+        ));
+    }
+    let (store, _) = Store::open(StoreConfig::default());
+    let store = Arc::new(store);
+    let query = StoreQuery::new(Arc::new(Engine::new(
+        store.clone(),
+        EngineConfig::default(),
+    )));
+    let ingest = Ingest::new(store, None, Vec::new());
+    let mut points = Vec::new();
+    for (labels, values) in series {
+        let name = labels
+            .iter()
+            .find(|(k, _)| k == "__name__")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let rest: Vec<(String, String)> = labels
+            .into_iter()
+            .filter(|(k, _)| k != "__name__")
+            .collect();
+        points.extend(
+            values
+                .into_iter()
+                .map(|(t, v)| strata_core::Point::new(&name, rest.clone(), v, t)),
+        );
+    }
+    points.sort_by_key(|p| p.timestamp_ms);
+    let mut groups = groups(args.every, args.since)?;
+    if let Some((_, g)) = &slo {
+        groups.extend(g.iter().cloned().map(|mut g| {
+            g.interval = Some(args.every);
+            g
+        }));
+    }
+    let mut triage = Triage::new(groups, args.every, args.since, Vec::new());
+    let step = args.every.as_millis() as i64;
+    let mut next = 0;
+    let mut t = start;
+    while t <= end {
+        let upto = points[next..].partition_point(|p| p.timestamp_ms <= t) + next;
+        ingest.write(node::Batch::points("backend", points[next..upto].to_vec()));
+        next = upto;
+        triage.step(t, &query, &ingest);
+        t += step;
+    }
+    let slis = match &slo {
+        Some((p, _)) => sli_reports(p, &query, end),
         None => Vec::new(),
     };
     Ok((triage.findings.history().cloned().collect(), slis))

@@ -19,6 +19,10 @@ pub struct GenerateArgs {
     /// is the repository's folder as a relative link: set your published copy's URL.
     #[arg(long, value_name = "URL", default_value = generate::DEFAULT_RUNBOOK_BASE)]
     pub runbook_base: String,
+    /// Where the generated agents (DaemonSet, systemd unit) remote-write [default: the
+    /// DaemonSet ships to vmagent's Service; the systemd unit gets a placeholder to replace].
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<reqwest::Url>,
 }
 
 /// Runs `strata generate` with a spinner on stderr (when it is a terminal): building and
@@ -40,7 +44,13 @@ pub fn run(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let result = generate::run(config, args.what, &args.out, &args.runbook_base);
+    let result = generate::run(
+        config,
+        args.what,
+        &args.out,
+        &args.runbook_base,
+        args.remote_write.as_ref().map(reqwest::Url::as_str),
+    );
     spinner.finish_and_clear();
     result.map_err(Into::into)
 }

@@ -1,5 +1,6 @@
 //! `strata`: layered observability for self-hosted LLM inference, from the GPU to the token.
 
+mod agent_cmd;
 mod bench_cmd;
 mod cardinality_cmd;
 mod cli;
@@ -37,7 +38,8 @@ fn main() -> ExitCode {
         cli::Command::Diagnose(args) => diagnose_cmd::run(cli.config.as_deref(), args),
         cli::Command::Cardinality(args) => cardinality_cmd::run(args),
         cli::Command::Sim(args) => sim_cmd::run(args),
-        cli::Command::Up(args) => up::run(cli.config.as_deref(), args),
+        cli::Command::Up(args) => up::run(cli.config.as_deref(), *args),
+        cli::Command::Agent(args) => agent_cmd::run(cli.config.as_deref(), args),
         cli::Command::Demo(args) => demo_cmd::run(args),
         cli::Command::Gateway(args) => gateway_cmd::run(cli.config.as_deref(), args),
         cli::Command::Bench(args) => bench_cmd::run(args),

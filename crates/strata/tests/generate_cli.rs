@@ -305,14 +305,21 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(args[0], "up");
+    assert_eq!(args[0], "agent", "the DaemonSet runs the agent");
+    assert!(
+        !args.contains(&"--rules"),
+        "agents evaluate no rules (the brain or vmalert does, once): {args:?}"
+    );
+    assert!(
+        args.windows(2).any(|w| w == ["--node", "$(NODE_NAME)"]),
+        "{args:?}"
+    );
     assert!(args.windows(2).any(|w| w == ["--gpu", "nvml"]), "{args:?}");
     assert!(
         args.windows(2)
             .any(|w| w == ["--engine", "http://tgi-0.inference:8080/metrics"]),
         "{args:?}"
     );
-    assert!(args.iter().any(|a| a.ends_with("/alerts.yml")), "{args:?}");
     assert!(
         c["env"]
             .as_array()
@@ -345,8 +352,12 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
     assert!(containers.iter().any(|c| c["args"][0] == "gateway"));
     let unit = std::fs::read_to_string(out.join("k8s/strata-agent.service")).expect("unit");
     assert!(
-        unit.contains("[Service]") && unit.contains("ExecStart=/usr/local/bin/strata up"),
+        unit.contains("[Service]") && unit.contains("ExecStart=/usr/local/bin/strata agent"),
         "{unit}"
+    );
+    assert!(
+        !unit.contains(".svc") && unit.contains("--remote-write http://remote-write.invalid/"),
+        "no Kubernetes service name on bare metal: {unit}"
     );
 }
 

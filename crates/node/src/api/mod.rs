@@ -34,27 +34,36 @@ pub struct ApiState {
     pub store: Arc<tsdb::Store>,
     /// The rule engine, when rules are loaded.
     pub rules: Option<Arc<rules::RuleEngine>>,
+    /// The backend the data endpoints are forwarded to, when the node reads one.
+    pub backend: Option<Arc<crate::backend::Backend>>,
 }
 
 type Shared = State<Arc<ApiState>>;
 
-/// The router with every endpoint; GET and form-encoded POST as Prometheus accepts.
+/// The router with every endpoint; GET and form-encoded POST as Prometheus accepts. With a
+/// backend, the data endpoints are forwarded there ([`crate::backend::proxy`]).
 pub fn router(state: Arc<ApiState>) -> Router {
+    let data = match &state.backend {
+        Some(b) => crate::backend::proxy::router(b.clone()),
+        None => Router::new()
+            .route("/api/v1/query", get(query).post(query))
+            .route("/api/v1/query_range", get(query_range).post(query_range))
+            .route(
+                "/api/v1/query_exemplars",
+                get(exemplars::query_exemplars).post(exemplars::query_exemplars),
+            )
+            .route("/api/v1/series", get(series).post(series))
+            .route("/api/v1/labels", get(labels).post(labels))
+            .route("/api/v1/label/{name}/values", get(label_values))
+            .route("/api/v1/metadata", get(metadata))
+            .with_state(state.clone()),
+    };
     Router::new()
-        .route("/api/v1/query", get(query).post(query))
-        .route("/api/v1/query_range", get(query_range).post(query_range))
-        .route(
-            "/api/v1/query_exemplars",
-            get(exemplars::query_exemplars).post(exemplars::query_exemplars),
-        )
-        .route("/api/v1/series", get(series).post(series))
-        .route("/api/v1/labels", get(labels).post(labels))
-        .route("/api/v1/label/{name}/values", get(label_values))
-        .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/rules", get(rules_list))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .with_state(state)
+        .merge(data)
 }
 
 /// A failed request: Prometheus's error JSON and status code.

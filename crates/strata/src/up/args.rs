@@ -90,10 +90,19 @@ pub struct UpArgs {
     /// [api] query_max_concurrency, else 20].
     #[arg(long, value_name = "N")]
     pub query_max_concurrency: Option<usize>,
+    /// A Prometheus-compatible query API (Prometheus, VictoriaMetrics, Mimir, Thanos) used
+    /// as the store: the API, UI, findings and rules read the fleet's data there; rule
+    /// results are written back through remote_write (default URL/api/v1/write)
+    /// [default: [backend] url; none: the embedded store].
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<reqwest::Url>,
     #[command(flatten)]
     pub incident: IncidentArgs,
     #[command(flatten)]
     pub testing: TestArgs,
+    /// Set by `strata agent`: scrape and ship only.
+    #[arg(skip)]
+    pub agent: bool,
 }
 
 /// Knobs for tests: hidden from `--help`.

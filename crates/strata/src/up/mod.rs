@@ -9,9 +9,12 @@ mod rules;
 mod settings;
 mod targets;
 
-pub use args::UpArgs;
+pub(crate) use args::parse_label;
+pub use args::{TestArgs, UpArgs};
 pub(crate) use rules::{inhibitions, rule_groups};
 pub(crate) use settings::read_token;
+#[cfg(test)]
+pub(crate) use settings::resolve as resolve_settings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,7 +38,11 @@ pub fn run(
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     Ok(runtime.block_on(async move {
-        let autodetect = path.is_none() && args.engines.is_empty() && args.gpus.is_empty();
+        // A brain over a backend reads the fleet: it has nothing of its own to look for.
+        let autodetect = path.is_none()
+            && args.engines.is_empty()
+            && args.gpus.is_empty()
+            && args.backend.is_none();
         let first = if autodetect {
             autodetected_plan(&args).await?
         } else {
@@ -63,7 +70,7 @@ async fn plan(path: Option<&std::path::Path>, args: &UpArgs) -> Result<Plan, Str
     let (settings, groups, gateway) = checked(loaded.as_ref(), args)?;
     let inhibit = rules::inhibitions(&settings)?;
     let targets = targets::targets(loaded.as_ref(), args).await?;
-    if targets.is_empty() && gateway.is_none() {
+    if targets.is_empty() && gateway.is_none() && settings.backend.is_none() {
         let place = loaded
             .as_ref()
             .map_or(PathBuf::from("the command line"), |l| l.path.clone());

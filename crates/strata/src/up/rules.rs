@@ -47,8 +47,31 @@ pub(crate) fn rule_groups(config: &Config, settings: &Settings) -> Result<Vec<Gr
         fast(&mut groups, every);
     }
     // After `fast`: the cost group turns its samples into money at its own 30 s interval.
-    groups.extend(config.cost_rule_groups()?);
+    // An agent leaves cost to the brain (it would be counted twice).
+    if !settings.agent {
+        groups.extend(config.cost_rule_groups()?);
+    }
+    for line in duplicate_groups(&groups) {
+        eprintln!("warning: {line}");
+    }
     Ok(groups)
+}
+
+/// One line per rule group name loaded more than once (a rule file that repeats a built-in
+/// pack: every rule of it evaluated, recorded and alerted twice), naming the fix.
+fn duplicate_groups(groups: &[GroupSpec]) -> Vec<String> {
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for g in groups {
+        *seen.entry(g.name.as_str()).or_default() += 1;
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(name, n)| {
+            format!(
+                "rule group {name:?} is loaded {n} times: its rules are evaluated {n} times and its alerts sent {n} times (drop the rule file that repeats a built-in pack, or pass --no-packs)"
+            )
+        })
+        .collect()
 }
 
 /// Tests: every group on `every`, `for:` waived.
@@ -69,4 +92,23 @@ pub(crate) fn inhibitions(settings: &Settings) -> Result<Vec<InhibitRule>, Strin
         return Ok(Vec::new());
     }
     rules::packs::inhibit_rules(rules::packs::INHIBIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_loaded_twice_is_named() {
+        let mut groups = rules::packs::shared().expect("packs");
+        assert!(duplicate_groups(&groups).is_empty());
+        let again = groups[0].clone();
+        groups.push(again);
+        let lines = duplicate_groups(&groups);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains(&groups[0].name) && lines[0].contains("2 times"),
+            "{lines:?}"
+        );
+    }
 }

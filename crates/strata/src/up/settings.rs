@@ -39,8 +39,16 @@ pub(crate) fn read_token(path: &Path) -> Result<String, String> {
 
 /// `config` (the defaults when there is no file) overlaid with `args`.
 pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String> {
-    let listen = match (args.listen, config.api.listen) {
+    let configured = if args.agent {
+        config.agent.listen
+    } else {
+        config.api.listen
+    };
+    let listen = match (args.listen, configured) {
         (Some(a), _) | (None, Some(a)) => a,
+        (None, None) if args.agent => AGENT_LISTEN
+            .parse()
+            .map_err(|e| format!("default listen address: {e}"))?,
         (None, None) => DEFAULT_LISTEN
             .parse()
             .map_err(|e| format!("default listen address: {e}"))?,
@@ -73,16 +81,38 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
     let mut rule_files = config.rules.files.clone();
     rule_files.extend(args.rules.iter().cloned());
 
+    let backend = backend(config, args)?;
     let sinks = &config.sinks;
     let section = sinks.remote_write.as_ref();
-    let target = match (&args.remote_write, section) {
-        (Some(u), _) => Some(u.clone()),
-        (None, Some(s)) => Some(url(&s.url, "[sinks.remote_write] url")?),
-        (None, None) => None,
+    let target = match (&args.remote_write, section, &backend) {
+        (Some(u), _, _) => Some(u.clone()),
+        (None, Some(s), _) => Some(url(&s.url, "[sinks.remote_write] url")?),
+        // Rule results go back to the backend's own receiver (Prometheus with
+        // --web.enable-remote-write-receiver, VictoriaMetrics, Mimir).
+        (None, None, Some(b)) => Some(url(
+            &format!("{}/api/v1/write", b.url.as_str().trim_end_matches('/')),
+            "[backend] url",
+        )?),
+        (None, None, None) if args.agent => {
+            return Err(
+                "strata agent ships what it scrapes: give --remote-write URL or [sinks.remote_write] url (e.g. http://victoria-metrics:8428/api/v1/write)"
+                    .to_string(),
+            );
+        }
+        (None, None, None) => None,
     };
     let remote_write = match target {
         Some(target) => {
             let mut cfg = RemoteWriteConfig::new(target, data_dir.join("remote_write"));
+            if let Some(node::backend::BackendConfig {
+                auth: node::backend::Auth::Bearer(t),
+                ..
+            }) = &backend
+                && args.remote_write.is_none()
+                && section.is_none()
+            {
+                cfg.bearer_token = Some(t.clone());
+            }
             let mib = args
                 .remote_write_queue_size
                 .or(section.and_then(|s| s.queue_size_mib))
@@ -138,7 +168,8 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
         data_dir,
         retention,
         snapshot_interval,
-        packs: !args.no_packs && config.rules.packs.unwrap_or(true),
+        // An agent evaluates only the rule files it is given: the brain evaluates the packs.
+        packs: !args.agent && !args.no_packs && config.rules.packs.unwrap_or(true),
         slo_profile,
         rule_files,
         rule_interval: args.testing.rule_interval,
@@ -173,7 +204,59 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
                     .max(1),
             }
         },
+        agent: args.agent,
+        backend,
     })
+}
+
+/// Where `strata agent` serves health and `/metrics` unless told otherwise.
+const AGENT_LISTEN: &str = "127.0.0.1:9465";
+
+/// `--backend` / `[backend]`, with its credentials read from their files.
+fn backend(config: &Config, args: &UpArgs) -> Result<Option<node::backend::BackendConfig>, String> {
+    let section = &config.backend;
+    let target = match (&args.backend, section.url.as_deref()) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => url(u, "[backend] url")?,
+        (None, None) => return Ok(None),
+    };
+    if args.agent {
+        return Err(
+            "strata agent ships to --remote-write; --backend / [backend] is for strata up (the brain that reads the fleet)"
+                .to_string(),
+        );
+    }
+    let mut cfg = node::backend::BackendConfig::new(target);
+    let secret = |p: &Path, what: &str| read_token(p).map_err(|e| format!("[backend] {what}: {e}"));
+    cfg.auth = match (
+        &section.bearer_token_file,
+        &section.basic_user,
+        &section.basic_password_file,
+    ) {
+        (Some(_), Some(_), _) => {
+            return Err("[backend]: give bearer_token_file or basic_user, not both".to_string());
+        }
+        (Some(f), None, _) => node::backend::Auth::Bearer(secret(f, "bearer_token_file")?),
+        (None, Some(user), Some(f)) => node::backend::Auth::Basic {
+            user: user.clone(),
+            password: secret(f, "basic_password_file")?,
+        },
+        (None, Some(_), None) => {
+            return Err("[backend] basic_user needs basic_password_file".to_string());
+        }
+        (None, None, _) => node::backend::Auth::None,
+    };
+    cfg.headers = section
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let span = |d: &Option<toml::Spanned<Duration>>| d.as_ref().map(|d| *d.get_ref());
+    if let Some(t) = span(&section.timeout) {
+        cfg.timeout = t;
+    }
+    cfg.eval_delay = span(&section.eval_delay);
+    Ok(Some(cfg))
 }
 
 #[cfg(test)]
