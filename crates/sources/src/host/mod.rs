@@ -1,0 +1,4 @@
+//! Collectors that read this node's kernel and local services (sysfs, the kubelet socket).
+
+pub mod infiniband;
+pub mod kubelet;
