@@ -1,12 +1,13 @@
 //! Autodetection for `strata up` with neither a config file nor targets: engines on this
-//! machine's usual ports (dialect from their `/metrics`), a DCGM exporter, and NVML.
+//! machine's usual ports (dialect from their `/metrics`), a DCGM exporter, NVML, InfiniBand
+//! ports and the kubelet's pod-resources socket.
 
 use std::time::Duration;
 
 use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::args::TestArgs;
-use super::targets::{nvml, nvml_target};
+use super::targets::{node_collectors, nvml, nvml_target};
 
 /// Engine ports probed by default: vLLM, TGI / llama.cpp, SGLang.
 const ENGINE_PORTS: [u16; 3] = [8000, 8080, 30000];
@@ -115,5 +116,8 @@ pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
             Err(e) => found.lines.push(format!("no NVML: {e}")),
         }
     }
+    let (targets, lines) = node_collectors(&crate::host::hostname());
+    found.targets.extend(targets);
+    found.lines.extend(lines);
     Ok(found)
 }
