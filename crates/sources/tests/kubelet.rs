@@ -277,3 +277,32 @@ fn derives_match_the_real_api_proto() {
         );
     }
 }
+
+/// Through the scraper's host target, as `strata up` runs it: the collection runs on a
+/// blocking thread and the target is dropped inside async code (a runtime kept in the
+/// collector made that panic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_as_a_host_target_and_drops_cleanly_in_async_code() {
+    use sources::scrape::{HostTarget, KindProfiles, Profile};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("kubelet.sock");
+    serve(sock.clone(), Reply::Ok(response())).await;
+    let profiles = KindProfiles::engine_default();
+    let mut target = HostTarget::new(
+        Box::new(KubeletCollector::new(&sock)),
+        "node-a".into(),
+        profiles,
+    );
+    let report = target.scrape(profiles.get(Profile::Steady)).await;
+    assert_eq!(report.error, None);
+    let info: Vec<_> = report
+        .native_points()
+        .filter(|p| p.name == "strata_pod_gpu_info")
+        .collect();
+    assert_eq!(info.len(), 4);
+    assert!(
+        info.iter()
+            .all(|p| label(p, "job") == Some("kubelet") && label(p, "instance") == Some("node-a"))
+    );
+    drop(target);
+}

@@ -279,7 +279,6 @@ async fn call(
 #[derive(Debug)]
 pub struct KubeletCollector {
     socket: PathBuf,
-    runtime: Option<tokio::runtime::Runtime>,
     /// Errors already reported (each once until the call works again).
     reported: HashSet<String>,
     /// The last outcome, for the status line.
@@ -289,14 +288,8 @@ pub struct KubeletCollector {
 impl KubeletCollector {
     /// A collector over the pod-resources socket at `socket` (normally [`POD_RESOURCES_SOCKET`]).
     pub fn new(socket: impl Into<PathBuf>) -> KubeletCollector {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .ok();
         KubeletCollector {
             socket: socket.into(),
-            runtime,
             reported: HashSet::new(),
             last: "not polled yet".into(),
         }
@@ -307,11 +300,15 @@ impl KubeletCollector {
         socket.exists()
     }
 
+    /// One `List` call on a small runtime of its own, built and dropped here, on the blocking
+    /// thread collections run on (a runtime kept in the collector would be dropped wherever
+    /// the target is, and tokio refuses to drop one inside async code).
     fn poll(&mut self) -> Result<Vec<PodGpu>, String> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or("could not start an I/O runtime for the kubelet call")?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("could not start an I/O runtime for the kubelet call: {e}"))?;
         let socket = self.socket.clone();
         runtime.block_on(async move {
             match tokio::time::timeout(CALL_TIMEOUT, list(&socket)).await {
