@@ -94,6 +94,16 @@ impl Node {
         l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         l
     }
+    fn ib(&self, extra: &[(&str, &str)]) -> Labels {
+        let mut l = labels(&[
+            ("instance", format!("node-{}", self.0)),
+            ("job", "infiniband".into()),
+            ("device", "mlx5_0".into()),
+            ("port", "1".into()),
+        ]);
+        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        l
+    }
     fn up(&self, job: &str) -> Labels {
         let instance = match job {
             "vllm" => format!("vllm-{}:8000", self.0),
@@ -268,6 +278,14 @@ fn healthy(n: &Node) -> Series {
             0.0,
         ),
         counter("strata_gateway_refusals_total", n.gateway(&[]), 0.6),
+        gauge("fabric:ib_port_state", n.ib(&[]), 4.0),
+        gauge("fabric:ib_port_phys_state", n.ib(&[]), 5.0),
+        counter("fabric:ib_link_downed_total", n.ib(&[]), 0.0),
+        counter(
+            "fabric:ib_port_errors_total",
+            n.ib(&[("counter", "symbol_error")]),
+            0.0,
+        ),
     ]
     .concat()
 }
@@ -291,7 +309,7 @@ fn window(name: &str) -> (u32, u32) {
     }
 }
 
-const CONDITIONS: [Condition; 23] = [
+const CONDITIONS: [Condition; 26] = [
     ("kv_cache_high", "KV cache at 85 %", |n| {
         vec![gauge("vllm:kv_cache_usage_perc", n.vllm(&[]), 0.85)]
     }),
@@ -496,6 +514,28 @@ const CONDITIONS: [Condition; 23] = [
         "a burst queued 25 requests, then drained",
         |n| vec![gauge("vllm:num_requests_waiting", n.vllm(&[]), 25.0)],
     ),
+    (
+        "ib_link_flap",
+        "the RDMA link goes down once a minute",
+        |n| vec![counter("fabric:ib_link_downed_total", n.ib(&[]), 1.0)],
+    ),
+    (
+        "ib_port_down",
+        "the RDMA port drops to DOWN / Disabled",
+        |n| {
+            vec![
+                gauge("fabric:ib_port_state", n.ib(&[]), 1.0),
+                gauge("fabric:ib_port_phys_state", n.ib(&[]), 3.0),
+            ]
+        },
+    ),
+    ("ib_port_errors", "30 symbol errors a minute", |n| {
+        vec![counter(
+            "fabric:ib_port_errors_total",
+            n.ib(&[("counter", "symbol_error")]),
+            30.0,
+        )]
+    }),
 ];
 
 /// A series over time: `(first minute, signal)` pieces, in order, the first at 0.

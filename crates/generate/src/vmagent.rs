@@ -1,5 +1,5 @@
 //! vmagent: the scrape config of the configured targets, a remote-write relabel config that
-//! drops per-request labels (never on a metric), and stream aggregation that rolls the
+//! drops per-request labels (never on a metric) and pins DCGM's MIG labels, and stream aggregation that rolls the
 //! gateway's latency histograms up to the labels the packs and dashboards read (`model`,
 //! `tenant`, `le`), dropping the per-pod dimensions before storage.
 
@@ -13,20 +13,38 @@ const PER_REQUEST: &str = "request_id|user_id|session_id";
 /// The gateway histograms that multiply with every gateway sidecar (one per pod).
 const GATEWAY_HISTOGRAMS: &str = "strata_gateway_(ttft|itl|e2e|tpot)_seconds_(bucket|sum|count)|strata_gateway_output_ratio_(bucket|sum|count)";
 
+/// DCGM's MIG labels, pinned: a MIG slice's series carry `GPU_I_ID` / `GPU_I_PROFILE`, and
+/// without them every slice of a GPU would merge into one series. They are kept and copied to
+/// the names Strata's NVML MIG series use (`gpu_instance_id`, `mig_profile`) so both join.
+pub(super) fn mig_pins() -> serde_json::Value {
+    json!([
+        {"action": "replace", "source_labels": ["GPU_I_ID"], "regex": "(.+)",
+         "target_label": "gpu_instance_id", "replacement": "$1"},
+        {"action": "replace", "source_labels": ["GPU_I_PROFILE"], "regex": "(.+)",
+         "target_label": "mig_profile", "replacement": "$1"}
+    ])
+}
+
 /// How to run vmagent with these files.
 const RUN: &str = "vmagent -promscrape.config=scrape.yml -remoteWrite.url=http://victoria-metrics:8428/api/v1/write -remoteWrite.relabelConfig=relabel.yml -remoteWrite.streamAggr.config=stream-aggr.yml -remoteWrite.streamAggr.dropInput=true";
 
 /// `vmagent/scrape.yml`, `vmagent/relabel.yml`, `vmagent/stream-aggr.yml`.
 pub(super) fn files(spec: &Spec) -> Result<Vec<File>, String> {
     let drop_per_request = json!([{"action": "labeldrop", "regex": PER_REQUEST}]);
-    let mut scrapes: Vec<serde_json::Value> = spec
-        .engines
-        .iter()
-        .chain(&spec.gpus)
-        .map(scrape_config)
-        .collect();
-    for s in &mut scrapes {
+    let mut scrapes: Vec<serde_json::Value> = Vec::new();
+    for t in &spec.engines {
+        let mut s = scrape_config(t);
         s["metric_relabel_configs"] = drop_per_request.clone();
+        scrapes.push(s);
+    }
+    for t in &spec.gpus {
+        let mut s = scrape_config(t);
+        let mut relabel = drop_per_request.clone();
+        if let (Some(list), serde_json::Value::Array(pins)) = (relabel.as_array_mut(), mig_pins()) {
+            list.extend(pins);
+        }
+        s["metric_relabel_configs"] = relabel;
+        scrapes.push(s);
     }
     scrapes.push(json!({
         "job_name": "strata",
@@ -76,4 +94,59 @@ pub(super) fn files(spec: &Spec) -> Result<Vec<File>, String> {
         ("relabel.yml".into(), relabel),
         ("stream-aggr.yml".into(), aggr),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relabels(scrape: &serde_json::Value, job: &str) -> Vec<serde_json::Value> {
+        scrape["scrape_configs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["job_name"] == job))
+            .and_then(|j| j["metric_relabel_configs"].as_array())
+            .cloned()
+            .unwrap_or_else(|| panic!("job {job} has no metric_relabel_configs"))
+    }
+
+    #[test]
+    fn gpu_scrapes_pin_dcgm_mig_labels_and_engines_do_not() {
+        let files = files(&crate::Spec::defaults()).expect("files");
+        let text = &files
+            .iter()
+            .find(|(n, _)| n == "scrape.yml")
+            .expect("scrape.yml")
+            .1;
+        let scrape: serde_json::Value = serde_saphyr::from_str(text).expect("scrape.yml parses");
+        let dcgm = relabels(&scrape, "dcgm");
+        let pinned: Vec<(&str, &str)> = dcgm
+            .iter()
+            .filter(|r| r["action"] == "replace")
+            .map(|r| {
+                (
+                    r["source_labels"][0].as_str().unwrap_or(""),
+                    r["target_label"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            pinned,
+            [
+                ("GPU_I_ID", "gpu_instance_id"),
+                ("GPU_I_PROFILE", "mig_profile")
+            ]
+        );
+        // Nothing drops them: the only drop is the per-request one, and it does not match.
+        for r in &dcgm {
+            if r["action"] == "labeldrop" {
+                let re = r["regex"].as_str().unwrap_or("");
+                assert!(!re.contains("GPU_I"), "{re}");
+            }
+        }
+        assert!(
+            relabels(&scrape, "vllm")
+                .iter()
+                .all(|r| r["action"] != "replace")
+        );
+    }
 }

@@ -362,7 +362,24 @@ async function gpus() {
     chart("NVLink rx + tx", m("gpu:nvlink_rx_bytes_per_second + gpu:nvlink_tx_bytes_per_second"), "B/s", w, keys),
     chart("PCIe rx + tx", m("gpu:pcie_rx_bytes_per_second + gpu:pcie_tx_bytes_per_second"), "B/s", w, keys),
   ]);
-  return [section("GPUs", t), section("Series", grid(...charts))];
+  return [section("GPUs", t), await fabric(), section("Series", grid(...charts))];
+}
+
+/** One line on the fabric: RDMA ports (fabric:ib_*) and NVSwitch links, or that none is visible. */
+async function fabric() {
+  const one = async (e) => (await instant(e).catch(() => []))[0]?.value ?? 0;
+  const [ports, active, nvswitch] = await Promise.all([
+    one("count(fabric:ib_port_state)"),
+    one("count(fabric:ib_port_state == 4)"),
+    one("sum(strata_gpu_nvswitch_links)"),
+  ]);
+  if (!ports && !nvswitch) {
+    return note("Fabric not visible from this node: no InfiniBand/RoCE port under /sys/class/infiniband and no NVSwitch-connected NVLink (NVML).");
+  }
+  const parts = [];
+  if (ports) parts.push(`${ports} RDMA port(s), ${active} ACTIVE`);
+  parts.push(nvswitch ? `${nvswitch} NVSwitch link(s)` : "no NVSwitch link visible");
+  return note(`Fabric: ${parts.join(" · ")}`);
 }
 
 // ---- Tenants & cost ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! Strata's built-in rule packs (`crates/rules/packs/`): the canonical recording rules, the
-//! seeds' alerts, the diagnoses, one SLO file per built-in profile, and the inhibition rules
+//! seeds' alerts, the diagnoses, the fabric (InfiniBand/RoCE) alerts, one SLO file per built-in profile, and the inhibition rules
 //! that go with the alerts. The files are the data; this module compiles them in.
 
 use std::collections::BTreeMap;
@@ -10,10 +10,11 @@ use crate::check::{GroupSpec, RuleError, load};
 use crate::inhibit::InhibitRule;
 
 /// `(file name, text)` of every built-in rule file, in evaluation order.
-pub const FILES: [(&str, &str); 6] = [
+pub const FILES: [(&str, &str); 7] = [
     ("canonical.yml", include_str!("../packs/canonical.yml")),
     ("alerts.yml", include_str!("../packs/alerts.yml")),
     ("diagnoses.yml", include_str!("../packs/diagnoses.yml")),
+    ("fabric.yml", include_str!("../packs/fabric.yml")),
     ("slo-chat.yml", include_str!("../packs/slo-chat.yml")),
     ("slo-rag.yml", include_str!("../packs/slo-rag.yml")),
     ("slo-code.yml", include_str!("../packs/slo-code.yml")),
@@ -22,7 +23,7 @@ pub const FILES: [(&str, &str); 6] = [
 /// The inhibition rules file (Alertmanager's `inhibit_rules` format).
 pub const INHIBIT: &str = include_str!("../packs/inhibit.yml");
 
-/// The packs every profile shares: canonical, alerts and diagnoses.
+/// The packs every profile shares: canonical, alerts, diagnoses and fabric.
 pub fn shared() -> Result<Vec<GroupSpec>, Vec<RuleError>> {
     let mut out = Vec::new();
     for (name, text) in FILES.iter().filter(|(n, _)| !n.starts_with("slo-")) {

@@ -4,6 +4,7 @@
 //! - [`dialect`]: which engine a body comes from, and the tables that map its names onto
 //!   the canonical `llm:*` / `gpu:*` vocabulary.
 //! - [`gpu`]: GPU sources (DCGM exporter conventions, direct NVML).
+//! - [`host`]: node collectors (InfiniBand/RoCE ports, kubelet pod ↔ GPU).
 //! - [`collector`]: the interface of sources that read the node itself (NVML, `/sys`, `/proc`,
 //!   logs), polled as [`scrape::HostTarget`]s.
 //! - [`host`]: facts about the node itself (which engine runs on which GPU).

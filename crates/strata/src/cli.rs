@@ -70,7 +70,8 @@ const SCRAPE_EXAMPLES: &str = "\
 Examples:
   strata scrape http://127.0.0.1:8000/metrics        your vLLM, TGI, SGLang or llama.cpp server
   strata scrape http://127.0.0.1:9400/metrics        a DCGM exporter
-  strata scrape nvml                                 local GPUs through NVML
+  strata scrape nvml                                 local GPUs through NVML (MIG, NVSwitch fabric)
+  strata scrape infiniband kubelet                   RDMA port counters; pod <-> GPU from the kubelet
   strata scrape saved.prom --json                    a saved scrape, as JSON
   strata scrape --watch                              every target in strata.toml, refreshed
   curl -s host:8000/metrics | strata scrape -        standard input
@@ -81,8 +82,9 @@ garbage), 2 for usage or config errors.";
 /// `strata scrape`
 #[derive(Debug, Args)]
 pub struct ScrapeArgs {
-    /// URLs (http/https), files, `nvml` for local GPUs, or `-` for standard input.
-    /// Without any: every target of the config file.
+    /// URLs (http/https), files, `nvml` for local GPUs, `infiniband` for RDMA ports,
+    /// `kubelet` for pod ↔ GPU, or `-` for standard input. Without any: every target of the
+    /// config file, plus InfiniBand and the kubelet where this node has them.
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
     /// Print JSON instead of tables.

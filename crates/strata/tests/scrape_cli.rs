@@ -214,6 +214,27 @@ fn nvml_without_a_driver_says_so_and_exits_1() {
 }
 
 #[test]
+fn infiniband_and_kubelet_report_their_layer_and_never_fail_when_absent() {
+    let o = strata(&["scrape", "infiniband", "kubelet"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("== infiniband"), "{out}");
+    assert!(out.contains("== kubelet"), "{out}");
+    if std::path::Path::new("/sys/class/infiniband")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_none())
+        || !std::path::Path::new("/sys/class/infiniband").exists()
+    {
+        assert!(out.contains("fabric not visible from this node"), "{out}");
+    } else {
+        assert!(out.contains("fabric:ib_port_state{"), "{out}");
+    }
+    if !std::path::Path::new("/var/lib/kubelet/pod-resources/kubelet.sock").exists() {
+        assert!(out.contains("kubelet: not in Kubernetes"), "{out}");
+    }
+}
+
+#[test]
 fn version_help_and_config_commands() {
     let o = strata(&["--version"]);
     let v = stdout(&o);

@@ -36,8 +36,20 @@
 //!   `sm_active`/`sm_occupancy`/`tensor_active`/`dram_active`/`gr_engine_active` series and
 //!   no NVLink throughput (the NVML NVLink throughput field values are per link and need a
 //!   `scopeId` that `nvml-wrapper` cannot pass). [`NvmlCollector::status`] says so.
-//! - A MIG-enabled GPU gets its parent-device series only (memory, power, temperature,
-//!   clocks...): no per-slice metrics and no GPM, which would need one sample per GPU instance.
+//! - A MIG-enabled GPU gets its parent-device series (memory, power, temperature, clocks...)
+//!   and one `strata_gpu_mig_info` series per MIG device with its frame buffer
+//!   (`strata_gpu_mig_fb_used_bytes`, `strata_gpu_mig_fb_total_bytes`), labelled `gpu`,
+//!   `gpu_uuid`, `mig_uuid`, `gpu_instance_id`, `compute_instance_id`, `mig_profile`
+//!   ([`mig_points`]). No per-slice activity and no GPM: those need the GPU instance id, and
+//!   nvml-wrapper 0.13 does not wrap `nvmlDeviceGetGpuInstanceId`/`ComputeInstanceId` (a raw
+//!   call needs `unsafe`, which the workspace forbids). The ids are read from legacy MIG UUIDs
+//!   (`MIG-GPU-<uuid>/<gi>/<ci>`) and are `unknown` otherwise; per-slice activity comes from
+//!   DCGM (`DCGM_FI_PROF_GR_ENGINE_ACTIVE` with `GPU_I_ID`, kept per slice).
+//! - Fabric: `strata_gpu_nvswitch_links` is the number of the GPU's NVLinks that reach an
+//!   NVSwitch (field `NVML_FI_DEV_NVSWITCH_CONNECTED_LINK_COUNT`). The fabric manager's state,
+//!   clique and cluster UUID (`nvmlDeviceGetGpuFabricInfoV`) are not read: nvml-wrapper 0.13
+//!   does not wrap that call either. Without NVSwitch links the status line says the fabric
+//!   is not visible from this node.
 //! - Without XID event support `gpu:xid_last` is omitted (and status says so).
 
 use std::collections::{HashMap, HashSet};
@@ -54,7 +66,9 @@ use nvml_wrapper::enums::gpm::GpmMetricId;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::gpm::gpm_metrics_get;
 use nvml_wrapper::structs::device::FieldId;
-use nvml_wrapper::sys_exports::field_id::NVML_FI_DEV_MEMORY_TEMP;
+use nvml_wrapper::sys_exports::field_id::{
+    NVML_FI_DEV_MEMORY_TEMP, NVML_FI_DEV_NVSWITCH_CONNECTED_LINK_COUNT,
+};
 use nvml_wrapper::{Device, EventSet, GpmSample, Nvml};
 
 use crate::collector::{Collection, HostCollector};
@@ -241,6 +255,104 @@ pub fn to_points(raw: &RawReading, labels: &LabelSet, fields: FieldSet, ts: i64)
         .collect()
 }
 
+/// One MIG device (a GPU instance / compute instance slice) of a GPU, in NVML's terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MigReading {
+    /// The MIG device's UUID (`MIG-…`).
+    pub mig_uuid: String,
+    /// GPU instance id (DCGM's `GPU_I_ID`), where known.
+    pub gpu_instance_id: Option<u32>,
+    /// Compute instance id, where known.
+    pub compute_instance_id: Option<u32>,
+    /// Profile, e.g. `1g.10gb` (DCGM's `GPU_I_PROFILE`).
+    pub profile: String,
+    /// Frame buffer of the slice in use, bytes.
+    pub fb_used_bytes: Option<u64>,
+    /// Frame buffer of the slice, bytes.
+    pub fb_total_bytes: Option<u64>,
+}
+
+/// The profile part of a MIG device name: `NVIDIA H100 80GB HBM3 MIG 1g.10gb` → `1g.10gb`.
+pub fn mig_profile(name: &str) -> String {
+    name.rsplit_once(" MIG ")
+        .map_or("unknown", |(_, p)| p.trim())
+        .to_string()
+}
+
+/// GPU and compute instance ids from a legacy MIG UUID (`MIG-GPU-<uuid>/<gi>/<ci>`, drivers
+/// before R470); `None` for the current `MIG-<uuid>` form.
+pub fn legacy_mig_ids(mig_uuid: &str) -> Option<(u32, u32)> {
+    let rest = mig_uuid.strip_prefix("MIG-GPU-")?;
+    let mut parts = rest.rsplitn(3, '/');
+    let ci = parts.next()?.parse().ok()?;
+    let gi = parts.next()?.parse().ok()?;
+    Some((gi, ci))
+}
+
+/// `strata_gpu_mig_info` (1) and the frame buffer of every MIG device of one GPU; `parent`
+/// are the GPU's labels (they carry `gpu` and `gpu_uuid`).
+pub fn mig_points(parent: &LabelSet, migs: &[MigReading], ts: i64) -> Vec<Point> {
+    let id = |v: Option<u32>| v.map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    let mut out = Vec::new();
+    for m in migs {
+        let mut labels = parent.clone();
+        labels.extend([
+            ("mig_uuid".to_string(), m.mig_uuid.clone()),
+            ("gpu_instance_id".to_string(), id(m.gpu_instance_id)),
+            ("compute_instance_id".to_string(), id(m.compute_instance_id)),
+            ("mig_profile".to_string(), m.profile.clone()),
+        ]);
+        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.push(Point::new("strata_gpu_mig_info", labels.clone(), 1.0, ts));
+        if let Some(b) = m.fb_used_bytes {
+            out.push(Point::new(
+                "strata_gpu_mig_fb_used_bytes",
+                labels.clone(),
+                b as f64,
+                ts,
+            ));
+        }
+        if let Some(b) = m.fb_total_bytes {
+            out.push(Point::new(
+                "strata_gpu_mig_fb_total_bytes",
+                labels,
+                b as f64,
+                ts,
+            ));
+        }
+    }
+    out
+}
+
+/// `strata_gpu_nvswitch_links`: the GPU's NVLinks that reach an NVSwitch, where NVML says.
+pub fn fabric_points(parent: &LabelSet, nvswitch_links: Option<u32>, ts: i64) -> Vec<Point> {
+    nvswitch_links
+        .map(|n| {
+            Point::new(
+                "strata_gpu_nvswitch_links",
+                parent.clone(),
+                f64::from(n),
+                ts,
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+/// The fabric part of the status line, from each GPU's NVSwitch link count.
+pub fn fabric_status(nvswitch_links: &[Option<u32>]) -> String {
+    let total: u32 = nvswitch_links.iter().flatten().sum();
+    if total == 0 {
+        "fabric not visible from this node (no NVSwitch-connected NVLink; fabric-manager state not read: nvml-wrapper lacks nvmlDeviceGetGpuFabricInfoV)".to_string()
+    } else {
+        let with = nvswitch_links
+            .iter()
+            .filter(|n| n.is_some_and(|n| n > 0))
+            .count();
+        format!("NVSwitch fabric: {total} links from {with} GPU(s)")
+    }
+}
+
 /// One NVML query, for remembering which ones fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Probe {
@@ -260,6 +372,8 @@ enum Probe {
     GpmSample,
     GpmMetrics,
     Gpm(GpmMetricId),
+    MigCount,
+    MigDevice,
 }
 
 impl Probe {
@@ -281,6 +395,8 @@ impl Probe {
             Probe::GpmSample => "GPM sample".into(),
             Probe::GpmMetrics => "GPM metrics".into(),
             Probe::Gpm(id) => format!("GPM metric {id:?}"),
+            Probe::MigCount => "MIG device count".into(),
+            Probe::MigDevice => "MIG device".into(),
         }
     }
 }
@@ -375,6 +491,8 @@ struct Gpu {
     name: String,
     labels: LabelSet,
     mig: bool,
+    /// NVLinks that reach an NVSwitch (static topology, read when opened).
+    nvswitch_links: Option<u32>,
     gpm: bool,
     nvlink_active: bool,
     ecc_enabled: bool,
@@ -394,6 +512,42 @@ impl Gpu {
             ]);
         }
         ids
+    }
+
+    /// Enumerates the MIG devices of a MIG-enabled GPU. Empty slots answer NotFound and are
+    /// skipped; on a GPU without MIG mode nothing is called (see `open_gpu`).
+    fn read_migs(&mut self, errors: &mut Vec<String>) -> Vec<MigReading> {
+        let d = &self.device;
+        let p = &mut self.probes;
+        let Some(max) = p.read(Probe::MigCount, errors, || d.mig_device_count()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for i in 0..max {
+            let mig = match d.mig_device_by_index(i) {
+                Ok(m) => m,
+                Err(NvmlError::NotFound | NvmlError::InvalidArg) => continue,
+                Err(e) => {
+                    if p.supported(Probe::MigDevice) {
+                        p.record::<()>(Probe::MigDevice, errors, Err(e));
+                    }
+                    continue;
+                }
+            };
+            let Ok(mig_uuid) = mig.uuid() else { continue };
+            let (gpu_instance_id, compute_instance_id) =
+                legacy_mig_ids(&mig_uuid).map_or((None, None), |(g, c)| (Some(g), Some(c)));
+            let memory = mig.memory_info().ok();
+            out.push(MigReading {
+                profile: mig_profile(&mig.name().unwrap_or_default()),
+                mig_uuid,
+                gpu_instance_id,
+                compute_instance_id,
+                fb_used_bytes: memory.as_ref().map(|m| m.used),
+                fb_total_bytes: memory.as_ref().map(|m| m.total),
+            });
+        }
+        out
     }
 
     /// Reads every wanted field once, in NVML units.
@@ -717,10 +871,15 @@ impl NvmlCollector {
         );
         if !mig.is_empty() {
             line.push_str(&format!(
-                "; MIG on GPU {} (parent series only)",
+                "; MIG on GPU {} (parent series and one strata_gpu_mig_info per slice)",
                 mig.join(",")
             ));
         }
+        if mig.is_empty() {
+            line.push_str("; MIG off");
+        }
+        let links: Vec<Option<u32>> = self.gpus.iter().map(|g| g.nvswitch_links).collect();
+        line.push_str(&format!("; {}", fabric_status(&links)));
         if !self.notes.is_empty() {
             line.push_str(&format!(" [{}]", self.notes.join("; ")));
         }
@@ -759,6 +918,13 @@ impl NvmlCollector {
         for gpu in &mut self.gpus {
             let raw = gpu.read(self.nvml, fields, &mut errors);
             points.extend(to_points(&raw, &gpu.labels, fields, timestamp_ms));
+            if fields == FieldSet::Full {
+                if gpu.mig {
+                    let migs = gpu.read_migs(&mut errors);
+                    points.extend(mig_points(&gpu.labels, &migs, timestamp_ms));
+                }
+                points.extend(fabric_points(&gpu.labels, gpu.nvswitch_links, timestamp_ms));
+            }
         }
         Collection { points, errors }
     }
@@ -842,11 +1008,16 @@ fn open_gpu(nvml: &'static Nvml, index: u32, hostname: &str) -> Result<Gpu, Nvml
     let nvlink_active = (0..NVLINK_MAX_LINKS)
         .any(|link| device.link_wrapper_for(link).is_active().unwrap_or(false));
     let ecc_enabled = device.is_ecc_enabled().is_ok_and(|s| s.currently_enabled);
+    let nvswitch_links = field_value(&device, NVML_FI_DEV_NVSWITCH_CONNECTED_LINK_COUNT)
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| v as u32);
     Ok(Gpu {
         labels: gpu_labels(index, &uuid, minor, &name, hostname, &pci_bus_id),
         device,
         name,
         mig,
+        nvswitch_links,
         gpm,
         nvlink_active,
         ecc_enabled,
@@ -1072,6 +1243,93 @@ mod tests {
             Some(3.0 * 1024.0 * 1024.0)
         );
         assert_eq!(pts.len(), 3);
+    }
+
+    #[test]
+    fn mig_profile_and_legacy_ids_come_from_nvml_strings() {
+        assert_eq!(mig_profile("NVIDIA H100 80GB HBM3 MIG 1g.10gb"), "1g.10gb");
+        assert_eq!(mig_profile("NVIDIA A100-SXM4-40GB MIG 3g.20gb"), "3g.20gb");
+        assert_eq!(mig_profile("NVIDIA H200"), "unknown");
+        assert_eq!(
+            legacy_mig_ids("MIG-GPU-7de7a1b2-0000-1111-2222-333344445555/2/0"),
+            Some((2, 0))
+        );
+        assert_eq!(
+            legacy_mig_ids("MIG-4f5e1c9a-1111-5b8e-9c2d-0123456789ab"),
+            None
+        );
+        assert_eq!(legacy_mig_ids("MIG-GPU-x/a/0"), None);
+    }
+
+    #[test]
+    fn mig_devices_get_their_own_series_with_pinned_labels() {
+        let migs = [
+            MigReading {
+                mig_uuid: "MIG-aaaa".into(),
+                gpu_instance_id: Some(1),
+                compute_instance_id: Some(0),
+                profile: "3g.40gb".into(),
+                fb_used_bytes: Some(1024),
+                fb_total_bytes: Some(4096),
+            },
+            MigReading {
+                mig_uuid: "MIG-bbbb".into(),
+                profile: "1g.10gb".into(),
+                ..MigReading::default()
+            },
+        ];
+        let pts = mig_points(&labels(), &migs, 9);
+        let names: Vec<&str> = pts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "strata_gpu_mig_info",
+                "strata_gpu_mig_fb_used_bytes",
+                "strata_gpu_mig_fb_total_bytes",
+                "strata_gpu_mig_info"
+            ]
+        );
+        let get = |p: &Point, k: &str| {
+            p.labels
+                .iter()
+                .find(|(lk, _)| lk == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        for (p, (mig, gi, ci, profile)) in [&pts[0], &pts[3]].into_iter().zip([
+            ("MIG-aaaa", "1", "0", "3g.40gb"),
+            ("MIG-bbbb", "unknown", "unknown", "1g.10gb"),
+        ]) {
+            assert_eq!(get(p, "gpu"), "3");
+            assert_eq!(
+                get(p, "gpu_uuid"),
+                "GPU-7de7a1b2-0000-1111-2222-333344445555"
+            );
+            assert_eq!(get(p, "mig_uuid"), mig);
+            assert_eq!(get(p, "gpu_instance_id"), gi);
+            assert_eq!(get(p, "compute_instance_id"), ci);
+            assert_eq!(get(p, "mig_profile"), profile);
+            assert!(p.labels.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+        assert_eq!(pts[2].value, 4096.0);
+        assert!(mig_points(&labels(), &[], 9).is_empty());
+    }
+
+    #[test]
+    fn fabric_visibility_follows_nvswitch_links() {
+        assert_eq!(fabric_points(&labels(), None, 1), []);
+        let pts = fabric_points(&labels(), Some(18), 1);
+        assert_eq!(pts.len(), 1);
+        assert_eq!(
+            (pts[0].name.as_str(), pts[0].value),
+            ("strata_gpu_nvswitch_links", 18.0)
+        );
+        assert!(fabric_status(&[None]).starts_with("fabric not visible from this node"));
+        assert!(fabric_status(&[Some(0), None]).starts_with("fabric not visible from this node"));
+        assert_eq!(
+            fabric_status(&[Some(18), Some(18), None]),
+            "NVSwitch fabric: 36 links from 2 GPU(s)"
+        );
     }
 
     #[test]

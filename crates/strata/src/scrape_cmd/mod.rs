@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use sources::gpu::FieldSet;
 use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
+use sources::host::infiniband::{INFINIBAND_JOB, InfinibandCollector, SYSFS_INFINIBAND};
+use sources::host::kubelet::{KUBELET_JOB, KubeletCollector, POD_RESOURCES_SOCKET};
 use sources::host::{ENGINE_GPU_JOB, EngineEndpoint, EngineGpuCollector};
 use sources::scrape::{
     HostTarget, KindProfiles, NVML_JOB, Profile, ScrapeReport, Scraper, Target, TargetKind,
@@ -33,6 +35,8 @@ enum Source {
     Nvml(KindProfiles),
     /// Which GPUs the local engines among the URLs use (with `nvml`).
     EngineGpu(Vec<EngineEndpoint>, KindProfiles),
+    /// A driver-less collector on this node: `infiniband` or `kubelet`.
+    Host(&'static str),
 }
 
 impl Source {
@@ -42,6 +46,7 @@ impl Source {
             Source::File(path) => path.clone(),
             Source::Nvml(_) => "nvml".to_string(),
             Source::EngineGpu(..) => "engine-gpu".to_string(),
+            Source::Host(job) => job.to_string(),
         }
     }
 }
@@ -111,6 +116,12 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
             out.push(Source::Nvml(gpu));
         }
         add_engine_gpu(&mut out, &node, gpu);
+        if InfinibandCollector::has_ports(Path::new(SYSFS_INFINIBAND)) {
+            out.push(Source::Host(INFINIBAND_JOB));
+        }
+        if KubeletCollector::in_kubernetes(Path::new(POD_RESOURCES_SOCKET)) {
+            out.push(Source::Host(KUBELET_JOB));
+        }
         return Ok(Plan {
             sources: out,
             node,
@@ -147,6 +158,10 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
             out.push(Source::Url(Box::new(spec)));
         } else if s == "nvml" {
             out.push(Source::Nvml(gpu));
+        } else if s == INFINIBAND_JOB {
+            out.push(Source::Host(INFINIBAND_JOB));
+        } else if s == KUBELET_JOB {
+            out.push(Source::Host(KUBELET_JOB));
         } else {
             out.push(Source::File(s.clone()));
         }
@@ -209,6 +224,16 @@ async fn open_nvml(node: &str, profiles: KindProfiles) -> Result<HostTarget, Out
     }
 }
 
+/// A driver-less host collector as a scrape target (engine cadence: 10 s in both profiles).
+fn open_host(job: &str, node: &str) -> HostTarget {
+    let collector: Box<dyn sources::collector::HostCollector> = if job == KUBELET_JOB {
+        Box::new(KubeletCollector::new(POD_RESOURCES_SOCKET))
+    } else {
+        Box::new(InfinibandCollector::new(SYSFS_INFINIBAND))
+    };
+    HostTarget::new(collector, node.to_string(), KindProfiles::engine_default())
+}
+
 async fn read_file(path: String) -> Outcome {
     let name = path.clone();
     tokio::task::spawn_blocking(move || read::file(&path))
@@ -264,6 +289,12 @@ async fn once(
                     }
                     Err(o) => o,
                 },
+                Source::Host(job) => {
+                    let mut target = open_host(job, &node);
+                    let settings = target.profiles().get(profile);
+                    let report = target.scrape(settings).await;
+                    Outcome::from_host(&name, &report, target.status())
+                }
             };
             (i, outcome)
         });
@@ -318,6 +349,10 @@ async fn watch(
                 jobs.push((ENGINE_GPU_JOB.to_string(), i));
                 targets.push(Target::Host(engine_gpu(engines, node, profiles)));
             }
+            Source::Host(job) => {
+                jobs.push((job.to_string(), i));
+                targets.push(Target::Host(open_host(job, node)));
+            }
             Source::File(path) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -343,11 +378,12 @@ async fn watch(
                 continue;
             };
             let name = source_names.get(i).cloned().unwrap_or_default();
-            if forward
-                .send((i, Outcome::from_report(&name, &r, fields)))
-                .await
-                .is_err()
-            {
+            let outcome = if r.job == INFINIBAND_JOB || r.job == KUBELET_JOB {
+                Outcome::from_host(&name, &r, r.warnings.join("; "))
+            } else {
+                Outcome::from_report(&name, &r, fields)
+            };
+            if forward.send((i, outcome)).await.is_err() {
                 return;
             }
         }

@@ -93,7 +93,7 @@ impl Outcome {
         let points: Vec<Point> = report.native_points().cloned().collect();
         let mut out = if report.job == NVML_JOB {
             let warnings = report.warnings.join("; ");
-            let view = dialect::direct_view("nvml", "NVML", Layer::Gpu, &points, |name| {
+            let mut view = dialect::direct_view("nvml", "NVML", Layer::Gpu, &points, |name| {
                 if !fields.includes(name) {
                     "not collected under the incident profile (reduced field set)".to_string()
                 } else if warnings.is_empty() {
@@ -102,6 +102,13 @@ impl Outcome {
                     format!("NVML does not report it on this GPU ({warnings})")
                 }
             });
+            // Series outside the vocabulary (MIG slices, NVSwitch links) are listed as notes.
+            view.notes.extend(
+                points
+                    .iter()
+                    .filter(|p| dialect::canonical().signal(&p.name).is_none())
+                    .map(series_line),
+            );
             Outcome {
                 source: source.to_string(),
                 error: None,
@@ -137,10 +144,49 @@ impl Outcome {
         self
     }
 
+    /// The outcome of a driver-less host collector (InfiniBand ports, kubelet): its status
+    /// line (which says when the layer is not visible from this node) and every series it
+    /// read, one per line; an absent layer is not a failure.
+    pub fn from_host(source: &str, report: &ScrapeReport, status: String) -> Outcome {
+        if let Some(error) = &report.error {
+            return Outcome::failed(source, error.clone());
+        }
+        let mut points: Vec<&Point> = report.native_points().collect();
+        points.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        let mut note = status;
+        if !report.warnings.is_empty() {
+            note.push_str(&format!("\n   warnings: {}", report.warnings.join("; ")));
+        }
+        for p in &points {
+            note.push_str(&format!("\n   {}", series_line(p)));
+        }
+        Outcome {
+            source: source.to_string(),
+            error: None,
+            samples: points.len(),
+            parse_errors: Vec::new(),
+            view: None,
+            note: Some(note),
+            engine: None,
+            links: Vec::new(),
+        }
+    }
+
     /// True when the source failed (exit status 1).
     pub fn is_failure(&self) -> bool {
         self.error.is_some()
     }
+}
+
+/// `name{label="value",...} value`, without the target labels.
+fn series_line(p: &Point) -> String {
+    let labels: Vec<String> = p
+        .labels
+        .iter()
+        .filter(|(k, _)| k != "job" && k != "instance")
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    format!("{}{{{}}} {}", p.name, labels.join(","), p.value)
 }
 
 fn label<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {

@@ -1,12 +1,13 @@
 //! Autodetection for `strata up` with neither a config file nor targets: engines on this
-//! machine's usual ports (dialect from their `/metrics`), a DCGM exporter, and NVML.
+//! machine's usual ports (dialect from their `/metrics`), a DCGM exporter, NVML, InfiniBand
+//! ports and the kubelet's pod-resources socket.
 
 use std::time::Duration;
 
 use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::args::TestArgs;
-use super::targets::{engine_gpu_target, nvml, nvml_target, set_node};
+use super::targets::{engine_gpu_target, node_collectors, nvml, nvml_target, set_node};
 
 /// Engine ports probed by default: vLLM, TGI / llama.cpp, SGLang.
 const ENGINE_PORTS: [u16; 3] = [8000, 8080, 30000];
@@ -121,5 +122,8 @@ pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
         }
     }
     set_node(&mut found.targets, &crate::host::hostname());
+    let (targets, lines) = node_collectors(&crate::host::hostname());
+    found.targets.extend(targets);
+    found.lines.extend(lines);
     Ok(found)
 }

@@ -1,9 +1,13 @@
 //! The scrape targets of `strata up`: `[[target]]` and `[nvml]` from the config file, then
-//! `--engine` and `--gpu` from the flags.
+//! `--engine` and `--gpu` from the flags, then the node collectors this node has
+//! (InfiniBand/RoCE ports, the kubelet's pod-resources socket).
 
 use std::path::Path;
 
+use sources::collector::HostCollector;
 use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
+use sources::host::infiniband::{InfinibandCollector, SYSFS_INFINIBAND};
+use sources::host::kubelet::{KubeletCollector, POD_RESOURCES_SOCKET};
 use sources::host::{EngineEndpoint, EngineGpuCollector};
 use sources::scrape::{HostTarget, KindProfiles, Target, TargetKind, TargetSpec};
 
@@ -73,6 +77,40 @@ pub(crate) fn set_node(targets: &mut [Target], node: &str) {
     }
 }
 
+/// The driver-less node collectors this node has: InfiniBand/RoCE ports (sysfs) and the
+/// kubelet's pod-resources socket. Absent layers are skipped with a line saying so.
+pub(crate) fn node_collectors(node: &str) -> (Vec<Target>, Vec<String>) {
+    let mut targets = Vec::new();
+    let mut lines = Vec::new();
+    let ib = Path::new(SYSFS_INFINIBAND);
+    let collector = InfinibandCollector::new(ib);
+    if InfinibandCollector::has_ports(ib) {
+        lines.push(format!("found   {}", collector.status()));
+        targets.push(host_target(Box::new(collector), node));
+    } else {
+        lines.push(format!("no {}", collector.status()));
+    }
+    let socket = Path::new(POD_RESOURCES_SOCKET);
+    let collector = KubeletCollector::new(socket);
+    if KubeletCollector::in_kubernetes(socket) {
+        lines.push(format!(
+            "found   kubelet pod-resources at {POD_RESOURCES_SOCKET}"
+        ));
+        targets.push(host_target(Box::new(collector), node));
+    } else {
+        lines.push(format!("no {}", collector.status()));
+    }
+    (targets, lines)
+}
+
+fn host_target(collector: Box<dyn HostCollector>, node: &str) -> Target {
+    Target::Host(HostTarget::new(
+        collector,
+        node.to_string(),
+        KindProfiles::engine_default(),
+    ))
+}
+
 /// The scraper's targets from the config file (if any) and the flags.
 pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Vec<Target>, String> {
     let mut out = Vec::new();
@@ -134,5 +172,10 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
         }
     }
     set_node(&mut out, &node);
+    let (node_targets, lines) = node_collectors(&node);
+    for line in lines {
+        eprintln!("strata up: {line}");
+    }
+    out.extend(node_targets);
     Ok(out)
 }
