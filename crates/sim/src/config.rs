@@ -138,6 +138,47 @@ impl EngineVersion {
     }
 }
 
+/// Which DCGM exporter the simulated GPUs' `/metrics` reproduces (`strata sim
+/// --dcgm-version`). Without one: the exporter with the counters file `strata generate
+/// dcgm-counters` writes (profiling, clock-event and NVLink fields on), under Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DcgmVersion {
+    /// dcgm-exporter 4.5.3 with its default counters, outside Kubernetes: no
+    /// `PROF_SM_ACTIVE`/`SM_OCCUPANCY`, no clock-event reasons, no `PROF_NVLINK_*`;
+    /// label `Hostname`.
+    Stock453,
+    /// The same under an old Kubernetes setup: `pod_name`, `pod_namespace`,
+    /// `container_name`, `pod_uid`.
+    Stock453OldK8s,
+    /// dcgm-exporter main (after PR #655) with the default counters under Kubernetes:
+    /// label `hostname`, `pod`, `namespace`, `container`, `pod_uid`.
+    Main,
+}
+
+impl DcgmVersion {
+    /// Every `--dcgm-version` name and its variant.
+    pub const ALL: [(&'static str, DcgmVersion); 3] = [
+        ("4.5.3", DcgmVersion::Stock453),
+        ("4.5.3-old-k8s", DcgmVersion::Stock453OldK8s),
+        ("main", DcgmVersion::Main),
+    ];
+
+    /// Parses `--dcgm-version`; the error lists the known names.
+    pub fn parse(name: &str) -> Result<DcgmVersion, String> {
+        DcgmVersion::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = DcgmVersion::ALL.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "no DCGM exporter `{name}` is simulated; one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 /// A simulator run. Every field has a default ([`SimConfig::new`]); `None` limits take the
 /// profile's or the engine's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +189,8 @@ pub struct SimConfig {
     pub vllm_metrics: VllmMetrics,
     /// The release whose metric names and labels to write; `None`: the default mix.
     pub version: Option<EngineVersion>,
+    /// The DCGM exporter to reproduce; `None`: Strata's counters under Kubernetes.
+    pub dcgm: Option<DcgmVersion>,
     /// Model and GPU profile.
     pub profile: &'static Profile,
     /// Simulated GPUs (the engine shards the model over all of them); `None`: the
@@ -192,6 +235,7 @@ impl SimConfig {
             engine,
             vllm_metrics: VllmMetrics::V1,
             version: None,
+            dcgm: None,
             profile: Profile::default_profile(),
             gpus: None,
             scenario: Scenario::Healthy,

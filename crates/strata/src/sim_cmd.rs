@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use sim::server::{self, ZeroCost};
-use sim::{EngineKind, EngineVersion, Profile, Scenario, SimConfig, VirtualRun, VllmMetrics};
+use sim::{DcgmVersion, EngineKind, EngineVersion, Profile, Scenario, SimConfig, VirtualRun, VllmMetrics};
 
 /// `strata sim`
 #[derive(Debug, Args)]
@@ -55,6 +55,11 @@ pub struct SimArgs {
     /// tgi: 3.3.7; llamacpp: before-26920, 0.3.36). Default: the current names.
     #[arg(long, value_name = "VERSION")]
     pub engine_version: Option<String>,
+    /// Reproduce a stock DCGM exporter's /metrics: 4.5.3 (default counters, `Hostname`),
+    /// 4.5.3-old-k8s (with pod_name/pod_namespace/container_name) or main (`hostname`,
+    /// pod/namespace/container). Default: Strata's counters file, under Kubernetes.
+    #[arg(long, value_name = "VERSION", value_parser = DcgmVersion::parse)]
+    pub dcgm_version: Option<DcgmVersion>,
     /// Served model name (default: the profile's).
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
@@ -185,6 +190,7 @@ impl SimArgs {
             Some(v) => Some(EngineVersion::parse(engine, v).map_err(|e| format!("--engine-version: {e}"))?),
             None => None,
         };
+        cfg.dcgm = self.dcgm_version;
         Ok(cfg)
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use sim::{EngineKind, EngineVersion, SimConfig, VirtualRun};
+use sim::{DcgmVersion, EngineKind, EngineVersion, SimConfig, VirtualRun};
 use sources::LabelSet;
 use sources::dialect::{CanonicalView, SignalStatus, canonical_view, detect};
 
@@ -25,6 +25,12 @@ const CASES: &[(EngineKind, &str, &str)] = &[
     (EngineKind::Tgi, "3.3.7", "tgi-3.3.7.prom"),
     (EngineKind::Llamacpp, "before-26920", "llamacpp-before-26920.prom"),
     (EngineKind::Llamacpp, "0.3.36", "llamacpp-server-captured.prom"),
+];
+
+/// `(--dcgm-version, fixture)`.
+const DCGM_CASES: &[(&str, &str)] = &[
+    ("4.5.3", "dcgm-4.5.3-default.prom"),
+    ("main", "dcgm-main-dcp-k8s.prom"),
 ];
 
 fn points(body: &str) -> Vec<sources::Point> {
@@ -73,57 +79,85 @@ fn label_names(body: &str) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// The engine body after a minute of the healthy scenario's own traffic, in virtual time.
-fn simulated(engine: EngineKind, version: Option<EngineVersion>) -> String {
-    let mut cfg = SimConfig::new(engine);
-    cfg.version = version;
-    VirtualRun::new(&cfg, 60.0, 60.0)
-        .last()
-        .expect("one scrape")
-        .engine_body
+/// The engine and GPU bodies after a minute of the healthy scenario's own traffic, in
+/// virtual time.
+fn simulated(cfg: &SimConfig) -> (String, String) {
+    let s = VirtualRun::new(cfg, 60.0, 60.0).last().expect("one scrape");
+    (s.engine_body, s.gpu_body)
+}
+
+fn fixture(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../expo/tests/samples")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// `body` (the simulator as `name`) goes through detection and the canonical view like
+/// `file`, and writes no family or label the real one does not.
+fn assert_like(name: &str, body: &str, file: &str) {
+    let fixture = fixture(file);
+    let (want, got) = (view(&fixture), view(body));
+    assert_eq!(
+        (got.dialect.as_str(), got.version.as_str()),
+        (want.dialect.as_str(), want.version.as_str()),
+        "{name}: detected as another release than {file}"
+    );
+    let (ws, gs) = (states(&want), states(&got));
+    let differ: Vec<_> = ws
+        .iter()
+        .filter(|(k, v)| gs.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: fixture {v}, sim {:?}", gs.get(k)))
+        .collect();
+    assert!(differ.is_empty(), "{name} vs {file}: {differ:#?}");
+    assert_eq!(got.incident_gaps, want.incident_gaps, "{name} vs {file}");
+    let (wl, gl) = (label_names(&fixture), label_names(body));
+    for (family, labels) in &gl {
+        let fixture_labels = wl
+            .get(family)
+            .unwrap_or_else(|| panic!("{name}: {family} is not in {file}"));
+        assert_eq!(labels, fixture_labels, "{name}: labels of {family}");
+    }
 }
 
 #[test]
 fn every_engine_version_scrapes_like_its_fixture() {
     for &(engine, name, file) in CASES {
-        let version = EngineVersion::parse(engine, name)
-            .unwrap_or_else(|e| panic!("{} {name}: {e}", engine.name()));
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../expo/tests/samples")
-            .join(file);
-        let fixture = std::fs::read_to_string(&path).expect("fixture");
-        let body = simulated(engine, Some(version));
-        let (want, got) = (view(&fixture), view(&body));
-        assert_eq!(
-            (got.dialect.as_str(), got.version.as_str()),
-            (want.dialect.as_str(), want.version.as_str()),
-            "{name}: detected as another release than {file}"
+        let mut cfg = SimConfig::new(engine);
+        cfg.version = Some(
+            EngineVersion::parse(engine, name)
+                .unwrap_or_else(|e| panic!("{} {name}: {e}", engine.name())),
         );
-        let (ws, gs) = (states(&want), states(&got));
-        let differ: Vec<_> = ws
-            .iter()
-            .filter(|(k, v)| gs.get(*k) != Some(v))
-            .map(|(k, v)| format!("{k}: fixture {v}, sim {:?}", gs.get(k)))
-            .collect();
-        assert!(differ.is_empty(), "{name} vs {file}: {differ:#?}");
-        let (wl, gl) = (label_names(&fixture), label_names(&body));
-        for (family, labels) in &gl {
-            let fixture_labels = wl
-                .get(family)
-                .unwrap_or_else(|| panic!("{name}: {family} is not in {file}"));
-            assert_eq!(labels, fixture_labels, "{name}: labels of {family}");
-        }
+        let (body, _) = simulated(&cfg);
+        assert_like(name, &body, file);
     }
 }
 
 #[test]
-fn the_default_output_is_unchanged_and_unknown_versions_name_the_known_ones() {
-    for engine in EngineKind::ALL {
-        let cfg = SimConfig::new(engine);
-        assert_eq!(cfg.version, None);
+fn every_dcgm_version_scrapes_like_its_fixture() {
+    for &(name, file) in DCGM_CASES {
+        let mut cfg = SimConfig::new(EngineKind::Vllm);
+        cfg.dcgm = Some(DcgmVersion::parse(name).expect("known"));
+        let (_, body) = simulated(&cfg);
+        assert_like(name, &body, file);
     }
+    // Old Kubernetes label names on a stock exporter.
+    let mut cfg = SimConfig::new(EngineKind::Vllm);
+    cfg.dcgm = Some(DcgmVersion::Stock453OldK8s);
+    let (_, body) = simulated(&cfg);
+    let labels = &label_names(&body)["DCGM_FI_DEV_FB_USED"];
+    for l in ["pod_name", "pod_namespace", "container_name", "pod_uid", "Hostname"] {
+        assert!(labels.contains(l), "{labels:?}");
+    }
+    assert!(!labels.contains("pod"), "{labels:?}");
+}
+
+#[test]
+fn unknown_versions_name_the_known_ones() {
     let err = EngineVersion::parse(EngineKind::Vllm, "0.9.9").unwrap_err();
     assert!(err.contains("0.33.0") && err.contains("0.8.5-v0"), "{err}");
     // A version of another engine is refused too.
     assert!(EngineVersion::parse(EngineKind::Tgi, "0.33.0").is_err());
+    let err = DcgmVersion::parse("3.0").unwrap_err();
+    assert!(err.contains("4.5.3-old-k8s"), "{err}");
 }
