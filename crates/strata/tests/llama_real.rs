@@ -49,7 +49,7 @@ fn signal(view: &Value, name: &str) -> Option<f64> {
     Some(
         series
             .iter()
-            .map(|x| x["value"]["value"].as_f64().unwrap_or(0.0))
+            .map(|x| x["value"].as_f64().unwrap_or(0.0))
             .sum(),
     )
 }

@@ -53,7 +53,7 @@ fn states(v: &CanonicalView) -> BTreeMap<String, &'static str> {
             let state = match s {
                 SignalStatus::Exposed { .. } => "exposed",
                 SignalStatus::NotInScrape { .. } => "not in scrape",
-                _ => "not exposed",
+                SignalStatus::NotExposed { .. } => "not exposed",
             };
             (name.clone(), state)
         })
