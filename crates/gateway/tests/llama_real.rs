@@ -45,6 +45,8 @@ async fn one(c: &reqwest::Client, base: &str, i: usize) -> Seen {
         "stream_options": {"include_usage": true},
         "temperature": 1.0,
         "seed": i,
+        // <unk>, <s> and </s> render as no text: keep every generated token a character.
+        "logit_bias": {"0": -100, "1": -100, "2": -100},
     });
     let r = c
         .post(format!("{base}/v1/chat/completions"))
