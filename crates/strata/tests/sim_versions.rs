@@ -93,35 +93,40 @@ fn fixture(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// `body` (the simulator as `name`) goes through detection and the canonical view like
-/// `file`, and writes no family or label the real one does not.
-fn assert_like(name: &str, body: &str, file: &str) {
+/// How `body` (the simulator as `name`) differs from `file` through detection and the
+/// canonical view, and the families or labels it writes that the real one does not.
+fn unlike(name: &str, body: &str, file: &str) -> Vec<String> {
     let fixture = fixture(file);
     let (want, got) = (view(&fixture), view(body));
-    assert_eq!(
-        (got.dialect.as_str(), got.version.as_str()),
-        (want.dialect.as_str(), want.version.as_str()),
-        "{name}: detected as another release than {file}"
-    );
-    let (ws, gs) = (states(&want), states(&got));
-    let differ: Vec<_> = ws
-        .iter()
-        .filter(|(k, v)| gs.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}: fixture {v}, sim {:?}", gs.get(k)))
-        .collect();
-    assert!(differ.is_empty(), "{name} vs {file}: {differ:#?}");
-    assert_eq!(got.incident_gaps, want.incident_gaps, "{name} vs {file}");
-    let (wl, gl) = (label_names(&fixture), label_names(body));
-    for (family, labels) in &gl {
-        let fixture_labels = wl
-            .get(family)
-            .unwrap_or_else(|| panic!("{name}: {family} is not in {file}"));
-        assert_eq!(labels, fixture_labels, "{name}: labels of {family}");
+    let mut out = Vec::new();
+    if (got.dialect.as_str(), got.version.as_str()) != (want.dialect.as_str(), want.version.as_str()) {
+        out.push(format!("{name}: detected as {} {}, {file} as {} {}", got.dialect, got.version, want.dialect, want.version));
     }
+    let gs = states(&got);
+    for (k, v) in states(&want) {
+        if gs.get(&k) != Some(&v) {
+            out.push(format!("{name}: {k} is {:?}, {v} in {file}", gs.get(&k)));
+        }
+    }
+    if got.incident_gaps != want.incident_gaps {
+        out.push(format!("{name}: incident gaps {:?}, {:?} in {file}", got.incident_gaps, want.incident_gaps));
+    }
+    let wl = label_names(&fixture);
+    for (family, labels) in label_names(body) {
+        match wl.get(&family) {
+            None => out.push(format!("{name}: {family} is not in {file}")),
+            Some(l) if *l != labels => {
+                out.push(format!("{name}: {family} has labels {labels:?}, {l:?} in {file}"))
+            }
+            Some(_) => {}
+        }
+    }
+    out
 }
 
 #[test]
 fn every_engine_version_scrapes_like_its_fixture() {
+    let mut problems = Vec::new();
     for &(engine, name, file) in CASES {
         let mut cfg = SimConfig::new(engine);
         cfg.version = Some(
@@ -129,18 +134,21 @@ fn every_engine_version_scrapes_like_its_fixture() {
                 .unwrap_or_else(|e| panic!("{} {name}: {e}", engine.name())),
         );
         let (body, _) = simulated(&cfg);
-        assert_like(name, &body, file);
+        problems.extend(unlike(name, &body, file));
     }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
 fn every_dcgm_version_scrapes_like_its_fixture() {
+    let mut problems = Vec::new();
     for &(name, file) in DCGM_CASES {
         let mut cfg = SimConfig::new(EngineKind::Vllm);
         cfg.dcgm = Some(DcgmVersion::parse(name).expect("known"));
         let (_, body) = simulated(&cfg);
-        assert_like(name, &body, file);
+        problems.extend(unlike(name, &body, file));
     }
+    assert!(problems.is_empty(), "{problems:#?}");
     // Old Kubernetes label names on a stock exporter.
     let mut cfg = SimConfig::new(EngineKind::Vllm);
     cfg.dcgm = Some(DcgmVersion::Stock453OldK8s);

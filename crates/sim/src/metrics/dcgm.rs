@@ -182,6 +182,27 @@ pub fn render(gpus: &[Gpu], at: &Placement<'_>) -> String {
         Counter,
         &|g| g.nvlink_total_bytes.floor(),
     );
+    if stock {
+        // On by default in the stock counters files; the simulated GPUs never remap rows.
+        fam(
+            "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+            "Number of remapped rows for correctable errors",
+            Counter,
+            &|_| 0.0,
+        );
+        fam(
+            "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+            "Number of remapped rows for uncorrectable errors",
+            Counter,
+            &|_| 0.0,
+        );
+        fam(
+            "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+            "Whether remapping of rows has failed",
+            Gauge,
+            &|_| 0.0,
+        );
+    }
     fam(
         "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
         "Current clock throttle reasons (bitmask of DCGM_CLOCKS_THROTTLE_REASON_*)",

@@ -4,7 +4,7 @@
 //! `engine_type`, `tp_rank`, `pp_rank` (0.4.10 on) and `moe_ep_rank`, `dp_rank` (0.5.10 on);
 //! the tokenizer's token counters, TTFT and e2e carry `is_streaming`, cached tokens
 //! `cache_source` (0.5.10 on); retractions are a running-total gauge in 0.4.10, a per-batch
-//! gauge from 0.5.4 and a counter from 0.5.10. One scheduler rank: a single-GPU server.
+//! gauge from 0.5.4 and a counter from 0.5.10, which also adds a per-request TPOT histogram. One scheduler rank: a single-GPU server.
 
 use expo::MetricType;
 
@@ -147,6 +147,14 @@ pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
         &tok,
         &s.itl,
     );
+    if v0510 {
+        f.histogram(
+            "sglang:request_time_per_output_token_seconds",
+            Some("Per-request TPOT in seconds: (finished_time - first_token_time) / (completion_tokens - 1)."),
+            &streaming,
+            &s.tpot,
+        );
+    }
     f.histogram(
         "sglang:e2e_request_latency_seconds",
         Some("Histogram of End-to-end request latency in seconds"),
