@@ -76,7 +76,11 @@ async fn one(c: &reqwest::Client, base: &str, i: usize) -> Seen {
     }
     assert!(seen.completion > 0, "request {i}: no usage: {text}");
     assert_eq!(seen.completion, seen.predicted_n, "request {i}: {text}");
-    assert_eq!(seen.prompt, seen.prompt_n + seen.cache_n, "request {i}: {text}");
+    assert_eq!(
+        seen.prompt,
+        seen.prompt_n + seen.cache_n,
+        "request {i}: {text}"
+    );
     seen
 }
 

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use sim::server::{self, ZeroCost};
-use sim::{DcgmVersion, EngineKind, EngineVersion, Profile, Scenario, SimConfig, VirtualRun, VllmMetrics};
+use sim::{
+    DcgmVersion, EngineKind, EngineVersion, Profile, Scenario, SimConfig, VirtualRun, VllmMetrics,
+};
 
 /// `strata sim`
 #[derive(Debug, Args)]
@@ -187,7 +189,9 @@ impl SimArgs {
         cfg.num_blocks = self.kv_blocks;
         cfg.hostname = hostname;
         cfg.version = match &self.engine_version {
-            Some(v) => Some(EngineVersion::parse(engine, v).map_err(|e| format!("--engine-version: {e}"))?),
+            Some(v) => Some(
+                EngineVersion::parse(engine, v).map_err(|e| format!("--engine-version: {e}"))?,
+            ),
             None => None,
         };
         cfg.dcgm = self.dcgm_version;

@@ -35,16 +35,17 @@ async fn chat(c: &reqwest::Client, addr: &str, i: usize, max_tokens: u32) -> (u6
         .expect("json");
     let t = &v["timings"];
     let n = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("timings.{k}: {v}"));
-    assert_eq!(v["usage"]["completion_tokens"].as_u64(), Some(n("predicted_n")), "{v}");
+    assert_eq!(
+        v["usage"]["completion_tokens"].as_u64(),
+        Some(n("predicted_n")),
+        "{v}"
+    );
     (n("prompt_n"), n("cache_n"), n("predicted_n"))
 }
 
 /// The value of canonical `signal` in `strata scrape --json`'s view (summed over series).
 fn signal(view: &Value, name: &str) -> Option<f64> {
-    let s = view["signals"]
-        .as_array()?
-        .iter()
-        .find(|s| s[0] == name)?;
+    let s = view["signals"].as_array()?.iter().find(|s| s[0] == name)?;
     let series = s[1]["series"].as_array()?;
     Some(
         series
@@ -78,7 +79,11 @@ async fn strata_scrape_of_a_real_llama_server_matches_what_it_served() {
             .args(["scrape", "--json", &url])
             .output()
             .expect("run strata scrape");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).expect("json");
         let view = v[0]["view"].clone();
         if signal(&view, "llm:generation_tokens_total") == Some(predicted as f64)
@@ -99,7 +104,10 @@ async fn strata_scrape_of_a_real_llama_server_matches_what_it_served() {
         signal(&view, "llm:prompt_tokens_total"),
         Some((prompt + cached) as f64)
     );
-    assert_eq!(signal(&view, "llm:prefix_cache_hits_total"), Some(cached as f64));
+    assert_eq!(
+        signal(&view, "llm:prefix_cache_hits_total"),
+        Some(cached as f64)
+    );
     assert_eq!(signal(&view, "llm:requests_running"), Some(0.0));
     assert_eq!(signal(&view, "llm:requests_waiting"), Some(0.0));
 }
@@ -136,7 +144,14 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
     let mut peak = 0.0f64;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !tasks.iter().all(|t| t.is_finished()) && Instant::now() < deadline {
-        let body = c.get(&url).send().await.expect("scrape").text().await.expect("body");
+        let body = c
+            .get(&url)
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
         let exp = expo::parse(&body, expo::Format::Prometheus);
         let value = |n: &str| {
             exp.families
@@ -177,7 +192,10 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
                     .into_iter()
                     .map(|(labels, v)| sources::Point {
                         name: record.clone(),
-                        labels: labels.into_iter().filter(|(k, _)| k != "__name__").collect(),
+                        labels: labels
+                            .into_iter()
+                            .filter(|(k, _)| k != "__name__")
+                            .collect(),
                         value: v,
                         timestamp_ms: t,
                     })
@@ -187,7 +205,8 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
         }
         let fired = |expr: &str| {
             let r = rules::Query::instant(&db, expr, t).expect("alert expression");
-            r.iter().any(|(l, _)| l.iter().any(|(k, v)| k == "engine" && v == "llamacpp"))
+            r.iter()
+                .any(|(l, _)| l.iter().any(|(k, v)| k == "engine" && v == "llamacpp"))
         };
         if backup_at.is_none() && fired(&backup) {
             backup_at = Some(i);
@@ -196,6 +215,12 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
             slots_at = Some(i);
         }
     }
-    assert!(backup_at.is_some(), "LLMRequestQueueBackup never became true: {backup}");
-    assert!(slots_at.is_some(), "DiagnosisSlotsExhausted never became true: {slots_out}");
+    assert!(
+        backup_at.is_some(),
+        "LLMRequestQueueBackup never became true: {backup}"
+    );
+    assert!(
+        slots_at.is_some(),
+        "DiagnosisSlotsExhausted never became true: {slots_out}"
+    );
 }

@@ -23,8 +23,16 @@ const CASES: &[(EngineKind, &str, &str)] = &[
     (EngineKind::Sglang, "0.5.4", "sglang-0.5.4.prom"),
     (EngineKind::Sglang, "0.5.23", "sglang-0.5.23.prom"),
     (EngineKind::Tgi, "3.3.7", "tgi-3.3.7.prom"),
-    (EngineKind::Llamacpp, "before-26920", "llamacpp-before-26920.prom"),
-    (EngineKind::Llamacpp, "0.3.36", "llamacpp-server-captured.prom"),
+    (
+        EngineKind::Llamacpp,
+        "before-26920",
+        "llamacpp-before-26920.prom",
+    ),
+    (
+        EngineKind::Llamacpp,
+        "0.3.36",
+        "llamacpp-server-captured.prom",
+    ),
 ];
 
 /// `(--dcgm-version, fixture)`.
@@ -99,8 +107,13 @@ fn unlike(name: &str, body: &str, file: &str) -> Vec<String> {
     let fixture = fixture(file);
     let (want, got) = (view(&fixture), view(body));
     let mut out = Vec::new();
-    if (got.dialect.as_str(), got.version.as_str()) != (want.dialect.as_str(), want.version.as_str()) {
-        out.push(format!("{name}: detected as {} {}, {file} as {} {}", got.dialect, got.version, want.dialect, want.version));
+    if (got.dialect.as_str(), got.version.as_str())
+        != (want.dialect.as_str(), want.version.as_str())
+    {
+        out.push(format!(
+            "{name}: detected as {} {}, {file} as {} {}",
+            got.dialect, got.version, want.dialect, want.version
+        ));
     }
     let gs = states(&got);
     for (k, v) in states(&want) {
@@ -109,15 +122,18 @@ fn unlike(name: &str, body: &str, file: &str) -> Vec<String> {
         }
     }
     if got.incident_gaps != want.incident_gaps {
-        out.push(format!("{name}: incident gaps {:?}, {:?} in {file}", got.incident_gaps, want.incident_gaps));
+        out.push(format!(
+            "{name}: incident gaps {:?}, {:?} in {file}",
+            got.incident_gaps, want.incident_gaps
+        ));
     }
     let wl = label_names(&fixture);
     for (family, labels) in label_names(body) {
         match wl.get(&family) {
             None => out.push(format!("{name}: {family} is not in {file}")),
-            Some(l) if *l != labels => {
-                out.push(format!("{name}: {family} has labels {labels:?}, {l:?} in {file}"))
-            }
+            Some(l) if *l != labels => out.push(format!(
+                "{name}: {family} has labels {labels:?}, {l:?} in {file}"
+            )),
             Some(_) => {}
         }
     }
@@ -154,7 +170,13 @@ fn every_dcgm_version_scrapes_like_its_fixture() {
     cfg.dcgm = Some(DcgmVersion::Stock453OldK8s);
     let (_, body) = simulated(&cfg);
     let labels = &label_names(&body)["DCGM_FI_DEV_FB_USED"];
-    for l in ["pod_name", "pod_namespace", "container_name", "pod_uid", "Hostname"] {
+    for l in [
+        "pod_name",
+        "pod_namespace",
+        "container_name",
+        "pod_uid",
+        "Hostname",
+    ] {
         assert!(labels.contains(l), "{labels:?}");
     }
     assert!(!labels.contains("pod"), "{labels:?}");

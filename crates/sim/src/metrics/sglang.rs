@@ -19,7 +19,11 @@ pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
     // Scheduler series (one per rank) and tokenizer series.
     let mut sched = vec![("model_name", model)];
     if ranks {
-        sched.extend([("engine_type", "unified"), ("pp_rank", "0"), ("tp_rank", "0")]);
+        sched.extend([
+            ("engine_type", "unified"),
+            ("pp_rank", "0"),
+            ("tp_rank", "0"),
+        ]);
     }
     if v0510 {
         sched.extend([("dp_rank", "0"), ("moe_ep_rank", "0")]);
