@@ -24,15 +24,17 @@ async fn chat(c: &reqwest::Client, addr: &str, i: usize, max_tokens: u32) -> (u6
         "ignore_eos": true,
         "seed": i,
     });
-    let v: Value = c
+    let bytes = c
         .post(format!("http://{addr}/v1/chat/completions"))
-        .json(&body)
+        .header("content-type", "application/json")
+        .body(body.to_string())
         .send()
         .await
         .expect("request")
-        .json()
+        .bytes()
         .await
-        .expect("json");
+        .expect("body");
+    let v: Value = serde_json::from_slice(&bytes).expect("json");
     let t = &v["timings"];
     let n = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("timings.{k}: {v}"));
     assert_eq!(
