@@ -192,14 +192,9 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
                 let record = r.record.clone().expect("recording rule");
                 let points = out
                     .into_iter()
-                    .map(|(labels, v)| sources::Point {
-                        name: record.clone(),
-                        labels: labels
-                            .into_iter()
-                            .filter(|(k, _)| k != "__name__")
-                            .collect(),
-                        value: v,
-                        timestamp_ms: t,
+                    .map(|(labels, v)| {
+                        let labels = labels.into_iter().filter(|(k, _)| k != "__name__");
+                        sources::Point::new(record.clone(), labels.collect(), v, t)
                     })
                     .collect::<Vec<_>>();
                 db.write("rules", &points);
