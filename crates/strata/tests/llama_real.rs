@@ -130,7 +130,7 @@ fn pack_expr(name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
     let slots = 2;
-    let Some(server) = testkit::llama::server(slots, 512) else {
+    let Some(server) = testkit::llama::server(slots, 1024) else {
         return;
     };
     let c = client();
@@ -139,7 +139,7 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
     let mut tasks = Vec::new();
     for i in 0..in_flight {
         let (c, addr) = (c.clone(), server.addr.clone());
-        tasks.push(tokio::spawn(async move { chat(&c, &addr, i, 48).await }));
+        tasks.push(tokio::spawn(async move { chat(&c, &addr, i, 900).await }));
     }
     // Every scrape while the requests drain, as Strata would take them every 15 s.
     let mut bodies = Vec::new();
@@ -165,7 +165,7 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
         assert!(value("llamacpp:requests_processing") <= slots as f64);
         peak = peak.max(value("llamacpp:requests_deferred"));
         bodies.push(body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for t in tasks {
         t.await.expect("request finished");

@@ -35,7 +35,7 @@ pub fn find() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// `llama-server` on a free loopback port with `--metrics`, `slots` parallel slots of
-/// `ctx_per_slot` tokens each, two compute threads; ready once `/health` answers 200 (the
+/// `ctx_per_slot` tokens each, one compute thread; ready once `/health` answers 200 (the
 /// model is loaded). `None` when it is not built (see [`find`]).
 pub fn server(slots: u32, ctx_per_slot: u32) -> Option<Peer> {
     let (bin, model) = find()?;
@@ -53,8 +53,10 @@ pub fn server(slots: u32, ctx_per_slot: u32) -> Option<Peer> {
         &slots.to_string(),
         "-c",
         &(slots * ctx_per_slot).to_string(),
+        // One compute thread: ggml's threads wait for each other on a spin barrier, which on
+        // a busy 2-core machine costs a scheduler slice per step (1000x slower, measured).
         "-t",
-        "2",
+        "1",
         "--no-webui",
         "--no-warmup",
     ]
