@@ -127,21 +127,25 @@ fn pack_expr(name: &str) -> String {
         .unwrap_or_else(|| panic!("no rule {name}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
-    let slots = 2;
-    let Some(server) = testkit::llama::server(slots, 1024) else {
-        return;
-    };
+/// Sends `n` requests of `max_tokens` at once to a `slots`-slot server started with `extra`
+/// arguments and scrapes it every 20 ms until they are done: the bodies and the peak of
+/// `llamacpp:requests_deferred`.
+async fn backlog(
+    slots: u32,
+    extra: &[&str],
+    n: usize,
+    max_tokens: u32,
+) -> Option<(String, Vec<String>, f64)> {
+    let server = testkit::llama::server_with(slots, 1024, extra)?;
     let c = client();
     let url = format!("http://{}/metrics", server.addr);
-    let in_flight = 26;
     let mut tasks = Vec::new();
-    for i in 0..in_flight {
+    for i in 0..n {
         let (c, addr) = (c.clone(), server.addr.clone());
-        tasks.push(tokio::spawn(async move { chat(&c, &addr, i, 900).await }));
+        tasks.push(tokio::spawn(
+            async move { chat(&c, &addr, i, max_tokens).await },
+        ));
     }
-    // Every scrape while the requests drain, as Strata would take them every 15 s.
     let mut bodies = Vec::new();
     let mut peak = 0.0f64;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -170,6 +174,36 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
     for t in tasks {
         t.await.expect("request finished");
     }
+    Some((server.addr.clone(), bodies, peak))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_deferred_only_counts_what_the_http_threads_hold() {
+    // llama-server's HTTP pool defaults to max(np + 4, cores - 1) threads; a request waits
+    // for a slot (and counts as deferred) only once a thread holds it, and one thread
+    // answers the scrape: the rest of a backlog waits unseen in the socket queue.
+    let slots = 2;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let threads = (slots + 4).max(cores.saturating_sub(1));
+    let n = threads as usize + 6;
+    let Some((_, _, peak)) = backlog(slots, &[], n, 300).await else {
+        return;
+    };
+    assert!(peak >= 1.0, "{n} requests on {slots} slots: none deferred");
+    assert!(
+        peak <= (threads - slots) as f64,
+        "{n} requests on {slots} slots and {threads} HTTP threads: {peak} deferred"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
+    let (slots, in_flight) = (2, 26);
+    let Some((addr, bodies, peak)) =
+        backlog(slots, &["--threads-http", "64"], in_flight, 400).await
+    else {
+        return;
+    };
     assert!(
         peak > 20.0,
         "{in_flight} requests on {slots} slots deferred only {peak} at most"
@@ -181,7 +215,7 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
     let backup = pack_expr("LLMRequestQueueBackup");
     let slots_out = pack_expr("DiagnosisSlotsExhausted");
     let (mut backup_at, mut slots_at) = (None, None);
-    let target: LabelSet = vec![("instance".into(), server.addr.clone())];
+    let target: LabelSet = vec![("instance".into(), addr)];
     for (i, body) in bodies.iter().enumerate() {
         let t = 1_000_000 + i as i64 * 15_000;
         let exp = expo::parse(body, expo::Format::Prometheus);
@@ -210,6 +244,9 @@ async fn more_requests_than_slots_back_up_the_queue_and_raise_the_alert() {
         }
         if slots_at.is_none() && fired(&slots_out) {
             slots_at = Some(i);
+        }
+        if backup_at.is_some() && slots_at.is_some() {
+            break;
         }
     }
     assert!(

@@ -38,6 +38,11 @@ pub fn find() -> Option<(PathBuf, PathBuf)> {
 /// `ctx_per_slot` tokens each, one compute thread; ready once `/health` answers 200 (the
 /// model is loaded). `None` when it is not built (see [`find`]).
 pub fn server(slots: u32, ctx_per_slot: u32) -> Option<Peer> {
+    server_with(slots, ctx_per_slot, &[])
+}
+
+/// [`server`] with `extra` arguments (e.g. `--threads-http N`).
+pub fn server_with(slots: u32, ctx_per_slot: u32, extra: &[&str]) -> Option<Peer> {
     let (bin, model) = find()?;
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -61,6 +66,7 @@ pub fn server(slots: u32, ctx_per_slot: u32) -> Option<Peer> {
         "--no-warmup",
     ]
     .iter()
+    .chain(extra)
     .map(|s| s.to_string())
     .collect();
     Some(start(&bin.to_string_lossy(), &args, &addr, "/health"))
