@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test Strata has, on a fresh machine: installs the real peers the tests talk to
-# (promtool from Debian's prometheus package, the OpenAI Python SDK, cargo-fuzz if missing),
+# (promtool from Debian's prometheus package, the OpenAI Python SDK, a CPU llama-server
+# built from source with a tiny generated model, cargo-fuzz if missing),
 # then the whole workspace's tests, then bounded fuzz runs of the exposition parser and the
 # PromQL engine.
 #   FUZZ_SECONDS   fuzzing time budget (default 60; 0 skips fuzzing)
@@ -49,6 +50,8 @@ if ! command -v tmux >/dev/null 2>&1; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends tmux >/dev/null
 fi
+echo "== llama-server and its tiny model (built once from PyPI's llama-cpp-python sdist, cached in ~/.cache/strata)"
+scripts/llama-server.sh >/dev/null
 echo "== npm ci in crates/strata/tests/browser (playwright-core, pinned by package-lock.json)"
 (cd crates/strata/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 echo "== npm ci in crates/strata/tests/grafana (@grafana/schema and TypeScript: the generated dashboards are type-checked)"

@@ -51,14 +51,146 @@ pub enum VllmMetrics {
     V0,
 }
 
+/// A release whose `/metrics` the simulator reproduces (`strata sim --engine-version`): the
+/// metric names and label sets that release registers, as read from its source. Without one
+/// the simulator writes its long-standing mix of the current names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EngineVersion {
+    /// vLLM 0.8.5 with the V0 engine (`VLLM_USE_V1=0`): no `engine` label.
+    Vllm085V0,
+    /// vLLM 0.8.5 on V1: `gpu_cache_usage_perc`, prefix caching in blocks, TPOT only.
+    Vllm085,
+    /// vLLM 0.10.2: the `kv_cache_usage_perc` / `inter_token_latency_seconds` names beside the
+    /// old ones.
+    Vllm0102,
+    /// vLLM 0.14.0: old names gone, `request_time_per_output_token_seconds`,
+    /// `finished_reason="error"`.
+    Vllm014,
+    /// vLLM 0.33.0: admission rejections, waiting by reason, cached prompt tokens,
+    /// `finished_reason="repetition"`.
+    Vllm033,
+    /// SGLang 0.4.10: `engine_type`/`tp_rank`/`pp_rank` on scheduler series,
+    /// `total_retracted_reqs`.
+    Sglang0410,
+    /// SGLang 0.5.4: queue time histogram, `num_retracted_reqs` gauge.
+    Sglang054,
+    /// SGLang 0.5.23: `moe_ep_rank`/`dp_rank`, `is_streaming`, `cache_source`, the
+    /// `num_retracted_requests_total` counter.
+    Sglang0523,
+    /// TGI 3.3.7: `tgi_batch_max_total_tokens`, `tgi_request_failure{err="generation"}`.
+    Tgi337,
+    /// llama.cpp before PR #26920: no `prompt_tokens_cached_total`.
+    LlamacppBefore26920,
+    /// llama.cpp as vendored in llama-cpp-python 0.3.36.
+    Llamacpp0336,
+}
+
+/// Every release: engine, `--engine-version` name, variant.
+const VERSIONS: &[(EngineKind, &str, EngineVersion)] = &[
+    (EngineKind::Vllm, "0.8.5-v0", EngineVersion::Vllm085V0),
+    (EngineKind::Vllm, "0.8.5", EngineVersion::Vllm085),
+    (EngineKind::Vllm, "0.10.2", EngineVersion::Vllm0102),
+    (EngineKind::Vllm, "0.14.0", EngineVersion::Vllm014),
+    (EngineKind::Vllm, "0.33.0", EngineVersion::Vllm033),
+    (EngineKind::Sglang, "0.4.10", EngineVersion::Sglang0410),
+    (EngineKind::Sglang, "0.5.4", EngineVersion::Sglang054),
+    (EngineKind::Sglang, "0.5.23", EngineVersion::Sglang0523),
+    (EngineKind::Tgi, "3.3.7", EngineVersion::Tgi337),
+    (
+        EngineKind::Llamacpp,
+        "before-26920",
+        EngineVersion::LlamacppBefore26920,
+    ),
+    (EngineKind::Llamacpp, "0.3.36", EngineVersion::Llamacpp0336),
+];
+
+impl EngineVersion {
+    /// The `--engine-version` names known for `engine`, oldest first.
+    pub fn names(engine: EngineKind) -> Vec<&'static str> {
+        VERSIONS
+            .iter()
+            .filter(|(e, _, _)| *e == engine)
+            .map(|(_, n, _)| *n)
+            .collect()
+    }
+
+    /// Parses `--engine-version` for `engine`; the error lists the known names.
+    pub fn parse(engine: EngineKind, name: &str) -> Result<EngineVersion, String> {
+        VERSIONS
+            .iter()
+            .find(|(e, n, _)| *e == engine && *n == name)
+            .map(|(_, _, v)| *v)
+            .ok_or_else(|| {
+                format!(
+                    "no {} release `{name}` is simulated; one of: {}",
+                    engine.name(),
+                    EngineVersion::names(engine).join(", ")
+                )
+            })
+    }
+
+    /// The engine this release belongs to.
+    pub fn engine(self) -> EngineKind {
+        VERSIONS
+            .iter()
+            .find(|(_, _, v)| *v == self)
+            .map_or(EngineKind::Vllm, |(e, _, _)| *e)
+    }
+}
+
+/// Which DCGM exporter the simulated GPUs' `/metrics` reproduces (`strata sim
+/// --dcgm-version`). Without one: the exporter with the counters file `strata generate
+/// dcgm-counters` writes (profiling, clock-event and NVLink fields on), under Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DcgmVersion {
+    /// dcgm-exporter 4.5.3 with its default counters, outside Kubernetes: no
+    /// `PROF_SM_ACTIVE`/`SM_OCCUPANCY`, no clock-event reasons, no `PROF_NVLINK_*`;
+    /// label `Hostname`.
+    Stock453,
+    /// The same under an old Kubernetes setup: `pod_name`, `pod_namespace`,
+    /// `container_name`, `pod_uid`.
+    Stock453OldK8s,
+    /// dcgm-exporter main (after PR #655) with the default counters under Kubernetes:
+    /// label `hostname`, `pod`, `namespace`, `container`, `pod_uid`.
+    Main,
+}
+
+impl DcgmVersion {
+    /// Every `--dcgm-version` name and its variant.
+    pub const ALL: [(&'static str, DcgmVersion); 3] = [
+        ("4.5.3", DcgmVersion::Stock453),
+        ("4.5.3-old-k8s", DcgmVersion::Stock453OldK8s),
+        ("main", DcgmVersion::Main),
+    ];
+
+    /// Parses `--dcgm-version`; the error lists the known names.
+    pub fn parse(name: &str) -> Result<DcgmVersion, String> {
+        DcgmVersion::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = DcgmVersion::ALL.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "no DCGM exporter `{name}` is simulated; one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 /// A simulator run. Every field has a default ([`SimConfig::new`]); `None` limits take the
 /// profile's or the engine's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Dialect.
     pub engine: EngineKind,
-    /// vLLM metric generation.
+    /// vLLM metric generation (when no `version` is set).
     pub vllm_metrics: VllmMetrics,
+    /// The release whose metric names and labels to write; `None`: the default mix.
+    pub version: Option<EngineVersion>,
+    /// The DCGM exporter to reproduce; `None`: Strata's counters under Kubernetes.
+    pub dcgm: Option<DcgmVersion>,
     /// Model and GPU profile.
     pub profile: &'static Profile,
     /// Simulated GPUs (the engine shards the model over all of them); `None`: the
@@ -102,6 +234,8 @@ impl SimConfig {
         SimConfig {
             engine,
             vllm_metrics: VllmMetrics::V1,
+            version: None,
+            dcgm: None,
             profile: Profile::default_profile(),
             gpus: None,
             scenario: Scenario::Healthy,

@@ -588,6 +588,7 @@ impl Engine {
                 pod: &self.cfg.pod,
                 container,
                 namespace: "inference",
+                version: self.cfg.dcgm,
             },
         )
     }

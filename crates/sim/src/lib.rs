@@ -27,7 +27,7 @@ pub mod server;
 pub mod traffic;
 pub mod virtual_time;
 
-pub use config::{EngineKind, SimConfig, VllmMetrics};
+pub use config::{DcgmVersion, EngineKind, EngineVersion, SimConfig, VllmMetrics};
 pub use engine::{Engine, RequestRecord};
 pub use scenario::Scenario;
 pub use scheduler::{FinishReason, Profile};

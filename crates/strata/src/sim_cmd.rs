@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use sim::server::{self, ZeroCost};
-use sim::{EngineKind, Profile, Scenario, SimConfig, VirtualRun, VllmMetrics};
+use sim::{
+    DcgmVersion, EngineKind, EngineVersion, Profile, Scenario, SimConfig, VirtualRun, VllmMetrics,
+};
 
 /// `strata sim`
 #[derive(Debug, Args)]
@@ -50,6 +52,16 @@ pub struct SimArgs {
     /// vLLM metric names: v1 (current) or v0 (gpu_cache_usage_perc, num_requests_swapped).
     #[arg(long, value_enum, default_value = "v1")]
     pub vllm_metrics: VllmMetricsArg,
+    /// Reproduce one release's /metrics names and labels, as read from its source
+    /// (vllm: 0.8.5-v0, 0.8.5, 0.10.2, 0.14.0, 0.33.0; sglang: 0.4.10, 0.5.4, 0.5.23;
+    /// tgi: 3.3.7; llamacpp: before-26920, 0.3.36). Default: the current names.
+    #[arg(long, value_name = "VERSION")]
+    pub engine_version: Option<String>,
+    /// Reproduce a stock DCGM exporter's /metrics: 4.5.3 (default counters, `Hostname`),
+    /// 4.5.3-old-k8s (with pod_name/pod_namespace/container_name) or main (`hostname`,
+    /// pod/namespace/container). Default: Strata's counters file, under Kubernetes.
+    #[arg(long, value_name = "VERSION", value_parser = DcgmVersion::parse)]
+    pub dcgm_version: Option<DcgmVersion>,
     /// Served model name (default: the profile's).
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
@@ -154,7 +166,7 @@ fn parse_any_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl SimArgs {
-    fn config(&self, hostname: String) -> SimConfig {
+    fn config(&self, hostname: String) -> Result<SimConfig, String> {
         let engine = match self.engine {
             EngineArg::Vllm => EngineKind::Vllm,
             EngineArg::Tgi => EngineKind::Tgi,
@@ -176,13 +188,20 @@ impl SimArgs {
         cfg.max_num_seqs = self.max_num_seqs;
         cfg.num_blocks = self.kv_blocks;
         cfg.hostname = hostname;
-        cfg
+        cfg.version = match &self.engine_version {
+            Some(v) => Some(
+                EngineVersion::parse(engine, v).map_err(|e| format!("--engine-version: {e}"))?,
+            ),
+            None => None,
+        };
+        cfg.dcgm = self.dcgm_version;
+        Ok(cfg)
     }
 }
 
 /// Runs `strata sim`.
 pub fn run(args: SimArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let cfg = args.config(crate::host::hostname());
+    let cfg = args.config(crate::host::hostname())?;
     if let Some(d) = args.virtual_for {
         return run_virtual(&cfg, d, args.scrape_every, args.out.as_deref());
     }

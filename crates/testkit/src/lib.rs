@@ -4,6 +4,7 @@
 //!   started on loopback with their data in a temp dir, killed on drop; a missing peer skips
 //!   the test, or fails it under `STRATA_REQUIRE_PEERS=1`;
 //! - [`sdk`]: the real OpenAI Python SDK as a client;
+//! - [`llama`]: a real llama.cpp `llama-server` on a tiny generated model;
 //! - [`live`]: real `strata sim` / `strata up` / `strata demo` processes on free ports;
 //! - [`db`]: the store-backed `Query`/`Append` the rule tests evaluate against;
 //! - [`prometheus`]: a real Prometheus loaded with the same points as the embedded store,
@@ -14,6 +15,7 @@
 
 pub mod db;
 pub mod live;
+pub mod llama;
 pub mod peer;
 pub mod prometheus;
 pub mod sdk;

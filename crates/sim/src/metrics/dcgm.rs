@@ -1,8 +1,11 @@
 //! The DCGM exporter's `/metrics`: default counters plus the profiling (DCP) fields, one
 //! series per GPU with the exporter's identity labels, and the pod labels the exporter
-//! adds under Kubernetes for GPUs assigned to a pod (how engines and GPUs are joined).
+//! adds under Kubernetes for GPUs assigned to a pod (how engines and GPUs are joined). A
+//! [`DcgmVersion`] reproduces a stock exporter instead: its default counters only, and the
+//! identity and pod labels of that release.
 
 use super::{Families, LeStyle};
+use crate::config::DcgmVersion;
 use crate::gpu::Gpu;
 
 /// Where the GPUs run.
@@ -16,34 +19,71 @@ pub struct Placement<'a> {
     pub container: &'a str,
     /// `namespace` label.
     pub namespace: &'a str,
+    /// The exporter release to reproduce; `None`: Strata's counters under Kubernetes.
+    pub version: Option<DcgmVersion>,
+}
+
+/// Fields the stock exporter's default counters files leave out (commented out, or in
+/// neither `default-counters.csv` nor `dcp-metrics-included.csv`).
+const NOT_IN_STOCK: &[&str] = &[
+    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
+    "DCGM_FI_PROF_SM_ACTIVE",
+    "DCGM_FI_PROF_SM_OCCUPANCY",
+    "DCGM_FI_PROF_NVLINK_TX_BYTES",
+    "DCGM_FI_PROF_NVLINK_RX_BYTES",
+];
+
+/// The identity and pod labels of one GPU's series, as `at`'s exporter writes them.
+fn identity(g: &Gpu, at: &Placement<'_>) -> Vec<(String, String)> {
+    let host = if at.version == Some(DcgmVersion::Main) {
+        "hostname"
+    } else {
+        "Hostname"
+    };
+    let mut l = vec![
+        ("gpu", g.id.index.to_string()),
+        ("UUID", g.id.uuid.clone()),
+        ("pci_bus_id", g.id.pci_bus_id.clone()),
+        ("device", g.id.device.clone()),
+        ("modelName", g.id.model_name.clone()),
+        (host, at.hostname.to_string()),
+        ("DCGM_FI_DRIVER_VERSION", DRIVER.to_string()),
+    ];
+    let pod = |names: [&'static str; 3]| {
+        [
+            (names[0], at.container.to_string()),
+            (names[1], at.namespace.to_string()),
+            (names[2], at.pod.to_string()),
+        ]
+    };
+    // A stable stand-in for the pod's UID.
+    let uid = format!("{:08x}-0000-4000-8000-000000000000", at.pod.len());
+    match at.version {
+        None => l.extend(pod(["container", "namespace", "pod"])),
+        Some(DcgmVersion::Stock453) => {}
+        Some(DcgmVersion::Stock453OldK8s) => {
+            l.extend(pod(["container_name", "pod_namespace", "pod_name"]));
+            l.push(("pod_uid", uid));
+        }
+        Some(DcgmVersion::Main) => {
+            l.extend(pod(["container", "namespace", "pod"]));
+            l.push(("pod_uid", uid));
+        }
+    }
+    l.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 const DRIVER: &str = "570.133.20";
 
 /// Renders every GPU in the exporter's format.
 pub fn render(gpus: &[Gpu], at: &Placement<'_>) -> String {
-    let labels: Vec<Vec<(String, String)>> = gpus
-        .iter()
-        .map(|g| {
-            [
-                ("gpu", g.id.index.to_string()),
-                ("UUID", g.id.uuid.clone()),
-                ("pci_bus_id", g.id.pci_bus_id.clone()),
-                ("device", g.id.device.clone()),
-                ("modelName", g.id.model_name.clone()),
-                ("Hostname", at.hostname.to_string()),
-                ("DCGM_FI_DRIVER_VERSION", DRIVER.to_string()),
-                ("container", at.container.to_string()),
-                ("namespace", at.namespace.to_string()),
-                ("pod", at.pod.to_string()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
-        })
-        .collect();
+    let labels: Vec<Vec<(String, String)>> = gpus.iter().map(|g| identity(g, at)).collect();
     let mut f = Families::new(LeStyle::Integer);
+    let stock = at.version.is_some();
     let mut fam = |name: &str, help: &str, t: expo::MetricType, value: &dyn Fn(&Gpu) -> f64| {
+        if stock && NOT_IN_STOCK.contains(&name) {
+            return;
+        }
         let rows: Vec<(Vec<(&str, &str)>, f64)> = gpus
             .iter()
             .zip(&labels)
@@ -142,6 +182,27 @@ pub fn render(gpus: &[Gpu], at: &Placement<'_>) -> String {
         Counter,
         &|g| g.nvlink_total_bytes.floor(),
     );
+    if stock {
+        // On by default in the stock counters files; the simulated GPUs never remap rows.
+        fam(
+            "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+            "Number of remapped rows for correctable errors",
+            Counter,
+            &|_| 0.0,
+        );
+        fam(
+            "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+            "Number of remapped rows for uncorrectable errors",
+            Counter,
+            &|_| 0.0,
+        );
+        fam(
+            "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+            "Whether remapping of rows has failed",
+            Gauge,
+            &|_| 0.0,
+        );
+    }
     fam(
         "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
         "Current clock throttle reasons (bitmask of DCGM_CLOCKS_THROTTLE_REASON_*)",

@@ -3,8 +3,11 @@
 //! starts a new window, as the real server does.
 
 use super::{Families, LeStyle, Live, Stats};
+use crate::config::{EngineVersion, SimConfig};
 
-pub(super) fn render(live: &Live, s: &mut Stats) -> String {
+pub(super) fn render(cfg: &SimConfig, live: &Live, s: &mut Stats) -> String {
+    // Before PR #26920 cached prompt tokens were neither counted nor exposed.
+    let cached = cfg.version != Some(EngineVersion::LlamacppBefore26920);
     let none: [(&str, &str); 0] = [];
     let w = std::mem::take(&mut s.window);
     let per = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
@@ -15,12 +18,14 @@ pub(super) fn render(live: &Live, s: &mut Stats) -> String {
         &none,
         (s.prompt_tokens - s.prefix_hits) as f64,
     );
-    f.counter(
-        "llamacpp:prompt_tokens_cached_total",
-        Some("Number of prompt tokens reused from the cache"),
-        &none,
-        s.prefix_hits as f64,
-    );
+    if cached {
+        f.counter(
+            "llamacpp:prompt_tokens_cached_total",
+            Some("Number of prompt tokens reused from the cache"),
+            &none,
+            s.prefix_hits as f64,
+        );
+    }
     f.counter(
         "llamacpp:prompt_seconds_total",
         Some("Total time spent processing prompts"),

@@ -417,7 +417,7 @@ pub fn render_engine(cfg: &SimConfig, live: &Live, stats: &mut Stats) -> String 
         EngineKind::Vllm => vllm::render(cfg, live, stats),
         EngineKind::Tgi => tgi::render(cfg, live, stats),
         EngineKind::Sglang => sglang::render(cfg, live, stats),
-        EngineKind::Llamacpp => llamacpp::render(live, stats),
+        EngineKind::Llamacpp => llamacpp::render(cfg, live, stats),
     }
 }
 

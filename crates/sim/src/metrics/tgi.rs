@@ -8,7 +8,8 @@ use expo::MetricType;
 use super::{Families, LeStyle, Live, Stats};
 use crate::config::SimConfig;
 
-pub(super) fn render(_cfg: &SimConfig, live: &Live, s: &Stats) -> String {
+pub(super) fn render(cfg: &SimConfig, live: &Live, s: &Stats) -> String {
+    let release = cfg.version.is_some();
     let mut f = Families::new(LeStyle::Integer);
     let none: [(&str, &str); 0] = [];
     f.gauge("tgi_queue_size", None, &none, live.waiting as f64);
@@ -19,6 +20,15 @@ pub(super) fn render(_cfg: &SimConfig, live: &Live, s: &Stats) -> String {
         &none,
         live.reserved_tokens as f64,
     );
+    if release {
+        // The KV token budget the batch may fill (v3 backends, `--max-batch-total-tokens`).
+        f.gauge(
+            "tgi_batch_max_total_tokens",
+            None,
+            &none,
+            live.num_blocks as f64 * 16.0,
+        );
+    }
     f.counter("tgi_request_count", None, &none, s.received as f64);
     f.counter(
         "tgi_request_success",
@@ -26,10 +36,14 @@ pub(super) fn render(_cfg: &SimConfig, live: &Live, s: &Stats) -> String {
         &none,
         (s.finished[0] + s.finished[1]) as f64,
     );
-    let failures = vec![
+    let mut failures = vec![
         (vec![("err", "overloaded")], s.overloaded as f64),
         (vec![("err", "validation")], s.invalid as f64),
     ];
+    if release {
+        // Errors raised while generating; the simulated backend never fails.
+        failures.push((vec![("err", "generation")], 0.0));
+    }
     f.multi("tgi_request_failure", None, MetricType::Counter, &failures);
     f.histogram("tgi_request_duration", None, &none, &s.e2e);
     f.histogram(
