@@ -51,14 +51,16 @@ impl EngineEndpoint {
             return None;
         }
         let instance = spec.instance();
-        // Autodetected targets are named for their dialect; others are not known yet.
-        let engine = if crate::dialect::table(&spec.job).is_some() {
-            spec.job.as_str()
-        } else {
-            "engine"
+        // Autodetected targets are named for their dialect; a URL given without one is named
+        // by its address (not a made-up `engine@…`): readers take the display name from
+        // `strata_engine_info`, joined on `instance`, once the first scrape detected it.
+        let name = match (spec.name.as_deref(), crate::dialect::table(&spec.job)) {
+            (Some(n), _) if !n.is_empty() => n.to_string(),
+            (_, Some(_)) => display_name(None, &spec.job, &instance),
+            _ => instance.clone(),
         };
         Some(EngineEndpoint {
-            name: display_name(spec.name.as_deref(), engine, &instance),
+            name,
             port: spec.url.port_or_known_default()?,
             instance,
         })
