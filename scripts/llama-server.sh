@@ -22,7 +22,14 @@ pip_install() {
     python3 -m pip install --quiet --break-system-packages "$@"
 }
 
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
 if [ ! -x "$bin" ]; then
+  if ! command -v c++ >/dev/null 2>&1; then
+    echo "== installing g++ (llama.cpp is C++)" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends g++ >/dev/null
+  fi
   command -v cmake >/dev/null 2>&1 || pip_install cmake
   command -v ninja >/dev/null 2>&1 || pip_install ninja
   # --no-build-isolation: pip would otherwise build the sdist's build backend (and CMake) from
