@@ -122,6 +122,16 @@ struct Outcome {
 
 /// Plays `cfg` for `secs` of virtual time, scraping and evaluating every `every_s`.
 fn run(cfg: &SimConfig, secs: f64, every_s: f64) -> Outcome {
+    run_switching(cfg, secs, every_s, &[])
+}
+
+/// [`run`], switching scenario at the given `(seconds, scenario)`.
+fn run_switching(
+    cfg: &SimConfig,
+    secs: f64,
+    every_s: f64,
+    switches: &[(f64, Scenario)],
+) -> Outcome {
     let model = cfg.model_name().to_string();
     let db = Db::new();
     let groups = rules::packs::groups("chat").expect("packs load");
@@ -135,6 +145,9 @@ fn run(cfg: &SimConfig, secs: f64, every_s: f64) -> Outcome {
     let mut gateway = Gateway::default();
     let mut findings = BTreeSet::new();
     let mut run = VirtualRun::new(cfg, secs, every_s);
+    for (t, sc) in switches {
+        run = run.switch_at(*t, *sc);
+    }
     while let Some(s) = run.next() {
         let t = T0 + s.t_ms as i64;
         for (job, instance, body) in [
@@ -449,4 +462,95 @@ fn refusal_spike_is_diagnosed_from_the_gateway_and_a_smaller_rise_is_not() {
     let o = quality(Scenario::RefusalSpike, "refusal_spike", 0.2);
     let share = last_evidence(&o, 0);
     assert!((0.1..0.2).contains(&share), "{share}");
+}
+
+/// How long each fault plays before the switch back: long enough for its diagnosis to
+/// open (the quality faults begin 4 minutes in and compare with the hour before).
+fn fault_secs(sc: Scenario) -> f64 {
+    if sc.effects().quality.is_some() {
+        600.0
+    } else {
+        480.0
+    }
+}
+
+/// Seconds after the switch back by which every finding must have closed, and how long
+/// after that nothing may open (the demo: healthy within 5 minutes, quiet 10 more).
+const RECOVER_S: f64 = 300.0;
+const QUIET_S: f64 = 600.0;
+
+/// Healthy minutes before each fault (the hour-long baselines then hold normal values).
+const LEAD_S: f64 = 300.0;
+
+/// What went wrong in the recovery of `sc` (empty: a clean recovery): healthy for
+/// [`LEAD_S`], the fault for [`fault_secs`], then healthy again for 15 minutes.
+fn recovery_faults(sc: Scenario) -> Vec<String> {
+    let mut cfg = config(sc, 1.0);
+    cfg.gpus = Some(cfg.gpu_count());
+    cfg.scenario = Scenario::Healthy;
+    let switch = LEAD_S + fault_secs(sc);
+    let every = if sc.effects().quality.is_some() || sc == Scenario::NvlinkSaturated {
+        SLOW_EVERY_S
+    } else {
+        EVERY_S
+    };
+    let o = run_switching(
+        &cfg,
+        switch + RECOVER_S + QUIET_S,
+        every,
+        &[(LEAD_S, sc), (switch, Scenario::Healthy)],
+    );
+    let at = |ms: i64| (ms - T0) / 1000;
+    let switch_ms = T0 + (switch * 1000.0) as i64;
+    let mut bad = Vec::new();
+    if o.triage.findings.history().next().is_none() {
+        bad.push(format!("{sc}: the fault opened no finding"));
+    }
+    for f in o.triage.findings.history() {
+        match f.ended_ms {
+            None => bad.push(format!(
+                "{sc}: {} (opened at {} s) is still open {} s after the switch back",
+                f.name,
+                at(f.started_ms),
+                RECOVER_S + QUIET_S
+            )),
+            Some(end) if end > switch_ms + (RECOVER_S * 1000.0) as i64 => bad.push(format!(
+                "{sc}: {} closed {} s after the switch back",
+                f.name,
+                (end - switch_ms) / 1000
+            )),
+            Some(_) => {}
+        }
+        if f.started_ms > switch_ms {
+            bad.push(format!(
+                "{sc}: {} opened {} s after the switch back",
+                f.name,
+                (f.started_ms - switch_ms) / 1000
+            ));
+        }
+    }
+    let pages: Vec<String> = o
+        .triage
+        .all_alerts()
+        .iter()
+        .map(|a| format!("{:?}", a.labels))
+        .collect();
+    if !pages.is_empty() {
+        bad.push(format!(
+            "{sc}: alerts still fire {} s after the switch back: {pages:?}",
+            RECOVER_S + QUIET_S
+        ));
+    }
+    bad
+}
+
+#[test]
+fn every_fault_recovers_cleanly_after_switching_back_to_healthy() {
+    let bad: Vec<String> = Scenario::ALL
+        .into_iter()
+        .filter(|sc| *sc != Scenario::Healthy)
+        .filter(|sc| std::env::var("SC").ok().is_none_or(|v| v == sc.name()))
+        .flat_map(recovery_faults)
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

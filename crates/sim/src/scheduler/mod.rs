@@ -108,6 +108,9 @@ pub struct Seq {
     pub last_token_at: f64,
     /// Times preempted.
     pub preemptions: u32,
+    /// The client's read timeout, s: while it waits, a request that got no token for this
+    /// long is given up by its client (`None`: the client waits forever).
+    pub client_timeout_s: Option<f64>,
 }
 
 impl Seq {
@@ -135,6 +138,7 @@ impl Seq {
             first_token_at: None,
             last_token_at: arrival,
             preemptions: 0,
+            client_timeout_s: None,
         }
     }
 
@@ -223,6 +227,21 @@ impl Scheduler {
         }
         self.waiting.push_back(seq);
         Ok(())
+    }
+
+    /// Removes the waiting requests whose client gave up by `now` (no token for longer
+    /// than its [`Seq::client_timeout_s`]), as a client's read timeout cancels them.
+    /// Only between steps.
+    pub fn expire(&mut self, now: f64) -> Vec<Seq> {
+        debug_assert!(self.in_flight.is_empty());
+        let (gone, kept): (VecDeque<Seq>, VecDeque<Seq>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|s| s.client_timeout_s.is_some_and(|t| now - s.last_token_at > t));
+        self.waiting = kept;
+        for s in &gone {
+            self.pool.release(s.blocks);
+        }
+        gone.into()
     }
 
     /// Requests waiting.
