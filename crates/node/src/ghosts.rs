@@ -75,7 +75,11 @@ mod tests {
                 sample("llm_waiting", &old, now - LOOKBACK_MS - 1),
             ],
         );
-        assert_eq!(end_restored_series(&store, now), 2, "dead and back, not old");
+        assert_eq!(
+            end_restored_series(&store, now),
+            2,
+            "dead and back, not old"
+        );
         assert_eq!(end_restored_series(&store, now + 1), 0, "ended once");
         store.append("t", [sample("llm_waiting", &back, now + 10_000)]);
         let last = |labels: &[(String, String)]| {
@@ -86,7 +90,14 @@ mod tests {
                 .and_then(|(_, s)| s.last().copied())
         };
         let (t, v) = last(&dead).expect("dead series");
-        assert!(t == now && is_stale(v), "the dead instance ended at restore");
-        assert_eq!(last(&back), Some((now + 10_000, 3.0)), "resumed at its scrape");
+        assert!(
+            t == now && is_stale(v),
+            "the dead instance ended at restore"
+        );
+        assert_eq!(
+            last(&back),
+            Some((now + 10_000, 3.0)),
+            "resumed at its scrape"
+        );
     }
 }

@@ -243,10 +243,7 @@ impl Findings {
     /// diagnosis (or by one of its symptoms) becomes a symptom of that finding; every
     /// alert muted by any firing alert is listed as inhibited.
     pub fn relate(&mut self, firing: &[Alert], inhibit: &[InhibitRule]) {
-        let firing: Vec<&Alert> = firing
-            .iter()
-            .filter(|a| a.state == State::Firing)
-            .collect();
+        let firing: Vec<&Alert> = firing.iter().filter(|a| a.state == State::Firing).collect();
         let mutes = |src: &Labels, target: &Labels| inhibit.iter().any(|r| r.mutes(src, target));
         self.muted = firing
             .iter()
@@ -391,7 +388,10 @@ fn engine_ref(member: &Labels, t_ms: i64, query: &dyn Query) -> EngineRef {
     let instance = label(member, "instance");
     let quoted = instance.replace('\\', "\\\\").replace('"', "\\\"");
     let info = query
-        .instant(&format!("strata_engine_info{{instance=\"{quoted}\"}}"), t_ms)
+        .instant(
+            &format!("strata_engine_info{{instance=\"{quoted}\"}}"),
+            t_ms,
+        )
         .ok()
         .and_then(|r| r.into_iter().next())
         .map(|(l, _)| l)
@@ -523,7 +523,11 @@ mod tests {
         let points = &ev.series[0].points;
         let (before, since): (Vec<&(i64, f64)>, Vec<&(i64, f64)>) =
             points.iter().partition(|p| p.0 < 1000);
-        assert_eq!(before.len(), BASELINE_POINTS as usize, "baseline before onset");
+        assert_eq!(
+            before.len(),
+            BASELINE_POINTS as usize,
+            "baseline before onset"
+        );
         assert!(before.iter().all(|p| p.0 >= 1000 - 10_000), "{before:?}");
         assert_eq!(
             since,
@@ -553,7 +557,10 @@ mod tests {
         let mut f = Findings::new(60_000);
         f.observe(
             10_000,
-            &[alert_on("a", State::Firing, 10_000), alert_on("c", State::Firing, 10_000)],
+            &[
+                alert_on("a", State::Firing, 10_000),
+                alert_on("c", State::Firing, 10_000),
+            ],
             &Fixed,
         );
         let open: Vec<&Finding> = f.open().collect();
@@ -613,7 +620,10 @@ mod tests {
             .collect();
         assert_eq!(
             muted,
-            [("LLMKVCacheExhaustion", "a"), ("LLMRequestQueueBackup", "a")],
+            [
+                ("LLMKVCacheExhaustion", "a"),
+                ("LLMRequestQueueBackup", "a")
+            ],
             "the queue of b is no symptom"
         );
     }
@@ -624,13 +634,21 @@ mod tests {
             "- title: 'KV cache used'\n  unit: percent\n  threshold: 0.95\n  expr: 'max(kv)'\n",
         );
         assert_eq!(
-            (e[0].title.as_str(), e[0].unit.as_str(), e[0].threshold, e[0].expr.as_str()),
+            (
+                e[0].title.as_str(),
+                e[0].unit.as_str(),
+                e[0].threshold,
+                e[0].expr.as_str()
+            ),
             ("KV cache used", "percent", Some(0.95), "max(kv)")
         );
         let old = parse_evidence("max(a)\n\nsum(b)\n");
         let exprs: Vec<&str> = old.iter().map(|e| e.title.as_str()).collect();
         assert_eq!(exprs, ["max(a)", "sum(b)"]);
-        assert!(old.iter().all(|e| e.threshold.is_none() && e.unit.is_empty()));
+        assert!(
+            old.iter()
+                .all(|e| e.threshold.is_none() && e.unit.is_empty())
+        );
     }
 
     #[test]
@@ -657,7 +675,12 @@ mod tests {
                 for e in parse_evidence(&text.1) {
                     seen += 1;
                     assert!(!e.title.contains('('), "{}: title {:?}", e.expr, e.title);
-                    assert!(UNITS.contains(&e.unit.as_str()), "{}: unit {:?}", e.expr, e.unit);
+                    assert!(
+                        UNITS.contains(&e.unit.as_str()),
+                        "{}: unit {:?}",
+                        e.expr,
+                        e.unit
+                    );
                 }
             }
         }

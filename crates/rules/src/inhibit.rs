@@ -71,7 +71,10 @@ impl InhibitRule {
             && matches_regex(target, &self.target_regex)
             && matches(source, &self.source_match)
             && matches_regex(source, &self.source_regex)
-            && self.equal.iter().all(|l| value(source, l) == value(target, l))
+            && self
+                .equal
+                .iter()
+                .all(|l| value(source, l) == value(target, l))
     }
 }
 

@@ -194,9 +194,9 @@ impl Engine {
                 .effects
                 .gpu0_cooling_c_per_w
                 .unwrap_or(DEFAULT_RESISTANCE);
-            if self.effects.gpu0_xid != 0 {
-                g.xid_last = self.effects.gpu0_xid;
-            }
+            // Leaving an XID scenario stands for the GPU reset its diagnosis asks for,
+            // which clears the last XID as the driver does.
+            g.xid_last = self.effects.gpu0_xid;
         }
         if self.cfg.engine == EngineKind::Tgi {
             let budget = self

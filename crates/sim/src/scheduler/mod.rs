@@ -236,7 +236,10 @@ impl Scheduler {
         debug_assert!(self.in_flight.is_empty());
         let (gone, kept): (VecDeque<Seq>, VecDeque<Seq>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|s| s.client_timeout_s.is_some_and(|t| now - s.last_token_at > t));
+            .partition(|s| {
+                s.client_timeout_s
+                    .is_some_and(|t| now - s.last_token_at > t)
+            });
         self.waiting = kept;
         for s in &gone {
             self.pool.release(s.blocks);
