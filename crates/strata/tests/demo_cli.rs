@@ -178,7 +178,10 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
         .iter()
         .find(|e| e["title"] == "KV cache used")
         .expect("KV evidence");
-    assert_eq!((kv["unit"].as_str(), kv["threshold"].as_f64()), (Some("percent"), Some(0.95)));
+    assert_eq!(
+        (kv["unit"].as_str(), kv["threshold"].as_f64()),
+        (Some("percent"), Some(0.95))
+    );
     let waiting = &thrash["evidence"][0]["series"][0]["points"];
     let first = waiting[0][0].as_i64().expect("points");
     assert!(

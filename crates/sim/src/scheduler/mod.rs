@@ -534,6 +534,21 @@ mod tests {
     }
 
     #[test]
+    fn waiting_requests_expire_on_their_clients_read_timeout() {
+        let mut s = Scheduler::new(cfg(100, Policy::Recompute));
+        let mut patient = Seq::new(1, 0.0, 10, 5, 5);
+        patient.client_timeout_s = None;
+        let mut impatient = Seq::new(2, 0.0, 10, 5, 5);
+        impatient.client_timeout_s = Some(60.0);
+        s.submit(patient).unwrap();
+        s.submit(impatient).unwrap();
+        assert!(s.expire(60.0).is_empty(), "not yet");
+        let gone: Vec<u64> = s.expire(61.0).iter().map(|q| q.id).collect();
+        assert_eq!(gone, [2]);
+        assert_eq!(s.num_waiting(), 1);
+    }
+
+    #[test]
     fn bounded_queue_refuses() {
         let mut c = cfg(100, Policy::Recompute);
         c.max_in_flight = Some(2);
