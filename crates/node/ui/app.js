@@ -647,17 +647,26 @@ async function loadScenario() {
   // The scenario says what is injected, not what is wrong: while findings are open (a
   // backlog still draining after a switch back, say), the line says so.
   let open = [];
+  let pages = [];
   try {
-    const f = await optional("/api/v1/findings");
+    const [f, a] = await Promise.all([optional("/api/v1/findings"), api("/api/v1/alerts")]);
     open = ((f && f.open) || []).filter((x) => x.name !== "incident_mode");
+    const muted = new Set(((f && f.inhibited) || []).map((x) => alertKey(x.labels)));
+    pages = (a.alerts || []).filter(
+      (x) => x.state === "firing" && x.labels.severity === "page" && x.labels.kind !== "diagnosis" && !muted.has(alertKey(x.labels)),
+    );
   } catch {
     open = [];
   }
+  const wrong = [
+    ...open.map((x) => x.name),
+    ...pages.map((x) => x.labels.alertname),
+  ];
   const helpLine = document.getElementById("scenario-help");
-  helpLine.textContent = open.length
-    ? `${line} — but ${open.length} finding${open.length > 1 ? "s are" : " is"} still open (${open.map((x) => x.name).join(", ")}): see Findings`
+  helpLine.textContent = wrong.length
+    ? `${line} — but ${wrong.length} finding${wrong.length > 1 ? "s or page alerts are" : " or page alert is"} still open (${[...new Set(wrong)].join(", ")}): see Findings and Alerts`
     : line;
-  helpLine.dataset.open = String(open.length);
+  helpLine.dataset.open = String(wrong.length);
 }
 
 form.addEventListener("submit", async (ev) => {

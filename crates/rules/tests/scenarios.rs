@@ -145,6 +145,7 @@ fn run_switching(
     );
     let mut gateway = Gateway::default();
     let mut findings = BTreeSet::new();
+    let mut alerts = BTreeSet::new();
     let mut run = VirtualRun::new(cfg, secs, every_s);
     for (t, sc) in switches {
         run = run.switch_at(*t, *sc);
@@ -172,10 +173,17 @@ fn run_switching(
         db.write("gateway", &gateway.points(&model, t));
         triage.step(t, &db, &db);
         findings.extend(triage.findings.open().map(|f| f.name.clone()));
+        // Every alert that fired, muted under a finding or not.
+        alerts.extend(
+            triage
+                .all_alerts()
+                .into_iter()
+                .map(|a| alertname(a).to_string()),
+        );
     }
     Outcome {
         findings,
-        alerts: triage.fired().clone(),
+        alerts,
         triage,
     }
 }
@@ -306,6 +314,29 @@ fn cache_thrash_is_diagnosed_with_its_evidence_and_mutes_queue_backup() {
     };
     assert!(names(o.triage.all_alerts()).contains("LLMRequestQueueBackup"));
     assert!(!names(o.triage.alerts()).contains("LLMRequestQueueBackup"));
+    // One incident for the cause: what the full cache explains nests under the finding,
+    // muted, instead of paging on its own.
+    let nested: BTreeSet<String> = f.symptoms.iter().map(|s| s.alert.clone()).collect();
+    for symptom in [
+        "LLMKVCacheExhaustion",
+        "LLMSwappingOrPreemption",
+        "LLMCacheThrash",
+        "LLMRequestQueueBackup",
+    ] {
+        assert!(nested.contains(symptom), "{symptom} not nested: {nested:?}");
+    }
+    assert!(
+        names(o.triage.alerts()).is_disjoint(&nested),
+        "symptoms are not shown beside their cause: {:?}",
+        names(o.triage.alerts())
+    );
+    assert_eq!(
+        f.engines
+            .iter()
+            .map(|e| e.instance.as_str())
+            .collect::<Vec<_>>(),
+        ["sim:8000"]
+    );
 }
 
 #[test]
