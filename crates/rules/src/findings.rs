@@ -521,8 +521,8 @@ mod tests {
         let ev = &open[0].evidence[0];
         assert_eq!(ev.series.len(), 1, "only instance a");
         let points = &ev.series[0].points;
-        let (before, since): (Vec<&(i64, f64)>, Vec<&(i64, f64)>) =
-            points.iter().partition(|p| p.0 < 1000);
+        let before: Vec<&(i64, f64)> = points.iter().filter(|p| p.0 < 1000).collect();
+        let since: Vec<&(i64, f64)> = points.iter().filter(|p| p.0 >= 1000).collect();
         assert_eq!(
             before.len(),
             BASELINE_POINTS as usize,
