@@ -17,10 +17,9 @@ use crate::inhibit::InhibitRule;
 /// Labels that identify what a finding is about; evidence series are narrowed to them.
 pub const IDENTITY: [&str; 6] = ["instance", "model", "engine", "gpu", "gpu_uuid", "Hostname"];
 
-/// Evidence values sampled before onset, spread over the baseline window.
-const BASELINE_POINTS: i64 = 20;
-/// The longest baseline before onset.
-const BASELINE_MAX_MS: i64 = 10 * 60 * 1000;
+/// The longest baseline before onset (sampled every [`SAMPLE_EVERY_MS`], as the evidence
+/// since onset is).
+const BASELINE_MAX_MS: i64 = 5 * 60 * 1000;
 /// Evidence of an open finding is sampled at most this often.
 const SAMPLE_EVERY_MS: i64 = 10_000;
 
@@ -193,8 +192,8 @@ impl Findings {
                         };
                         open.members.insert(a.labels.clone(), identity(&a.labels));
                         let start = open.finding.started_ms;
-                        for i in 0..BASELINE_POINTS {
-                            let at = start - baseline + i * baseline / BASELINE_POINTS;
+                        for i in 0..(baseline / SAMPLE_EVERY_MS).max(1) {
+                            let at = start - baseline + i * SAMPLE_EVERY_MS;
                             sample(&mut open, at, i64::MAX, query);
                         }
                         open
@@ -523,12 +522,7 @@ mod tests {
         let points = &ev.series[0].points;
         let before: Vec<&(i64, f64)> = points.iter().filter(|p| p.0 < 1000).collect();
         let since: Vec<&(i64, f64)> = points.iter().filter(|p| p.0 >= 1000).collect();
-        assert_eq!(
-            before.len(),
-            BASELINE_POINTS as usize,
-            "baseline before onset"
-        );
-        assert!(before.iter().all(|p| p.0 >= 1000 - 10_000), "{before:?}");
+        assert_eq!(before, [&(-9000, -9000.0)], "baseline before onset");
         assert_eq!(
             since,
             vec![&(20_000, 20_000.0), &(30_000, 30_000.0)],
