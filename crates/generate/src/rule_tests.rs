@@ -298,13 +298,14 @@ type Condition = (&'static str, &'static str, fn(&Node) -> Vec<Series>);
 fn window(name: &str) -> (u32, u32) {
     match name {
         // Quality shifts: 3 m against the hour before; young when checked.
-        "refusal_spike" | "output_length_drift" | "prefix_cache_collapse" => {
-            (MINUTES - 8, MINUTES + 1)
-        }
+        "refusal_spike" | "prefix_cache_collapse" => (MINUTES - 8, MINUTES + 1),
+        // Against the longest 5-minute value of the hour 6 minutes back, whose last
+        // window must not reach into the shift yet: younger still.
+        "output_length_drift" => (MINUTES - 5, MINUTES + 1),
         // Throttling: the clock against its peak of the last hour.
         "thermal_throttle" => (MINUTES - 20, MINUTES + 1),
-        // A burst: the queue peaked within 10 m and has drained for 3 m.
-        "traffic_burst" => (MINUTES - 15, MINUTES - 8),
+        // Bursts: see [`bursts`].
+        "traffic_burst" => (MINUTES - 9, MINUTES - 8),
         _ => (ONSET, MINUTES + 1),
     }
 }
@@ -563,6 +564,7 @@ fn worlds() -> Result<(World, World), String> {
         let (from, until) = window(name);
         all.extend(base.into_iter().map(|(k, s)| {
             let pieces = match bad.get(&k) {
+                Some(b) if *name == "traffic_burst" => bursts(s, *b),
                 Some(b) if until <= MINUTES => vec![(0, s), (from, *b), (until, s)],
                 Some(b) => vec![(0, s), (from, *b)],
                 None => vec![(0, s)],
@@ -571,6 +573,18 @@ fn worlds() -> Result<(World, World), String> {
         }));
     }
     Ok((quiet, all))
+}
+
+/// Bursts: the queue spikes for a minute every 3 minutes from [`window`]'s start (never
+/// up 3 minutes straight, which would be a backlog) and drains between spikes.
+fn bursts(quiet: Signal, spike: Signal) -> Vec<(u32, Signal)> {
+    let (from, _) = window("traffic_burst");
+    let mut pieces = vec![(0, quiet)];
+    for start in (from..MINUTES - 1).step_by(3) {
+        pieces.push((start, spike));
+        pieces.push((start + 1, quiet));
+    }
+    pieces
 }
 
 /// promtool's expanding notation for `pieces` up to [`MINUTES`] (counters keep counting

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rules::findings::Findings;
+use rules::inhibit::InhibitRule;
 use rules::{GroupSpec, RuleEngine};
 use sinks::notify::Notifier;
 
@@ -23,6 +24,8 @@ pub(crate) struct Evaluator {
     pub engine: Arc<RuleEngine>,
     /// Diagnoses that fired: open and closed.
     pub findings: Mutex<Findings>,
+    /// The inhibition rules that nest symptoms under their cause.
+    inhibit: Vec<InhibitRule>,
     default_interval: Duration,
     schedule: Mutex<Arc<Schedule>>,
     /// Set once every group of a schedule was evaluated: a reload does not unready.
@@ -68,17 +71,20 @@ struct Running {
 }
 
 impl Evaluator {
-    /// Prepares `groups`; groups without an interval run every `default_interval`.
+    /// Prepares `groups`; groups without an interval run every `default_interval`;
+    /// `inhibit` relates the firing alerts to the findings that explain them.
     pub(crate) fn new(
         groups: Vec<GroupSpec>,
         mut cfg: rules::EngineConfig,
         default_interval: Duration,
+        inhibit: Vec<InhibitRule>,
     ) -> Evaluator {
         cfg.default_interval = default_interval;
         let schedule = Arc::new(Schedule::new(&groups, default_interval));
         Evaluator {
             engine: Arc::new(RuleEngine::new(groups, cfg)),
             findings: Mutex::new(Findings::new(EVIDENCE_WINDOW.as_millis() as i64)),
+            inhibit,
             default_interval,
             schedule: Mutex::new(schedule),
             ready: AtomicBool::new(false),
@@ -182,7 +188,11 @@ impl Evaluator {
                         let due = tokio::task::spawn_blocking(move || {
                             let t = sources::now_ms() - delay;
                             let due = e.engine.eval_group(i, t, &*q, &*o);
-                            strata_core::sync::lock(&e.findings).observe(t, &due, &*q);
+                            let firing = e.engine.alerts();
+                            let mut f = strata_core::sync::lock(&e.findings);
+                            f.observe(t, &due, &*q);
+                            f.relate(&firing, &e.inhibit);
+                            drop(f);
                             due
                         })
                         .await

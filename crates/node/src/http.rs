@@ -211,12 +211,16 @@ async fn metrics(State(c): Shared) -> Response {
         .into_response()
 }
 
-/// `{"open": [...], "history": [...]}`: diagnoses and incident-mode switches; history holds
-/// every one (ended and open), oldest start first.
+/// `{"open": [...], "history": [...], "inhibited": [...]}`: diagnoses (one per cause, its
+/// engines and muted symptoms nested) and incident-mode switches; history holds every one
+/// (ended and open), oldest start first; `inhibited` lists every firing alert muted by
+/// inhibition, which views leave out of their alert lists.
 fn findings_json(c: &Control) -> Value {
-    let (mut open, mut history): (Vec<Finding>, Vec<Finding>) = {
+    let (mut open, mut history, inhibited) = {
         let f = strata_core::sync::lock(&c.evaluator.findings);
-        (f.open().cloned().collect(), f.history().cloned().collect())
+        let open: Vec<Finding> = f.open().cloned().collect();
+        let history: Vec<Finding> = f.history().cloned().collect();
+        (open, history, f.inhibited().to_vec())
     };
     let (current, ended) = c.incident.events();
     history.extend(ended);
@@ -226,7 +230,7 @@ fn findings_json(c: &Control) -> Value {
     }
     open.sort_by_key(|f| f.started_ms);
     history.sort_by_key(|f| f.started_ms);
-    json!({"open": open, "history": history})
+    json!({"open": open, "history": history, "inhibited": inhibited})
 }
 
 async fn findings(State(c): Shared) -> Response {

@@ -99,10 +99,12 @@ impl Incident {
                         severity: "info".to_string(),
                         summary,
                         action: "Read the 250 ms GPU series while it lasts; POST /api/v1/incident again to extend it.".to_string(),
-                        affected: BTreeMap::new(),
+                        affected: BTreeMap::from([(
+                            "trigger".to_string(),
+                            trigger.to_string(),
+                        )]),
                         started_ms: now_ms(),
-                        ended_ms: None,
-                        evidence: Vec::new(),
+                        ..Finding::default()
                     },
                 });
             }

@@ -37,6 +37,7 @@ pub mod api;
 pub mod backend;
 mod eval;
 mod gateway_feed;
+mod ghosts;
 mod http;
 mod incident;
 mod ingest;
@@ -201,6 +202,12 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
             report.wal_segments
         );
     }
+    if report.checkpoint_series > 0 || report.wal_samples > 0 {
+        let ended = ghosts::end_restored_series(&store, sources::now_ms());
+        tracing::info!(
+            "{ended} restored series ended at restore (stale until their target answers)"
+        );
+    }
     let store = Arc::new(store);
     let engine = Arc::new(Engine::new(
         store.clone(),
@@ -241,6 +248,7 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         plan.groups,
         engine_cfg,
         s.rule_interval.unwrap_or(DEFAULT_RULE_INTERVAL),
+        plan.inhibit.clone(),
     ));
     let notifier = if s.receivers.is_empty() {
         None

@@ -143,6 +143,29 @@ function affected(a) {
     .join(", ");
 }
 
+/** The chart unit (`fmt`'s) of an evidence unit of `/api/v1/findings`. */
+const EVIDENCE_UNITS = {
+  percent: "ratio",
+  ratio: "x",
+  seconds: "s",
+  per_second: "/s",
+  bytes: "bytes",
+  bytes_per_second: "B/s",
+  count: "",
+};
+
+/** The engines of a finding by display name (model, node), else its affected labels. */
+function engineList(f) {
+  const engines = f.engines || [];
+  if (!engines.length) return affected(f.affected) || "–";
+  return engines
+    .map((e) => {
+      const more = [e.model, e.node].filter((x) => x).join(", ");
+      return more ? `${e.name} (${more})` : e.name;
+    })
+    .join("; ");
+}
+
 function findingCard(f) {
   const since = Math.round((Date.now() - f.started_ms) / 60000);
   const card = el(
@@ -151,33 +174,55 @@ function findingCard(f) {
     el("h3", {}, `${f.name} `, el("span", { class: "badge" }, f.severity)),
     el("p", {}, f.summary || ""),
     el("p", {}, el("strong", {}, "What to do: "), f.action || "–"),
-    el("p", { class: "meta" }, `Affected: ${affected(f.affected) || "–"} · since ${clock(f.started_ms)} (${since} min)`),
+    el("p", { class: "meta" }, `Affected: ${engineList(f)} · since ${clock(f.started_ms)} (${since} min)`),
   );
+  const symptoms = f.symptoms || [];
+  if (symptoms.length) {
+    const list = el("ul", { class: "symptoms" });
+    for (const s of symptoms) {
+      const where = s.labels.instance || s.labels.model || s.labels.gpu || "";
+      list.append(el("li", { "data-alert": s.alert }, `${s.alert} (${s.severity || "–"}${where ? `, ${where}` : ""}): ${s.summary || ""}`));
+    }
+    card.append(el("details", {}, el("summary", {}, `Explains ${symptoms.length} firing alert${symptoms.length > 1 ? "s" : ""} (muted)`), list));
+  }
   const ev = (f.evidence || []).filter((e) => e.series && e.series.length);
   if (ev.length) {
     const charts = ev.map((e) => {
       const pts = e.series.flatMap((s) => s.points.map((p) => p[0]));
       const from = Math.min(...pts);
       const to = Math.max(...pts, from + 1000);
+      const unit = EVIDENCE_UNITS[e.unit] ?? "";
       return timeChart({
-        title: e.expr,
-        unit: "",
+        title: e.title || e.expr,
+        unit,
         from,
         to,
+        window: from < f.started_ms ? [from, f.started_ms] : undefined,
+        windowLabel: "before onset",
+        threshold: e.threshold ?? undefined,
         series: e.series.map((s) => ({ name: seriesName(s.labels), points: s.points })),
       });
     });
-    card.append(el("details", {}, el("summary", {}, `Evidence (${ev.length} expressions)`), grid(...charts)));
+    card.append(el("details", {}, el("summary", {}, `Evidence (${ev.length} charts)`), grid(...charts)));
   }
   return card;
 }
 
+/** `alertname` + labels: the key of an alert in `inhibited`. */
+function alertKey(labels) {
+  return JSON.stringify(Object.entries(labels || {}).sort());
+}
+
 async function alertsSection() {
   try {
-    const data = await api("/api/v1/alerts");
+    const [data, findings] = await Promise.all([api("/api/v1/alerts"), optional("/api/v1/findings").catch(() => null)]);
+    const muted = new Set(((findings && findings.inhibited) || []).map((s) => alertKey(s.labels)));
     const all = data.alerts || [];
-    const firing = all.filter((a) => a.state === "firing");
-    const pending = all.length - firing.length;
+    const active = all.filter((a) => !(a.labels.kind === "diagnosis"));
+    const firingAll = active.filter((a) => a.state === "firing");
+    const firing = firingAll.filter((a) => !muted.has(alertKey(a.labels)));
+    const inhibited = firingAll.length - firing.length;
+    const pending = active.length - firingAll.length;
     const rows = firing.map((a) => [
       a.labels.alertname,
       a.labels.severity || "–",
@@ -188,7 +233,7 @@ async function alertsSection() {
     const body = rows.length
       ? table("Firing alerts", ["Alert", "Severity", "Labels", "Active since", "Summary"], rows)
       : note("No alert is firing.", "ok");
-    const s = section(`Alerts (${firing.length} firing, ${pending} pending)`, body);
+    const s = section(`Alerts (${firing.length} firing, ${inhibited} muted under findings, ${pending} pending)`, body);
     s.id = "alerts";
     return s;
   } catch (e) {
@@ -650,7 +695,30 @@ async function loadScenario() {
   if (document.activeElement !== select) select.value = current;
   form.dataset.current = current;
   const help = s.available.find((a) => a.name === current);
-  document.getElementById("scenario-help").textContent = help && help.help ? help.help : "";
+  const line = help && help.help ? help.help : "";
+  // The scenario says what is injected, not what is wrong: while findings are open (a
+  // backlog still draining after a switch back, say), the line says so.
+  let open = [];
+  let pages = [];
+  try {
+    const [f, a] = await Promise.all([optional("/api/v1/findings"), api("/api/v1/alerts")]);
+    open = ((f && f.open) || []).filter((x) => x.name !== "incident_mode");
+    const muted = new Set(((f && f.inhibited) || []).map((x) => alertKey(x.labels)));
+    pages = (a.alerts || []).filter(
+      (x) => x.state === "firing" && x.labels.severity === "page" && x.labels.kind !== "diagnosis" && !muted.has(alertKey(x.labels)),
+    );
+  } catch {
+    open = [];
+  }
+  const wrong = [
+    ...open.map((x) => x.name),
+    ...pages.map((x) => x.labels.alertname),
+  ];
+  const helpLine = document.getElementById("scenario-help");
+  helpLine.textContent = wrong.length
+    ? `${line} — but ${wrong.length} finding${wrong.length > 1 ? "s or page alerts are" : " or page alert is"} still open (${[...new Set(wrong)].join(", ")}): see Findings and Alerts`
+    : line;
+  helpLine.dataset.open = String(wrong.length);
 }
 
 form.addEventListener("submit", async (ev) => {

@@ -38,7 +38,8 @@ function niceTicks(lo, hi, n) {
 /**
  * A time-series chart.
  * opts: {title, unit, series:[{name, points:[[ms, v]]}], from, to (ms),
- *        window: [ms, ms] shaded (optional), windowLabel, empty (text when no data)}
+ *        window: [ms, ms] shaded (optional), windowLabel, empty (text when no data),
+ *        threshold: a value drawn as a dashed line with its label (optional)}
  */
 export function timeChart(opts) {
   const { title, unit, series, from, to } = opts;
@@ -63,8 +64,9 @@ export function timeChart(opts) {
   const y0 = H - PAD.b;
   const y1 = PAD.t;
   const vals = series.flatMap((s) => s.points.map((p) => p[1]));
-  let lo = Math.min(0, ...vals);
-  let hi = Math.max(...vals, unit === "ratio" ? 1 : 0);
+  const th = Number.isFinite(opts.threshold) ? [opts.threshold] : [];
+  let lo = Math.min(0, ...vals, ...th);
+  let hi = Math.max(...vals, ...th, unit === "ratio" ? 1 : 0);
   if (!Number.isFinite(hi) || hi === lo) hi = lo + 1;
   const sx = (t) => x0 + ((t - from) / (to - from || 1)) * (x1 - x0);
   const sy = (v) => y0 - ((v - lo) / (hi - lo)) * (y0 - y1);
@@ -90,6 +92,10 @@ export function timeChart(opts) {
     g.append(svg("text", { class: "tick", x: sx(t), y: H - 6, "text-anchor": "middle" }, clock(t).slice(0, 8)));
   }
   g.append(svg("line", { class: "axis", x1: x0, x2: x1, y1: y0, y2: y0 }));
+  for (const v of th) {
+    g.append(svg("line", { class: "threshold", x1: x0, x2: x1, y1: sy(v), y2: sy(v) }));
+    g.append(svg("text", { class: "wlabel", x: x1 - 3, y: sy(v) - 4, "text-anchor": "end" }, `threshold ${fmt(v, unit)}`));
+  }
   series.forEach((s, i) => {
     if (!s.points.length) return;
     const d = s.points

@@ -1,6 +1,7 @@
-//! Inhibition for direct notification (the webhook): a firing source alert mutes target
-//! alerts that share its `equal` labels, as Alertmanager's `inhibit_rules` do. Alertmanager
-//! itself applies its own inhibition, so this is not used for it.
+//! Inhibition: a firing source alert mutes target alerts that share its `equal` labels, as
+//! Alertmanager's `inhibit_rules` do. Strata applies it to direct notification (the
+//! webhook; Alertmanager applies its own) and to findings, whose muted symptoms nest under
+//! the cause that explains them.
 
 use std::collections::BTreeMap;
 
@@ -13,8 +14,35 @@ pub struct InhibitRule {
     pub source_match: BTreeMap<String, String>,
     /// Labels a target alert must have.
     pub target_match: BTreeMap<String, String>,
+    /// Regular-expression matchers (`name=~"re"`, anchored) a source alert must satisfy.
+    pub source_regex: Vec<(String, Pattern)>,
+    /// Regular-expression matchers a target alert must satisfy.
+    pub target_regex: Vec<(String, Pattern)>,
     /// Labels whose values must be equal in source and target.
     pub equal: Vec<String>,
+}
+
+/// An anchored regular expression of a `=~` matcher (compared by its text).
+#[derive(Debug, Clone)]
+pub struct Pattern(regex::Regex);
+
+impl Pattern {
+    /// Compiles `re` anchored at both ends, as Alertmanager's matchers are.
+    pub fn new(re: &str) -> Result<Pattern, String> {
+        regex::Regex::new(&format!("^(?:{re})$"))
+            .map(Pattern)
+            .map_err(|e| format!("matcher regex {re:?}: {e}"))
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+fn matches_regex(labels: &Labels, want: &[(String, Pattern)]) -> bool {
+    want.iter().all(|(k, re)| re.0.is_match(value(labels, k)))
 }
 
 fn matches(labels: &Labels, want: &BTreeMap<String, String>) -> bool {
@@ -33,12 +61,20 @@ impl InhibitRule {
     /// Whether `target` is muted by one of the `firing` alerts. An alert never inhibits
     /// itself (a source that also matches the target side).
     pub fn inhibits(&self, target: &Labels, firing: &[Labels]) -> bool {
-        matches(target, &self.target_match)
-            && firing.iter().any(|src| {
-                src != target
-                    && matches(src, &self.source_match)
-                    && self.equal.iter().all(|l| value(src, l) == value(target, l))
-            })
+        firing.iter().any(|src| self.mutes(src, target))
+    }
+
+    /// Whether the firing alert `source` mutes `target` by this rule.
+    pub fn mutes(&self, source: &Labels, target: &Labels) -> bool {
+        source != target
+            && matches(target, &self.target_match)
+            && matches_regex(target, &self.target_regex)
+            && matches(source, &self.source_match)
+            && matches_regex(source, &self.source_regex)
+            && self
+                .equal
+                .iter()
+                .all(|l| value(source, l) == value(target, l))
     }
 }
 
@@ -59,6 +95,7 @@ mod tests {
             source_match: [("severity".to_string(), "critical".to_string())].into(),
             target_match: [("severity".to_string(), "warning".to_string())].into(),
             equal: vec!["instance".into()],
+            ..InhibitRule::default()
         };
         let src = l(&[
             ("alertname", "EngineDown"),
@@ -79,5 +116,25 @@ mod tests {
         assert!(!rule.inhibits(&other, std::slice::from_ref(&src)));
         assert!(!rule.inhibits(&src, std::slice::from_ref(&src)));
         assert!(!rule.inhibits(&same, &[]));
+    }
+
+    #[test]
+    fn regex_matchers_are_anchored() {
+        let rule = InhibitRule {
+            source_regex: vec![("diagnosis".into(), Pattern::new("cache_thrash").unwrap())],
+            target_regex: vec![(
+                "alertname".into(),
+                Pattern::new("LLMRequestQueueBackup|LLMSLOBurnRate.*").unwrap(),
+            )],
+            equal: vec!["instance".into()],
+            ..InhibitRule::default()
+        };
+        let src = l(&[("diagnosis", "cache_thrash"), ("instance", "a")]);
+        let queue = l(&[("alertname", "LLMRequestQueueBackup"), ("instance", "a")]);
+        let slo = l(&[("alertname", "LLMSLOBurnRateTtft"), ("instance", "a")]);
+        let longer = l(&[("alertname", "XLLMRequestQueueBackup"), ("instance", "a")]);
+        assert!(rule.mutes(&src, &queue) && rule.mutes(&src, &slo));
+        assert!(!rule.mutes(&src, &longer), "anchored");
+        assert!(!rule.mutes(&queue, &slo), "the source must match");
     }
 }

@@ -87,6 +87,8 @@ impl Triage {
             }
             self.findings.observe(t_ms, &due, query);
         }
+        let firing: Vec<Alert> = self.firing.values().cloned().collect();
+        self.findings.relate(&firing, &self.inhibit);
         let live: Vec<String> = self
             .alerts()
             .iter()

@@ -267,6 +267,7 @@ async fn webhook_gets_alerts_minus_inhibited_ones_and_retries() {
         source_match: [("severity".to_string(), "critical".to_string())].into(),
         target_match: [("severity".to_string(), "warning".to_string())].into(),
         equal: vec!["instance".into()],
+        ..InhibitRule::default()
     }];
     let notifier = Notifier::start(cfg).expect("notifier");
     let t0 = sources::now_ms();

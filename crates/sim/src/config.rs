@@ -204,6 +204,11 @@ pub struct SimConfig {
     pub load: bool,
     /// Force this share of generated requests to end on `max_tokens`.
     pub truncation: Option<f64>,
+    /// The own load's client read timeout, s: a generated request that waits this long
+    /// without a token is cancelled by its client, as real clients (an SDK's read timeout,
+    /// a user closing the tab) do, so a backlog drains once the engine keeps up again.
+    /// `None`: clients wait forever.
+    pub client_timeout_s: Option<f64>,
     /// Served model name override.
     pub model: Option<String>,
     /// `max_num_seqs` override (llama.cpp: slots).
@@ -228,6 +233,10 @@ pub struct SimConfig {
     pub fault_scale: f64,
 }
 
+/// The own load's default client read timeout, s (the 60-120 s range of HTTP clients and
+/// SDKs in front of inference servers).
+pub const DEFAULT_CLIENT_TIMEOUT_S: f64 = 90.0;
+
 impl SimConfig {
     /// Defaults for `engine`: healthy, seed 1, the default profile, own load on.
     pub fn new(engine: EngineKind) -> SimConfig {
@@ -242,6 +251,7 @@ impl SimConfig {
             seed: 1,
             load: true,
             truncation: None,
+            client_timeout_s: Some(DEFAULT_CLIENT_TIMEOUT_S),
             model: None,
             max_num_seqs: None,
             max_num_batched_tokens: None,

@@ -194,9 +194,9 @@ impl Engine {
                 .effects
                 .gpu0_cooling_c_per_w
                 .unwrap_or(DEFAULT_RESISTANCE);
-            if self.effects.gpu0_xid != 0 {
-                g.xid_last = self.effects.gpu0_xid;
-            }
+            // Leaving an XID scenario stands for the GPU reset its diagnosis asks for,
+            // which clears the last XID as the driver does.
+            g.xid_last = self.effects.gpu0_xid;
         }
         if self.cfg.engine == EngineKind::Tgi {
             let budget = self
@@ -252,6 +252,19 @@ impl Engine {
         max_tokens: u32,
         natural: Option<u32>,
     ) -> Result<u64, Overloaded> {
+        self.enqueue(arrival, prompt, max_tokens, natural, None)
+    }
+
+    /// [`Engine::submit`] for a client that gives up after `client_timeout_s` without a
+    /// token (the scenario's own load; HTTP clients abort by disconnecting).
+    fn enqueue(
+        &mut self,
+        arrival: f64,
+        prompt: u32,
+        max_tokens: u32,
+        natural: Option<u32>,
+        client_timeout_s: Option<f64>,
+    ) -> Result<u64, Overloaded> {
         self.stats.received += 1;
         let mut natural =
             natural.unwrap_or_else(|| self.scenario.traffic().draw_output(&mut self.rng));
@@ -268,6 +281,7 @@ impl Engine {
             natural = REFUSAL_TOKENS;
         }
         let mut seq = Seq::new(id, arrival, prompt, max_tokens, natural.max(1));
+        seq.client_timeout_s = client_timeout_s;
         if hit > 0.0 {
             let want = seq.prompt as f64 * hit * self.rng.range(0.5, 1.5);
             seq.cached =
@@ -305,7 +319,8 @@ impl Engine {
     /// Submits the scenario's own arrivals due by `t`.
     pub fn pump_arrivals(&mut self, t: f64) {
         while let Some(a) = self.traffic.as_mut().and_then(|tr| tr.pop_until(t)) {
-            let _ = self.submit(a.t, a.prompt, a.max_tokens, Some(a.natural));
+            let timeout = self.cfg.client_timeout_s;
+            let _ = self.enqueue(a.t, a.prompt, a.max_tokens, Some(a.natural), timeout);
         }
     }
 
@@ -335,6 +350,9 @@ impl Engine {
             if self.sched.abort(id).is_some() {
                 self.stats.finish(FinishReason::Abort);
             }
+        }
+        for _ in self.sched.expire(t) {
+            self.stats.finish(FinishReason::Abort);
         }
         let p = self.sched.plan(t)?;
         let clock = self

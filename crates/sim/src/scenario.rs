@@ -176,7 +176,7 @@ impl Scenario {
     pub fn help(self) -> &'static str {
         match self {
             Scenario::Healthy => {
-                "moderate load (6 req/s), nothing wrong: no pattern or alert fires"
+                "moderate load (6 req/s), no fault injected: once earlier backlogs drain, no pattern or alert fires"
             }
             Scenario::CacheThrash => {
                 "long contexts fill the KV cache: usage ≥ 0.95, preemptions > 0.5/s, waiting grows"

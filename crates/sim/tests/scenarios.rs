@@ -580,3 +580,36 @@ fn quality_faults_move_their_engine_series_after_the_onset() {
             .all(|q| q.completion_tokens <= sim::engine::REFUSAL_TOKENS)
     );
 }
+
+/// Requests waiting at each scrape of a vLLM run of cache thrash switched back to healthy
+/// at `back_s`, its own clients giving up after `timeout_s` without a token.
+fn waiting_after_thrash(timeout_s: Option<f64>, back_s: f64, secs: f64) -> Vec<(u64, f64)> {
+    let mut cfg = SimConfig::new(EngineKind::Vllm);
+    cfg.scenario = Scenario::CacheThrash;
+    cfg.seed = 42;
+    cfg.client_timeout_s = timeout_s;
+    VirtualRun::new(&cfg, secs, 15.0)
+        .switch_at(back_s, Scenario::Healthy)
+        .map(|s| (s.t_ms, value(&s.engine_body, "vllm:num_requests_waiting")))
+        .collect()
+}
+
+#[test]
+fn clients_time_out_long_waits_so_a_backlog_drains_after_the_fault() {
+    let with = waiting_after_thrash(Some(90.0), 300.0, 600.0);
+    let peak = with.iter().map(|w| w.1).fold(0.0, f64::max);
+    assert!(peak > 20.0, "the fault backs the queue up: {peak}");
+    let late: Vec<f64> = with
+        .iter()
+        .filter(|w| w.0 >= 480_000)
+        .map(|w| w.1)
+        .collect();
+    assert!(
+        late.iter().all(|w| *w < 5.0),
+        "drained within 3 minutes of the switch back: {late:?}"
+    );
+    // Clients that wait forever keep the backlog that the demo showed.
+    let without = waiting_after_thrash(None, 300.0, 600.0);
+    let last = without.last().map_or(0.0, |w| w.1);
+    assert!(last > 20.0, "without a timeout the queue stays: {last}");
+}

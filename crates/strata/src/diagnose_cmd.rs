@@ -425,7 +425,7 @@ fn print(findings: &[Finding], slis: &[SliReport], json: bool) -> Result<(), Str
             for s in &e.series {
                 let values: Vec<String> = s.points.iter().map(|(_, v)| format!("{v:.3}")).collect();
                 let last = values.len().saturating_sub(6);
-                println!("  evidence: {}  = {}", e.expr, values[last..].join(" "));
+                println!("  evidence: {}  = {}", e.title, values[last..].join(" "));
             }
         }
         println!("  action: {}", f.action);

@@ -73,6 +73,10 @@ pub struct SimArgs {
     /// (finish_reason="length").
     #[arg(long, value_name = "SHARE", value_parser = parse_share)]
     pub truncation: Option<f64>,
+    /// Seconds the scenario's own clients wait without a token before they cancel the
+    /// request (0: they wait forever), as real clients' read timeouts do.
+    #[arg(long, value_name = "SECONDS", default_value_t = sim::config::DEFAULT_CLIENT_TIMEOUT_S)]
+    pub client_timeout: f64,
     /// Running-batch limit (vLLM max_num_seqs, TGI max_batch_size, llama.cpp slots).
     #[arg(long, value_name = "N")]
     pub max_num_seqs: Option<u32>,
@@ -184,6 +188,7 @@ impl SimArgs {
         cfg.seed = self.seed;
         cfg.load = !self.no_load;
         cfg.truncation = self.truncation;
+        cfg.client_timeout_s = (self.client_timeout > 0.0).then_some(self.client_timeout);
         cfg.model = self.model.clone();
         cfg.max_num_seqs = self.max_num_seqs;
         cfg.num_blocks = self.kv_blocks;

@@ -157,13 +157,36 @@ async fn demo_shows_live_data_switches_scenarios_and_stops_cleanly() {
             .as_str()
             .is_some_and(|a| a.contains("max_num_seqs"))
     );
-    assert!(thrash["affected"]["instance"].is_string(), "{thrash}");
+    // One card per cause, naming every engine it affects.
+    let cards = f["data"]["open"]
+        .as_array()
+        .expect("open")
+        .iter()
+        .filter(|x| x["name"] == "cache_thrash")
+        .count();
+    assert_eq!(cards, 1, "{f}");
+    let engines = thrash["engines"].as_array().expect("engines");
     assert!(
-        !thrash["evidence"][0]["series"][0]["points"]
-            .as_array()
-            .expect("points")
-            .is_empty(),
+        !engines.is_empty() && engines.iter().all(|e| e["name"].is_string()),
         "{thrash}"
+    );
+    assert!(thrash["symptoms"].is_array() && f["data"]["inhibited"].is_array());
+    // Evidence in operator units, from a baseline before onset.
+    let kv = thrash["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .find(|e| e["title"] == "KV cache used")
+        .expect("KV evidence");
+    assert_eq!(
+        (kv["unit"].as_str(), kv["threshold"].as_f64()),
+        (Some("percent"), Some(0.95))
+    );
+    let waiting = &thrash["evidence"][0]["series"][0]["points"];
+    let first = waiting[0][0].as_i64().expect("points");
+    assert!(
+        first < thrash["started_ms"].as_i64().expect("started"),
+        "baseline before onset: {thrash}"
     );
 
     let v = json(

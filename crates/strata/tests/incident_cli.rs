@@ -84,6 +84,12 @@ async fn a_posted_incident_scrapes_gpus_every_250ms_then_reverts() {
     let f = json(client.get(format!("{base}/findings"))).await;
     assert_eq!(f["data"]["open"][0]["name"], "incident_mode", "{f}");
     assert!(f["data"]["open"][0]["ended_ms"].is_null(), "{f}");
+    assert!(
+        f["data"]["open"][0]["affected"]["trigger"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "the card names what triggered it: {f}"
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let n = ups(&client, &base).await;
     assert!(

@@ -108,6 +108,9 @@ pub struct Seq {
     pub last_token_at: f64,
     /// Times preempted.
     pub preemptions: u32,
+    /// The client's read timeout, s: while it waits, a request that got no token for this
+    /// long is given up by its client (`None`: the client waits forever).
+    pub client_timeout_s: Option<f64>,
 }
 
 impl Seq {
@@ -135,6 +138,7 @@ impl Seq {
             first_token_at: None,
             last_token_at: arrival,
             preemptions: 0,
+            client_timeout_s: None,
         }
     }
 
@@ -223,6 +227,24 @@ impl Scheduler {
         }
         self.waiting.push_back(seq);
         Ok(())
+    }
+
+    /// Removes the waiting requests whose client gave up by `now` (no token for longer
+    /// than its [`Seq::client_timeout_s`]), as a client's read timeout cancels them.
+    /// Only between steps.
+    pub fn expire(&mut self, now: f64) -> Vec<Seq> {
+        debug_assert!(self.in_flight.is_empty());
+        let (gone, kept): (VecDeque<Seq>, VecDeque<Seq>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|s| {
+                s.client_timeout_s
+                    .is_some_and(|t| now - s.last_token_at > t)
+            });
+        self.waiting = kept;
+        for s in &gone {
+            self.pool.release(s.blocks);
+        }
+        gone.into()
     }
 
     /// Requests waiting.
@@ -509,6 +531,21 @@ mod tests {
         let (done, pre) = run_to_end(&mut s);
         assert_eq!((done.len(), pre), (5, 0));
         assert_eq!(s.reserved_tokens(), 0);
+    }
+
+    #[test]
+    fn waiting_requests_expire_on_their_clients_read_timeout() {
+        let mut s = Scheduler::new(cfg(100, Policy::Recompute));
+        let mut patient = Seq::new(1, 0.0, 10, 5, 5);
+        patient.client_timeout_s = None;
+        let mut impatient = Seq::new(2, 0.0, 10, 5, 5);
+        impatient.client_timeout_s = Some(60.0);
+        s.submit(patient).unwrap();
+        s.submit(impatient).unwrap();
+        assert!(s.expire(60.0).is_empty(), "not yet");
+        let gone: Vec<u64> = s.expire(61.0).iter().map(|q| q.id).collect();
+        assert_eq!(gone, [2]);
+        assert_eq!(s.num_waiting(), 1);
     }
 
     #[test]
