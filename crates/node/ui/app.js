@@ -93,6 +93,29 @@ async function rowsBy(by, exprs) {
 const q = (quantile, metric, by, win = "2m") =>
   `histogram_quantile(${quantile}, sum by (${by}, le) (rate(${metric}_bucket[${win}])))`;
 
+// The highest finite bucket bound of each histogram, asked once per page load.
+const topBounds = new Map();
+function topBound(metric) {
+  if (!topBounds.has(metric)) {
+    topBounds.set(
+      metric,
+      instant(`count by (le) (${metric}_bucket)`)
+        .then((rs) => Math.max(...rs.map((r) => Number(r.metric.le)).filter(Number.isFinite)))
+        .catch(() => Infinity),
+    );
+  }
+  return topBounds.get(metric);
+}
+
+/** A latency quantile as shown: histogram_quantile answers the top finite bucket's bound when
+ * the quantile lies above it, so such a value is a floor and reads "≥ X", not X. */
+function fmtQuantile(v, top) {
+  if (Number.isFinite(v) && Number.isFinite(top) && v >= top * (1 - 1e-9)) {
+    return el("span", { title: `at or above the histogram's top bucket (${fmt(top, "s")}): the real value is higher` }, `≥ ${fmt(top, "s")}`);
+  }
+  return fmt(v, "s");
+}
+
 // ---- Overview ---------------------------------------------------------------------------
 
 async function overview() {
@@ -345,6 +368,10 @@ async function engines() {
     ],
   );
   const units = ["", "", "ratio", "/s", "/s", "s", "s", "s", "s", "s", "s", "s", "s", "s"];
+  const latency = ["llm:ttft_seconds", "llm:itl_seconds", "llm:e2e_seconds"];
+  const tops = await Promise.all(latency.map(topBound));
+  // Columns 5.. are p50/p95/p99 of TTFT, ITL and E2E in turn.
+  const cell = (v, i) => (i >= 5 ? fmtQuantile(v, tops[Math.floor((i - 5) / 3)]) : fmt(v, units[i]));
   const t = rows.length
     ? table(
         "Per instance, now (percentiles over the last 2 minutes)",
@@ -352,7 +379,7 @@ async function engines() {
         rows.map((r) => [
           el("span", { title: r.labels.instance || "" }, engineName(names, r.labels.instance)),
           r.labels.model || (names.get(r.labels.instance) || {}).model || "–",
-          ...r.v.map((v, i) => fmt(v, units[i])),
+          ...r.v.map(cell),
         ]),
         "wide",
       )
@@ -372,10 +399,19 @@ async function engines() {
 
 // ---- GPUs -------------------------------------------------------------------------------
 
+/** `node-1 · GPU 0 · NVIDIA H200`, leaving out what the series do not say. */
+function gpuName(l) {
+  const node = l.node || l.Hostname;
+  return [node, `GPU ${l.gpu ?? "?"}`, l.modelName].filter(Boolean).join(" · ");
+}
+
 async function gpus() {
   const w = window_();
-  const by = "gpu, gpu_uuid";
-  const keys = ["gpu", "gpu_uuid"];
+  // A GPU as people name it: node · index · model (the UUID on hover). DCGM and NVML both
+  // label Hostname and modelName; agents add node.
+  const keys = ["node", "Hostname", "gpu", "gpu_uuid", "modelName"];
+  const by = keys.join(", ");
+  const legend = ["node", "Hostname", "gpu"];
   const m = (name) => `max by (${by}) (${name})`;
   const rows = await rowsBy(keys, [
     m("gpu:tensor_active_ratio"),
@@ -392,20 +428,20 @@ async function gpus() {
   const t = rows.length
     ? table(
         "Per GPU, now",
-        ["GPU", "UUID", "Tensor active", "SM active", "SM clock", "Power", "Temperature", "FB used", "FB free", "NVLink rx+tx", "PCIe rx+tx"],
-        rows.map((r) => [r.labels.gpu ?? "–", r.labels.gpu_uuid || "–", ...r.v.map((v, i) => fmt(v, units[i]))]),
+        ["GPU", "Tensor active", "SM active", "SM clock", "Power", "Temperature", "FB used", "FB free", "NVLink rx+tx", "PCIe rx+tx"],
+        rows.map((r) => [el("span", { title: r.labels.gpu_uuid || "" }, gpuName(r.labels)), ...r.v.map((v, i) => fmt(v, units[i]))]),
         "wide",
       )
     : note("No GPU series yet (gpu:*): give strata up --gpu URL|nvml and load crates/rules/packs/canonical.yml.");
   const charts = await Promise.all([
-    chart("Tensor pipe active", m("gpu:tensor_active_ratio"), "ratio", w, keys),
-    chart("SM active", m("gpu:sm_active_ratio"), "ratio", w, keys),
-    chart("SM clock", m("gpu:sm_clock_hz"), "Hz", w, keys),
-    chart("Power", m("gpu:power_watts"), "W", w, keys),
-    chart("Temperature", m("gpu:temp_celsius"), "C", w, keys),
-    chart("Framebuffer used", m("gpu:fb_used_bytes"), "bytes", w, keys),
-    chart("NVLink rx + tx", m("gpu:nvlink_rx_bytes_per_second + gpu:nvlink_tx_bytes_per_second"), "B/s", w, keys),
-    chart("PCIe rx + tx", m("gpu:pcie_rx_bytes_per_second + gpu:pcie_tx_bytes_per_second"), "B/s", w, keys),
+    chart("Tensor pipe active", m("gpu:tensor_active_ratio"), "ratio", w, legend),
+    chart("SM active", m("gpu:sm_active_ratio"), "ratio", w, legend),
+    chart("SM clock", m("gpu:sm_clock_hz"), "Hz", w, legend),
+    chart("Power", m("gpu:power_watts"), "W", w, legend),
+    chart("Temperature", m("gpu:temp_celsius"), "C", w, legend),
+    chart("Framebuffer used", m("gpu:fb_used_bytes"), "bytes", w, legend),
+    chart("NVLink rx + tx", m("gpu:nvlink_rx_bytes_per_second + gpu:nvlink_tx_bytes_per_second"), "B/s", w, legend),
+    chart("PCIe rx + tx", m("gpu:pcie_rx_bytes_per_second + gpu:pcie_tx_bytes_per_second"), "B/s", w, legend),
   ]);
   return [section("GPUs", t), await fabric(), section("Series", grid(...charts))];
 }
@@ -444,11 +480,13 @@ async function tenants() {
     ],
   );
   const units = ["/s", "/s", "/s", "/s", "s", "s", "s"];
+  const tops = await Promise.all(["strata_gateway_ttft_seconds", "strata_gateway_itl_seconds", "strata_gateway_e2e_seconds"].map(topBound));
+  const cell = (v, i) => (i >= 4 ? fmtQuantile(v, tops[i - 4]) : fmt(v, units[i]));
   const t = rows.length
     ? table(
         "Per tenant (rates and p95 over the last 5 minutes, at the gateway)",
         ["Tenant", "Requests/s", "Errors/s", "Prompt tokens/s", "Output tokens/s", "TTFT p95", "ITL p95", "E2E p95"],
-        rows.map((r) => [r.labels.tenant, ...r.v.map((v, i) => fmt(v, units[i]))]),
+        rows.map((r) => [r.labels.tenant, ...r.v.map(cell)]),
       )
     : note("No gateway series (strata_gateway_*): tenants are measured by the gateway ([gateway] in strata.toml).");
   const charts = await Promise.all([

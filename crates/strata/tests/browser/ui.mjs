@@ -3,8 +3,10 @@
 //               [--expect-finding NAME --finding-wait SECONDS]
 // Asserts: every page loads without console errors; charts have data; the requests table
 // has rows and the drill-down shows a timeline plus engine and GPU series; with --scenario,
-// the switch changes the simulator's scenario (checked through the API) and, with
-// --expect-finding, that finding appears on the Overview within --finding-wait seconds. Saves light and dark
+// engines and GPUs are shown by name (node · GPU n · model), the drill-down names the GPUs of the
+// request's own engine; the switch changes the simulator's scenario (checked through the API)
+// and, with --expect-finding, that finding appears on the Overview within --finding-wait
+// seconds as one card naming the engines it affects. Saves light and dark
 // screenshots of every page. Prints one JSON line of what it measured; exits 1 on failure.
 
 import { chromium } from "playwright-core";
@@ -151,9 +153,18 @@ try {
     check((await page.$$("h1")).length === 1, `${name}: not exactly one h1`);
     await screenshots(name);
   }
-  // Tables on the engines and GPU pages have one row per instance / GPU.
+  // Tables on the engines and GPU pages have one row per instance / GPU, named as people
+  // name them: engines by name (not host:port), GPUs as node · GPU index · model.
+  const ADDRESS = /^\[?[0-9a-f.:]+\]?:\d+$/i;
   await open("engines", "engines");
-  check((await page.$$("main table tbody tr")).length > 0, "engines: the instance table is empty");
+  const engineNames = await page.$$eval("main table tbody tr th", (ths) => ths.map((t) => t.textContent.trim()));
+  report.engine_names = engineNames;
+  check(engineNames.length > 0, "engines: the instance table is empty");
+  check(engineNames.every((n) => n && !ADDRESS.test(n)), `engines: rows named by address, not by name: ${engineNames.join(", ")}`);
+  await open("gpus", "gpus");
+  const gpuNames = await page.$$eval("main table tbody tr th", (ths) => ths.map((t) => t.textContent.trim()));
+  report.gpu_names = gpuNames;
+  check(gpuNames.length > 0 && gpuNames.every((n) => / · GPU \d+ · /.test(n)), `gpus: rows not named node · GPU n · model: ${gpuNames.join(", ")}`);
 
   await open("requests", "requests");
   const rows = await page.$$("#recent table tbody tr");
@@ -180,6 +191,10 @@ try {
   check(eng.filter((c) => c.points > 0).length >= 2, `drill-down ${id}: engine series without data ${JSON.stringify(eng)}`);
   check(gpu.length > 0 && gpu.every((c) => c.points > 0), `drill-down ${id}: GPU series without data ${JSON.stringify(gpu)}`);
   check((await page.textContent("main")).includes("time-window join"), "drill-down: does not say it is a time-window join");
+  // Exactly the request's engine's GPUs, from the discovered engine↔GPU links.
+  const gpuNote = await page.textContent("main");
+  check(/runs on \(discovered\): [^.]* · GPU \d+ · /.test(gpuNote), "drill-down: the GPUs are not the request's engine's discovered GPUs");
+
   await screenshots("request");
 
   if (expectFinding) {
@@ -195,6 +210,12 @@ try {
     report.findings = names;
     report.finding_after_s = (Date.now() - started) / 1000;
     check(names.includes(expectFinding), `finding ${expectFinding} did not appear within ${findingWait} s (open: ${names.join(", ") || "none"})`);
+    // One card per cause, naming the engines it affects (not one card per instance).
+    const cards = names.filter((n) => n === expectFinding).length;
+    check(cards === 1, `${cards} ${expectFinding} cards: one card per cause expected`);
+    const affected = await page.$eval(`[data-finding="${expectFinding}"] .meta`, (m) => m.textContent);
+    report.finding_affected = affected;
+    check(!/\b\d+\.\d+\.\d+\.\d+:\d+\b/.test(affected.split("·")[0]), `the ${expectFinding} card names engines by address: ${affected}`);
     await screenshots("overview-finding");
   }
   const unexpected = consoleErrors.filter((e) => !expectedError(e)).map((e) => e.line);
