@@ -4,12 +4,16 @@
 //! - [`dialect`]: which engine a body comes from, and the tables that map its names onto
 //!   the canonical `llm:*` / `gpu:*` vocabulary.
 //! - [`gpu`]: GPU sources (DCGM exporter conventions, direct NVML).
+//! - [`logs`]: NCCL failures read from engine logs.
+//! - [`host`]: the engine's process and cgroup, and the node's pressure stall information.
 //! - [`collector`]: the interface of sources that read the node itself (NVML, `/sys`, `/proc`,
 //!   logs), polled as [`scrape::HostTarget`]s.
 
 pub mod collector;
 pub mod dialect;
 pub mod gpu;
+pub mod host;
+pub mod logs;
 pub mod point;
 pub mod scrape;
 
