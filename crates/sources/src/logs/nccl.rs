@@ -14,12 +14,13 @@
 //! output, e.g. vLLM's `(VllmWorker rank=1 pid=…)`).
 //!
 //! PyTorch's `ProcessGroupNCCL` reports failures without that prefix:
-//! `[rank3]:[E… ProcessGroupNCCL.cpp:…] [Rank 3] Watchdog caught collective operation
-//! timeout: WorkNCCL(SeqNum=…, OpType=ALLREDUCE, …) ran for 600056 milliseconds before timing
-//! out.`, `… NCCL error in: …, unhandled system error …`; those lines are read too.
+//! `[rank0]:[E1202 05:44:49.289443420 ProcessGroupNCCL.cpp:689] [Rank 0] Watchdog caught
+//! collective operation timeout: WorkNCCL(SeqNum=2, OpType=ALLREDUCE, …) ran for 6082
+//! milliseconds before timing out.` and `DistBackendError: NCCL error in: …, invalid usage
+//! (…)`; those two statements are read (not the stack traces and restatements around them).
 //!
 //! INFO lines become events only when they describe a failure (NCCL downgrades some WARNs
-//! to INFO); `Init COMPLETE` INFO lines teach which rank a `(host, pid, cudaDev)` is, so
+//! to INFO; healthy INFO output mentions sockets and missing IB devices all the time); `Init COMPLETE` INFO lines teach which rank a `(host, pid, cudaDev)` is, so
 //! later WARN lines of that process carry the rank.
 
 use std::collections::HashMap;
@@ -51,7 +52,8 @@ pub enum Kind {
     SystemError,
     /// `unhandled cuda error` (`ncclUnhandledCudaError`): a CUDA call failed.
     CudaError,
-    /// `invalid usage` / `invalid argument`: the caller misused NCCL.
+    /// `invalid usage` / `invalid argument` / `Duplicate GPU detected`: the caller misused
+    /// NCCL.
     InvalidUsage,
     /// `internal error`: an NCCL bug or an inconsistent state.
     InternalError,
@@ -215,6 +217,7 @@ pub fn classify(message: &str) -> Option<Kind> {
     if any(&[
         "invalid usage",
         "ncclinvalidusage",
+        "duplicate gpu",
         "invalid argument",
         "ncclinvalidargument",
     ]) {
@@ -229,6 +232,29 @@ pub fn classify(message: &str) -> Option<Kind> {
     None
 }
 
+/// Words an INFO message must hold to be a failure (NCCL's healthy INFO output names
+/// sockets, `NET/IB : No device found.` and `Failed to initialize NET plugin IB` while it
+/// falls back to sockets, none of which is a failure).
+const INFO_FAILURE_WORDS: [&str; 6] = [
+    "error",
+    "closed by",
+    "refused",
+    "reset by",
+    "timed out",
+    "abort",
+];
+
+/// PyTorch's process-group lines that state a failure: the watchdog's timeout (once: the
+/// restatements when its thread dies are skipped) and `NCCL error` exceptions
+/// (`DistBackendError: NCCL error in: …, invalid usage …`, `RuntimeError: NCCL error: …`).
+fn pytorch(line: &str) -> Option<Kind> {
+    if line.contains("Watchdog caught collective operation timeout") {
+        return (!line.contains("terminated with exception")).then_some(Kind::Timeout);
+    }
+    let at = line.find("NCCL error")?;
+    Some(classify(&line[at..]).unwrap_or(Kind::Other))
+}
+
 /// Reads one log line (CRI framing already removed).
 pub fn parse(line: &str) -> Parsed {
     for (marker, level) in [(" NCCL WARN ", Level::Warn), (" NCCL INFO ", Level::Info)] {
@@ -237,26 +263,31 @@ pub fn parse(line: &str) -> Parsed {
         };
         let message = line[at + marker.len()..].trim();
         let origin = origin(&line[..at]);
-        if level == Level::Info {
-            if message.ends_with("Init COMPLETE")
-                && let (Some(o), Some(rank)) = (&origin, number_after(message, " rank "))
-            {
-                return Parsed::Rank {
-                    host: o.host.clone(),
-                    pid: o.pid,
-                    cuda_dev: o.cuda_dev,
-                    rank,
-                };
+        let kind = match level {
+            Level::Warn => classify(message).unwrap_or(Kind::Other),
+            Level::Info => {
+                if message.ends_with("Init COMPLETE")
+                    && let (Some(o), Some(rank)) = (&origin, number_after(message, " rank "))
+                {
+                    return Parsed::Rank {
+                        host: o.host.clone(),
+                        pid: o.pid,
+                        cuda_dev: o.cuda_dev,
+                        rank,
+                    };
+                }
+                let lower = message.to_ascii_lowercase();
+                // Settings echo their names (`NCCL_IB_TIMEOUT set by environment to 22`).
+                if lower.contains(" set by environment to ")
+                    || !INFO_FAILURE_WORDS.iter().any(|w| lower.contains(w))
+                {
+                    return Parsed::Nothing;
+                }
+                match classify(message) {
+                    Some(k) => k,
+                    None => return Parsed::Nothing,
+                }
             }
-            // Settings echo their names (`NCCL_IB_TIMEOUT set by environment to 22`).
-            if message.contains(" set by environment to ") {
-                return Parsed::Nothing;
-            }
-        }
-        let kind = match (classify(message), level) {
-            (Some(k), _) => k,
-            (None, Level::Warn) => Kind::Other,
-            (None, Level::Info) => return Parsed::Nothing,
         };
         return Parsed::Event(Event {
             level,
@@ -268,21 +299,18 @@ pub fn parse(line: &str) -> Parsed {
             message: message.to_string(),
         });
     }
-    // PyTorch's process group, and NCCL errors re-raised by Python.
-    if line.contains("ProcessGroupNCCL") || line.contains("NCCL error") {
-        if let Some(kind) = classify(line) {
-            return Parsed::Event(Event {
-                level: Level::Warn,
-                kind,
-                host: None,
-                pid: None,
-                cuda_dev: None,
-                rank: rank_in(line),
-                message: line.trim().to_string(),
-            });
-        }
+    match pytorch(line) {
+        Some(kind) => Parsed::Event(Event {
+            level: Level::Warn,
+            kind,
+            host: None,
+            pid: None,
+            cuda_dev: None,
+            rank: rank_in(line),
+            message: line.trim().to_string(),
+        }),
+        None => Parsed::Nothing,
     }
-    Parsed::Nothing
 }
 
 /// At most this many `(host, pid, cudaDev)` → rank entries are remembered.
