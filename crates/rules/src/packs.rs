@@ -10,10 +10,11 @@ use crate::check::{GroupSpec, RuleError, load};
 use crate::inhibit::InhibitRule;
 
 /// `(file name, text)` of every built-in rule file, in evaluation order.
-pub const FILES: [(&str, &str); 6] = [
+pub const FILES: [(&str, &str); 7] = [
     ("canonical.yml", include_str!("../packs/canonical.yml")),
     ("alerts.yml", include_str!("../packs/alerts.yml")),
     ("diagnoses.yml", include_str!("../packs/diagnoses.yml")),
+    ("runtime.yml", include_str!("../packs/runtime.yml")),
     ("slo-chat.yml", include_str!("../packs/slo-chat.yml")),
     ("slo-rag.yml", include_str!("../packs/slo-rag.yml")),
     ("slo-code.yml", include_str!("../packs/slo-code.yml")),

@@ -108,7 +108,9 @@ impl HostCollector for PsiCollector {
     }
 
     fn status(&self) -> String {
-        if self.found == 0 {
+        if self.found == 0 && self.dir.is_dir() {
+            format!("node pressure stall information from {}", self.dir.display())
+        } else if self.found == 0 {
             format!(
                 "no pressure stall information at {} (kernel without CONFIG_PSI, or psi=0 on its command line)",
                 self.dir.display()

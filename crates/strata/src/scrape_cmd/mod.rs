@@ -1,6 +1,7 @@
-//! `strata scrape`: read each source (URL, file, stdin, NVML) once or continuously, detect
-//! its dialect and print the canonical view.
+//! `strata scrape`: read each source (URL, file, stdin, NVML, the host collectors) once or
+//! continuously, detect its dialect and print the canonical view.
 
+mod host;
 mod outcome;
 mod read;
 mod render;
@@ -30,6 +31,8 @@ enum Source {
     File(String),
     /// Local GPUs through NVML, with the GPU profiles.
     Nvml(KindProfiles),
+    /// A collector of this node: NCCL logs, an engine's process, node PSI.
+    Host(host::HostSource),
 }
 
 impl Source {
@@ -38,6 +41,7 @@ impl Source {
             Source::Url(spec) => spec.url.to_string(),
             Source::File(path) => path.clone(),
             Source::Nvml(_) => "nvml".to_string(),
+            Source::Host(h) => h.name(),
         }
     }
 }
@@ -57,7 +61,7 @@ pub fn run(flag: Option<&Path>, args: ScrapeArgs) -> Result<ExitCode, Box<dyn st
             .iter()
             .any(|s| matches!(s, Source::File(p) if p == "-"))
     {
-        return Err("--watch cannot re-read standard input; save it to a file first".into());
+        return Err("--watch cannot re-read standard input; save it to a file first (or follow it for NCCL failures: `nccl:-`)".into());
     }
     let profile = match args.profile {
         Some(ProfileArg::Steady) => Profile::Steady,
@@ -142,6 +146,8 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
             out.push(Source::Url(spec));
         } else if s == "nvml" {
             out.push(Source::Nvml(gpu));
+        } else if let Some(h) = host::HostSource::parse(s)? {
+            out.push(Source::Host(h));
         } else {
             out.push(Source::File(s.clone()));
         }
@@ -160,6 +166,11 @@ fn kind_hint(url: &str) -> TargetKind {
     } else {
         TargetKind::Engine
     }
+}
+
+/// Host collectors poll on the engine cadence (10 s steady).
+fn engine_profiles() -> KindProfiles {
+    KindProfiles::engine_default()
 }
 
 fn fields(profile: Profile) -> FieldSet {
@@ -224,6 +235,17 @@ async fn once(
                     }
                     Err(o) => o,
                 },
+                Source::Host(h) => {
+                    let mut target = h.open(&node, engine_profiles());
+                    let settings = target.profiles().get(profile);
+                    let mut o = Outcome::from_report(
+                        &name,
+                        &target.scrape(settings).await,
+                        settings.fields,
+                    );
+                    o.note = Some(target.status());
+                    o
+                }
             };
             (i, outcome)
         });
@@ -274,6 +296,11 @@ async fn watch(
                 }
                 Err(o) => tx.send((i, o)).await?,
             },
+            Source::Host(h) => {
+                let target = h.open(node, engine_profiles());
+                jobs.push((target.job().to_string(), i));
+                targets.push(Target::Host(target));
+            }
             Source::File(path) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
