@@ -46,7 +46,11 @@ impl World {
             Point::new("gpu:xid_last", gpu("h200"), self.xid, t),
             Point::new(
                 "llm:requests_running",
-                l(&[("instance", "127.0.0.1:8000"), ("engine", "vllm"), ("model", "m")]),
+                l(&[
+                    ("instance", "127.0.0.1:8000"),
+                    ("engine", "vllm"),
+                    ("model", "m"),
+                ]),
                 12.0,
                 t,
             ),
@@ -59,7 +63,12 @@ impl World {
                 };
                 out.push(Point::new(
                     "nccl:events_total",
-                    l(&[("instance", node), ("job", "nccl"), ("kind", kind), ("source", "-")]),
+                    l(&[
+                        ("instance", node),
+                        ("job", "nccl"),
+                        ("kind", kind),
+                        ("source", "-"),
+                    ]),
                     n,
                     t,
                 ));
@@ -111,7 +120,11 @@ fn run(world: World) -> (BTreeSet<String>, Vec<Labels>) {
         triage.step(t, &db, &db);
         seen.extend(triage.findings.open().map(|f| f.name.clone()));
         seen.extend(triage.fired().iter().cloned());
-        labels = triage.all_alerts().iter().map(|a| a.labels.clone()).collect();
+        labels = triage
+            .all_alerts()
+            .iter()
+            .map(|a| a.labels.clone())
+            .collect();
     }
     (seen, labels)
 }

@@ -54,9 +54,15 @@ fn process_tree_and_cgroup_of_the_engine() {
     assert!(errors.is_empty(), "{errors:?}");
     // 4242 and its worker 4300; init and sshd are not in the tree.
     assert_eq!(v["proc:processes"], 2.0);
-    assert_eq!(v["proc:cpu_seconds_total"], (152_300.0 + 20_700.0 + 912_000.0 + 45_000.0) / 100.0);
+    assert_eq!(
+        v["proc:cpu_seconds_total"],
+        (152_300.0 + 20_700.0 + 912_000.0 + 45_000.0) / 100.0
+    );
     assert_eq!(v["proc:threads"], 57.0 + 88.0);
-    assert_eq!(v["proc:resident_memory_bytes"], (8_123_456.0 + 4_000_000.0) * 1024.0);
+    assert_eq!(
+        v["proc:resident_memory_bytes"],
+        (8_123_456.0 + 4_000_000.0) * 1024.0
+    );
     assert_eq!(v["proc:open_fds"], 12.0);
     assert_eq!(v["proc:cgroup_cpu_periods_total"], 12_000.0);
     assert_eq!(v["proc:cgroup_cpu_throttled_periods_total"], 3_000.0);
@@ -66,7 +72,11 @@ fn process_tree_and_cgroup_of_the_engine() {
     assert_eq!(v["proc:cgroup_memory_limit_bytes"], 68_719_476_736.0);
     assert_eq!(v["proc:cgroup_oom_kills_total"], 1.0);
     assert_eq!(v["proc:cgroup_memory_pressure_seconds_total"], 1.234567);
-    assert!(c.status().contains("pid 4242, 2 process(es)"), "{}", c.status());
+    assert!(
+        c.status().contains("pid 4242, 2 process(es)"),
+        "{}",
+        c.status()
+    );
 }
 
 #[test]
@@ -80,7 +90,12 @@ fn an_unlimited_cgroup_has_no_limit_series_and_a_missing_engine_is_a_status() {
     let mut c = ProcessCollector::new(paths(), Engine::Port(9999), "127.0.0.1:9999".into());
     let (v, errors) = values(&mut c);
     assert!(v.is_empty() && errors.is_empty(), "{v:?} {errors:?}");
-    assert!(c.status().contains("no readable process listens on port 9999"), "{}", c.status());
+    assert!(
+        c.status()
+            .contains("no readable process listens on port 9999"),
+        "{}",
+        c.status()
+    );
 }
 
 #[test]
@@ -88,8 +103,14 @@ fn node_pressure_stall_seconds() {
     let mut c = PsiCollector::new(&paths().proc);
     let (v, errors) = values(&mut c);
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(v["node:pressure_stall_seconds_total{resource=cpu,scope=some}"], 987.654321);
-    assert_eq!(v["node:pressure_stall_seconds_total{resource=io,scope=full}"], 44.444444);
+    assert_eq!(
+        v["node:pressure_stall_seconds_total{resource=cpu,scope=some}"],
+        987.654321
+    );
+    assert_eq!(
+        v["node:pressure_stall_seconds_total{resource=io,scope=full}"],
+        44.444444
+    );
     assert_eq!(v.len(), 6);
 
     let mut c = PsiCollector::new(Path::new("/nonexistent"));

@@ -43,7 +43,10 @@ fn bad_interface_is_a_socket_failure_then_invalid_usage() {
 
 #[test]
 fn duplicate_gpu_is_invalid_usage() {
-    for f in ["warn-duplicate-gpu-rank0.log", "warn-duplicate-gpu-rank1.log"] {
+    for f in [
+        "warn-duplicate-gpu-rank0.log",
+        "warn-duplicate-gpu-rank1.log",
+    ] {
         assert_eq!(
             kinds(f),
             [(Kind::InvalidUsage, None), (Kind::InvalidUsage, None)],
@@ -56,15 +59,14 @@ fn duplicate_gpu_is_invalid_usage() {
 fn watchdog_timeout_counts_once_with_its_rank() {
     // One timeout statement; its restatements, stack frames (`checkTimeout`) and the abort
     // are not counted again.
-    assert_eq!(kinds("warn-watchdog-timeout.log"), [(Kind::Timeout, Some(0))]);
+    assert_eq!(
+        kinds("warn-watchdog-timeout.log"),
+        [(Kind::Timeout, Some(0))]
+    );
 }
 
 /// `nccl:events_total` by kind for the series whose labels include `with`.
-fn events(
-    c: &mut NcclCollector,
-    ts: i64,
-    with: (&str, &str),
-) -> (BTreeMap<String, f64>, f64) {
+fn events(c: &mut NcclCollector, ts: i64, with: (&str, &str)) -> (BTreeMap<String, f64>, f64) {
     let got = c.collect(FieldSet::Full, ts);
     assert!(got.errors.is_empty(), "{:?}", got.errors);
     let has = |p: &sources::Point| p.labels.iter().any(|(k, v)| k == with.0 && v == with.1);
@@ -108,19 +110,35 @@ fn pod_log_directory_is_followed_across_rotation_with_pod_labels() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("pods");
     copy_dir(&fixture("pods"), &root);
-    let mut c = NcclCollector::new(vec![LogInput::from_spec(root.to_str().expect("utf-8"))], Start::Beginning, 10);
+    let mut c = NcclCollector::new(
+        vec![LogInput::from_spec(root.to_str().expect("utf-8"))],
+        Start::Beginning,
+        10,
+    );
     let log = c.events();
     let (by_kind, lines) = events(&mut c, 1_000, ("pod", "vllm-tp2-0"));
-    assert_eq!(by_kind.len(), Kind::ALL.len(), "every kind starts at 0: {by_kind:?}");
+    assert_eq!(
+        by_kind.len(),
+        Kind::ALL.len(),
+        "every kind starts at 0: {by_kind:?}"
+    );
     assert_eq!(by_kind["timeout"], 1.0, "{by_kind:?}");
     assert_eq!(by_kind.values().sum::<f64>(), 1.0, "{by_kind:?}");
     let captured = std::fs::read_to_string(fixture("warn-watchdog-timeout.log")).expect("fixture");
-    assert_eq!(lines, captured.lines().count() as f64, "partial chunks joined into lines");
+    assert_eq!(
+        lines,
+        captured.lines().count() as f64,
+        "partial chunks joined into lines"
+    );
 
     // The evidence: the watchdog line with where it came from.
     let kept = log.recent();
     assert_eq!(kept.len(), 1);
-    assert!(kept[0].line.contains("Watchdog caught collective operation timeout"));
+    assert!(
+        kept[0]
+            .line
+            .contains("Watchdog caught collective operation timeout")
+    );
     assert!(kept[0].labels.contains(&("namespace".into(), "llm".into())));
     assert_eq!(kept[0].event.rank, Some(0));
     assert_eq!(kept[0].timestamp_ms, 1_000);
@@ -130,7 +148,11 @@ fn pod_log_directory_is_followed_across_rotation_with_pod_labels() {
     let container = root
         .join("llm_vllm-tp2-0_7d1c2e0a-5b1f-4c9e-9a51-0e6f2b7c9d11")
         .join("vllm");
-    std::fs::rename(container.join("0.log"), container.join("0.log.20261202-054500")).expect("rename");
+    std::fs::rename(
+        container.join("0.log"),
+        container.join("0.log.20261202-054500"),
+    )
+    .expect("rename");
     std::fs::write(
         container.join("0.log"),
         "2026-12-02T05:45:10.000000001Z stderr F [2026-12-02 05:45:10] vm:500:512 [1] transport/net_socket.cc:472 NCCL WARN NET/Socket : peer 10.0.0.7<43210> shut down while receiving\n",
@@ -150,7 +172,8 @@ fn pod_log_directory_is_followed_across_rotation_with_pod_labels() {
     assert_eq!(log.recent().len(), 3);
 
     // The pod is deleted: its series go away (the scraper marks them stale).
-    std::fs::remove_dir_all(root.join("llm_vllm-tp2-0_7d1c2e0a-5b1f-4c9e-9a51-0e6f2b7c9d11")).expect("rm");
+    std::fs::remove_dir_all(root.join("llm_vllm-tp2-0_7d1c2e0a-5b1f-4c9e-9a51-0e6f2b7c9d11"))
+        .expect("rm");
     let (by_kind, _) = events(&mut c, 3_000, ("pod", "vllm-tp2-0"));
     assert!(by_kind.is_empty(), "{by_kind:?}");
 }
@@ -173,8 +196,14 @@ fn standard_input_and_files_are_read_too() {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!((stdin["socket"], stdin["invalid_usage"]), (1.0, 1.0), "{stdin:?}");
-    let source = fixture("warn-duplicate-gpu-rank0.log").display().to_string();
+    assert_eq!(
+        (stdin["socket"], stdin["invalid_usage"]),
+        (1.0, 1.0),
+        "{stdin:?}"
+    );
+    let source = fixture("warn-duplicate-gpu-rank0.log")
+        .display()
+        .to_string();
     let (file, _) = events(&mut c, 2, ("source", source.as_str()));
     assert_eq!(file["invalid_usage"], 2.0, "{file:?}");
     assert!(c.status().contains("standard input"), "{}", c.status());
@@ -183,7 +212,9 @@ fn standard_input_and_files_are_read_too() {
 #[test]
 fn a_missing_pod_root_is_a_status_not_an_error() {
     let mut c = NcclCollector::new(
-        vec![LogInput::PodLogs(PathBuf::from("/nonexistent/var/log/pods"))],
+        vec![LogInput::PodLogs(PathBuf::from(
+            "/nonexistent/var/log/pods",
+        ))],
         Start::End,
         10,
     );

@@ -297,7 +297,10 @@ mod tests {
     #[test]
     fn describe_names_meaning_and_action_or_points_at_the_catalog() {
         let d = describe(79);
-        assert!(d.starts_with("XID 79 (GPU has fallen off the bus, page)"), "{d}");
+        assert!(
+            d.starts_with("XID 79 (GPU has fallen off the bus, page)"),
+            "{d}"
+        );
         assert!(d.contains("Action: Drain the node"), "{d}");
         assert!(describe(999).contains("NVIDIA's XID catalog"));
     }

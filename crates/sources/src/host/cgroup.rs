@@ -15,12 +15,16 @@ use std::path::{Path, PathBuf};
 
 use super::psi;
 
-/// The cgroup v2 directory of `pid` below `cgroup_root` (usually `/sys/fs/cgroup`), from
-/// `<proc_root>/<pid>/cgroup`. `None` on a cgroup v1-only host or when the process is gone.
+/// The cgroup v2 directory of `pid` below `cgroup_root` (usually `/sys/fs/cgroup`, or its
+/// `unified/` on a hybrid v1/v2 host), from `<proc_root>/<pid>/cgroup`. `None` when no v2
+/// hierarchy is mounted there (a cgroup v1 host) or the process is gone.
 pub fn cgroup_dir(proc_root: &Path, cgroup_root: &Path, pid: u32) -> Option<PathBuf> {
+    let base = [cgroup_root.to_path_buf(), cgroup_root.join("unified")]
+        .into_iter()
+        .find(|b| b.join("cgroup.controllers").is_file())?;
     let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("cgroup")).ok()?;
     let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    Some(cgroup_root.join(rel.trim().trim_start_matches('/')))
+    Some(base.join(rel.trim().trim_start_matches('/')))
 }
 
 /// What one cgroup reports; a file the cgroup does not have (a controller not enabled)

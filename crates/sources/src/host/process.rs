@@ -314,7 +314,7 @@ impl HostCollector for ProcessCollector {
         push("proc:processes", Some(u.processes as f64));
         let cg = cgroup::cgroup_dir(&proc_root, &self.paths.cgroup, pid)
             .ok_or_else(|| {
-                format!("process {pid}: no cgroup v2 entry in /proc/{pid}/cgroup (cgroup v1 host?)")
+                format!("process {pid}: no cgroup v2 hierarchy or entry (a cgroup v1 host: no CPU throttling or OOM series)")
             })
             .and_then(|dir| cgroup::read(&dir).map_err(|e| e.to_string()));
         let secs = |usec: Option<u64>| usec.map(|u| u as f64 / 1e6);
@@ -338,9 +338,10 @@ impl HostCollector for ProcessCollector {
                     "proc:cgroup_memory_pressure_seconds_total",
                     secs(s.memory_pressure_usec),
                 );
-                match s.cpu_limit_cores {
-                    Some(c) => format!("cgroup CPU limit {c} cores"),
-                    None => "cgroup without CPU limit".to_string(),
+                match (s.cpu_limit_cores, s.cpu_periods) {
+                    (Some(c), _) => format!("cgroup CPU limit {c} cores"),
+                    (None, Some(_)) => "cgroup without CPU limit".to_string(),
+                    (None, None) => "cgroup CPU controller not enabled".to_string(),
                 }
             }
             Err(e) => {

@@ -53,14 +53,11 @@ pub fn parse(text: &str) -> Result<Pressure, String> {
             };
             match key {
                 "avg10" => {
-                    stall.avg10 = value
-                        .parse()
-                        .map_err(|e| format!("{line:?}: avg10: {e}"))?
+                    stall.avg10 = value.parse().map_err(|e| format!("{line:?}: avg10: {e}"))?
                 }
                 "total" => {
-                    stall.total_usec = value
-                        .parse()
-                        .map_err(|e| format!("{line:?}: total: {e}"))?;
+                    stall.total_usec =
+                        value.parse().map_err(|e| format!("{line:?}: total: {e}"))?;
                     have_total = true;
                 }
                 _ => {}
@@ -109,7 +106,10 @@ impl HostCollector for PsiCollector {
 
     fn status(&self) -> String {
         if self.found == 0 && self.dir.is_dir() {
-            format!("node pressure stall information from {}", self.dir.display())
+            format!(
+                "node pressure stall information from {}",
+                self.dir.display()
+            )
         } else if self.found == 0 {
             format!(
                 "no pressure stall information at {} (kernel without CONFIG_PSI, or psi=0 on its command line)",

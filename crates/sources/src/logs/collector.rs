@@ -179,11 +179,13 @@ impl NcclCollector {
                             break;
                         }
                         live.insert(path.clone());
-                        self.followed.entry(path.clone()).or_insert_with(|| Followed {
-                            follower: Follower::new(path, start),
-                            joiner: Joiner::default(),
-                            labels,
-                        });
+                        self.followed
+                            .entry(path.clone())
+                            .or_insert_with(|| Followed {
+                                follower: Follower::new(path, start),
+                                joiner: Joiner::default(),
+                                labels,
+                            });
                     }
                 }
                 LogInput::Stdin => {}
@@ -284,7 +286,10 @@ impl HostCollector for NcclCollector {
             parts.push("standard input".to_string());
         }
         for root in &self.missing_roots {
-            parts.push(format!("no pod logs at {} (not in Kubernetes)", root.display()));
+            parts.push(format!(
+                "no pod logs at {} (not in Kubernetes)",
+                root.display()
+            ));
         }
         parts.push(format!("{} NCCL failure line(s) seen", self.events));
         parts.join("; ")

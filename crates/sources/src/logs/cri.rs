@@ -103,9 +103,13 @@ mod tests {
     #[test]
     fn joins_partial_chunks_into_one_line() {
         let mut j = Joiner::default();
-        assert_eq!(j.push("2025-03-04T10:11:12.1Z stdout P node:1:2 [0] NCCL "), None);
         assert_eq!(
-            j.push("2025-03-04T10:11:12.2Z stdout F WARN oops").as_deref(),
+            j.push("2025-03-04T10:11:12.1Z stdout P node:1:2 [0] NCCL "),
+            None
+        );
+        assert_eq!(
+            j.push("2025-03-04T10:11:12.2Z stdout F WARN oops")
+                .as_deref(),
             Some("node:1:2 [0] NCCL WARN oops")
         );
         assert_eq!(j.push("plain").as_deref(), Some("plain"));

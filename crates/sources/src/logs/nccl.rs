@@ -187,7 +187,13 @@ pub fn classify(message: &str) -> Option<Kind> {
     ]) {
         return Some(Kind::Timeout);
     }
-    if any(&["net/ib", "ibv_", "infiniband", "net/plugin", "completion from peer"]) {
+    if any(&[
+        "net/ib",
+        "ibv_",
+        "infiniband",
+        "net/plugin",
+        "completion from peer",
+    ]) {
         return Some(Kind::Network);
     }
     if any(&["remote process exited", "ncclremoteerror", "remote error"]) {
@@ -424,9 +430,12 @@ mod tests {
             "torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5",
         );
         assert_eq!(e.kind, Kind::SystemError);
-        let e = event("RuntimeError: NCCL error: invalid usage (run with NCCL_DEBUG=WARN for details)");
+        let e =
+            event("RuntimeError: NCCL error: invalid usage (run with NCCL_DEBUG=WARN for details)");
         assert_eq!(e.kind, Kind::InvalidUsage);
-        let e = event("RuntimeError: NCCL error: unhandled cuda error (run with NCCL_DEBUG=INFO for details)");
+        let e = event(
+            "RuntimeError: NCCL error: unhandled cuda error (run with NCCL_DEBUG=INFO for details)",
+        );
         assert_eq!(e.kind, Kind::CudaError);
     }
 
@@ -436,10 +445,16 @@ mod tests {
             "(VllmWorker rank=1 pid=3312) gpu-a:3312:3390 [1] NCCL WARN NCCL_SOCKET_IFNAME set to eth9 but no interface found",
         );
         assert_eq!((e.rank, e.pid, e.kind), (Some(1), Some(3312), Kind::Socket));
-        assert_eq!(parse("INFO 03-04 10:11:12 engine.py:300 Added request"), Parsed::Nothing);
+        assert_eq!(
+            parse("INFO 03-04 10:11:12 engine.py:300 Added request"),
+            Parsed::Nothing
+        );
         assert_eq!(parse(""), Parsed::Nothing);
         // A WARN without NCCL's prefix still counts, without an origin.
         let e = event("x NCCL WARN unhandled system error");
-        assert_eq!((e.kind, e.host, e.cuda_dev), (Kind::SystemError, None, None));
+        assert_eq!(
+            (e.kind, e.host, e.cuda_dev),
+            (Kind::SystemError, None, None)
+        );
     }
 }

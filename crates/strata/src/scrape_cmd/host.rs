@@ -25,9 +25,14 @@ impl HostSource {
         }
         if let Some(path) = spec.strip_prefix("nccl:") {
             if path.is_empty() {
-                return Err("nccl: needs a log file, a pod log directory (/var/log/pods) or `-`".into());
+                return Err(
+                    "nccl: needs a log file, a pod log directory (/var/log/pods) or `-`".into(),
+                );
             }
-            return Ok(Some(HostSource::Nccl(LogInput::from_spec(path), spec.to_string())));
+            return Ok(Some(HostSource::Nccl(
+                LogInput::from_spec(path),
+                spec.to_string(),
+            )));
         }
         if let Some(what) = spec.strip_prefix("process:") {
             let engine = match what.strip_prefix("pid=") {
@@ -56,9 +61,11 @@ impl HostSource {
     pub fn open(self, node: &str, profiles: KindProfiles) -> HostTarget {
         let paths = HostPaths::default();
         let collector: Box<dyn sources::collector::HostCollector> = match self {
-            HostSource::Nccl(input, _) => {
-                Box::new(NcclCollector::new(vec![input], Start::Beginning, DEFAULT_KEPT_EVENTS))
-            }
+            HostSource::Nccl(input, _) => Box::new(NcclCollector::new(
+                vec![input],
+                Start::Beginning,
+                DEFAULT_KEPT_EVENTS,
+            )),
             HostSource::Process(engine, _) => {
                 let instance = match engine {
                     Engine::Port(p) => format!("127.0.0.1:{p}"),

@@ -150,13 +150,15 @@ fn host(found: &mut Found) {
             profiles,
         ));
     } else {
-        found
-            .lines
-            .push(format!("no NCCL logs: {POD_LOGS} not found (not in Kubernetes; set [logs] nccl)"));
+        found.lines.push(format!(
+            "no NCCL logs: {POD_LOGS} not found (not in Kubernetes; set [logs] nccl)"
+        ));
     }
     for t in &add {
         if let Target::Host(h) = t {
-            found.lines.push(format!("found   {}: {}", h.job(), h.status()));
+            found
+                .lines
+                .push(format!("found   {}: {}", h.job(), h.status()));
         }
     }
     found.targets.extend(add);

@@ -176,7 +176,7 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
         match nvml(node.clone()).await {
             Ok(c) => {
                 eprintln!("strata up: NVML: {}", c.status());
-                out.push(nvml_target(c, node, gpu_profiles));
+                out.push(nvml_target(c, node.clone(), gpu_profiles));
             }
             Err(e) if want_nvml || mode == NvmlMode::On => {
                 return Err(format!(
