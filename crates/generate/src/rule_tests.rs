@@ -277,6 +277,30 @@ fn healthy(n: &Node) -> Series {
             0.0,
         ),
         counter("strata_gateway_refusals_total", n.gateway(&[]), 0.6),
+        counter(
+            "nccl:events_total",
+            n.host(
+                "nccl",
+                &[("kind", "timeout".into()), ("source", "-".into())],
+            ),
+            0.0,
+        ),
+        counter(
+            "proc:cgroup_cpu_periods_total",
+            n.host(
+                "process",
+                &[("engine_instance", format!("vllm-{}:8000", n.0))],
+            ),
+            600.0,
+        ),
+        counter(
+            "proc:cgroup_cpu_throttled_periods_total",
+            n.host(
+                "process",
+                &[("engine_instance", format!("vllm-{}:8000", n.0))],
+            ),
+            0.0,
+        ),
     ]
     .concat()
 }
