@@ -11,7 +11,7 @@ mod targets;
 pub mod up;
 
 pub use error::ConfigError;
-pub use schema::{Config, NvmlMode};
+pub use schema::{Config, HostConfig, LogsConfig, NvmlMode};
 pub use targets::target_specs;
 
 use std::path::{Path, PathBuf};

@@ -23,6 +23,12 @@ pub struct Config {
     /// The direct NVML GPU collector.
     #[serde(default)]
     pub nvml: NvmlConfig,
+    /// The engine's process and cgroup, and the node's pressure stall information.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Engine logs read for NCCL failures.
+    #[serde(default)]
+    pub logs: LogsConfig,
     /// Engines and GPU exporters to scrape.
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetConfig>,
@@ -119,6 +125,32 @@ pub struct NvmlConfig {
     /// `auto`, `on` or `off`.
     #[serde(default)]
     pub enabled: NvmlMode,
+}
+
+/// `[host]`: collectors that read this node's `/proc` and `/sys/fs/cgroup` (opt-in in a
+/// config file; `strata up` without one turns them on when it autodetects).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Node pressure stall information (`/proc/pressure`).
+    #[serde(default)]
+    pub psi: bool,
+    /// CPU, memory, threads, open files and cgroup of the process listening on each engine
+    /// target's port, when the target is on this machine.
+    #[serde(default)]
+    pub engine_processes: bool,
+}
+
+/// `[logs]`: engine logs read for NCCL failures.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Files (followed across rotation), kubelet pod log directories (`/var/log/pods`), or
+    /// `-` for standard input.
+    #[serde(default)]
+    pub nccl: Vec<PathBuf>,
+    /// NCCL failure lines kept in memory as evidence.
+    pub keep_events: Option<usize>,
 }
 
 /// One `[[target]]`.

@@ -104,6 +104,15 @@ impl Node {
         l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         l
     }
+    /// A host collector's series (NCCL logs, the engine process): `instance` is the node.
+    fn host(&self, job: &str, extra: &[(&str, String)]) -> Labels {
+        let mut l = labels(&[
+            ("instance", format!("node-{}", self.0)),
+            ("job", job.into()),
+        ]);
+        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        l
+    }
     fn up(&self, job: &str) -> Labels {
         let instance = match job {
             "vllm" => format!("vllm-{}:8000", self.0),
@@ -286,6 +295,30 @@ fn healthy(n: &Node) -> Series {
             n.ib(&[("counter", "symbol_error")]),
             0.0,
         ),
+        counter(
+            "nccl:events_total",
+            n.host(
+                "nccl",
+                &[("kind", "timeout".into()), ("source", "-".into())],
+            ),
+            0.0,
+        ),
+        counter(
+            "proc:cgroup_cpu_periods_total",
+            n.host(
+                "process",
+                &[("engine_instance", format!("vllm-{}:8000", n.0))],
+            ),
+            600.0,
+        ),
+        counter(
+            "proc:cgroup_cpu_throttled_periods_total",
+            n.host(
+                "process",
+                &[("engine_instance", format!("vllm-{}:8000", n.0))],
+            ),
+            0.0,
+        ),
     ]
     .concat()
 }
@@ -310,7 +343,7 @@ fn window(name: &str) -> (u32, u32) {
     }
 }
 
-const CONDITIONS: [Condition; 26] = [
+const CONDITIONS: [Condition; 28] = [
     ("kv_cache_high", "KV cache at 85 %", |n| {
         vec![gauge("vllm:kv_cache_usage_perc", n.vllm(&[]), 0.85)]
     }),
@@ -443,6 +476,43 @@ const CONDITIONS: [Condition; 26] = [
             vec![
                 gauge("DCGM_FI_DEV_GPU_TEMP", n.dcgm(), 90.0),
                 gauge("DCGM_FI_DEV_SM_CLOCK", n.dcgm(), 1500.0),
+            ]
+        },
+    ),
+    (
+        "collective_stall",
+        "NCCL timeouts in the engine log while the tensor cores idle",
+        |n| {
+            vec![
+                counter(
+                    "nccl:events_total",
+                    n.host(
+                        "nccl",
+                        &[("kind", "timeout".into()), ("source", "-".into())],
+                    ),
+                    2.0,
+                ),
+                gauge("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", n.dcgm(), 0.05),
+            ]
+        },
+    ),
+    (
+        "cpu_bound",
+        "the engine's cgroup throttled in half its CPU periods while the GPU idles",
+        |n| {
+            let engine = [("engine_instance", format!("vllm-{}:8000", n.0))];
+            vec![
+                counter(
+                    "proc:cgroup_cpu_periods_total",
+                    n.host("process", &engine),
+                    600.0,
+                ),
+                counter(
+                    "proc:cgroup_cpu_throttled_periods_total",
+                    n.host("process", &engine),
+                    300.0,
+                ),
+                gauge("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", n.dcgm(), 0.05),
             ]
         },
     ),

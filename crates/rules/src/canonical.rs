@@ -71,6 +71,7 @@ fn label_of(layer: Layer) -> &'static str {
     match layer {
         Layer::Engine => "engine",
         Layer::Gpu => "exporter",
+        Layer::Host => "source",
     }
 }
 

@@ -10,11 +10,12 @@ use crate::check::{GroupSpec, RuleError, load};
 use crate::inhibit::{InhibitRule, Pattern};
 
 /// `(file name, text)` of every built-in rule file, in evaluation order.
-pub const FILES: [(&str, &str); 7] = [
+pub const FILES: [(&str, &str); 8] = [
     ("canonical.yml", include_str!("../packs/canonical.yml")),
     ("alerts.yml", include_str!("../packs/alerts.yml")),
     ("diagnoses.yml", include_str!("../packs/diagnoses.yml")),
     ("fabric.yml", include_str!("../packs/fabric.yml")),
+    ("runtime.yml", include_str!("../packs/runtime.yml")),
     ("slo-chat.yml", include_str!("../packs/slo-chat.yml")),
     ("slo-rag.yml", include_str!("../packs/slo-rag.yml")),
     ("slo-code.yml", include_str!("../packs/slo-code.yml")),

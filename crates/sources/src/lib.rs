@@ -4,15 +4,17 @@
 //! - [`dialect`]: which engine a body comes from, and the tables that map its names onto
 //!   the canonical `llm:*` / `gpu:*` vocabulary.
 //! - [`gpu`]: GPU sources (DCGM exporter conventions, direct NVML).
-//! - [`host`]: node collectors (InfiniBand/RoCE ports, kubelet pod ↔ GPU).
+//! - [`host`]: node collectors: engine ↔ GPU, the engine's process and cgroup, node pressure
+//!   stall information, InfiniBand/RoCE ports, kubelet pod ↔ GPU.
+//! - [`logs`]: NCCL failures read from engine logs.
 //! - [`collector`]: the interface of sources that read the node itself (NVML, `/sys`, `/proc`,
 //!   logs), polled as [`scrape::HostTarget`]s.
-//! - [`host`]: facts about the node itself (which engine runs on which GPU).
 
 pub mod collector;
 pub mod dialect;
 pub mod gpu;
 pub mod host;
+pub mod logs;
 pub mod point;
 pub mod scrape;
 

@@ -72,6 +72,8 @@ Examples:
   strata scrape http://127.0.0.1:9400/metrics        a DCGM exporter
   strata scrape nvml                                 local GPUs through NVML (MIG, NVSwitch fabric)
   strata scrape infiniband kubelet                   RDMA port counters; pod <-> GPU from the kubelet
+  strata scrape nccl:/var/log/pods --watch           NCCL failures in pod logs (or a file, or nccl:-)
+  strata scrape process:8000 psi                     the engine's process and cgroup, node PSI
   strata scrape saved.prom --json                    a saved scrape, as JSON
   strata scrape --watch                              every target in strata.toml, refreshed
   curl -s host:8000/metrics | strata scrape -        standard input
@@ -82,9 +84,11 @@ garbage), 2 for usage or config errors.";
 /// `strata scrape`
 #[derive(Debug, Args)]
 pub struct ScrapeArgs {
-    /// URLs (http/https), files, `nvml` for local GPUs, `infiniband` for RDMA ports,
-    /// `kubelet` for pod ↔ GPU, or `-` for standard input. Without any: every target of the
-    /// config file, plus InfiniBand and the kubelet where this node has them.
+    /// URLs (http/https), files, `nvml` for local GPUs, `-` for standard input, or a host
+    /// collector: `infiniband` (RDMA ports), `kubelet` (pod ↔ GPU), `nccl:PATH` (log file,
+    /// pod log directory, `-`), `process:PORT` or `process:pid=N` (an engine's process and
+    /// cgroup), `psi` (node pressure). Without any: every target of the config file, plus
+    /// InfiniBand and the kubelet where this node has them.
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
     /// Print JSON instead of tables.

@@ -210,6 +210,7 @@ async fn autodetect_finds_engines_and_dcgm_and_says_what_it_did_not() {
             .args(["up", "--listen", &format!("127.0.0.1:{listen}")])
             .args(["--probe-engine-ports", &format!("{e},{dead}")])
             .args(["--probe-gpu-ports", &g.to_string(), "--no-probe-nvml"])
+            .arg("--no-probe-host")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()

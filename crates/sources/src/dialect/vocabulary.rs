@@ -12,6 +12,9 @@ pub enum Layer {
     Engine,
     /// GPU silicon (`gpu:*`).
     Gpu,
+    /// The node, the engine's processes and its logs (`node:*`, `proc:*`, `nccl:*`), written
+    /// by Strata's own collectors; no dialect table maps onto them.
+    Host,
 }
 
 /// Prometheus type of a canonical series.
@@ -87,12 +90,13 @@ mod tests {
         let v = canonical();
         assert!(v.signals.len() > 30);
         for s in &v.signals {
-            let prefix = match s.layer {
-                Layer::Engine => "llm:",
-                Layer::Gpu => "gpu:",
+            let prefixes: &[&str] = match s.layer {
+                Layer::Engine => &["llm:"],
+                Layer::Gpu => &["gpu:"],
+                Layer::Host => &["node:", "proc:", "nccl:"],
             };
             assert!(
-                s.name.starts_with(prefix),
+                prefixes.iter().any(|p| s.name.starts_with(p)),
                 "{} in layer {:?}",
                 s.name,
                 s.layer

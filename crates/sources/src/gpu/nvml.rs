@@ -28,7 +28,7 @@
 //! | `gpu:pcie_rx/tx_bytes_per_second` | GPM `PCIE_RX/TX_PER_SEC` (MiB/s), else `nvmlDeviceGetPcieThroughput` (KB/s) | → KiB/s, × 1024 |
 //! | `gpu:pcie_replays_total` | `nvmlDeviceGetPcieReplayCounter` | none |
 //! | `gpu:nvlink_rx/tx_bytes_per_second` | GPM `NVLINK_TOTAL_RX/TX_PER_SEC` (MiB/s) | × 1024² |
-//! | `gpu:xid_last` | XID critical-error events, polled without blocking | last code, 0 = none |
+//! | `gpu:xid_last` | XID critical-error events, polled without blocking | last code, 0 = none; each event also a warning with its meaning ([`super::xid`]) |
 //! | `gpu:ecc_uncorrected_errors_total` | `nvmlDeviceGetTotalEccErrors(UNCORRECTED, VOLATILE)` | none |
 //!
 //! Limits, on purpose:
@@ -943,6 +943,9 @@ impl NvmlCollector {
                     };
                     if let Some(gpu) = self.gpus.iter_mut().find(|g| g.probes.index == index) {
                         gpu.xid_last = Some(code);
+                        // Each event once, with what the code means and what to do.
+                        let code = u32::try_from(code).unwrap_or(u32::MAX);
+                        errors.push(format!("gpu {index}: {}", super::xid::describe(code)));
                     }
                 }
                 Err(NvmlError::Timeout) => {

@@ -1,6 +1,7 @@
-//! `strata scrape`: read each source (URL, file, stdin, NVML) once or continuously, detect
-//! its dialect and print the canonical view.
+//! `strata scrape`: read each source (URL, file, stdin, NVML, the host collectors) once or
+//! continuously, detect its dialect and print the canonical view.
 
+mod host;
 mod outcome;
 mod read;
 mod render;
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use sources::gpu::FieldSet;
 use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
-use sources::host::infiniband::{INFINIBAND_JOB, InfinibandCollector, SYSFS_INFINIBAND};
-use sources::host::kubelet::{KUBELET_JOB, KubeletCollector, POD_RESOURCES_SOCKET};
+use sources::host::infiniband::{InfinibandCollector, SYSFS_INFINIBAND};
+use sources::host::kubelet::{KubeletCollector, POD_RESOURCES_SOCKET};
 use sources::host::{ENGINE_GPU_JOB, EngineEndpoint, EngineGpuCollector};
 use sources::scrape::{
     HostTarget, KindProfiles, NVML_JOB, Profile, ScrapeReport, Scraper, Target, TargetKind,
@@ -35,8 +36,9 @@ enum Source {
     Nvml(KindProfiles),
     /// Which GPUs the local engines among the URLs use (with `nvml`).
     EngineGpu(Vec<EngineEndpoint>, KindProfiles),
-    /// A driver-less collector on this node: `infiniband` or `kubelet`.
-    Host(&'static str),
+    /// A collector of this node: NCCL logs, an engine's process, node PSI, InfiniBand ports,
+    /// the kubelet.
+    Host(host::HostSource),
 }
 
 impl Source {
@@ -46,7 +48,7 @@ impl Source {
             Source::File(path) => path.clone(),
             Source::Nvml(_) => "nvml".to_string(),
             Source::EngineGpu(..) => "engine-gpu".to_string(),
-            Source::Host(job) => job.to_string(),
+            Source::Host(h) => h.name(),
         }
     }
 }
@@ -66,7 +68,7 @@ pub fn run(flag: Option<&Path>, args: ScrapeArgs) -> Result<ExitCode, Box<dyn st
             .iter()
             .any(|s| matches!(s, Source::File(p) if p == "-"))
     {
-        return Err("--watch cannot re-read standard input; save it to a file first".into());
+        return Err("--watch cannot re-read standard input; save it to a file first (or follow it for NCCL failures: `nccl:-`)".into());
     }
     let profile = match args.profile {
         Some(ProfileArg::Steady) => Profile::Steady,
@@ -117,10 +119,10 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
         }
         add_engine_gpu(&mut out, &node, gpu);
         if InfinibandCollector::has_ports(Path::new(SYSFS_INFINIBAND)) {
-            out.push(Source::Host(INFINIBAND_JOB));
+            out.push(Source::Host(host::HostSource::Infiniband));
         }
         if KubeletCollector::in_kubernetes(Path::new(POD_RESOURCES_SOCKET)) {
-            out.push(Source::Host(KUBELET_JOB));
+            out.push(Source::Host(host::HostSource::Kubelet));
         }
         return Ok(Plan {
             sources: out,
@@ -158,10 +160,8 @@ fn resolve(flag: Option<&Path>, args: &ScrapeArgs) -> Result<Plan, Box<dyn std::
             out.push(Source::Url(Box::new(spec)));
         } else if s == "nvml" {
             out.push(Source::Nvml(gpu));
-        } else if s == INFINIBAND_JOB {
-            out.push(Source::Host(INFINIBAND_JOB));
-        } else if s == KUBELET_JOB {
-            out.push(Source::Host(KUBELET_JOB));
+        } else if let Some(h) = host::HostSource::parse(s)? {
+            out.push(Source::Host(h));
         } else {
             out.push(Source::File(s.clone()));
         }
@@ -206,6 +206,11 @@ fn kind_hint(url: &str) -> TargetKind {
     }
 }
 
+/// Host collectors poll on the engine cadence (10 s steady).
+fn engine_profiles() -> KindProfiles {
+    KindProfiles::engine_default()
+}
+
 fn fields(profile: Profile) -> FieldSet {
     match profile {
         Profile::Steady => FieldSet::Full,
@@ -222,16 +227,6 @@ async fn open_nvml(node: &str, profiles: KindProfiles) -> Result<HostTarget, Out
         Ok(Err(e)) => Err(Outcome::failed("nvml", e.to_string())),
         Err(e) => Err(Outcome::failed("nvml", format!("NVML probe crashed: {e}"))),
     }
-}
-
-/// A driver-less host collector as a scrape target (engine cadence: 10 s in both profiles).
-fn open_host(job: &str, node: &str) -> HostTarget {
-    let collector: Box<dyn sources::collector::HostCollector> = if job == KUBELET_JOB {
-        Box::new(KubeletCollector::new(POD_RESOURCES_SOCKET))
-    } else {
-        Box::new(InfinibandCollector::new(SYSFS_INFINIBAND))
-    };
-    HostTarget::new(collector, node.to_string(), KindProfiles::engine_default())
 }
 
 async fn read_file(path: String) -> Outcome {
@@ -289,11 +284,17 @@ async fn once(
                     }
                     Err(o) => o,
                 },
-                Source::Host(job) => {
-                    let mut target = open_host(job, &node);
+                Source::Host(h) => {
+                    let mut target = h.open(&node, engine_profiles());
                     let settings = target.profiles().get(profile);
                     let report = target.scrape(settings).await;
-                    Outcome::from_host(&name, &report, target.status())
+                    if host::HostSource::lists_series(target.job()) {
+                        Outcome::from_host(&name, &report, target.status())
+                    } else {
+                        let mut o = Outcome::from_report(&name, &report, settings.fields);
+                        o.note = Some(target.status());
+                        o
+                    }
                 }
             };
             (i, outcome)
@@ -349,9 +350,10 @@ async fn watch(
                 jobs.push((ENGINE_GPU_JOB.to_string(), i));
                 targets.push(Target::Host(engine_gpu(engines, node, profiles)));
             }
-            Source::Host(job) => {
-                jobs.push((job.to_string(), i));
-                targets.push(Target::Host(open_host(job, node)));
+            Source::Host(h) => {
+                let target = h.open(node, engine_profiles());
+                jobs.push((target.job().to_string(), i));
+                targets.push(Target::Host(target));
             }
             Source::File(path) => {
                 let tx = tx.clone();
@@ -378,7 +380,7 @@ async fn watch(
                 continue;
             };
             let name = source_names.get(i).cloned().unwrap_or_default();
-            let outcome = if r.job == INFINIBAND_JOB || r.job == KUBELET_JOB {
+            let outcome = if host::HostSource::lists_series(&r.job) {
                 Outcome::from_host(&name, &r, r.warnings.join("; "))
             } else {
                 Outcome::from_report(&name, &r, fields)

@@ -8,6 +8,13 @@ use sources::gpu::FieldSet;
 use sources::host::ENGINE_GPU_JOB;
 use sources::scrape::{ENGINE_INFO, NVML_JOB, ScrapeReport};
 
+/// The host collectors' jobs: `(job, title, the prefix of their canonical signals)`.
+const HOST_VIEWS: [(&str, &str, &str); 3] = [
+    (sources::logs::NCCL_JOB, "NCCL logs", "nccl:"),
+    (sources::host::PROCESS_JOB, "engine process", "proc:"),
+    (sources::host::NODE_JOB, "node pressure", "node:"),
+];
+
 /// The result of reading one source once.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
@@ -91,7 +98,21 @@ impl Outcome {
             return Outcome::failed(source, error.clone());
         }
         let points: Vec<Point> = report.native_points().cloned().collect();
-        let mut out = if report.job == NVML_JOB {
+        let host = HOST_VIEWS.iter().find(|(job, ..)| *job == report.job);
+        let mut out = if let Some((job, title, prefix)) = host {
+            let mut view = dialect::direct_view(job, title, Layer::Host, &points, |_| {
+                "not read yet, or not present on this node (see the status line)".to_string()
+            });
+            view.signals.retain(|(name, _)| name.starts_with(prefix));
+            Outcome {
+                source: source.to_string(),
+                error: None,
+                samples: points.len(),
+                parse_errors: Vec::new(),
+                view: Some(view),
+                note: None,
+            }
+        } else if report.job == NVML_JOB {
             let warnings = report.warnings.join("; ");
             let mut view = dialect::direct_view("nvml", "NVML", Layer::Gpu, &points, |name| {
                 if !fields.includes(name) {
@@ -134,6 +155,7 @@ impl Outcome {
             .find(|p| p.name == ENGINE_INFO)
             .map(|p| engine_line(&p.labels));
         if out.note.is_none() && report.job != NVML_JOB && !report.warnings.is_empty() {
+            // Host collectors' warnings (unreadable files, an XID's meaning) show here too.
             out.note = Some(report.warnings.join("; "));
         }
         out

@@ -120,6 +120,10 @@ pub struct TestArgs {
     /// Do not try NVML during autodetection (tests).
     #[arg(long, hide = true)]
     pub no_probe_nvml: bool,
+    /// Do not start the host collectors (PSI, engine processes, NCCL logs) during
+    /// autodetection (tests).
+    #[arg(long, hide = true)]
+    pub no_probe_host: bool,
 }
 
 /// Parses `always` / `never`.

@@ -1,13 +1,21 @@
 //! Autodetection for `strata up` with neither a config file nor targets: engines on this
 //! machine's usual ports (dialect from their `/metrics`), a DCGM exporter, NVML, InfiniBand
-//! ports and the kubelet's pod-resources socket.
+//! ports, the kubelet's pod-resources socket, and the host collectors (node PSI, the found
+//! engines' processes, kubelet's pod logs for NCCL).
 
 use std::time::Duration;
 
 use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::args::TestArgs;
-use super::targets::{engine_gpu_target, node_collectors, nvml, nvml_target, set_node};
+use super::targets::{
+    engine_gpu_target, engine_process_targets, nccl_target, node_collectors, nvml, nvml_target,
+    psi_target, set_node,
+};
+use sources::logs::{DEFAULT_KEPT_EVENTS, LogInput};
+
+/// Where kubelet writes container logs.
+const POD_LOGS: &str = "/var/log/pods";
 
 /// Engine ports probed by default: vLLM, TGI / llama.cpp, SGLang.
 const ENGINE_PORTS: [u16; 3] = [8000, 8080, 30000];
@@ -122,8 +130,49 @@ pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
         }
     }
     set_node(&mut found.targets, &crate::host::hostname());
-    let (targets, lines) = node_collectors(&crate::host::hostname());
-    found.targets.extend(targets);
-    found.lines.extend(lines);
+    if testing.no_probe_host {
+        found.lines.push("host collectors not probed".to_string());
+    } else {
+        let (targets, lines) = node_collectors(&crate::host::hostname());
+        found.targets.extend(targets);
+        found.lines.extend(lines);
+        host(&mut found);
+    }
     Ok(found)
+}
+
+/// Adds node PSI, the processes of the engines found, and NCCL failures from pod logs.
+fn host(found: &mut Found) {
+    let node = crate::host::hostname();
+    let profiles = KindProfiles::engine_default();
+    let mut add = vec![psi_target(&node, profiles)];
+    let engines: Vec<&TargetSpec> = found
+        .targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Http(spec) => Some(spec),
+            _ => None,
+        })
+        .collect();
+    add.extend(engine_process_targets(&engines, &node, profiles));
+    if std::path::Path::new(POD_LOGS).is_dir() {
+        add.push(nccl_target(
+            vec![LogInput::PodLogs(POD_LOGS.into())],
+            DEFAULT_KEPT_EVENTS,
+            &node,
+            profiles,
+        ));
+    } else {
+        found.lines.push(format!(
+            "no NCCL logs: {POD_LOGS} not found (not in Kubernetes; set [logs] nccl)"
+        ));
+    }
+    for t in &add {
+        if let Target::Host(h) = t {
+            found
+                .lines
+                .push(format!("found   {}: {}", h.job(), h.status()));
+        }
+    }
+    found.targets.extend(add);
 }

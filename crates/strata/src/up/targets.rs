@@ -1,6 +1,8 @@
 //! The scrape targets of `strata up`: `[[target]]` and `[nvml]` from the config file, then
-//! `--engine` and `--gpu` from the flags, then the node collectors this node has
-//! (InfiniBand/RoCE ports, the kubelet's pod-resources socket).
+//! `--engine` and `--gpu` from the flags; then the node collectors this node has
+//! (InfiniBand/RoCE ports, the kubelet's pod-resources socket) and the host collectors
+//! `[host]` and `[logs]` ask for (node PSI, each local engine's process and cgroup, NCCL
+//! failures from logs).
 
 use std::path::Path;
 
@@ -8,7 +10,11 @@ use sources::collector::HostCollector;
 use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
 use sources::host::infiniband::{InfinibandCollector, SYSFS_INFINIBAND};
 use sources::host::kubelet::{KubeletCollector, POD_RESOURCES_SOCKET};
-use sources::host::{EngineEndpoint, EngineGpuCollector};
+use sources::host::{
+    Engine, EngineEndpoint, EngineGpuCollector, HostPaths, ProcessCollector, PsiCollector,
+};
+use sources::logs::follow::Start;
+use sources::logs::{DEFAULT_KEPT_EVENTS, LogInput, NcclCollector};
 use sources::scrape::{HostTarget, KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::UpArgs;
@@ -111,6 +117,93 @@ fn host_target(collector: Box<dyn HostCollector>, node: &str) -> Target {
     ))
 }
 
+/// Whether `url` names this machine (loopback, or the node's own name).
+fn is_local(url: &reqwest::Url, node: &str) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host == node
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The process-tree-and-cgroup collector of every engine target on this machine.
+pub(crate) fn engine_process_targets(
+    engines: &[&TargetSpec],
+    node: &str,
+    profiles: KindProfiles,
+) -> Vec<Target> {
+    engines
+        .iter()
+        .filter(|s| s.kind == TargetKind::Engine && is_local(&s.url, node))
+        .filter_map(|s| {
+            let port = s.url.port_or_known_default()?;
+            let instance = format!("{}:{port}", s.url.host_str()?);
+            let c = ProcessCollector::new(HostPaths::default(), Engine::Port(port), instance);
+            Some(Target::Host(HostTarget::new(
+                Box::new(c),
+                node.to_string(),
+                profiles,
+            )))
+        })
+        .collect()
+}
+
+/// The node PSI collector.
+pub(crate) fn psi_target(node: &str, profiles: KindProfiles) -> Target {
+    let c = PsiCollector::new(&HostPaths::default().proc);
+    Target::Host(HostTarget::new(Box::new(c), node.to_string(), profiles))
+}
+
+/// The NCCL log collector over `inputs` (files, pod log roots, `-`), following from their
+/// current end.
+pub(crate) fn nccl_target(
+    inputs: Vec<LogInput>,
+    keep: usize,
+    node: &str,
+    profiles: KindProfiles,
+) -> Target {
+    let c = NcclCollector::new(inputs, Start::End, keep);
+    Target::Host(HostTarget::new(Box::new(c), node.to_string(), profiles))
+}
+
+/// The host collectors `[host]` and `[logs]` ask for, given the scrape targets so far.
+fn host_targets(cfg: &Config, node: &str, out: &[Target], profiles: KindProfiles) -> Vec<Target> {
+    let mut host = Vec::new();
+    if cfg.host.psi {
+        host.push(psi_target(node, profiles));
+    }
+    if cfg.host.engine_processes {
+        let engines: Vec<&TargetSpec> = out
+            .iter()
+            .filter_map(|t| match t {
+                Target::Http(spec) => Some(spec),
+                _ => None,
+            })
+            .collect();
+        host.extend(engine_process_targets(&engines, node, profiles));
+    }
+    if !cfg.logs.nccl.is_empty() {
+        let inputs = cfg
+            .logs
+            .nccl
+            .iter()
+            .map(|p| LogInput::from_spec(&p.to_string_lossy()))
+            .collect();
+        let keep = cfg.logs.keep_events.unwrap_or(DEFAULT_KEPT_EVENTS);
+        host.push(nccl_target(inputs, keep, node, profiles));
+    }
+    for t in &host {
+        if let Target::Host(h) = t {
+            eprintln!("strata up: {}: {}", h.job(), h.status());
+        }
+    }
+    host
+}
+
 /// The scraper's targets from the config file (if any) and the flags.
 pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Vec<Target>, String> {
     let mut out = Vec::new();
@@ -177,5 +270,9 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
         eprintln!("strata up: {line}");
     }
     out.extend(node_targets);
+    if loaded.is_some() {
+        let host = host_targets(cfg, &node, &out, engine_profiles);
+        out.extend(host);
+    }
     Ok(out)
 }
