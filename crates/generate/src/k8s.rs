@@ -45,6 +45,9 @@ fn agent_args(spec: &Spec, remote_write: &str) -> Vec<String> {
         ]);
     }
     args.extend(["--remote-write".into(), remote_write.into()]);
+    if let Some(b) = &spec.backend {
+        args.extend(["--incident-from".into(), b.clone()]);
+    }
     args.extend(["--data-dir".into(), "/var/lib/strata".into()]);
     args
 }

@@ -122,6 +122,9 @@ pub struct Spec {
     pub runbook_base: String,
     /// Where generated agents remote-write (`strata generate --remote-write URL`).
     pub remote_write: Option<String>,
+    /// The fleet's query API, whose `ALERTS` switch each agent's incident mode
+    /// (`strata generate --backend URL`).
+    pub backend: Option<String>,
 }
 
 /// Where the runbooks are unless `--runbook-base` says otherwise: the repository's
@@ -188,6 +191,7 @@ impl Spec {
             gateway,
             runbook_base: DEFAULT_RUNBOOK_BASE.to_string(),
             remote_write: None,
+            backend: None,
         })
     }
 
@@ -204,6 +208,7 @@ impl Spec {
             gateway: gateway::GatewayConfig::new(([0, 0, 0, 0], 8080).into(), Vec::new()),
             runbook_base: DEFAULT_RUNBOOK_BASE.to_string(),
             remote_write: None,
+            backend: None,
         }
     }
 }
@@ -260,10 +265,12 @@ pub fn run(
     out: &Path,
     runbook_base: &str,
     remote_write: Option<&str>,
+    backend: Option<&str>,
 ) -> Result<ExitCode, String> {
     let mut spec = Spec::load(flag)?;
     spec.runbook_base = runbook_base.to_string();
     spec.remote_write = remote_write.map(str::to_string);
+    spec.backend = backend.map(str::to_string);
     let targets: Vec<(What, PathBuf)> = match what {
         What::All => What::EACH
             .iter()

@@ -1,7 +1,8 @@
 //! Incident mode: while configured alerts fire, or for a set time after
 //! `POST /api/v1/incident`, `strata up` scrapes GPUs with the incident profile (250 ms, the
 //! reduced field set), then goes back to steady. Each switch is logged and kept in a findings
-//! history (`GET /api/v1/incident`).
+//! history (`GET /api/v1/incident`). A `strata agent` evaluates no alerts: it reads the ones
+//! about its node from the backend the brain writes `ALERTS` to ([`AlertFeed`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,50 @@ use tokio::time::Instant;
 
 /// How often firing alerts are checked and the end of an incident is looked for.
 const TICK: Duration = Duration::from_millis(250);
+
+/// How often an agent asks the backend which alerts fire (the brain evaluates every 15 s).
+const FEED_EVERY: Duration = Duration::from_secs(15);
+
+/// Labels of an alert that can name a node or one of its targets.
+const NODE_LABELS: [&str; 4] = ["node", "instance", "Hostname", "hostname"];
+
+/// Where an agent learns which alerts fire about its node: the backend the brain writes
+/// `ALERTS` to (Alertmanager cannot address one pod of a DaemonSet, so agents ask).
+pub struct AlertFeed {
+    backend: crate::backend::Backend,
+    /// Label values that name this node or its targets (`node`, target `instance`s).
+    names: Vec<String>,
+}
+
+impl AlertFeed {
+    /// A feed from `backend` of the alerts whose `node`, `instance` or `Hostname` is one of
+    /// `names`.
+    pub fn new(backend: crate::backend::Backend, names: Vec<String>) -> AlertFeed {
+        AlertFeed { backend, names }
+    }
+
+    /// The first alert among `wanted` that fires about this node, by the backend's `ALERTS`.
+    async fn firing(&self, wanted: &[String]) -> Result<Option<String>, String> {
+        let alerts = self
+            .backend
+            .instant("ALERTS{alertstate=\"firing\"}", now_ms())
+            .await?;
+        Ok(alerts
+            .iter()
+            .filter(|(labels, _)| about(labels, &self.names))
+            .filter_map(|(labels, _)| labels.iter().find(|(k, _)| k == "alertname"))
+            .map(|(_, name)| name)
+            .find(|name| wanted.contains(name))
+            .cloned())
+    }
+}
+
+/// Whether an alert's labels name one of `names` (this node or its targets).
+fn about(labels: &[(String, String)], names: &[String]) -> bool {
+    labels
+        .iter()
+        .any(|(k, v)| NODE_LABELS.contains(&k.as_str()) && names.contains(v))
+}
 
 /// The page-severity alerts of the built-in GPU/engine pack.
 fn default_alerts() -> Vec<String> {
@@ -124,20 +169,42 @@ impl Incident {
         }
     }
 
-    /// Watches `rules`' firing alerts (when given) and ends incidents on time.
+    /// Watches `rules`' firing alerts and `feed`'s (when given) and ends incidents on time.
     pub fn start(
         self: &Arc<Incident>,
         rules: Option<Arc<rules::RuleEngine>>,
+        feed: Option<AlertFeed>,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
+            let mut asked: Option<Instant> = None;
+            let mut complaints = strata_core::Throttle::new(Duration::from_secs(300));
             loop {
                 tick.tick().await;
                 if let Some(r) = &rules {
                     let firing = firing(&r.alerts(), &me.alerts);
                     if let Some(name) = firing {
                         me.trigger(&format!("alert {name} firing"), me.duration);
+                    }
+                }
+                if let Some(f) = &feed
+                    && asked.is_none_or(|t| t.elapsed() >= FEED_EVERY)
+                {
+                    asked = Some(Instant::now());
+                    match f.firing(&me.alerts).await {
+                        Ok(Some(name)) => me.trigger(
+                            &format!("alert {name} firing about this node (backend ALERTS)"),
+                            me.duration,
+                        ),
+                        Ok(None) => {}
+                        Err(e) => {
+                            if complaints.allow((), std::time::Instant::now()) {
+                                eprintln!(
+                                    "strata agent: cannot read firing alerts for incident mode: {e} (check --incident-from; repeats silenced for 5 min)"
+                                );
+                            }
+                        }
                     }
                 }
                 me.expire();
@@ -292,6 +359,17 @@ mod tests {
             request(r#"{"duration":"24h"}"#, d).unwrap().unwrap().1,
             Duration::from_secs(24 * 3600)
         );
+    }
+
+    #[test]
+    fn an_agent_takes_alerts_naming_its_node_or_its_targets() {
+        let names = vec!["node-b".to_string(), "node-b:8000".to_string()];
+        let l = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert!(about(&l("instance", "node-b:8000"), &names));
+        assert!(about(&l("node", "node-b"), &names));
+        assert!(about(&l("Hostname", "node-b"), &names));
+        assert!(!about(&l("instance", "node-a:8000"), &names));
+        assert!(!about(&l("model", "node-b"), &names));
     }
 
     #[test]

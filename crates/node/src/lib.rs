@@ -301,6 +301,13 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     );
     metrics.config_loaded(true);
 
+    let feed = match &s.incident_from {
+        Some(cfg) => Some(incident::AlertFeed::new(
+            backend::Backend::new(cfg.clone())?,
+            names_of_this_node(&s, &plan.targets),
+        )),
+        None => None,
+    };
     let (tx, reports) = mpsc::channel::<ScrapeReport>(64);
     let scraper = Arc::new(
         Scraper::start(plan.targets, Profile::Steady, tx.clone()).map_err(|e| e.to_string())?,
@@ -312,7 +319,7 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     );
     let mut background = vec![(
         "incident mode",
-        incident.start(Some(evaluator.engine.clone())),
+        incident.start(Some(evaluator.engine.clone()), feed),
     )];
     let shared = Arc::new(Shared {
         settings: std::sync::Mutex::new(s.clone()),
@@ -365,8 +372,9 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
     }
     let inflight = api::Inflight::new(s.query.max_concurrency);
     let app = if s.agent {
-        // Health and /metrics only: the agent's data is read from where it ships it.
-        http::router(control.clone())
+        // Health, /metrics and incident mode only: the agent's data is read from where it
+        // ships it.
+        http::router(control.clone()).merge(http::admin(admin_routes, s.admin_token.clone()))
     } else {
         api::router(Arc::new(api::ApiState {
             engine,
@@ -514,6 +522,20 @@ async fn probe_backend(b: Arc<backend::Backend>, ctl: Arc<http::Control>) {
 }
 
 /// Snapshots the store every `every`, so a crash loses at most one interval.
+/// What names this node in an alert: its `node` external label and its scrape targets'
+/// `instance`s (an agent names its loopback targets `NODE:PORT`).
+fn names_of_this_node(s: &Settings, targets: &[Target]) -> Vec<String> {
+    s.external_labels
+        .iter()
+        .filter(|(k, _)| k == "node")
+        .map(|(_, v)| v.clone())
+        .chain(targets.iter().filter_map(|t| match t {
+            Target::Http(spec) => Some(spec.instance()),
+            Target::Host(_) => None,
+        }))
+        .collect()
+}
+
 async fn snapshot_every(store: Arc<Store>, every: Duration) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {

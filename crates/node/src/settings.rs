@@ -48,6 +48,9 @@ pub struct Settings {
     pub incident_alerts: Vec<String>,
     /// How long incident mode lasts.
     pub incident_duration: Duration,
+    /// `strata agent`: the backend whose `ALERTS` (written by the brain) switch this node's
+    /// incident mode when they name it; `None`: only its own alerts and POSTs do.
+    pub incident_from: Option<crate::backend::BackendConfig>,
     /// How long a whole shutdown may take; what misses it is named in the log.
     pub shutdown_deadline: Duration,
     /// What one query (API or rule) may spend.
@@ -106,6 +109,7 @@ impl Settings {
             external_labels: Vec::new(),
             incident_alerts: Vec::new(),
             incident_duration: Duration::from_secs(600),
+            incident_from: None,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             query: QueryLimits::default(),
             exemplars_limit: DEFAULT_EXEMPLARS_LIMIT,

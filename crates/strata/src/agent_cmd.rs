@@ -17,7 +17,8 @@ use crate::up::{TestArgs, UpArgs};
 Examples:
   strata agent --remote-write http://victoria-metrics:8428/api/v1/write
   strata agent --remote-write http://prometheus:9090/api/v1/write --engine :8000 --gpu nvml
-  strata agent --config /etc/strata/strata.toml --node gpu-node-17")]
+  strata agent --config /etc/strata/strata.toml --node gpu-node-17
+  strata agent --remote-write http://vm:8428/api/v1/write --incident-from http://vm:8428")]
 pub struct AgentArgs {
     /// Where to ship (required here or as [sinks.remote_write] url).
     #[arg(long, value_name = "URL")]
@@ -50,6 +51,15 @@ pub struct AgentArgs {
     /// Label added to every shipped sample; repeatable.
     #[arg(long = "external-label", value_name = "NAME=VALUE", value_parser = crate::up::parse_label)]
     pub external_labels: Vec<(String, String)>,
+    /// The fleet's query API (the backend the brain writes `ALERTS` to, e.g.
+    /// http://victoria-metrics:8428): every 15 s the agent asks which alerts fire, and one
+    /// that names this node (`node`, or the `instance` of one of its targets) switches its
+    /// GPU scraping to the incident profile (250 ms). Alertmanager cannot address one pod
+    /// of a DaemonSet, so the agent asks. Without it: only POST /api/v1/incident does.
+    #[arg(long, value_name = "URL")]
+    pub incident_from: Option<reqwest::Url>,
+    #[command(flatten)]
+    pub incident: crate::up::IncidentArgs,
     #[command(flatten)]
     pub testing: TestArgs,
 }
@@ -81,6 +91,8 @@ impl AgentArgs {
             retention: Some(LOCAL_RETENTION),
             testing: self.testing,
             agent: true,
+            incident_from: self.incident_from,
+            incident: self.incident,
             ..UpArgs::default()
         }
     }

@@ -23,6 +23,12 @@ pub struct GenerateArgs {
     /// DaemonSet ships to vmagent's Service; the systemd unit gets a placeholder to replace].
     #[arg(long, value_name = "URL")]
     pub remote_write: Option<reqwest::Url>,
+    /// The fleet's query API (VictoriaMetrics, Prometheus) where the brain writes `ALERTS`:
+    /// the generated agents read the alerts about their node there and switch to 250 ms GPU
+    /// scraping while one fires (`strata agent --incident-from`) [default: none; incident
+    /// mode on the agents only through POST /api/v1/incident].
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<reqwest::Url>,
 }
 
 /// Runs `strata generate` with a spinner on stderr (when it is a terminal): building and
@@ -50,6 +56,7 @@ pub fn run(
         &args.out,
         &args.runbook_base,
         args.remote_write.as_ref().map(reqwest::Url::as_str),
+        args.backend.as_ref().map(reqwest::Url::as_str),
     );
     spinner.finish_and_clear();
     result.map_err(Into::into)

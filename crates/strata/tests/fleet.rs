@@ -21,14 +21,17 @@ const FAST_SCRAPES: &str = "[scrape.engine.steady]\ninterval = \"2s\"\ntimeout =
 struct Node {
     _sim: Kill,
     _agent: Kill,
-    /// The engine's `instance` label.
+    /// The engine's `instance` label, as the agent names it (`NODE:PORT`).
     instance: String,
     /// The engine's base URL (scenario switch).
     engine: String,
+    /// The agent's base URL (health, `/api/v1/incident`).
+    agent: String,
 }
 
-/// `strata sim` at 4× and a `strata agent` named `name` shipping it to `write`.
-async fn node(name: &str, write: &str, dir: &std::path::Path) -> Node {
+/// `strata sim` at 4× and a `strata agent` named `name` shipping it to `write`, reading the
+/// alerts about its node from `backend` (the cache-thrash diagnosis switches its incident mode).
+async fn node(name: &str, write: &str, backend: &str, dir: &std::path::Path) -> Node {
     let (sim, engine, gpu) = live::sim(&["--speed", "4"]);
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, FAST_SCRAPES).expect("agent config");
@@ -39,6 +42,8 @@ async fn node(name: &str, write: &str, dir: &std::path::Path) -> Node {
             .arg(&config)
             .args(["agent", "--engine", &engine, "--gpu", &gpu])
             .args(["--remote-write", write, "--node", name])
+            .args(["--incident-from", backend])
+            .args(["--incident-alert", "DiagnosisCacheThrash"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir.join(name))
@@ -79,8 +84,10 @@ async fn node(name: &str, write: &str, dir: &std::path::Path) -> Node {
     Node {
         _sim: sim,
         _agent: agent,
-        instance: url.authority().to_string(),
+        // Loopback targets are named for the node: `127.0.0.1:8000` is on every node.
+        instance: format!("{name}:{}", url.port().expect("engine port")),
         engine: engine.trim_end_matches("/metrics").to_string(),
+        agent: base,
     }
 }
 
@@ -115,10 +122,10 @@ async fn fleet(store: &Peer) {
     sources::scrape::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let write = format!("http://{}/api/v1/write", store.addr);
-    let a = node("node-a", &write, dir.path()).await;
-    let b = node("node-b", &write, dir.path()).await;
-    let brain_dir = dir.path().join("brain");
     let backend = format!("http://{}", store.addr);
+    let a = node("node-a", &write, &backend, dir.path()).await;
+    let b = node("node-b", &write, &backend, dir.path()).await;
+    let brain_dir = dir.path().join("brain");
     let (_brain, base) = live::up(
         &["--backend", &backend, "--rule-interval", "2s"],
         &brain_dir,
@@ -200,6 +207,24 @@ async fn fleet(store: &Peer) {
         },
     )
     .await;
+    // The thrashing node's agent read that alert from the backend and scrapes its GPUs at
+    // 250 ms; the healthy node's agent stays steady.
+    let profile = |n: &Node| {
+        let url = format!("{}/api/v1/incident", n.agent);
+        let client = client.clone();
+        async move { json(client.get(url)).await["data"]["profile"].clone() }
+    };
+    wait_until(
+        "node-b's agent in incident mode",
+        Duration::from_secs(90),
+        async || (profile(&b).await == "incident").then_some(Value::Null),
+    )
+    .await;
+    assert_eq!(
+        profile(&a).await,
+        "steady",
+        "node-a is not the one thrashing"
+    );
 
     // strata diagnose from the stored history alone names the thrashing node, once the
     // pattern has held for half its window (as live triage requires).

@@ -361,6 +361,63 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
     );
 }
 
+/// With `--backend`, each generated agent reads the alerts about its node there (Alertmanager
+/// cannot address one DaemonSet pod), and the agent binary accepts the DaemonSet's arguments.
+#[test]
+fn generated_agents_read_their_incidents_from_the_backend() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = live::strata()
+        .args([
+            "generate",
+            "k8s",
+            "--backend",
+            "http://vm.observability.svc:8428",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run strata generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent = docs(&dir.path().join("strata-agent.yaml"));
+    let ds = agent
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("DaemonSet");
+    let args: Vec<String> = ds["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--incident-from", "http://vm.observability.svc:8428/"]),
+        "{args:?}"
+    );
+    // Arguments are checked before --help is honoured: an unknown flag would fail here.
+    let parse = live::strata()
+        .args(&args)
+        .arg("--help")
+        .output()
+        .expect("strata agent");
+    assert!(
+        parse.status.success(),
+        "strata {args:?}: {}",
+        String::from_utf8_lossy(&parse.stderr)
+    );
+    let am = dir.path().join("am");
+    generate(&am, None, &["alertmanager"]);
+    let text = std::fs::read_to_string(am.join("alertmanager/alertmanager.yml")).expect("am");
+    assert!(
+        !text.contains("/api/v1/incident"),
+        "no route to an endpoint Alertmanager cannot address per node: {text}"
+    );
+}
+
 #[test]
 fn a_bad_config_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -34,6 +34,21 @@ pub struct EngineEndpoint {
     pub port: u16,
 }
 
+/// Whether `url` is served on this machine: loopback, `localhost`, an unspecified address or
+/// the node's own name. Only such targets have pids, a cgroup and GPUs here, and only their
+/// `instance` (`127.0.0.1:8000`) repeats on every node of a fleet.
+pub fn is_local(url: &reqwest::Url, node: &str) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_matches(['[', ']']);
+    host == "localhost"
+        || host.eq_ignore_ascii_case(node)
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
 impl EngineEndpoint {
     /// The endpoint of an engine target served on this node (loopback, `localhost` or the
     /// node's own name); `None` for GPU targets and other hosts, whose pids are not here.
@@ -41,13 +56,7 @@ impl EngineEndpoint {
         if spec.kind != TargetKind::Engine {
             return None;
         }
-        let host = spec.url.host_str()?.trim_matches(['[', ']']);
-        let local = host == "localhost"
-            || host.eq_ignore_ascii_case(node)
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
-        if !local {
+        if !is_local(&spec.url, node) {
             return None;
         }
         let instance = spec.instance();

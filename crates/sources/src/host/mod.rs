@@ -13,7 +13,7 @@ pub mod psi;
 
 pub use engine_gpu::{
     ENGINE_GPU_INFO, ENGINE_GPU_JOB, EngineEndpoint, EngineGpuCollector, EngineGpuLink,
-    GpuProcessSource, GpuProcesses, link,
+    GpuProcessSource, GpuProcesses, is_local, link,
 };
 pub use process::{Engine, HostPaths, PROCESS_JOB, ProcessCollector, pid_listening_on};
 pub use procfs::ProcSnapshot;

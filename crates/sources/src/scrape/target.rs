@@ -39,6 +39,9 @@ pub struct TargetSpec {
     pub name: Option<String>,
     /// The node the engine runs on (`node` of `strata_engine_info`); `None`: unknown.
     pub node: Option<String>,
+    /// The `instance` label when the URL's `host:port` does not name the target beyond this
+    /// machine (an agent's `127.0.0.1:8000` is on every node): `None`, the URL's.
+    pub instance: Option<String>,
 }
 
 impl TargetSpec {
@@ -59,11 +62,16 @@ impl TargetSpec {
             labels: Vec::new(),
             name: None,
             node: None,
+            instance: None,
         }
     }
 
-    /// The `instance` label: `host:port` of the URL, as Prometheus writes it.
+    /// The `instance` label: the one set for the fleet, else `host:port` of the URL, as
+    /// Prometheus writes it.
     pub fn instance(&self) -> String {
+        if let Some(i) = &self.instance {
+            return i.clone();
+        }
         let host = self.url.host_str().unwrap_or("unknown");
         match self.url.port_or_known_default() {
             Some(port) => format!("{host}:{port}"),

@@ -103,6 +103,23 @@ pub struct UpArgs {
     /// Set by `strata agent`: scrape and ship only.
     #[arg(skip)]
     pub agent: bool,
+    /// Set by `strata agent --incident-from`: the query API whose `ALERTS` about this node
+    /// switch its incident mode.
+    #[arg(skip)]
+    pub incident_from: Option<reqwest::Url>,
+}
+
+impl UpArgs {
+    /// This machine's name: an `--external-label node=…` (the agent's `--node`), else the
+    /// config's `node`, else the hostname.
+    pub(crate) fn node(&self, cfg: &::config::Config) -> String {
+        self.external_labels
+            .iter()
+            .find(|(k, _)| k == "node")
+            .map(|(_, v)| v.clone())
+            .or_else(|| cfg.node.clone())
+            .unwrap_or_else(crate::host::hostname)
+    }
 }
 
 /// Knobs for tests: hidden from `--help`.

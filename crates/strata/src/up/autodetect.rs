@@ -9,8 +9,8 @@ use sources::scrape::{KindProfiles, Target, TargetKind, TargetSpec};
 
 use super::args::TestArgs;
 use super::targets::{
-    engine_gpu_target, engine_process_targets, nccl_target, node_collectors, nvml, nvml_target,
-    psi_target, set_node,
+    engine_gpu_target, engine_process_targets, name_for_fleet, nccl_target, node_collectors, nvml,
+    nvml_target, psi_target, set_node,
 };
 use sources::logs::{DEFAULT_KEPT_EVENTS, LogInput};
 
@@ -74,7 +74,12 @@ fn target(job: &str, port: u16, kind: TargetKind) -> Result<Target, String> {
 }
 
 /// Probes the engine and GPU ports (`testing` may replace them) and NVML.
-pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
+/// `node` names this machine; `fleet`: an agent's targets are named `NODE:PORT`.
+pub(crate) async fn autodetect(
+    testing: &TestArgs,
+    node: &str,
+    fleet: bool,
+) -> Result<Found, String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -110,10 +115,13 @@ pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
             }
         }
     }
+    if fleet {
+        name_for_fleet(&mut found.targets, node);
+    }
     if testing.no_probe_nvml {
         found.lines.push("NVML not probed".to_string());
     } else {
-        let node = crate::host::hostname();
+        let node = node.to_string();
         match nvml(node.clone()).await {
             Ok(c) => {
                 found.lines.push(format!("found   NVML: {}", c.status()));
@@ -129,23 +137,22 @@ pub(crate) async fn autodetect(testing: &TestArgs) -> Result<Found, String> {
             Err(e) => found.lines.push(format!("no NVML: {e}")),
         }
     }
-    set_node(&mut found.targets, &crate::host::hostname());
+    set_node(&mut found.targets, node);
     if testing.no_probe_host {
         found.lines.push("host collectors not probed".to_string());
     } else {
-        let (targets, lines) = node_collectors(&crate::host::hostname());
+        let (targets, lines) = node_collectors(node);
         found.targets.extend(targets);
         found.lines.extend(lines);
-        host(&mut found);
+        host(&mut found, node);
     }
     Ok(found)
 }
 
 /// Adds node PSI, the processes of the engines found, and NCCL failures from pod logs.
-fn host(found: &mut Found) {
-    let node = crate::host::hostname();
+fn host(found: &mut Found, node: &str) {
     let profiles = KindProfiles::engine_default();
-    let mut add = vec![psi_target(&node, profiles)];
+    let mut add = vec![psi_target(node, profiles)];
     let engines: Vec<&TargetSpec> = found
         .targets
         .iter()
@@ -154,12 +161,12 @@ fn host(found: &mut Found) {
             _ => None,
         })
         .collect();
-    add.extend(engine_process_targets(&engines, &node, profiles));
+    add.extend(engine_process_targets(&engines, node, profiles));
     if std::path::Path::new(POD_LOGS).is_dir() {
         add.push(nccl_target(
             vec![LogInput::PodLogs(POD_LOGS.into())],
             DEFAULT_KEPT_EVENTS,
-            &node,
+            node,
             profiles,
         ));
     } else {

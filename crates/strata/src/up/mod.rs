@@ -10,7 +10,7 @@ mod settings;
 mod targets;
 
 pub(crate) use args::parse_label;
-pub use args::{TestArgs, UpArgs};
+pub use args::{IncidentArgs, TestArgs, UpArgs};
 pub(crate) use rules::{inhibitions, rule_groups};
 pub(crate) use settings::read_token;
 #[cfg(test)]
@@ -151,7 +151,8 @@ fn load(path: &std::path::Path) -> Result<targets::Loaded, String> {
 /// No config file and no targets on the command line: what runs on this machine.
 async fn autodetected_plan(args: &UpArgs) -> Result<Plan, String> {
     eprintln!("strata up: no strata.toml and no --engine/--gpu: looking on this machine");
-    let found = autodetect::autodetect(&args.testing).await?;
+    let node = args.node(&Config::default());
+    let found = autodetect::autodetect(&args.testing, &node, args.agent).await?;
     for l in &found.lines {
         eprintln!("  {l}");
     }

@@ -178,6 +178,12 @@ pub(crate) fn resolve(config: &Config, args: &UpArgs) -> Result<Settings, String
         external_labels,
         incident_alerts,
         incident_duration,
+        incident_from: args.incident_from.clone().map(|u| {
+            let mut c = node::backend::BackendConfig::new(u);
+            // Asked every 15 s: a slow answer waits for the next round.
+            c.timeout = Duration::from_secs(10);
+            c
+        }),
         exemplars_limit: config
             .store
             .exemplars_limit

@@ -11,7 +11,7 @@ use sources::gpu::nvml::{NvmlCollector, NvmlProcesses};
 use sources::host::infiniband::{InfinibandCollector, SYSFS_INFINIBAND};
 use sources::host::kubelet::{KubeletCollector, POD_RESOURCES_SOCKET};
 use sources::host::{
-    Engine, EngineEndpoint, EngineGpuCollector, HostPaths, ProcessCollector, PsiCollector,
+    Engine, EngineEndpoint, EngineGpuCollector, HostPaths, ProcessCollector, PsiCollector, is_local,
 };
 use sources::logs::follow::Start;
 use sources::logs::{DEFAULT_KEPT_EVENTS, LogInput, NcclCollector};
@@ -117,17 +117,19 @@ fn host_target(collector: Box<dyn HostCollector>, node: &str) -> Target {
     ))
 }
 
-/// Whether `url` names this machine (loopback, or the node's own name).
-fn is_local(url: &reqwest::Url, node: &str) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host == node
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// An agent's targets on this machine are named `NODE:PORT`: `127.0.0.1:8000` is on every
+/// node of a fleet, and the brain's rules aggregate by `instance`, so two nodes' engines
+/// would merge into one finding.
+pub(crate) fn name_for_fleet(targets: &mut [Target], node: &str) {
+    for t in targets {
+        if let Target::Http(spec) = t
+            && spec.instance.is_none()
+            && is_local(&spec.url, node)
+            && let Some(port) = spec.url.port_or_known_default()
+        {
+            spec.instance = Some(format!("{node}:{port}"));
+        }
+    }
 }
 
 /// The process-tree-and-cgroup collector of every engine target on this machine.
@@ -141,8 +143,7 @@ pub(crate) fn engine_process_targets(
         .filter(|s| s.kind == TargetKind::Engine && is_local(&s.url, node))
         .filter_map(|s| {
             let port = s.url.port_or_known_default()?;
-            let instance = format!("{}:{port}", s.url.host_str()?);
-            let c = ProcessCollector::new(HostPaths::default(), Engine::Port(port), instance);
+            let c = ProcessCollector::new(HostPaths::default(), Engine::Port(port), s.instance());
             Some(Target::Host(HostTarget::new(
                 Box::new(c),
                 node.to_string(),
@@ -212,7 +213,7 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
         Some(l) => (&l.config, l.path.as_path(), l.text.as_str()),
         None => (&default, Path::new("strata.toml"), ""),
     };
-    let node = cfg.node.clone().unwrap_or_else(crate::host::hostname);
+    let node = args.node(cfg);
     let gpu_profiles = cfg
         .profiles(TargetKind::Gpu, path, text)
         .map_err(|e| e.to_string())?;
@@ -243,6 +244,9 @@ pub(crate) async fn targets(loaded: Option<&Loaded>, args: &UpArgs) -> Result<Ve
             spec.profiles = gpu_profiles;
             out.push(Target::Http(spec));
         }
+    }
+    if args.agent {
+        name_for_fleet(&mut out, &node);
     }
     let mode = if loaded.is_some() {
         cfg.nvml.enabled
