@@ -200,6 +200,7 @@ async fn metrics(State(c): Shared) -> Response {
         findings_open: strata_core::sync::lock(&c.evaluator.findings)
             .open()
             .count(),
+        exemplars: c.ingest.store.exemplars().stats(),
     };
     (
         [(

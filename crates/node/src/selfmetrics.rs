@@ -47,6 +47,8 @@ pub(crate) struct Gauges {
     pub notify: Option<sinks::notify::NotifyStats>,
     /// Findings open now.
     pub findings_open: usize,
+    /// The exemplar buffer's counters.
+    pub exemplars: tsdb::exemplars::ExemplarStats,
 }
 
 /// The families of one rendering, in order.
@@ -250,6 +252,41 @@ impl SelfMetrics {
             "Diagnoses firing now.",
             g.findings_open as f64,
         );
+        let e = &g.exemplars;
+        f.one(
+            "strata_exemplars_held",
+            Gauge,
+            "Exemplars held in memory (the query_exemplars API answers from them).",
+            e.held as f64,
+        );
+        f.one(
+            "strata_exemplars_series",
+            Gauge,
+            "Series with at least one exemplar held.",
+            e.series as f64,
+        );
+        f.one(
+            "strata_exemplars_limit",
+            Gauge,
+            "Exemplars the buffer holds at most ([store] exemplars_limit; 0: off).",
+            e.limit as f64,
+        );
+        f.one(
+            "strata_exemplars_appended_total",
+            Counter,
+            "Exemplars stored.",
+            e.appended_total as f64,
+        );
+        f.by(
+            "strata_exemplars_dropped_total",
+            Counter,
+            "Exemplars refused, by reason (older than the series' newest; labels too long or a per-request label).",
+            "reason",
+            &[
+                ("out_of_order", e.out_of_order_total as f64),
+                ("invalid", e.invalid_total as f64),
+            ],
+        );
         if let Some(rw) = &g.remote_write {
             f.one(
                 "strata_remote_write_queue_samples",
@@ -320,6 +357,14 @@ mod tests {
             remote_write: None,
             notify: None,
             findings_open: 1,
+            exemplars: tsdb::exemplars::ExemplarStats {
+                held: 3,
+                series: 2,
+                limit: 100,
+                appended_total: 5,
+                out_of_order_total: 1,
+                invalid_total: 1,
+            },
         }
     }
 
@@ -338,6 +383,8 @@ mod tests {
             text.contains("strata_scrape_duration_seconds_bucket{job=\"engine\",le=\"0.5\"} 2")
         );
         assert!(text.contains("strata_scrape_failures_total{job=\"engine\"} 1"));
+        assert!(text.contains("strata_exemplars_held 3"), "{text}");
+        assert!(text.contains("strata_exemplars_dropped_total{reason=\"out_of_order\"} 1"));
         assert!(text.contains("strata_rule_group_duration_seconds_count{rule_group=\"g\"} 1"));
         assert!(text.contains("strata_ingest_queue_length 2"));
         let parsed = expo::parse(&text, expo::Format::Prometheus);
