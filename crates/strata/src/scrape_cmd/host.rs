@@ -68,10 +68,10 @@ impl HostSource {
         }
     }
 
-    /// Whether the output lists the collector's series one by one (its signals have no
-    /// canonical view of their own).
+    /// Whether the output lists the collector's series one by one (the kubelet's pod ↔ GPU
+    /// rows are facts, not signals of the canonical vocabulary).
     pub fn lists_series(job: &str) -> bool {
-        job == INFINIBAND_JOB || job == KUBELET_JOB
+        job == KUBELET_JOB
     }
 
     /// The collector as a scrape target; `node` is its `instance`. NCCL logs are read from

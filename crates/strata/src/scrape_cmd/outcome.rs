@@ -9,10 +9,15 @@ use sources::host::ENGINE_GPU_JOB;
 use sources::scrape::{ENGINE_INFO, NVML_JOB, ScrapeReport};
 
 /// The host collectors' jobs: `(job, title, the prefix of their canonical signals)`.
-const HOST_VIEWS: [(&str, &str, &str); 3] = [
+const HOST_VIEWS: [(&str, &str, &str); 4] = [
     (sources::logs::NCCL_JOB, "NCCL logs", "nccl:"),
     (sources::host::PROCESS_JOB, "engine process", "proc:"),
     (sources::host::NODE_JOB, "node pressure", "node:"),
+    (
+        sources::host::infiniband::INFINIBAND_JOB,
+        "InfiniBand/RoCE ports",
+        "fabric:",
+    ),
 ];
 
 /// The result of reading one source once.
