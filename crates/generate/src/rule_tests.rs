@@ -68,6 +68,12 @@ impl Node {
         l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         l
     }
+    fn llama(&self) -> Labels {
+        labels(&[
+            ("instance", format!("llama-{}:8080", self.0)),
+            ("job", "llamacpp".into()),
+        ])
+    }
     fn tgi(&self) -> Labels {
         labels(&[
             ("instance", format!("tgi-{}:8080", self.0)),
@@ -126,6 +132,7 @@ impl Node {
         let ids = [
             format!("vllm-{}:8000", self.0),
             format!("tgi-{}:8080", self.0),
+            format!("llama-{}:8080", self.0),
             format!("m{}", self.0),
             format!("node-{}", self.0),
         ];
@@ -343,7 +350,7 @@ fn window(name: &str) -> (u32, u32) {
     }
 }
 
-const CONDITIONS: [Condition; 28] = [
+const CONDITIONS: [Condition; 29] = [
     ("kv_cache_high", "KV cache at 85 %", |n| {
         vec![gauge("vllm:kv_cache_usage_perc", n.vllm(&[]), 0.85)]
     }),
@@ -574,6 +581,16 @@ const CONDITIONS: [Condition; 28] = [
         "tgi_token_budget",
         "the TGI queue grows while its batch cannot",
         |n| vec![gauge("tgi_queue_size", n.tgi(), 30.0)],
+    ),
+    (
+        "llama_slots_exhausted",
+        "every llama.cpp slot stays busy while requests wait for one",
+        |n| {
+            vec![
+                gauge("llamacpp:requests_processing", n.llama(), 4.0),
+                gauge("llamacpp:requests_deferred", n.llama(), 3.0),
+            ]
+        },
     ),
     (
         "engine_down",

@@ -261,6 +261,7 @@ fn version_help_and_config_commands() {
             "cardinality",
             "sim",
             "up",
+            "agent",
             "demo",
             "gateway",
             "bench",
@@ -304,7 +305,8 @@ fn live_url_dead_url_and_config_targets() {
     let o = strata(&["scrape", &url]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("vLLM 0.10-0.11 · 311 samples"),
+        stdout(&o).contains("vLLM 0.10-0.11 · engine vllm@127.0.0.1:")
+            && stdout(&o).contains("· 311 samples"),
         "{}",
         stdout(&o)
     );

@@ -145,8 +145,11 @@ fn check_engines(screen: &str, engines: &[Demo]) {
 /// GPUs: one row per demo node with tensor %, SM clock, power, temperature and FB %.
 fn check_gpus(screen: &str) {
     assert!(titled(screen, "GPUs (3)"), "{screen}");
+    // The engines table names nodes too: read the rows under the GPUs title.
+    let start = screen.find("\nGPUs (3)").map_or(0, |i| i + 1);
+    let gpus = &screen[start..];
     for node in ["demo-node-a", "demo-node-b", "demo-node-c"] {
-        let cells = row(screen, node);
+        let cells = row(gpus, node);
         let n = cells.len();
         let (tensor, clock, power, temp) = (
             num(cells[n - 5]),

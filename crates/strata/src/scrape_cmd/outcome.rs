@@ -155,7 +155,14 @@ impl Outcome {
             }
             .succeeded()
         } else {
-            Outcome::from_native(source, &points, report.parse_errors.clone())
+            // The count is what the endpoint exposed: Strata's own `strata_engine_info` is
+            // shown as the engine line instead.
+            let exposed: Vec<Point> = points
+                .iter()
+                .filter(|p| p.name != ENGINE_INFO)
+                .cloned()
+                .collect();
+            Outcome::from_native(source, &exposed, report.parse_errors.clone())
         };
         out.engine = points
             .iter()
