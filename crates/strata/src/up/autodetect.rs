@@ -137,6 +137,10 @@ pub(crate) async fn autodetect(
             Err(e) => found.lines.push(format!("no NVML: {e}")),
         }
     }
+    if found.targets.is_empty() {
+        // Node collectors alone are no pipeline: with no engine and no GPU, say so.
+        return Ok(found);
+    }
     set_node(&mut found.targets, node);
     if testing.no_probe_host {
         found.lines.push("host collectors not probed".to_string());
