@@ -246,6 +246,8 @@ fn healthy(n: &Node) -> Series {
             123.0,
             4.0,
         ),
+        gauge("llamacpp:requests_processing", n.llama(), 2.0),
+        gauge("llamacpp:requests_deferred", n.llama(), 0.0),
         gauge("tgi_queue_size", n.tgi(), 0.0),
         gauge("tgi_batch_current_size", n.tgi(), 12.0),
         gauge("up", n.up("vllm"), 1.0),
