@@ -228,10 +228,7 @@ mod tests {
     fn start_offsets_spread_evenly_over_the_ramp() {
         let ramp = Duration::from_millis(100);
         let at: Vec<Duration> = (0..4).map(|k| start_offset(k, 4, ramp)).collect();
-        assert_eq!(
-            at,
-            [0, 25, 50, 75].map(Duration::from_millis).to_vec()
-        );
+        assert_eq!(at, [0, 25, 50, 75].map(Duration::from_millis).to_vec());
         assert_eq!(start_offset(3, 4, Duration::ZERO), Duration::ZERO);
         assert_eq!(start_offset(0, 0, ramp), Duration::ZERO);
     }

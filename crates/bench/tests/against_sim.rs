@@ -302,20 +302,32 @@ async fn concurrency_ramp_spreads_the_first_requests() {
         at
     };
     let r = d
-        .step_ramped(Shape::Concurrency { n }, requests(n.into()), ramp, 0, &mut |_| {})
+        .step_ramped(
+            Shape::Concurrency { n },
+            requests(n.into()),
+            ramp,
+            0,
+            &mut |_| {},
+        )
         .await;
     let at = sent(&r);
     assert_eq!(at.len(), n as usize);
     for (k, t) in at.iter().enumerate() {
         let due = ramp * k as u32 / n;
         // Never early; late by at most a loaded machine's wake-up.
-        assert!(*t >= due && *t < due + Duration::from_millis(40), "worker {k}: {t:?}, due {due:?}");
+        assert!(
+            *t >= due && *t < due + Duration::from_millis(40),
+            "worker {k}: {t:?}, due {due:?}"
+        );
     }
     let r = d
         .step(Shape::Concurrency { n }, requests(n.into()), 0, &mut |_| {})
         .await;
     let at = sent(&r);
-    assert!(at[at.len() - 1] - at[0] < Duration::from_millis(40), "{at:?}");
+    assert!(
+        at[at.len() - 1] - at[0] < Duration::from_millis(40),
+        "{at:?}"
+    );
     sim.shutdown().await;
 }
 
