@@ -4,8 +4,9 @@
 //! Run: `cargo bench -p tsdb --bench store_query` (peers: Debian's `prometheus` and
 //! `victoria-metrics`; a missing one is skipped).
 //!
-//! Ingest: samples per CPU-second of the whole process. Strata — `Store::append` in scrape order (one call per timestamp
-//! with that timestamp's sample of every series of a kind), into a store opened with its
+//! Ingest: samples per CPU-second of the whole process. Strata — `Store::append` in
+//! scrape order (one call per timestamp with that timestamp's sample of every series of a
+//! kind), into a store opened with its
 //! write-ahead log (`Store::open_durable`, default `WalOptions`, as `strata up` opens it),
 //! the final fsync included; memory only is shown beside it. Prometheus and
 //! VictoriaMetrics — the CPU their process spends taking the same samples over
