@@ -1,5 +1,6 @@
 //! Drives one load shape against a client until its bounds are reached or a stop is
-//! asked for (Ctrl-C): a closed loop of N workers for a concurrency, an open loop of
+//! asked for (Ctrl-C): a closed loop of N workers for a concurrency (their first requests
+//! spread over a ramp, [`Driver::step_ramped`], so identical streams do not run in lockstep), an open loop of
 //! scheduled arrivals for a rate (optionally gated to at most M in flight, an arrival
 //! waiting for a slot as in vLLM's benchmark). Stopping issues nothing more and cancels what is in
 //! flight; those requests are counted as cancelled, never as failures.
@@ -54,6 +55,14 @@ pub struct Driver {
     pub id_prefix: Arc<str>,
     /// Becomes true on Ctrl-C.
     pub stop: watch::Receiver<bool>,
+}
+
+/// When worker `k` of `n` starts, after the step's start, for a ramp of `ramp`.
+pub fn start_offset(k: u32, n: u32, ramp: Duration) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    ramp.mul_f64(f64::from(k) / f64::from(n))
 }
 
 struct Shared {
@@ -113,12 +122,30 @@ impl Shared {
 }
 
 impl Driver {
-    /// Runs `shape` within `limits`; `observe` sees every outcome as it finishes (for
-    /// progress). Request indices start at `first_index`.
+    /// Runs `shape` within `limits`, every worker of a concurrency starting at once;
+    /// `observe` sees every outcome as it finishes (for progress). Request indices start at
+    /// `first_index`.
     pub async fn step(
         &self,
         shape: Shape,
         limits: Limits,
+        first_index: u64,
+        observe: &mut dyn FnMut(&Outcome),
+    ) -> StepResult {
+        self.step_ramped(shape, limits, Duration::ZERO, first_index, observe)
+            .await
+    }
+
+    /// [`Driver::step`], with the workers of a concurrency starting over `ramp`: worker `k`
+    /// of `n` sends its first request `ramp × k / n` after the step starts
+    /// ([`start_offset`]). Streams started together with the same lengths would otherwise
+    /// emit their tokens in lockstep for the whole run. Rate shapes ignore it (their
+    /// arrivals are already spread).
+    pub async fn step_ramped(
+        &self,
+        shape: Shape,
+        limits: Limits,
+        ramp: Duration,
         first_index: u64,
         observe: &mut dyn FnMut(&Outcome),
     ) -> StepResult {
@@ -138,9 +165,15 @@ impl Driver {
         let (tx, mut rx) = mpsc::unbounded_channel();
         match shape {
             Shape::Concurrency { n } => {
-                for _ in 0..n {
+                for k in 0..n {
                     let (s, tx) = (shared.clone(), tx.clone());
+                    let at = start + start_offset(k, n, ramp);
                     tokio::spawn(async move {
+                        let mut stop = s.driver.stop.clone();
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(at) => {}
+                            _ = stop.wait_for(|s| *s) => return,
+                        }
                         while let Some(i) = s.take_index() {
                             s.one(i, &tx, None).await;
                         }
@@ -184,5 +217,19 @@ impl Driver {
             cancelled: shared.cancelled.load(Ordering::Relaxed),
             interrupted: shared.stopped(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_offsets_spread_evenly_over_the_ramp() {
+        let ramp = Duration::from_millis(100);
+        let at: Vec<Duration> = (0..4).map(|k| start_offset(k, 4, ramp)).collect();
+        assert_eq!(at, [0, 25, 50, 75].map(Duration::from_millis).to_vec());
+        assert_eq!(start_offset(3, 4, Duration::ZERO), Duration::ZERO);
+        assert_eq!(start_offset(0, 0, ramp), Duration::ZERO);
     }
 }

@@ -284,6 +284,53 @@ async fn failures_are_classed_and_kept_out_of_the_latencies() {
     assert_eq!(classes, [ErrorClass::Connect, ErrorClass::Connect]);
 }
 
+/// `strata bench --ramp`: the workers of a concurrency send their first requests spread
+/// over the ramp (worker k of n at ramp × k / n), not all at once; without a ramp they all
+/// start together. Each stream (20 tokens 40 ms apart) outlasts the ramp, so every worker
+/// sends exactly one of the n requests.
+#[tokio::test]
+async fn concurrency_ramp_spreads_the_first_requests() {
+    let sim = zero_cost(20, Duration::from_millis(40)).await;
+    let (d, _stop) = driver(
+        Client::new(&config(&sim, Api::OpenAiCompletions, Some("zc"))).unwrap(),
+        20,
+    );
+    let (n, ramp) = (8u32, Duration::from_millis(400));
+    let sent = |r: &bench::run::StepResult| {
+        let mut at: Vec<Duration> = r.outcomes.iter().map(|o| o.sent_at).collect();
+        at.sort();
+        at
+    };
+    let r = d
+        .step_ramped(
+            Shape::Concurrency { n },
+            requests(n.into()),
+            ramp,
+            0,
+            &mut |_| {},
+        )
+        .await;
+    let at = sent(&r);
+    assert_eq!(at.len(), n as usize);
+    for (k, t) in at.iter().enumerate() {
+        let due = ramp * k as u32 / n;
+        // Never early; late by at most a loaded machine's wake-up.
+        assert!(
+            *t >= due && *t < due + Duration::from_millis(40),
+            "worker {k}: {t:?}, due {due:?}"
+        );
+    }
+    let r = d
+        .step(Shape::Concurrency { n }, requests(n.into()), 0, &mut |_| {})
+        .await;
+    let at = sent(&r);
+    assert!(
+        at[at.len() - 1] - at[0] < Duration::from_millis(40),
+        "{at:?}"
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn rate_shape_spaces_arrivals_and_stop_cancels_what_is_in_flight() {
     let sim = zero_cost(2, Duration::from_millis(1)).await;

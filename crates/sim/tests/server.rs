@@ -580,3 +580,31 @@ async fn zero_cost_emits_fixed_tokens_on_a_fixed_schedule() {
     );
     r.shutdown().await;
 }
+
+/// `strata sim`'s listener queues a burst of new connections the size of a large benchmark
+/// (600 at once, none accepted yet) instead of dropping SYNs past 128 (tokio's default
+/// backlog), which would stall those clients for a SYN retry (≥ 1 s).
+#[tokio::test]
+async fn listener_queues_a_burst_of_connections() {
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if somaxconn < 600 {
+        eprintln!("skipping: net.core.somaxconn is {somaxconn}, below the burst");
+        return;
+    }
+    let listener = sim::server::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opened = tokio::task::spawn_blocking(move || {
+        (0..600)
+            .map(|_| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(800))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(opened.map(|c| c.len()).unwrap(), 600);
+    drop(listener);
+}

@@ -75,6 +75,12 @@ pub struct BenchArgs {
     /// Stop issuing requests after this long (requests in flight finish).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// With a concurrency, spread the workers' first requests over this long (worker k of N
+    /// starts ramp × k / N in), so streams of the same length do not emit their tokens in
+    /// lockstep; 0s starts them all at once. The default spans one inter-token gap of
+    /// common engines (10–100 ms).
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_ramp)]
+    pub ramp: Duration,
     /// Prompt length in tokens: N, uniform:LO-HI or normal:MEAN,SD (synthetic prompts).
     #[arg(long, value_name = "DIST", default_value = "128")]
     pub prompt_tokens: LengthDist,
@@ -136,6 +142,11 @@ pub enum ApiArg {
     OpenaiCompletions,
     /// TGI's POST /generate_stream.
     Tgi,
+}
+
+/// `--ramp`: any duration, zero included (all workers at once).
+fn parse_ramp(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 0s, 100ms, 1s)"))
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {
@@ -251,12 +262,14 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
                     requests: Some(args.warmup),
                     duration: None,
                 };
-                let r = driver.step(warm, w, next, &mut |_| {}).await;
+                let r = driver
+                    .step_ramped(warm, w, args.ramp, next, &mut |_| {})
+                    .await;
                 next += r.outcomes.len() as u64 + r.cancelled;
             }
             let mut progress = Progress::new(&shape.to_string(), limits.requests, !args.quiet);
             let r = driver
-                .step(shape, limits, next, &mut |o| progress.observe(o))
+                .step_ramped(shape, limits, args.ramp, next, &mut |o| progress.observe(o))
                 .await;
             progress.finish();
             next += r.outcomes.len() as u64 + r.cancelled;

@@ -162,9 +162,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 async fn demo(args: DemoArgs) -> Result<ExitCode, String> {
     sources::scrape::install_crypto_provider();
+    // The simulators' backlog, not tokio's 128: the embedded gateway may open a burst of
+    // upstream connections when a benchmark starts many streams at once.
     let bind = || async {
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
+        sim::server::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .map_err(|e| format!("cannot listen on a loopback port: {e}"))
     };
     let mut sims = Vec::new();

@@ -216,9 +216,7 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .build()?;
     rt.block_on(async move {
         let bind = |a: SocketAddr| async move {
-            tokio::net::TcpListener::bind(a)
-                .await
-                .map_err(|e| format!("cannot listen on {a}: {e}"))
+            sim::server::listen(a).map_err(|e| format!("cannot listen on {a}: {e}"))
         };
         let running = if args.zero_cost {
             let z = ZeroCost {

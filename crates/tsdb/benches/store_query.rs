@@ -1,23 +1,52 @@
-//! Ingest throughput, bytes per sample and dashboard-query latency, Strata vs a real
-//! Prometheus holding the same data, measured in the same run (medians).
-//! Run: `cargo bench -p tsdb --bench store_query` (needs /usr/bin/prometheus for the baseline).
+//! Ingest, bytes per sample and dashboard-query latency of Strata's store against a real
+//! Prometheus and a real VictoriaMetrics holding the same data, measured in the same run
+//! (medians, ratios).
+//! Run: `cargo bench -p tsdb --bench store_query` (peers: Debian's `prometheus` and
+//! `victoria-metrics`; a missing one is skipped).
 //!
-//! What each side's time includes: Strata — parsing, evaluation and `serde_json` encoding of
-//! the result, in process. Prometheus — an HTTP/1.0 request over loopback (new connection),
-//! parsing, evaluation, JSON encoding and reading the whole response body; the body is not
-//! decoded. Bytes per sample: Strata — encoded chunk bytes (`StoreStats::bytes`, no per-chunk
-//! struct overhead); Prometheus — the chunk files of a TSDB snapshot taken with the head
-//! (per-chunk framing: length, encoding byte and CRC32 included).
+//! Ingest: samples per CPU-second of the whole process. Strata — `Store::append` in
+//! scrape order (one call per timestamp with that timestamp's sample of every series of a
+//! kind), into a store opened with its
+//! write-ahead log (`Store::open_durable`, default `WalOptions`, as `strata up` opens it),
+//! the final fsync included; memory only is shown beside it. Prometheus and
+//! VictoriaMetrics — the CPU their process spends taking the same samples over
+//! remote_write (snappy protobuf from Strata's own sink encoder, 200 series per request),
+//! VictoriaMetrics' flush of its buffers into parts (`/internal/force_flush`) included,
+//! its later background merge not (reported on its own).
+//!
+//! Bytes per sample: Strata — encoded chunk bytes (`StoreStats::bytes`, no per-chunk struct
+//! overhead, no index); Prometheus — the chunk files of a TSDB snapshot taken with the head
+//! (per-chunk framing included, no index); VictoriaMetrics — its `data/` directory after
+//! `/internal/force_merge` has finished (timestamps, values, block headers and metaindex of
+//! every part), its `indexdb/` reported apart per series.
+//!
+//! Queries, wall time: the time of an HTTP GET over loopback (keep-alive client), parsing,
+//! evaluation, JSON encoding and reading the whole body (not decoded), against Strata's own
+//! Prometheus API (`node::api`, served in this process over the same store), Prometheus and
+//! VictoriaMetrics (no response cache, no latency offset). Prometheus is asked with a new
+//! HTTP/1.0 connection per query (its test helper; loopback connect is ~0.1 ms). Strata's
+//! in-process time (parse, evaluate, `serde_json` encode) is shown beside. Queries, CPU
+//! time (less disturbed by other load on the machine than wall time): Strata's in-process
+//! evaluation; the peers' whole process over their HTTP requests. CPU time is the sum of
+//! every live thread's time on CPU (`/proc/PID/task/*/schedstat`), ingest included.
+//! Strata's ingest runs `INGEST_RUNS` times each way, the median reported; the peers'
+//! once (one instance, one load).
+
+#[path = "store_query/peers.rs"]
+mod peers;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use peers::{Http, Victoria, cpu_secs, pid_with_arg};
 use testkit::prometheus::{BUCKETS, Prometheus, Rng, Series, histogram, secs};
 use tsdb::promql::{Engine, EngineConfig};
-use tsdb::{SampleRef, Store, StoreConfig};
+use tsdb::{SampleRef, Store, StoreConfig, WalOptions};
 
 const STEP: i64 = 5_000;
 const POINTS: i64 = 720; // 1 h at 5 s
+/// Strata's ingest runs (each mode); the median is reported.
+const INGEST_RUNS: usize = 3;
 
 /// The query data: 1,000 counters, 1,000 gauges (a random walk with 2 decimals) and 3,000
 /// histogram buckets (5,000 series).
@@ -125,7 +154,8 @@ fn realistic_gauges(base: i64) -> Vec<Series> {
     out
 }
 
-fn ingest(store: &Store, data: &[Series]) -> (f64, usize) {
+/// Appends every series of `data` in scrape order.
+fn ingest(store: &Store, data: &[Series]) {
     type Prepared<'a> = (String, Vec<(String, String)>, &'a Series);
     let prepared: Vec<Prepared> = data
         .iter()
@@ -134,9 +164,6 @@ fn ingest(store: &Store, data: &[Series]) -> (f64, usize) {
             (name, labels, s)
         })
         .collect();
-    let before = store.stats().bytes;
-    let start = Instant::now();
-    // Scrape order: one sample of every series per timestamp.
     for k in 0..POINTS as usize {
         store.append(
             "bench",
@@ -148,11 +175,6 @@ fn ingest(store: &Store, data: &[Series]) -> (f64, usize) {
             }),
         );
     }
-    let n = data.len() * POINTS as usize;
-    (
-        n as f64 / start.elapsed().as_secs_f64(),
-        store.stats().bytes - before,
-    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -160,27 +182,94 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn timed_ms(runs: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up, not counted
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect(),
-    )
+/// What [`timed`] measured: the median wall time and the mean CPU time per call, ms.
+#[derive(Clone, Copy)]
+struct Timed {
+    wall: f64,
+    cpu: f64,
 }
 
-fn report(ours: f64, theirs: Option<f64>, q: &str) {
-    match theirs {
-        Some(th) => println!(
-            "  {ours:8.1} ms strata | {th:8.1} ms prometheus | ratio {:.2}  {q}",
-            ours / th
-        ),
-        None => println!("  {ours:8.1} ms strata | prometheus not installed  {q}"),
+/// Times `runs` calls after one warm-up call: wall clock, and the CPU time process `pid`
+/// spent over them; `None` if any call failed.
+fn timed(runs: usize, pid: &str, mut f: impl FnMut() -> Result<(), String>) -> Option<Timed> {
+    if let Err(e) = f() {
+        eprintln!("  query failed: {e}");
+        return None;
     }
+    let mut times = Vec::new();
+    let cpu = cpu_secs(pid);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().ok()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Some(Timed {
+        wall: median(times),
+        cpu: (cpu_secs(pid) - cpu) * 1000.0 / runs as f64,
+    })
+}
+
+/// One row of the result table: Strata, Prometheus, VictoriaMetrics.
+struct Row {
+    what: String,
+    strata: Option<f64>,
+    prom: Option<f64>,
+    vm: Option<f64>,
+    /// Shown in the row's last column (Strata's in-process time, for query rows).
+    note: String,
+}
+
+impl Row {
+    fn new(
+        what: impl Into<String>,
+        strata: Option<f64>,
+        prom: Option<f64>,
+        vm: Option<f64>,
+    ) -> Row {
+        Row {
+            what: what.into(),
+            strata,
+            prom,
+            vm,
+            note: String::new(),
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    let cell = |v: Option<f64>| match v {
+        Some(v) if v >= 1000.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.3}"),
+        None => "–".into(),
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "–".into(),
+    };
+    println!(
+        "\n| | Strata | Prometheus | VictoriaMetrics | Strata / Prometheus | Strata / VictoriaMetrics | |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.what,
+            cell(r.strata),
+            cell(r.prom),
+            cell(r.vm),
+            ratio(r.strata, r.prom),
+            ratio(r.strata, r.vm),
+            r.note
+        );
+    }
+}
+
+/// Series in a query answer's `data.result`.
+fn result_len(body: &[u8]) -> usize {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["data"]["result"].as_array().map(Vec::len))
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -202,45 +291,132 @@ fn main() {
         ("random-walk gauges", &gauges),
         ("counters+buckets", &counters),
     ];
-    let store = Arc::new(Store::open(StoreConfig::default()).0);
-    let mut ours = Vec::new();
-    for (kind, data) in kinds {
-        let (rate, bytes) = ingest(&store, data);
-        println!("strata ingest {kind:18}: {rate:>10.0} samples/s on one core");
-        ours.push(bytes as f64 / (data.len() as f64 * POINTS as f64));
-    }
-    let prom = Prometheus::start();
-    if let Some(p) = &prom {
-        let start = Instant::now();
-        let mut theirs = Vec::new();
-        let mut before = 0;
+    let total_samples: f64 = kinds.iter().map(|(_, d)| d.len() as f64).sum::<f64>() * POINTS as f64;
+    let per_sample =
+        |bytes: usize, data: &[Series]| bytes as f64 / (data.len() as f64 * POINTS as f64);
+    let me = std::process::id().to_string();
+    let mut rows = Vec::new();
+
+    // Strata, memory only (for comparison with earlier runs) and with its write-ahead log,
+    // alternating, INGEST_RUNS times each; the last durable store answers the queries.
+    let wal_dir = std::env::temp_dir().join(format!("tsdb-store-query-{me}"));
+    let (mut mem_rates, mut wal_rates, mut wall_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut kept = None;
+    for _ in 0..INGEST_RUNS {
+        let (mem, _) = Store::open(StoreConfig::default());
+        let cpu = cpu_secs(&me);
+        kinds.iter().for_each(|(_, d)| ingest(&mem, d));
+        mem_rates.push(total_samples / (cpu_secs(&me) - cpu));
+        drop(mem);
+        let _ = std::fs::remove_dir_all(&wal_dir);
+        drop(kept.take());
+        let store =
+            match Store::open_durable(StoreConfig::default(), &wal_dir, WalOptions::default()) {
+                Ok((s, _)) => s,
+                Err(e) => panic!("open_durable: {e}"),
+            };
+        let (cpu, start) = (cpu_secs(&me), Instant::now());
+        let mut bytes = Vec::new();
         for (_, data) in kinds {
-            p.remote_write(data);
-            let total = p.snapshot_chunk_bytes().unwrap_or_else(|e| {
-                eprintln!("prometheus snapshot failed: {e}");
-                0
-            });
-            theirs
-                .push((total.saturating_sub(before)) as f64 / (data.len() as f64 * POINTS as f64));
-            before = total;
+            let before = store.stats().bytes;
+            ingest(&store, data);
+            bytes.push(per_sample(store.stats().bytes - before, data));
         }
-        let n: usize = kinds.iter().map(|(_, d)| d.len()).sum();
-        println!(
-            "prometheus remote_write ingest (HTTP+snappy+protobuf and 3 snapshots incl.): {:.0} samples/s",
-            n as f64 * POINTS as f64 / start.elapsed().as_secs_f64()
-        );
-        println!("bytes/sample, same data:");
-        for (((kind, _), o), t) in kinds.iter().zip(&ours).zip(&theirs) {
-            println!(
-                "  {kind:18}: strata {o:.3} | prometheus {t:.3} | ratio {:.2}",
-                o / t
-            );
+        if let Err(e) = store.flush() {
+            panic!("WAL flush: {e}");
         }
-    } else {
-        for ((kind, _), o) in kinds.iter().zip(&ours) {
-            println!("  {kind:18}: strata {o:.3} bytes/sample");
-        }
+        wal_rates.push(total_samples / (cpu_secs(&me) - cpu));
+        wall_rates.push(total_samples / start.elapsed().as_secs_f64());
+        kept = Some((store, bytes));
     }
+    let Some((store, ours)) = kept else {
+        panic!("no ingest run");
+    };
+    let store = Arc::new(store);
+    let (mem_rate, wal_rate) = (median(mem_rates.clone()), median(wal_rates.clone()));
+    println!(
+        "strata ingest of {total_samples} samples, per CPU-second: memory only {mem_rates:.0?}, with WAL {wal_rates:.0?} (wall: {wall_rates:.0?}/s); WAL {} bytes",
+        store.stats().wal.bytes_written
+    );
+
+    // Prometheus.
+    let prom = Prometheus::start();
+    let mut theirs = vec![None; kinds.len()];
+    let mut prom_cpu = None;
+    let prom_pid = prom
+        .as_ref()
+        .and_then(|_| pid_with_arg(&format!("tsdb-prom-{me}-")));
+    if let Some(p) = &prom {
+        let pid = prom_pid.clone();
+        let (mut spent, mut before) = (0.0, 0);
+        for (i, (_, data)) in kinds.iter().enumerate() {
+            let cpu = pid.as_deref().map(cpu_secs).unwrap_or(0.0);
+            p.remote_write(data);
+            spent += pid.as_deref().map(cpu_secs).unwrap_or(0.0) - cpu;
+            match p.snapshot_chunk_bytes() {
+                Ok(total) => {
+                    theirs[i] = Some(per_sample(total.saturating_sub(before) as usize, data));
+                    before = total;
+                }
+                Err(e) => eprintln!("prometheus snapshot failed: {e}"),
+            }
+        }
+        prom_cpu = pid.map(|_| total_samples / spent);
+    }
+
+    // VictoriaMetrics.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Arc::new(rt),
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let vm = Victoria::start(rt.clone());
+    let mut vms = vec![None; kinds.len()];
+    let mut vm_cpu = None;
+    if let Some(v) = &vm {
+        let pid = v.pid();
+        let (mut spent, mut merge_cpu, mut before) = (0.0, 0.0, 0);
+        for (i, (_, data)) in kinds.iter().enumerate() {
+            let cpu = cpu_secs(&pid);
+            if let Err(e) = v.remote_write(data) {
+                panic!("VictoriaMetrics: {e}");
+            }
+            let mid = cpu_secs(&pid);
+            if let Err(e) = v.force_merge() {
+                panic!("VictoriaMetrics: {e}");
+            }
+            spent += mid - cpu;
+            merge_cpu += cpu_secs(&pid) - mid;
+            let (data_bytes, _) = v.disk_bytes();
+            vms[i] = Some(per_sample(data_bytes.saturating_sub(before) as usize, data));
+            before = data_bytes;
+        }
+        vm_cpu = Some(total_samples / spent);
+        let (data_bytes, index_bytes) = v.disk_bytes();
+        let series: usize = kinds.iter().map(|(_, d)| d.len()).sum();
+        println!(
+            "victoria-metrics: data/ {data_bytes} bytes, indexdb/ {index_bytes} bytes ({:.0} per series); forced merges took {merge_cpu:.2} CPU-s",
+            index_bytes as f64 / series as f64
+        );
+    }
+    rows.push(Row {
+        note: format!("memory only: {mem_rate:.0}"),
+        ..Row::new(
+            "ingest, samples per CPU-second (higher is better)",
+            Some(wal_rate),
+            prom_cpu,
+            vm_cpu,
+        )
+    });
+    for (((kind, _), o), (p, v)) in kinds.iter().zip(&ours).zip(theirs.iter().zip(&vms)) {
+        rows.push(Row::new(format!("bytes/sample, {kind}"), Some(*o), *p, *v));
+    }
+
+    // Queries.
+    let strata_http = peers::serve_strata(rt.clone(), store.clone());
     let engine = Engine::new(store, EngineConfig::default());
     let (start, end) = (base + 600_500, base + 3_600_500);
     let queries = [
@@ -250,44 +426,98 @@ fn main() {
         "histogram_quantile(0.99, sum by (model, le) (rate(vllm:time_to_first_token_seconds_bucket[5m])))",
         "avg by (model) (vllm:gpu_cache_usage_perc) * 100",
     ];
+    let http_timed =
+        |h: Option<&Http>, pid: Option<String>, runs, path: &str, params: &[(&str, String)]| {
+            let (h, pid) = (h?, pid?);
+            timed(runs, &pid, || h.get(path, params).map(drop))
+        };
+    let answers = |path: &str, params: &[(&str, String)]| {
+        let n = |h: Option<&Http>| {
+            h.and_then(|h| h.get(path, params).ok())
+                .map_or("–".to_string(), |b: Vec<u8>| result_len(&b).to_string())
+        };
+        let p = prom
+            .as_ref()
+            .and_then(|p| p.query_raw(path, params).ok())
+            .map_or("–", |_| "ok");
+        format!(
+            "series: strata {} | prometheus {p} | victoria-metrics {}",
+            n(strata_http.as_ref()),
+            n(vm.as_ref().map(|v| &v.http))
+        )
+    };
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    for (range, runs) in [(true, 5), (false, 21)] {
+        for q in queries {
+            let (path, params) = if range {
+                (
+                    "/api/v1/query_range",
+                    vec![
+                        ("query", q.to_string()),
+                        ("start", secs(start)),
+                        ("end", secs(end)),
+                        ("step", secs(STEP)),
+                    ],
+                )
+            } else {
+                (
+                    "/api/v1/query",
+                    vec![("query", q.to_string()), ("time", secs(end))],
+                )
+            };
+            let in_process = timed(runs, &me, || {
+                let v = if range {
+                    engine.range(q, start, end, STEP)
+                } else {
+                    engine.instant(q, end)
+                };
+                let v = v.map_err(|e| e.to_string())?;
+                serde_json::to_vec(&v).map(drop).map_err(|e| e.to_string())
+            });
+            let ours = http_timed(strata_http.as_ref(), Some(me.clone()), runs, path, &params);
+            let theirs = prom
+                .as_ref()
+                .zip(prom_pid.as_deref())
+                .and_then(|(p, pid)| timed(runs, pid, || p.query_raw(path, &params).map(drop)));
+            let mut vm_params = params.clone();
+            vm_params.push(("nocache", "1".into()));
+            let vms = http_timed(
+                vm.as_ref().map(|v| &v.http),
+                vm.as_ref().map(Victoria::pid),
+                runs,
+                path,
+                &vm_params,
+            );
+            let kind = if range { "range" } else { "instant" };
+            println!("{kind} {q}: {}", answers(path, &vm_params));
+            let wall = |t: Option<Timed>| t.map(|t| t.wall);
+            let cpu = |t: Option<Timed>| t.map(|t| t.cpu);
+            walls.push(Row {
+                note: format!(
+                    "in process {}",
+                    wall(in_process).map_or("–".into(), |t| format!("{t:.1} ms"))
+                ),
+                ..Row::new(
+                    format!("{kind}, wall ms (median of {runs}), `{q}`"),
+                    wall(ours),
+                    wall(theirs),
+                    wall(vms),
+                )
+            });
+            cpus.push(Row::new(
+                format!("{kind}, CPU ms per query (mean of {runs}), `{q}`"),
+                cpu(in_process),
+                cpu(theirs),
+                cpu(vms),
+            ));
+        }
+    }
+    rows.extend(walls);
+    rows.extend(cpus);
     println!(
-        "range queries over {} min at 5 s steps, median of 5 after a warm-up:",
+        "range queries: {} min at 5 s steps; instant queries at the end of that range",
         (end - start) / 60_000
     );
-    for q in queries {
-        let ours = timed_ms(5, || {
-            let v = engine.range(q, start, end, STEP);
-            let _ = v.map(|v| serde_json::to_vec(&v).map(|b| b.len()));
-        });
-        let params = [
-            ("query", q.to_string()),
-            ("start", secs(start)),
-            ("end", secs(end)),
-            ("step", secs(STEP)),
-        ];
-        let theirs = prom.as_ref().map(|p| {
-            timed_ms(5, || {
-                if let Err(e) = p.query_raw("/api/v1/query_range", &params) {
-                    eprintln!("prometheus: {e}");
-                }
-            })
-        });
-        report(ours, theirs, q);
-    }
-    println!("instant queries at the end of the range, median of 21 after a warm-up:");
-    for q in queries {
-        let ours = timed_ms(21, || {
-            let v = engine.instant(q, end);
-            let _ = v.map(|v| serde_json::to_vec(&v).map(|b| b.len()));
-        });
-        let params = [("query", q.to_string()), ("time", secs(end))];
-        let theirs = prom.as_ref().map(|p| {
-            timed_ms(21, || {
-                if let Err(e) = p.query_raw("/api/v1/query", &params) {
-                    eprintln!("prometheus: {e}");
-                }
-            })
-        });
-        report(ours, theirs, q);
-    }
+    print_table(&rows);
+    let _ = std::fs::remove_dir_all(&wal_dir);
 }

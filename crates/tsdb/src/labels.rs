@@ -131,6 +131,38 @@ impl serde::Serialize for Labels {
     }
 }
 
+/// A map keyed by [`Labels::addr`]: the evaluator looks one up per sample per step, where
+/// SipHash (the std default) cost more than the rest of the lookup.
+pub(crate) type AddrMap<V> =
+    std::collections::HashMap<usize, V, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// Hashes one address: a multiply by a 64-bit odd constant, high half folded into the low
+/// half (the table indexes with low bits, its control bytes use the top ones).
+#[derive(Default)]
+pub(crate) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `usize` keys are hashed with it; other input still hashes, byte by byte.
+        for &b in bytes {
+            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

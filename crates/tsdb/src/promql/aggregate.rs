@@ -12,7 +12,7 @@ use super::QueryError;
 use super::eval::{Ctx, Sample, Val};
 use super::kahan;
 use super::value::format_float;
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{AddrMap, Labels, METRIC_NAME};
 
 /// Prometheus' `quantile` over a set of values (linear interpolation between ranks).
 pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
@@ -62,7 +62,7 @@ const GROUPING_CACHE_LIMIT: usize = 1 << 20;
 pub(crate) struct Grouping {
     /// Input label-set address → (that label set, kept so the address cannot be reused
     /// by another set while cached; group id).
-    by_addr: HashMap<usize, (Labels, usize)>,
+    by_addr: AddrMap<(Labels, usize)>,
     ids: HashMap<Labels, usize>,
     keys: Vec<Labels>,
 }

@@ -10,8 +10,9 @@ use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, Vector
 use super::aggregate::Grouping;
 use super::budget::{Budget, QueryOptions};
 use super::functions::{is_window_fn, keeps_name, window_fn};
+use super::over_time::extrapolated_with;
 use super::{EngineConfig, QueryError};
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{AddrMap, Labels, METRIC_NAME};
 use crate::store::{Store, is_stale};
 
 /// One element of an instant vector during evaluation; `t` is the sample's own timestamp
@@ -85,7 +86,7 @@ pub(crate) struct SeriesCollector {
     index: HashMap<Labels, usize>,
     /// Fast path: address of `series[i].labels` → i (step tables and aggregations hand out
     /// the same shared label set at every step).
-    by_addr: HashMap<usize, usize>,
+    by_addr: AddrMap<usize>,
     pub(crate) series: Vec<RangeSeries>,
 }
 
@@ -133,6 +134,16 @@ struct StepTable {
     labels: Vec<Labels>,
     /// Per step: (index into `labels`, sample timestamp, value) of each series present.
     steps: Vec<Vec<(u32, i64, f64)>>,
+}
+
+/// Where one series' window is while a step table is built: points `lo..hi` are in it,
+/// and `resets` of them are below the point before them (counted only for `rate` and
+/// `increase`, whose per-window scan for counter resets it lets them skip).
+#[derive(Default)]
+struct Cursor {
+    lo: usize,
+    hi: usize,
+    resets: usize,
 }
 
 /// Per-query state: the data each selector needs, loaded once, subquery results, and the
@@ -537,12 +548,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Runs `at_step(points, cursor, t)` for every series and step of the range query,
-    /// series by series; `cursor` carries the window bounds from one step to the next.
+    /// series by series; `cursor` carries the window from one step to the next.
     fn build_table(
         &self,
         data: &[(Labels, Vec<(i64, f64)>)],
         labels_of: impl Fn(&Labels) -> Labels,
-        at_step: impl Fn(&[(i64, f64)], &mut (usize, usize), i64) -> Option<(i64, f64)>,
+        at_step: impl Fn(&[(i64, f64)], &mut Cursor, i64) -> Option<(i64, f64)>,
     ) -> Result<Option<StepTable>, QueryError> {
         let n = usize::try_from((self.end - self.start) / self.step.max(1) + 1).unwrap_or(0);
         if data.len().saturating_mul(n) > TABLE_LIMIT || u32::try_from(data.len()).is_err() {
@@ -553,7 +564,7 @@ impl<'a> Ctx<'a> {
             if i % 256 == 0 {
                 self.check_deadline()?;
             }
-            let mut cursor = (0, 0);
+            let mut cursor = Cursor::default();
             let mut t = self.start;
             for out in &mut steps {
                 if let Some((st, v)) = at_step(pts, &mut cursor, t) {
@@ -585,10 +596,10 @@ impl<'a> Ctx<'a> {
         self.table_step(key, k, |ctx| {
             ctx.build_table(&data, Labels::clone, |pts, cur, t| {
                 let te = t - off;
-                while pts.get(cur.1).is_some_and(|p| p.0 <= te) {
-                    cur.1 += 1;
+                while pts.get(cur.hi).is_some_and(|p| p.0 <= te) {
+                    cur.hi += 1;
                 }
-                let (st, v) = *pts.get(cur.1.checked_sub(1)?)?;
+                let (st, v) = *pts.get(cur.hi.checked_sub(1)?)?;
                 (st > te - lookback && !is_stale(v)).then_some((st, v))
             })
         })
@@ -619,6 +630,7 @@ impl<'a> Ctx<'a> {
         let off = offset_ms(&m.vs.offset);
         let range = ms(m.range);
         let keep_name = keeps_name(name);
+        let counter = matches!(name, "rate" | "increase");
         let key = TableKey::Call(c as *const _ as usize);
         self.table_step(key, k, |ctx| {
             let labels_of = |l: &Labels| {
@@ -631,14 +643,29 @@ impl<'a> Ctx<'a> {
             ctx.build_table(&data, labels_of, |pts, cur, t| {
                 let te = t - off;
                 let ws = te - range;
-                while pts.get(cur.0).is_some_and(|p| p.0 <= ws) {
-                    cur.0 += 1;
+                // Whether point `j` is below the one before it (a counter reset).
+                let reset = |j: usize| j > 0 && pts[j].1 < pts[j - 1].1;
+                while pts.get(cur.lo).is_some_and(|p| p.0 <= ws) {
+                    cur.lo += 1;
+                    if counter && cur.lo < cur.hi && reset(cur.lo) {
+                        cur.resets -= 1;
+                    }
                 }
-                while pts.get(cur.1).is_some_and(|p| p.0 <= te) {
-                    cur.1 += 1;
+                while pts.get(cur.hi).is_some_and(|p| p.0 <= te) {
+                    if counter && cur.hi > cur.lo && reset(cur.hi) {
+                        cur.resets += 1;
+                    }
+                    cur.hi += 1;
                 }
-                let window = pts.get(cur.0..cur.1).filter(|w| !w.is_empty())?;
-                Some((t, window_fn(name, window, ws, te, t, 0.0)?))
+                let window = pts.get(cur.lo..cur.hi).filter(|w| !w.is_empty())?;
+                let v = if counter {
+                    // The window's resets are counted as it slides: without any, the
+                    // per-window scan for them is skipped (same result).
+                    extrapolated_with(window, ws, te, true, name == "rate", cur.resets > 0)
+                } else {
+                    window_fn(name, window, ws, te, t, 0.0)
+                };
+                Some((t, v?))
             })
         })
     }

@@ -13,12 +13,25 @@ pub(crate) fn extrapolated(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
+    extrapolated_with(points, start, end, is_counter, is_rate, true)
+}
+
+/// [`extrapolated`], told whether `points` may hold a counter reset: `may_reset` false
+/// skips the scan for them (a range query's step table counts them as its window slides).
+pub(crate) fn extrapolated_with(
+    points: &[(i64, f64)],
+    start: i64,
+    end: i64,
+    is_counter: bool,
+    is_rate: bool,
+    may_reset: bool,
+) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
     let (first, last) = (points[0], points[points.len() - 1]);
     let mut result = last.1 - first.1;
-    if is_counter {
+    if is_counter && may_reset {
         let mut prev = first.1;
         for p in &points[1..] {
             if p.1 < prev {

@@ -219,6 +219,7 @@ fn range_steps_equal_instant_queries() {
         "m",
         "m offset 1m",
         "rate(m[1m])",
+        "increase(m[5m])",
         "sum by (le) (increase(m[2m] offset 30s))",
         "irate(m[30s])",
         "deriv(m[1m])",
