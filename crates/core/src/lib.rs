@@ -25,6 +25,8 @@
 
 mod histogram;
 pub mod labels;
+#[cfg(feature = "net")]
+pub mod net;
 mod point;
 pub mod query;
 pub mod rng;

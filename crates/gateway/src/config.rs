@@ -189,7 +189,7 @@ impl Default for Limits {
             response_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
-            listen_backlog: 1024,
+            listen_backlog: strata_core::net::LISTEN_BACKLOG,
             upstream_pool_idle_timeout: Duration::from_secs(4),
         }
     }

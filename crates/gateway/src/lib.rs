@@ -136,7 +136,7 @@ impl Running {
 
 /// Binds the listen (and admin) address and starts serving on the current tokio runtime.
 pub async fn start(cfg: GatewayConfig) -> Result<Running, String> {
-    let listener = listen(cfg.listen, cfg.limits.listen_backlog)
+    let listener = strata_core::net::listen(cfg.listen, cfg.limits.listen_backlog)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let admin = match cfg.admin {
         Some(a) => Some(
@@ -147,19 +147,6 @@ pub async fn start(cfg: GatewayConfig) -> Result<Running, String> {
         None => None,
     };
     start_on(cfg, listener, admin).await
-}
-
-/// A listener with an explicit backlog (the accept queue must hold bursts of connections
-/// up to `max_connections`; the kernel caps it at `net.core.somaxconn`).
-fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(backlog)
 }
 
 /// File descriptors kept beside client connections (upstream connections, logs, admin).

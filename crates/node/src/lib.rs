@@ -354,12 +354,13 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         tokio::spawn(snapshot_every(store.clone(), s.snapshot_interval)),
     ));
 
-    let listener = tokio::net::TcpListener::bind(s.listen).await.map_err(|e| {
-        format!(
-            "cannot listen on {}: {e} (pick a free --listen address)",
-            s.listen
-        )
-    })?;
+    let listener =
+        strata_core::net::listen(s.listen, strata_core::net::LISTEN_BACKLOG).map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (pick a free --listen address)",
+                s.listen
+            )
+        })?;
     let listen = listener
         .local_addr()
         .map_err(|e| format!("listener address: {e}"))?;

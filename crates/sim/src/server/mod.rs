@@ -219,22 +219,10 @@ pub async fn start(
     })
 }
 
-/// Listen backlog of the simulator's ports: the accept queue must hold a load generator's
-/// burst of new connections (a benchmark opening hundreds of streams at once), as the
-/// gateway's `listen_backlog` does. `tokio::net::TcpListener::bind` asks for 128 (mio and
-/// std's value); the kernel caps this at `net.core.somaxconn`.
-pub const LISTEN_BACKLOG: u32 = 1024;
-
-/// A listener on `addr` with [`LISTEN_BACKLOG`] (what `strata sim` serves on).
+/// A listener on `addr` with [`strata_core::net::LISTEN_BACKLOG`] (what `strata sim` serves
+/// on): the accept queue must hold a load generator's burst of new connections.
 pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    strata_core::net::listen(addr, strata_core::net::LISTEN_BACKLOG)
 }
 
 /// Starts the zero-cost server on `listener`.
