@@ -206,13 +206,7 @@ async fn triage(
     if let Some(u) = &args.gateway {
         add("gateway", u, TargetKind::Engine)?;
     }
-    let (store, _) = Store::open(StoreConfig::default());
-    let store = Arc::new(store);
-    let query = StoreQuery::new(Arc::new(Engine::new(
-        store.clone(),
-        EngineConfig::default(),
-    )));
-    let ingest = Ingest::new(store, None, Vec::new());
+    let (query, ingest) = scratch_store();
     let mut groups = groups(args.every, args.window)?;
     if let Some((_, g)) = &slo {
         groups.extend(g.iter().cloned().map(|mut g| {
@@ -310,13 +304,7 @@ async fn from_backend(
                 .map_or(String::new(), |n| format!(" for node {n:?}"))
         ));
     }
-    let (store, _) = Store::open(StoreConfig::default());
-    let store = Arc::new(store);
-    let query = StoreQuery::new(Arc::new(Engine::new(
-        store.clone(),
-        EngineConfig::default(),
-    )));
-    let ingest = Ingest::new(store, None, Vec::new());
+    let (query, ingest) = scratch_store();
     let mut points = Vec::new();
     for (labels, values) in series {
         let name = labels
@@ -447,4 +435,16 @@ fn parse_gpu(s: &str) -> Result<Gpu, String> {
         return Ok(Gpu::Nvml);
     }
     crate::cli::parse_metrics_url(s).map(Gpu::Url)
+}
+
+/// An in-memory store for one triage: the query side the rules read, the ingest side the
+/// scrapes (or the backend's history) and the rule results go through.
+fn scratch_store() -> (StoreQuery, Ingest) {
+    let (store, _) = Store::open(StoreConfig::default());
+    let store = Arc::new(store);
+    let query = StoreQuery::new(Arc::new(Engine::new(
+        store.clone(),
+        EngineConfig::default(),
+    )));
+    (query, Ingest::new(store, None, Vec::new()))
 }

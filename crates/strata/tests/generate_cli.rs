@@ -21,12 +21,18 @@ fn generate(dir: &Path, config: Option<&Path>, what: &[&str]) {
 }
 
 fn generate_one(dir: &Path, config: Option<&Path>, what: &str) {
+    generate_with(dir, config, what, &[]);
+}
+
+fn generate_with(dir: &Path, config: Option<&Path>, what: &str, flags: &[&str]) {
     let mut c = live::strata();
     if let Some(config) = config {
         c.arg("--config").arg(config);
     }
     let out = c
-        .args(["generate", what, "--out"])
+        .args(["generate", what])
+        .args(flags)
+        .arg("--out")
         .arg(dir)
         .output()
         .expect("run strata generate");
@@ -366,22 +372,8 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
 #[test]
 fn generated_agents_read_their_incidents_from_the_backend() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = live::strata()
-        .args([
-            "generate",
-            "k8s",
-            "--backend",
-            "http://vm.observability.svc:8428",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("run strata generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let backend = ["--backend", "http://vm.observability.svc:8428"];
+    generate_with(dir.path(), None, "k8s", &backend);
     let agent = docs(&dir.path().join("strata-agent.yaml"));
     let ds = agent
         .iter()

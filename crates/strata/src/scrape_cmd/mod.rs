@@ -229,6 +229,19 @@ async fn open_nvml(node: &str, profiles: KindProfiles) -> Result<HostTarget, Out
     }
 }
 
+/// One read of a collector on this node, its status line as the note (or, for the
+/// kubelet, with every series listed).
+async fn read_host(name: &str, mut target: HostTarget, profile: Profile) -> Outcome {
+    let settings = target.profiles().get(profile);
+    let report = target.scrape(settings).await;
+    if host::HostSource::lists_series(target.job()) {
+        return Outcome::from_host(name, &report, target.status());
+    }
+    let mut o = Outcome::from_report(name, &report, settings.fields);
+    o.note = Some(target.status());
+    o
+}
+
 async fn read_file(path: String) -> Outcome {
     let name = path.clone();
     tokio::task::spawn_blocking(move || read::file(&path))
@@ -261,40 +274,14 @@ async fn once(
                 }
                 Source::File(path) => read_file(path).await,
                 Source::EngineGpu(engines, profiles) => {
-                    let mut target = engine_gpu(engines, &node, profiles);
-                    let settings = target.profiles().get(profile);
-                    let mut o = Outcome::from_report(
-                        &name,
-                        &target.scrape(settings).await,
-                        settings.fields,
-                    );
-                    o.note = Some(target.status());
-                    o
+                    read_host(&name, engine_gpu(engines, &node, profiles), profile).await
                 }
                 Source::Nvml(profiles) => match open_nvml(&node, profiles).await {
-                    Ok(mut target) => {
-                        let settings = target.profiles().get(profile);
-                        let mut o = Outcome::from_report(
-                            &name,
-                            &target.scrape(settings).await,
-                            settings.fields,
-                        );
-                        o.note = Some(target.status());
-                        o
-                    }
+                    Ok(target) => read_host(&name, target, profile).await,
                     Err(o) => o,
                 },
                 Source::Host(h) => {
-                    let mut target = h.open(&node, engine_profiles());
-                    let settings = target.profiles().get(profile);
-                    let report = target.scrape(settings).await;
-                    if host::HostSource::lists_series(target.job()) {
-                        Outcome::from_host(&name, &report, target.status())
-                    } else {
-                        let mut o = Outcome::from_report(&name, &report, settings.fields);
-                        o.note = Some(target.status());
-                        o
-                    }
+                    read_host(&name, h.open(&node, engine_profiles()), profile).await
                 }
             };
             (i, outcome)

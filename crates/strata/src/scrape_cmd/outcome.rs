@@ -109,16 +109,7 @@ impl Outcome {
                 "not read yet, or not present on this node (see the status line)".to_string()
             });
             view.signals.retain(|(name, _)| name.starts_with(prefix));
-            Outcome {
-                source: source.to_string(),
-                error: None,
-                samples: points.len(),
-                parse_errors: Vec::new(),
-                view: Some(view),
-                note: None,
-                engine: None,
-                links: Vec::new(),
-            }
+            Outcome::viewed(source, points.len(), view)
         } else if report.job == NVML_JOB {
             let warnings = report.warnings.join("; ");
             let mut view = dialect::direct_view("nvml", "NVML", Layer::Gpu, &points, |name| {
@@ -137,16 +128,7 @@ impl Outcome {
                     .filter(|p| dialect::canonical().signal(&p.name).is_none())
                     .map(series_line),
             );
-            Outcome {
-                source: source.to_string(),
-                error: None,
-                samples: points.len(),
-                parse_errors: Vec::new(),
-                view: Some(view),
-                note: None,
-                engine: None,
-                links: Vec::new(),
-            }
+            Outcome::viewed(source, points.len(), view)
         } else if report.job == ENGINE_GPU_JOB {
             Outcome {
                 links: points.iter().map(link_line).collect(),
@@ -173,6 +155,16 @@ impl Outcome {
             out.note = Some(report.warnings.join("; "));
         }
         out
+    }
+
+    /// A source read through a canonical view built here (host collectors, NVML).
+    fn viewed(source: &str, samples: usize, view: CanonicalView) -> Outcome {
+        Outcome {
+            view: Some(view),
+            samples,
+            ..Outcome::failed(source, String::new())
+        }
+        .succeeded()
     }
 
     fn succeeded(mut self) -> Outcome {
