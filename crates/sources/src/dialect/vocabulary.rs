@@ -12,8 +12,9 @@ pub enum Layer {
     Engine,
     /// GPU silicon (`gpu:*`).
     Gpu,
-    /// The node, the engine's processes and its logs (`node:*`, `proc:*`, `nccl:*`), written
-    /// by Strata's own collectors; no dialect table maps onto them.
+    /// The node, the engine's processes, its logs and its RDMA ports (`node:*`, `proc:*`,
+    /// `nccl:*`, `fabric:*`), written by Strata's own collectors; no dialect table maps onto
+    /// them.
     Host,
 }
 
@@ -93,7 +94,7 @@ mod tests {
             let prefixes: &[&str] = match s.layer {
                 Layer::Engine => &["llm:"],
                 Layer::Gpu => &["gpu:"],
-                Layer::Host => &["node:", "proc:", "nccl:"],
+                Layer::Host => &["node:", "proc:", "nccl:", "fabric:"],
             };
             assert!(
                 prefixes.iter().any(|p| s.name.starts_with(p)),
