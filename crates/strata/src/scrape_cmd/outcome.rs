@@ -111,6 +111,8 @@ impl Outcome {
                 parse_errors: Vec::new(),
                 view: Some(view),
                 note: None,
+                engine: None,
+                links: Vec::new(),
             }
         } else if report.job == NVML_JOB {
             let warnings = report.warnings.join("; ");
