@@ -137,12 +137,12 @@ impl Batch {
         }
     }
 
-    /// A scrape report's samples and metadata.
-    pub fn scrape(report: &sources::scrape::ScrapeReport) -> Batch {
+    /// A scrape report's samples and metadata (moved, not copied: a report is written once).
+    pub fn scrape(report: sources::scrape::ScrapeReport) -> Batch {
         Batch {
-            source: report.instance.clone(),
-            points: report.points.clone(),
-            exemplars: report.exemplars.clone(),
+            source: report.instance,
+            points: report.points,
+            exemplars: report.exemplars,
             metadata: report
                 .metadata
                 .iter()

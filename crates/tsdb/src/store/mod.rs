@@ -255,8 +255,10 @@ impl Store {
         let mut report = AppendReport::default();
         let mut ing = lock(&self.ingest);
         let mut log = self.durable.as_ref().map(|_| wal::Batch::default());
+        // One buffer for every sample's identity: no allocation per sample.
+        let mut pairs = Vec::new();
         for s in samples {
-            let (hash, pairs) = identity(s.name, s.labels);
+            let hash = identity(s.name, s.labels, &mut pairs);
             let shard_index = shard_of(hash);
             let mut shard = write(&self.shards[shard_index]);
             let id = match shard.find(hash, s.name, &pairs) {
@@ -575,18 +577,24 @@ enum Refusal {
     PerMetric,
 }
 
-/// The identity hash of an incoming sample's series and its labels other than the name,
-/// sorted, without empty values (the form [`Shard::find`] compares).
-fn identity<'a>(name: &str, labels: &'a [(String, String)]) -> (u64, Vec<(&'a str, &'a str)>) {
-    let mut pairs: Vec<(&str, &str)> = labels
-        .iter()
-        .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+/// The identity hash of an incoming sample's series; fills `pairs` with its labels other
+/// than the name, sorted, without empty values (the form [`Shard::find`] compares).
+fn identity<'a>(
+    name: &str,
+    labels: &'a [(String, String)],
+    pairs: &mut Vec<(&'a str, &'a str)>,
+) -> u64 {
+    pairs.clear();
+    pairs.extend(
+        labels
+            .iter()
+            .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
     if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
         pairs.sort_by(|a, b| a.0.cmp(b.0));
     }
-    (series_hash(name, pairs.iter().copied()), pairs)
+    series_hash(name, pairs.iter().copied())
 }
 
 /// Appends to series `id` in `shard`; false when the sample is out of order.
