@@ -195,7 +195,7 @@ for round in $(seq 1 "$ROUNDS"); do
     w0=$(date +%s.%N)
     if [[ -n ${PERF_OUT:-} ]]; then
       mkdir -p "$PERF_OUT"
-      perf record -q --call-graph dwarf,16384 -F 499 -p "$pid" -o "$PERF_OUT/$mode-$round.data" \
+      perf record -q --call-graph dwarf,16384 -F 1999 -p "$pid" -o "$PERF_OUT/$mode-$round.data" \
         -- sleep "$WINDOW" 2>/dev/null
     else
       sleep "$WINDOW"

@@ -2,6 +2,7 @@
 //! series ends with a staleness marker, so queries stop returning its last value.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::point::{LabelSet, Point};
 
@@ -10,7 +11,12 @@ use crate::point::{LabelSet, Point};
 pub struct SeriesTracker {
     /// The previous scrape's series, each once, in the order they came.
     previous: Vec<(String, LabelSet)>,
+    /// Names the last scrape's series list; see [`SeriesTracker::layout`].
+    layout: u64,
 }
+
+/// Source of layout numbers: unique across every tracker of the process.
+static NEXT_LAYOUT: AtomicU64 = AtomicU64::new(1);
 
 impl SeriesTracker {
     /// Records this scrape's series and returns a staleness marker for each series of the
@@ -26,6 +32,7 @@ impl SeriesTracker {
         {
             return Vec::new();
         }
+        self.layout = NEXT_LAYOUT.fetch_add(1, Ordering::Relaxed);
         let current: HashSet<(&str, &[(String, String)])> = points
             .iter()
             .map(|p| (p.name.as_str(), p.labels.as_slice()))
@@ -45,8 +52,16 @@ impl SeriesTracker {
         gone
     }
 
+    /// A number for the series list (names and labels, in order) of the points last given
+    /// to [`SeriesTracker::update`]: the same non-zero number means exactly the same list,
+    /// in this tracker and in no other. 0 before any series, and after a target went down.
+    pub fn layout(&self) -> u64 {
+        self.layout
+    }
+
     /// The target is down: every previous series ends now.
     pub fn all_stale(&mut self, timestamp_ms: i64) -> Vec<Point> {
+        self.layout = 0;
         self.previous
             .drain(..)
             .map(|(name, labels)| stale(&name, &labels, timestamp_ms))
@@ -100,5 +115,21 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["a", "b"], "one marker per series");
         assert_eq!(t.all_stale(5).len(), 1);
+    }
+
+    #[test]
+    fn layouts_name_one_series_list_of_one_tracker() {
+        let (mut t, mut u) = (SeriesTracker::default(), SeriesTracker::default());
+        t.update(&[p("a"), p("b")], 1);
+        u.update(&[p("a"), p("b")], 1);
+        let first = t.layout();
+        assert_ne!(first, 0);
+        assert_ne!(first, u.layout(), "another tracker never shares a layout");
+        t.update(&[p("a"), p("b")], 2);
+        assert_eq!(t.layout(), first, "same series, same order");
+        t.update(&[p("b"), p("a")], 3);
+        assert_ne!(t.layout(), first, "another order is another layout");
+        t.all_stale(4);
+        assert_eq!(t.layout(), 0);
     }
 }
