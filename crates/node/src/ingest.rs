@@ -3,6 +3,7 @@
 //! included) and to remote_write when configured. The store is also the rule engine's query
 //! source ([`StoreQuery`]).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use sources::Point;
 use sources::scrape::ScrapedExemplar;
 use strata_core::Throttle;
 use tsdb::promql::{Engine, QueryOptions, Value};
-use tsdb::{Metadata, SampleRef, Store};
+use tsdb::{Metadata, SampleRef, SeriesRefs, Store};
 
 /// The PromQL engine over the store as the rule engine's (and diagnoses') query source,
 /// each query under the same options (timeout, cancellation).
@@ -88,6 +89,8 @@ pub struct Batch {
     pub metadata: Vec<FamilyMeta>,
     /// Exemplars (scraped OpenMetrics ones, the gateway's histograms'), each with its series.
     pub exemplars: Vec<ScrapedExemplar>,
+    /// A scrape report's [`sources::scrape::ScrapeReport::series_layout`]; 0 for others.
+    pub series_layout: u64,
 }
 
 impl Batch {
@@ -98,6 +101,7 @@ impl Batch {
             points,
             metadata: Vec::new(),
             exemplars: Vec::new(),
+            series_layout: 0,
         }
     }
 
@@ -108,6 +112,7 @@ impl Batch {
             |s: &expo::OwnedSample| Point::new(s.name.clone(), s.labels.clone(), s.value, t_ms);
         Batch {
             source: source.to_string(),
+            series_layout: 0,
             points: families
                 .iter()
                 .flat_map(|f| f.samples.iter())
@@ -137,12 +142,13 @@ impl Batch {
         }
     }
 
-    /// A scrape report's samples and metadata.
-    pub fn scrape(report: &sources::scrape::ScrapeReport) -> Batch {
+    /// A scrape report's samples and metadata (moved, not copied: a report is written once).
+    pub fn scrape(report: sources::scrape::ScrapeReport) -> Batch {
         Batch {
-            source: report.instance.clone(),
-            points: report.points.clone(),
-            exemplars: report.exemplars.clone(),
+            source: report.instance,
+            series_layout: report.series_layout,
+            points: report.points,
+            exemplars: report.exemplars,
             metadata: report
                 .metadata
                 .iter()
@@ -164,6 +170,9 @@ pub struct Ingest {
     pub external: Labels,
     /// Refusals logged at most one line a minute per (source, metric).
     warned: Mutex<Throttle<(String, String)>>,
+    /// Per scrape source: the series layout of its last batch and the store series its
+    /// samples went to, so an unchanged target's samples skip the series lookup.
+    repeated: Mutex<HashMap<String, (u64, SeriesRefs)>>,
 }
 
 /// How often the same refusal (source, metric) is logged again; all are counted.
@@ -177,6 +186,7 @@ impl Ingest {
             remote,
             external,
             warned: Mutex::new(Throttle::new(REFUSAL_LOG_EVERY)),
+            repeated: Mutex::new(HashMap::new()),
         }
     }
 
@@ -196,15 +206,22 @@ impl Ingest {
                 e.point.timestamp_ms,
             );
         }
-        let report = self.store.append(
-            &batch.source,
-            batch.points.iter().map(|p| SampleRef {
-                name: &p.name,
-                labels: &p.labels,
-                t_ms: p.timestamp_ms,
-                value: p.value,
-            }),
-        );
+        let samples = batch.points.iter().map(|p| SampleRef {
+            name: &p.name,
+            labels: &p.labels,
+            t_ms: p.timestamp_ms,
+            value: p.value,
+        });
+        let report = if batch.series_layout == 0 {
+            self.store.append(&batch.source, samples)
+        } else {
+            let mut repeated = strata_core::sync::lock(&self.repeated);
+            let (layout, refs) = repeated.entry(batch.source.clone()).or_default();
+            let same = *layout == batch.series_layout;
+            *layout = batch.series_layout;
+            self.store
+                .append_repeated(&batch.source, samples, refs, same)
+        };
         if !report.refused.is_empty() {
             let now = Instant::now();
             let mut warned = strata_core::sync::lock(&self.warned);

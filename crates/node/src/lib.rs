@@ -447,7 +447,7 @@ async fn ingest_loop(
             report.error.is_some(),
             report.samples_scraped,
         );
-        ctl.ingest.write(Batch::scrape(&report));
+        ctl.ingest.write(Batch::scrape(report));
     };
     loop {
         tokio::select! {

@@ -185,7 +185,7 @@ async fn query_exemplars_answers_like_prometheus() {
     let report = state.scrape(settings).await;
     assert_eq!(report.error, None, "strata scrape failed");
     assert_eq!(report.exemplars.len(), 3, "{:?}", report.exemplars);
-    ingest.write(Batch::scrape(&report));
+    ingest.write(Batch::scrape(report));
     let engine = Arc::new(Engine::new(store.clone(), EngineConfig::default()));
     let strata = serve(api::router(Arc::new(api::ApiState {
         engine,

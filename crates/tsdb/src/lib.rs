@@ -60,5 +60,6 @@ mod store;
 pub use labels::{Labels, METRIC_NAME};
 pub use store::{
     ALWAYS_FORBIDDEN, AppendReport, DropCounts, Metadata, OpenError, OpenReport, RefusedSeries,
-    STALE_NAN_BITS, SampleRef, Store, StoreConfig, StoreStats, WalOptions, WalStats, is_stale,
+    STALE_NAN_BITS, SampleRef, SeriesRefs, Store, StoreConfig, StoreStats, WalOptions, WalStats,
+    is_stale,
 };

@@ -89,6 +89,20 @@ pub struct SampleRef<'a> {
     pub value: f64,
 }
 
+/// Which series each sample of a source's last [`Store::append_repeated`] went to, in
+/// order: a scrape target sends the same series every time, so the next append can skip
+/// finding them. One per source, kept by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesRefs {
+    /// The series id of each sample ([`NO_SERIES`] where it was refused).
+    ids: Vec<u32>,
+    /// The store's removal count when `ids` were valid; `None` before the first append.
+    removed: Option<u64>,
+}
+
+/// A refused sample in [`SeriesRefs`]: found again (and refused or admitted) each time.
+const NO_SERIES: u32 = u32::MAX;
+
 /// What happened to one [`Store::append`] call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppendReport {
@@ -196,6 +210,9 @@ pub(crate) struct Ingest {
     appended_total: u64,
     drops: DropCounts,
     retention_checked_at: i64,
+    /// Series removed so far (retention, replaced ids): [`SeriesRefs`] taken at another
+    /// count may name freed or reused ids.
+    removed: u64,
 }
 
 /// Data-time interval between two time-retention passes.
@@ -232,6 +249,7 @@ impl Store {
                 appended_total: 0,
                 drops: DropCounts::default(),
                 retention_checked_at: i64::MIN,
+                removed: 0,
             }),
             snapshot_lock: Mutex::new(()),
             durable,
@@ -252,21 +270,126 @@ impl Store {
         source: &str,
         samples: impl IntoIterator<Item = SampleRef<'a>>,
     ) -> AppendReport {
+        self.append_inner(source, samples, None)
+    }
+
+    /// [`Store::append`] for a source that sends the same series in the same order time
+    /// after time (a scrape target): `refs` remembers which series each sample went to, and
+    /// when the caller vouches with `same_series` that this batch's series are exactly the
+    /// previous batch's, in order, the samples go straight to those series (no hashing, no
+    /// index lookup, no label comparison). The store drops the memory when it removed any
+    /// series since (retention, a replaced id), so a reused id never lands in another series.
+    pub fn append_repeated<'a>(
+        &self,
+        source: &str,
+        samples: impl IntoIterator<Item = SampleRef<'a>>,
+        refs: &mut SeriesRefs,
+        same_series: bool,
+    ) -> AppendReport {
+        self.append_inner(source, samples, Some((refs, same_series)))
+    }
+
+    fn append_inner<'a>(
+        &self,
+        source: &str,
+        samples: impl IntoIterator<Item = SampleRef<'a>>,
+        mut refs: Option<(&mut SeriesRefs, bool)>,
+    ) -> AppendReport {
         let mut report = AppendReport::default();
         let mut ing = lock(&self.ingest);
         let mut log = self.durable.as_ref().map(|_| wal::Batch::default());
-        for s in samples {
-            let (hash, pairs) = identity(s.name, s.labels);
+        let reuse = refs
+            .as_ref()
+            .is_some_and(|(r, same)| *same && r.removed == Some(ing.removed));
+        if let Some((r, _)) = refs.as_mut()
+            && !reuse
+        {
+            r.ids.clear();
+        }
+        // One buffer for every sample's identity: no allocation per sample.
+        let mut pairs = Vec::new();
+        for (i, s) in samples.into_iter().enumerate() {
+            let known = match &refs {
+                Some((r, _)) if reuse => r.ids.get(i).copied().filter(|&id| id != NO_SERIES),
+                _ => None,
+            };
+            if let Some(id) = known {
+                let mut shard = write(&self.shards[shard_of_id(id)]);
+                self.push_sample(&mut shard, &mut ing, &mut report, log.as_mut(), id, s);
+                continue;
+            }
+            let found =
+                self.find_or_create(source, &mut ing, &mut report, log.as_mut(), s, &mut pairs);
+            if let Some((r, _)) = refs.as_mut() {
+                let id = found.as_ref().map_or(NO_SERIES, |(id, _)| *id);
+                match r.ids.get_mut(i) {
+                    Some(slot) => *slot = id,
+                    None => r.ids.push(id),
+                }
+            }
+            if let Some((id, mut shard)) = found {
+                self.push_sample(&mut shard, &mut ing, &mut report, log.as_mut(), id, s);
+            }
+        }
+        if let Some((r, _)) = refs.as_mut() {
+            r.removed = Some(ing.removed);
+        }
+        ing.appended_total += report.appended as u64;
+        ing.drops.out_of_order += report.out_of_order as u64;
+        if let (Some(d), Some(log)) = (&self.durable, log) {
+            d.write(&log.encode());
+        }
+        if ing.bytes > self.cfg.max_bytes
+            || ing.max_t.saturating_sub(ing.retention_checked_at) >= RETENTION_EVERY_MS
+        {
+            self.enforce_retention(&mut ing);
+        }
+        report
+    }
+
+    /// Appends one sample to series `id` (its shard locked), counting it.
+    fn push_sample(
+        &self,
+        shard: &mut Shard,
+        ing: &mut Ingest,
+        report: &mut AppendReport,
+        log: Option<&mut wal::Batch>,
+        id: u32,
+        s: SampleRef<'_>,
+    ) {
+        if push(shard, ing, id, s.t_ms, s.value) {
+            report.appended += 1;
+            if let Some(log) = log {
+                log.sample(id, s.t_ms, s.value);
+            }
+        } else {
+            report.out_of_order += 1;
+        }
+    }
+
+    /// The series of `s` with its shard locked, created when new; `None` when refused
+    /// (counted and named in `report`).
+    fn find_or_create<'a, 's>(
+        &'s self,
+        source: &str,
+        ing: &mut Ingest,
+        report: &mut AppendReport,
+        log: Option<&mut wal::Batch>,
+        s: SampleRef<'a>,
+        pairs: &mut Vec<(&'a str, &'a str)>,
+    ) -> Option<(u32, std::sync::RwLockWriteGuard<'s, Shard>)> {
+        {
+            let hash = identity(s.name, s.labels, pairs);
             let shard_index = shard_of(hash);
             let mut shard = write(&self.shards[shard_index]);
-            let id = match shard.find(hash, s.name, &pairs) {
+            let id = match shard.find(hash, s.name, pairs) {
                 Some(id) => id,
                 None => {
                     drop(shard);
-                    match self.admit(&mut ing, s) {
+                    match self.admit(ing, s) {
                         Ok(labels) => {
-                            let id = self.create(&mut ing, hash, labels.clone());
-                            if let Some(log) = log.as_mut() {
+                            let id = self.create(ing, hash, labels.clone());
+                            if let Some(log) = log {
                                 log.series(id, &labels);
                             }
                             shard = write(&self.shards[shard_index]);
@@ -289,31 +412,13 @@ impl Store {
                                     reason,
                                 });
                             }
-                            continue;
+                            return None;
                         }
                     }
                 }
             };
-            if push(&mut shard, &mut ing, id, s.t_ms, s.value) {
-                report.appended += 1;
-                if let Some(log) = log.as_mut() {
-                    log.sample(id, s.t_ms, s.value);
-                }
-            } else {
-                report.out_of_order += 1;
-            }
+            Some((id, shard))
         }
-        ing.appended_total += report.appended as u64;
-        ing.drops.out_of_order += report.out_of_order as u64;
-        if let (Some(d), Some(log)) = (&self.durable, log) {
-            d.write(&log.encode());
-        }
-        if ing.bytes > self.cfg.max_bytes
-            || ing.max_t.saturating_sub(ing.retention_checked_at) >= RETENTION_EVERY_MS
-        {
-            self.enforce_retention(&mut ing);
-        }
-        report
     }
 
     /// Checks the guard and limits for a new series; returns its label set.
@@ -575,18 +680,24 @@ enum Refusal {
     PerMetric,
 }
 
-/// The identity hash of an incoming sample's series and its labels other than the name,
-/// sorted, without empty values (the form [`Shard::find`] compares).
-fn identity<'a>(name: &str, labels: &'a [(String, String)]) -> (u64, Vec<(&'a str, &'a str)>) {
-    let mut pairs: Vec<(&str, &str)> = labels
-        .iter()
-        .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+/// The identity hash of an incoming sample's series; fills `pairs` with its labels other
+/// than the name, sorted, without empty values (the form [`Shard::find`] compares).
+fn identity<'a>(
+    name: &str,
+    labels: &'a [(String, String)],
+    pairs: &mut Vec<(&'a str, &'a str)>,
+) -> u64 {
+    pairs.clear();
+    pairs.extend(
+        labels
+            .iter()
+            .filter(|(n, v)| !v.is_empty() && n != METRIC_NAME)
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
     if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
         pairs.sort_by(|a, b| a.0.cmp(b.0));
     }
-    (series_hash(name, pairs.iter().copied()), pairs)
+    series_hash(name, pairs.iter().copied())
 }
 
 /// Appends to series `id` in `shard`; false when the sample is out of order.
@@ -606,6 +717,7 @@ fn push(shard: &mut Shard, ing: &mut Ingest, id: u32, t: i64, v: f64) -> bool {
 
 /// Takes a removed series out of the index and the counters.
 fn forget(ing: &mut Ingest, postings: &mut Postings, id: u32, s: &MemSeries) {
+    ing.removed += 1;
     if let Some(n) = ing.per_metric.get_mut(s.labels.name()) {
         *n = n.saturating_sub(1);
         if *n == 0 {

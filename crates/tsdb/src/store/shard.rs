@@ -34,6 +34,25 @@ fn local_of(id: u32) -> usize {
     (id >> SHARD_BITS) as usize
 }
 
+/// Whether `labels` are the series `name` + `pairs` (labels other than the name, sorted): one
+/// pass over the stored labels, the name compared where it sorts (appends run this for every
+/// sample, so no lookup of the name first).
+fn same_series(labels: &Labels, name: &str, pairs: &[(&str, &str)]) -> bool {
+    let mut expected = pairs.iter();
+    let mut named = false;
+    for (n, v) in labels.iter() {
+        if n == crate::labels::METRIC_NAME {
+            if v != name {
+                return false;
+            }
+            named = true;
+        } else if expected.next() != Some(&(n, v)) {
+            return false;
+        }
+    }
+    (named || name.is_empty()) && expected.next().is_none()
+}
+
 /// One shard's series: a slot per local id (freed slots are reused) and an identity-hash
 /// index for appends.
 #[derive(Default)]
@@ -56,13 +75,9 @@ impl Shard {
     /// without empty values).
     pub(crate) fn find(&self, hash: u64, name: &str, pairs: &[(&str, &str)]) -> Option<u32> {
         let local = self.by_hash.get(&hash)?.iter().copied().find(|l| {
-            self.series[*l].as_ref().is_some_and(|s| {
-                s.labels.name() == name
-                    && s.labels
-                        .iter()
-                        .filter(|(n, _)| *n != crate::labels::METRIC_NAME)
-                        .eq(pairs.iter().copied())
-            })
+            self.series[*l]
+                .as_ref()
+                .is_some_and(|s| same_series(&s.labels, name, pairs))
         })?;
         Some(id_of(self.index, local))
     }
@@ -150,5 +165,47 @@ impl Shard {
             .iter_mut()
             .enumerate()
             .filter_map(move |(l, s)| Some((id_of(index, l), s.as_mut()?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn same_series_compares_the_name_where_it_sorts_and_every_other_pair() {
+        let stored = labels(&[("Hostname", "h"), ("__name__", "m"), ("gpu", "0")]);
+        assert!(same_series(
+            &stored,
+            "m",
+            &[("Hostname", "h"), ("gpu", "0")]
+        ));
+        assert!(!same_series(
+            &stored,
+            "n",
+            &[("Hostname", "h"), ("gpu", "0")]
+        ));
+        assert!(!same_series(&stored, "m", &[("Hostname", "h")]));
+        assert!(!same_series(
+            &stored,
+            "m",
+            &[("Hostname", "h"), ("gpu", "1")]
+        ));
+        assert!(!same_series(
+            &stored,
+            "m",
+            &[("Hostname", "h"), ("gpu", "0"), ("x", "y")]
+        ));
+        assert!(same_series(&labels(&[("a", "1")]), "", &[("a", "1")]));
+        assert!(!same_series(&labels(&[("a", "1")]), "m", &[("a", "1")]));
     }
 }

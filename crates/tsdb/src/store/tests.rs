@@ -294,6 +294,56 @@ fn replay_follows_a_series_id_reused_after_retention() {
 }
 
 #[test]
+fn repeated_appends_reuse_series_until_the_store_removes_any() {
+    // x and z share a shard: z takes x's slot (and id) once retention removed x.
+    let shard = |v: &str| shard_of(series_hash("m", [("k", v)].into_iter()));
+    let first = "0".to_string();
+    let second = (1..)
+        .map(|i: u32| i.to_string())
+        .find(|v| shard(v) == shard(&first))
+        .unwrap_or_default();
+    let cfg = StoreConfig {
+        retention: Duration::from_secs(3600),
+        ..StoreConfig::default()
+    };
+    let (store, _) = Store::open(cfg);
+    let (x, y, z) = (
+        l(&[("k", &first)]),
+        l(&[("k", "other")]),
+        l(&[("k", &second)]),
+    );
+    let mut refs = SeriesRefs::default();
+    let batch = |t: i64, v: f64| [s("m", &x, t, v), s("n", &x, t, v)];
+    let r = store.append_repeated("t", batch(1_000, 1.0), &mut refs, true);
+    assert_eq!(r.appended, 2, "nothing remembered yet: found as usual");
+    let r = store.append_repeated("t", batch(2_000, 2.0), &mut refs, true);
+    assert_eq!(r.appended, 2);
+    assert_eq!(store.stats().series, 2);
+
+    store.append("u", [s("m", &y, 7_300_000, 3.0)]); // retention removes both x series
+    store.append("u", [s("m", &z, 7_301_000, 4.0)]); // z takes m{x}'s id
+    // The caller still vouches for the same series: the store knows its ids are stale.
+    let r = store.append_repeated("t", batch(7_302_000, 5.0), &mut refs, true);
+    assert_eq!(r.appended, 2);
+    assert_eq!(store.stats().series, 4);
+    let values = |k: &str| {
+        store
+            .select(&[eq("__name__", "m"), eq("k", k)], i64::MIN, i64::MAX)
+            .into_iter()
+            .flat_map(|(_, samples)| samples)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        values(&second),
+        [(7_301_000, 4.0)],
+        "z kept only its own sample"
+    );
+    assert_eq!(values(&first), [(7_302_000, 5.0)]);
+    let r = store.append_repeated("t", batch(7_303_000, 6.0), &mut refs, false);
+    assert_eq!(r.appended, 2, "not vouched for: found as usual");
+}
+
+#[test]
 fn queries_run_while_appends_continue() {
     let store = std::sync::Arc::new(Store::open(StoreConfig::default()).0);
     let series: Vec<Vec<(String, String)>> = (0..50).map(|i| l(&[("i", &i.to_string())])).collect();
