@@ -190,6 +190,12 @@ impl Ingest {
         }
     }
 
+    /// Forgets the series references of scrape sources other than `instances` (targets a
+    /// reload removed), so the cache never outgrows the targets scraped.
+    pub fn keep_sources(&self, instances: &[String]) {
+        strata_core::sync::lock(&self.repeated).retain(|source, _| instances.contains(source));
+    }
+
     /// Appends `batch` to the store (metadata first, exemplars to its exemplar buffer) and
     /// queues its samples for remote_write.
     pub fn write(&self, batch: Batch) {
@@ -324,6 +330,28 @@ mod tests {
             .find(|f| f.name == "strata_gateway_ttft_seconds")
             .expect("ttft metadata");
         assert_eq!(ttft.meta.kind, "histogram");
+    }
+
+    #[test]
+    fn removed_sources_lose_their_series_references() {
+        let (store, _) = Store::open(tsdb::StoreConfig::default());
+        let ingest = Ingest::new(Arc::new(store), None, Vec::new());
+        for (source, t) in [("a:1", 1), ("b:2", 1), ("a:1", 2)] {
+            let mut b = Batch::points(source, vec![Point::new("up", Vec::new(), 1.0, t)]);
+            b.series_layout = 7;
+            ingest.write(b);
+        }
+        let held = |i: &Ingest| {
+            let mut k: Vec<String> = strata_core::sync::lock(&i.repeated)
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(held(&ingest), ["a:1", "b:2"]);
+        ingest.keep_sources(&["b:2".to_string()]);
+        assert_eq!(held(&ingest), ["b:2"]);
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub(crate) struct Shared {
     scraper: Arc<Scraper>,
     evaluator: Arc<eval::Evaluator>,
     pub(crate) metrics: Arc<selfmetrics::SelfMetrics>,
+    ingest: Arc<Ingest>,
 }
 
 impl Shared {
@@ -122,10 +123,19 @@ impl Shared {
                 (self.gateway_cfg.as_ref(), plan.gateway.as_ref()),
             )
         };
+        let instances: Vec<String> = plan
+            .targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Http(spec) => Some(spec.instance()),
+                Target::Host(_) => None,
+            })
+            .collect();
         let changes = self
             .scraper
             .set_targets(plan.targets)
             .map_err(|e| format!("a target cannot be scraped: {e}"))?;
+        self.ingest.keep_sources(&instances);
         let before = self.evaluator.group_names();
         let kept = self.evaluator.reload(plan.groups);
         let after = self.evaluator.group_names();
@@ -327,6 +337,7 @@ pub async fn start(plan: Plan, reload: Option<PlanSource>) -> Result<Running, St
         scraper: scraper.clone(),
         evaluator: evaluator.clone(),
         metrics: metrics.clone(),
+        ingest: ingest.clone(),
     });
     let reloader = reload.map(|source| Arc::new(reload::Reloader::new(source, shared.clone())));
     if let Some(r) = &reloader {
