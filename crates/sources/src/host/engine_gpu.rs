@@ -137,8 +137,8 @@ fn closeness(snap: &ProcSnapshot, owners: &[u32], others: &[u32], gpu_pid: u32) 
     })
 }
 
-/// Joins engines to GPUs: each GPU pid goes to the engine(s) it is closest to (see
-/// [`closeness`]); an engine uses a GPU when one of the GPU's pids went to it.
+/// Joins engines to GPUs: each GPU pid goes to the engine(s) it is closest to in the
+/// process tree (`closeness`); an engine uses a GPU when one of the GPU's pids went to it.
 pub fn link(
     engines: &[EngineEndpoint],
     snap: &ProcSnapshot,

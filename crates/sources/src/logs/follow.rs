@@ -31,7 +31,7 @@ pub struct Follower {
     open: Option<Open>,
     start: Start,
     pending: Vec<u8>,
-    /// Lines cut at [`MAX_PENDING`] bytes.
+    /// Lines cut at 64 KiB (`MAX_PENDING`): a line longer than that is split.
     pub cut_lines: u64,
 }
 
