@@ -34,6 +34,9 @@ struct World {
     nccl: Option<(&'static str, &'static str)>,
     /// Share of the cgroup's CPU periods throttled, and CPU used over the limit.
     cpu: Option<(f64, f64)>,
+    /// A fleet (series labelled `node` by the agents): the requests running on this node's
+    /// engine, while another node's engine runs 12.
+    fleet: Option<f64>,
 }
 
 impl World {
@@ -44,17 +47,27 @@ impl World {
             Point::new("gpu:tensor_active_ratio", gpu("h200"), self.tensor, t),
             Point::new("gpu:sm_active_ratio", gpu("h200"), 0.3, t),
             Point::new("gpu:xid_last", gpu("h200"), self.xid, t),
-            Point::new(
-                "llm:requests_running",
-                l(&[
-                    ("instance", "127.0.0.1:8000"),
-                    ("engine", "vllm"),
-                    ("model", "m"),
-                ]),
-                12.0,
-                t,
-            ),
         ];
+        let engine = |node: Option<&str>, running: f64| {
+            let mut labels = l(&[
+                ("instance", "127.0.0.1:8000"),
+                ("engine", "vllm"),
+                ("model", "m"),
+            ]);
+            if let Some(n) = node {
+                labels.push(("node".to_string(), n.to_string()));
+                labels[0].1 = format!("{n}:8000");
+            }
+            Point::new("llm:requests_running", labels, running, t)
+        };
+        match self.fleet {
+            None => out.push(engine(None, 12.0)),
+            Some(here) => {
+                out.push(engine(Some("h200"), here));
+                out.push(engine(Some("other-node"), 12.0));
+                out.push(Point::new("gpu:tensor_active_ratio", gpu("other-node"), 0.7, t));
+            }
+        }
         for kind in ["timeout", "socket", "invalid_usage"] {
             for node in ["h200", "other-node"] {
                 let n = match self.nccl {
@@ -143,6 +156,7 @@ fn world() -> World {
         xid: 0.0,
         nccl: None,
         cpu: None,
+        fleet: None,
     }
 }
 
@@ -187,6 +201,32 @@ fn collective_stall_near_misses() {
         ..world()
     });
     assert!(!d.contains("collective_stall"), "{d:?}");
+}
+
+#[test]
+fn in_a_fleet_only_the_nodes_own_engines_make_its_load() {
+    let stall = |here: f64, cpu: Option<(f64, f64)>| {
+        run(World {
+            tensor: 0.02,
+            nccl: Some(("timeout", "h200")),
+            cpu,
+            fleet: Some(here),
+            ..world()
+        })
+        .0
+    };
+    // The node's own engine runs requests: a stall, and CPU-bound when throttled.
+    let d = stall(12.0, Some((0.4, 0.5)));
+    assert!(
+        d.contains("collective_stall") && d.contains("cpu_bound_engine"),
+        "{d:?}"
+    );
+    // Its engine is idle; another node is busy: neither (an idle node's GPU is idle).
+    let d = stall(0.0, Some((0.4, 0.5)));
+    assert!(
+        !d.contains("collective_stall") && !d.contains("cpu_bound_engine"),
+        "{d:?}"
+    );
 }
 
 #[test]
