@@ -267,6 +267,47 @@ async fn disappearing_series_and_targets_go_stale() {
     assert_eq!(meta(&third, "up"), 0.0);
 }
 
+/// The store appends a report of a repeated `series_layout` by position: two reports of one
+/// layout must list the same series in the same order, meta points included. A report with
+/// staleness markers is longer than the next one, so it has no layout (regression: `up` went
+/// into a vanished series' slot after an incident switch).
+#[tokio::test]
+async fn reports_of_one_layout_list_the_same_series_in_order() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let router = Router::new().route(
+        "/metrics",
+        get(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    (StatusCode::OK, "a 1\nb 2\n")
+                } else {
+                    (StatusCode::OK, "a 1\n")
+                }
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let mut t = TargetState::new(target(&base, "/metrics")).expect("client");
+    let mut reports = Vec::new();
+    for _ in 0..4 {
+        reports.push(t.scrape(settings(1000)).await);
+    }
+    let series = |r: &sources::scrape::ScrapeReport| -> Vec<(String, Vec<(String, String)>)> {
+        r.points
+            .iter()
+            .map(|p| (p.name.clone(), p.labels.clone()))
+            .collect()
+    };
+    assert_ne!(reports[0].series_layout, 0);
+    assert!(reports[1].points.iter().any(|p| expo::is_stale_nan(p.value)));
+    assert_eq!(reports[1].series_layout, 0, "a report with staleness markers");
+    assert_ne!(reports[2].series_layout, 0);
+    assert_eq!(reports[2].series_layout, reports[3].series_layout);
+    assert_eq!(series(&reports[2]), series(&reports[3]));
+}
+
 #[tokio::test]
 async fn slow_target_never_delays_others_and_profile_switches_at_run_time() {
     let router = Router::new()

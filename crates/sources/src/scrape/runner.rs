@@ -178,10 +178,17 @@ impl TargetState {
                 }
                 apply_field_set(&mut points, settings.fields);
                 let stale = self.tracker.update(&points, timestamp_ms);
+                // The store reuses series by position for a repeated layout: a report with
+                // staleness markers is longer than the next one of the same layout, so its
+                // meta points (added below, the same every time) would land on the positions
+                // of the markers. Such a report takes the plain path.
+                report.series_layout = if stale.is_empty() {
+                    self.tracker.layout()
+                } else {
+                    0
+                };
                 points.extend(stale);
                 report.points = points;
-                // The meta points added below carry the same labels every time.
-                report.series_layout = self.tracker.layout();
             }
             Err(e) => {
                 report.error = Some(e.to_string());
