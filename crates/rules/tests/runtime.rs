@@ -65,7 +65,12 @@ impl World {
             Some(here) => {
                 out.push(engine(Some("h200"), here));
                 out.push(engine(Some("other-node"), 12.0));
-                out.push(Point::new("gpu:tensor_active_ratio", gpu("other-node"), 0.7, t));
+                out.push(Point::new(
+                    "gpu:tensor_active_ratio",
+                    gpu("other-node"),
+                    0.7,
+                    t,
+                ));
             }
         }
         for kind in ["timeout", "socket", "invalid_usage"] {

@@ -301,8 +301,16 @@ async fn reports_of_one_layout_list_the_same_series_in_order() {
             .collect()
     };
     assert_ne!(reports[0].series_layout, 0);
-    assert!(reports[1].points.iter().any(|p| expo::is_stale_nan(p.value)));
-    assert_eq!(reports[1].series_layout, 0, "a report with staleness markers");
+    assert!(
+        reports[1]
+            .points
+            .iter()
+            .any(|p| expo::is_stale_nan(p.value))
+    );
+    assert_eq!(
+        reports[1].series_layout, 0,
+        "a report with staleness markers"
+    );
     assert_ne!(reports[2].series_layout, 0);
     assert_eq!(reports[2].series_layout, reports[3].series_layout);
     assert_eq!(series(&reports[2]), series(&reports[3]));
