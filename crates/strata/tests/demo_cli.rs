@@ -6,23 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use live::json;
+use live::{json, wait_until};
 use testkit::live;
-
-async fn wait_until(
-    what: &str,
-    within: Duration,
-    mut check: impl AsyncFnMut() -> Option<Value>,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 fn open_names(f: &Value) -> Vec<String> {
     f["data"]["open"]

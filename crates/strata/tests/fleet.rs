@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::live::{self, Kill, json};
+use testkit::live::{self, Kill, json, wait_until};
 use testkit::peer::{self, Peer};
 
 /// Scrapes every 2 s (the demo's pace): a finding within seconds, not minutes.
@@ -88,21 +88,6 @@ async fn node(name: &str, write: &str, backend: &str, dir: &std::path::Path) -> 
         instance: format!("{name}:{}", url.port().expect("engine port")),
         engine: engine.trim_end_matches("/metrics").to_string(),
         agent: base,
-    }
-}
-
-async fn wait_until(
-    what: &str,
-    within: Duration,
-    mut check: impl AsyncFnMut() -> Option<Value>,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -126,6 +126,23 @@ pub async fn up(args: &[&str], dir: &Path) -> (Kill, String) {
     }
 }
 
+/// Polls `check` every 500 ms until it gives a value; fails the test naming `what` after
+/// `within`.
+pub async fn wait_until(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Option<Value>,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The JSON answer to `req`.
 pub async fn json(req: reqwest::RequestBuilder) -> Value {
     let body = req
