@@ -178,21 +178,22 @@ async fn backlog(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn requests_deferred_only_counts_what_the_http_threads_hold() {
-    // llama-server's HTTP pool defaults to max(np + 4, cores - 1) threads; a request waits
-    // for a slot (and counts as deferred) only once a thread holds it, and one thread
-    // answers the scrape: the rest of a backlog waits unseen in the socket queue.
+async fn requests_deferred_counts_requests_waiting_for_a_slot() {
+    // A request counts as deferred once an HTTP thread has handed it to the server and no
+    // slot is free; llama-server's HTTP pool defaults to a few threads more than its slots,
+    // and what no thread has picked up yet waits unseen in the socket queue. How many it
+    // shows at once depends on the pool and on timing (runs here saw at most 4, once all 10
+    // of the 10 without a slot), so only the bounds are checked.
     let slots = 2;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    let threads = (slots + 4).max(cores.saturating_sub(1));
-    let n = threads as usize + 6;
+    let n = (slots + 4).max(cores.saturating_sub(1)) as usize + 6;
     let Some((_, _, peak)) = backlog(slots, &[], n, 300).await else {
         return;
     };
     assert!(peak >= 1.0, "{n} requests on {slots} slots: none deferred");
     assert!(
-        peak <= (threads - slots) as f64,
-        "{n} requests on {slots} slots and {threads} HTTP threads: {peak} deferred"
+        peak <= (n - slots as usize) as f64,
+        "{n} requests on {slots} slots: {peak} deferred"
     );
 }
 
