@@ -79,26 +79,6 @@ async fn push(points: &[Point], addr: &str, dir: &std::path::Path) {
     );
 }
 
-/// A Prometheus that scrapes `target` (for `/api/v1/metadata`, which remote_write 1.0
-/// does not carry).
-fn scraping_prometheus(bin: &str, dir: &std::path::Path, target: &str) -> peer::Peer {
-    let addr = format!("127.0.0.1:{}", peer::free_port());
-    let config = dir.join("scrape.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{scrape_interval: 1s}}\nscrape_configs:\n- job_name: meta\n  static_configs:\n  - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write config");
-    let args = vec![
-        format!("--config.file={}", config.display()),
-        format!("--storage.tsdb.path={}", dir.join("scrape-data").display()),
-        format!("--web.listen-address={addr}"),
-    ];
-    peer::start(bin, &args, &addr, "/-/ready")
-}
-
 /// Serves the exposition text of [`METADATA`] at `/metrics` on a free port.
 async fn serve_exposition() -> String {
     let mut body = String::new();
@@ -177,17 +157,6 @@ enum Mode {
     Count,
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// A sample value string as a float (`NaN`, `+Inf`, `-Inf` included).
 fn float(s: &str) -> Option<f64> {
     match s {
@@ -203,7 +172,7 @@ fn close(a: f64, b: f64) -> bool {
 
 /// Differences between Prometheus's `p` and Strata's `s` under `path`.
 fn compare(path: &str, p: &Value, s: &Value, mode: Mode, out: &mut Vec<String>) {
-    if kind(p) != kind(s) {
+    if peer::json_kind(p) != peer::json_kind(s) {
         out.push(format!("{path}: prometheus {p} vs strata {s}"));
         return;
     }
@@ -432,7 +401,7 @@ async fn strata_answers_like_prometheus_on_the_same_data() {
     let (prom, scraper) = tokio::task::block_in_place(|| {
         (
             peer::prometheus(&bin, dir.path(), peer::free_port()),
-            scraping_prometheus(&bin, dir.path(), &target),
+            peer::scraping_prometheus(&bin, dir.path(), "meta", &target, &[]),
         )
     });
     // About 20 minutes back (inside Prometheus's head block), pinned 7 s past a whole minute:

@@ -61,25 +61,6 @@ async fn serve(app: axum::Router) -> String {
     addr
 }
 
-fn prometheus(bin: &str, dir: &std::path::Path, target: &str) -> peer::Peer {
-    let addr = format!("127.0.0.1:{}", peer::free_port());
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{scrape_interval: 1s}}\nscrape_configs:\n- job_name: om\n  static_configs:\n  - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write config");
-    let args = vec![
-        format!("--config.file={}", config.display()),
-        format!("--storage.tsdb.path={}", dir.join("data").display()),
-        format!("--web.listen-address={addr}"),
-        "--enable-feature=exemplar-storage".to_string(),
-    ];
-    peer::start(bin, &args, &addr, "/-/ready")
-}
-
 async fn ask(client: &reqwest::Client, addr: &str, path: &str, post: bool) -> (u16, Value) {
     let (p, q) = path.split_once('?').unwrap_or((path, ""));
     let req = if post {
@@ -102,22 +83,11 @@ async fn ask(client: &reqwest::Client, addr: &str, path: &str, post: bool) -> (u
     (status, body)
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// Differences in shape between Prometheus's `p` and Strata's `s`: object keys, JSON types,
 /// array lengths; under `seriesLabels` and `labels` the label names (values differ: scrape
 /// times); the error message text is each server's own.
 fn compare(path: &str, p: &Value, s: &Value, out: &mut Vec<String>) {
-    if kind(p) != kind(s) {
+    if peer::json_kind(p) != peer::json_kind(s) {
         out.push(format!("{path}: prometheus {p} vs strata {s}"));
         return;
     }
@@ -173,7 +143,15 @@ async fn query_exemplars_answers_like_prometheus() {
     let now_s = sources::now_ms() / 1000;
     let target = serve_openmetrics(body(now_s - 30)).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let prom = tokio::task::block_in_place(|| prometheus(&bin, dir.path(), &target));
+    let prom = tokio::task::block_in_place(|| {
+        peer::scraping_prometheus(
+            &bin,
+            dir.path(),
+            "om",
+            &target,
+            &["--enable-feature=exemplar-storage"],
+        )
+    });
 
     // Strata scrapes the same target through the production scrape and ingest path.
     let store = Arc::new(Store::open(StoreConfig::default()).0);

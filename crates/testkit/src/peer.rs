@@ -120,6 +120,49 @@ pub fn prometheus(bin: &str, dir: &std::path::Path, port: u16) -> Peer {
     start(bin, &args, &addr, "/-/ready")
 }
 
+/// Prometheus scraping `target` every second as job `job` (config and TSDB under `dir`,
+/// named for the job), with `flags` added (`--enable-feature=exemplar-storage`, …).
+pub fn scraping_prometheus(
+    bin: &str,
+    dir: &std::path::Path,
+    job: &str,
+    target: &str,
+    flags: &[&str],
+) -> Peer {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.join(format!("{job}.yml"));
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n- job_name: {job}\n  static_configs:\n  - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write the scrape config");
+    let mut args = vec![
+        format!("--config.file={}", config.display()),
+        format!(
+            "--storage.tsdb.path={}",
+            dir.join(format!("{job}-data")).display()
+        ),
+        format!("--web.listen-address={addr}"),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    start(bin, &args, &addr, "/-/ready")
+}
+
+/// The JSON type of `v`, for comparing the shape of a peer's answer with Strata's.
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// VictoriaMetrics with no query latency offset, data in `dir`.
 pub fn victoria_metrics(bin: &str, dir: &std::path::Path, port: u16) -> Peer {
     let addr = format!("127.0.0.1:{port}");
