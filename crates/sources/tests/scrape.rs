@@ -227,24 +227,26 @@ async fn oversized_slow_dead_and_garbage_targets_fail_cleanly() {
     assert_eq!(r.parse_errors.len(), 2, "{:?}", r.parse_errors);
 }
 
-#[tokio::test]
-async fn disappearing_series_and_targets_go_stale() {
+/// `/metrics` answering its `n`-th request (from 0) with `answer(n)`.
+fn in_turn(answer: fn(usize) -> (StatusCode, &'static str)) -> Router {
     let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let router = Router::new().route(
+    Router::new().route(
         "/metrics",
         get(move || {
-            let n = c.fetch_add(1, Ordering::SeqCst);
-            async move {
-                match n {
-                    0 => (StatusCode::OK, "a 1\nb 2\n"),
-                    1 => (StatusCode::OK, "a 1\n"),
-                    _ => (StatusCode::SERVICE_UNAVAILABLE, ""),
-                }
-            }
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move { answer(n) }
         }),
-    );
-    let base = serve(router).await;
+    )
+}
+
+#[tokio::test]
+async fn disappearing_series_and_targets_go_stale() {
+    let base = serve(in_turn(|n| match n {
+        0 => (StatusCode::OK, "a 1\nb 2\n"),
+        1 => (StatusCode::OK, "a 1\n"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, ""),
+    }))
+    .await;
     let mut t = TargetState::new(target(&base, "/metrics")).expect("client");
     let first = t.scrape(settings(1000)).await;
     assert!(first.points.iter().all(|p| !expo::is_stale_nan(p.value)));
@@ -273,22 +275,11 @@ async fn disappearing_series_and_targets_go_stale() {
 /// into a vanished series' slot after an incident switch).
 #[tokio::test]
 async fn reports_of_one_layout_list_the_same_series_in_order() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let router = Router::new().route(
-        "/metrics",
-        get(move || {
-            let n = c.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n == 0 {
-                    (StatusCode::OK, "a 1\nb 2\n")
-                } else {
-                    (StatusCode::OK, "a 1\n")
-                }
-            }
-        }),
-    );
-    let base = serve(router).await;
+    let base = serve(in_turn(|n| match n {
+        0 => (StatusCode::OK, "a 1\nb 2\n"),
+        _ => (StatusCode::OK, "a 1\n"),
+    }))
+    .await;
     let mut t = TargetState::new(target(&base, "/metrics")).expect("client");
     let mut reports = Vec::new();
     for _ in 0..4 {
