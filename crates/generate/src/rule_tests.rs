@@ -89,6 +89,25 @@ impl Node {
             ("Hostname", format!("node-{}", self.0)),
         ])
     }
+    /// A DCGM switch entity (`render_metrics.go`'s switch format: `nvswitch` and the host).
+    fn nvswitch(&self) -> Labels {
+        labels(&[
+            ("instance", format!("node-{}:9400", self.0)),
+            ("job", "dcgm".into()),
+            ("nvswitch", "0".into()),
+            ("Hostname", format!("node-{}", self.0)),
+        ])
+    }
+    /// The GPU as Strata's NVML collector labels it (canonical names, `instance` = node).
+    fn nvml(&self) -> Labels {
+        labels(&[
+            ("instance", format!("node-{}", self.0)),
+            ("job", "nvml".into()),
+            ("gpu", "0".into()),
+            ("gpu_uuid", format!("GPU-{:08x}", self.0)),
+            ("Hostname", format!("node-{}", self.0)),
+        ])
+    }
     fn gateway(&self, extra: &[(&str, &str)]) -> Labels {
         let mut l = labels(&[
             ("instance", format!("node-{}:8080", self.0)),
@@ -262,6 +281,10 @@ fn healthy(n: &Node) -> Series {
         gauge("DCGM_FI_DEV_GPU_TEMP", n.dcgm(), 65.0),
         gauge("DCGM_FI_DEV_SM_CLOCK", n.dcgm(), 1980.0),
         gauge("DCGM_FI_DEV_XID_ERRORS", n.dcgm(), 0.0),
+        gauge("DCGM_FI_DEV_FABRIC_MANAGER_STATUS", n.dcgm(), 3.0),
+        gauge("DCGM_FI_DEV_NVSWITCH_FATAL_ERRORS", n.nvswitch(), 0.0),
+        gauge("strata_gpu_nvswitch_links", n.nvml(), 18.0),
+        gauge("gpu:fabric_bandwidth_degraded", n.nvml(), 0.0),
         gauge("DCGM_FI_PROF_NVLINK_TX_BYTES", n.dcgm(), 1e10),
         gauge("DCGM_FI_PROF_PCIE_TX_BYTES", n.dcgm(), 1e9),
         histogram(
@@ -352,7 +375,7 @@ fn window(name: &str) -> (u32, u32) {
     }
 }
 
-const CONDITIONS: [Condition; 29] = [
+const CONDITIONS: [Condition; 32] = [
     ("kv_cache_high", "KV cache at 85 %", |n| {
         vec![gauge("vllm:kv_cache_usage_perc", n.vllm(&[]), 0.85)]
     }),
@@ -624,6 +647,23 @@ const CONDITIONS: [Condition; 29] = [
             "fabric:ib_port_errors_total",
             n.ib(&[("counter", "symbol_error")]),
             30.0,
+        )]
+    }),
+    (
+        "fabric_manager_failed",
+        "the fabric manager fails to register the GPU (DCGM status 4)",
+        |n| vec![gauge("DCGM_FI_DEV_FABRIC_MANAGER_STATUS", n.dcgm(), 4.0)],
+    ),
+    (
+        "fabric_bandwidth_degraded",
+        "the fabric reports the GPU's NVLink bandwidth degraded",
+        |n| vec![gauge("gpu:fabric_bandwidth_degraded", n.nvml(), 1.0)],
+    ),
+    ("nvswitch_fatal", "NVSwitch 0 reports fatal SXid 24", |n| {
+        vec![gauge(
+            "DCGM_FI_DEV_NVSWITCH_FATAL_ERRORS",
+            n.nvswitch(),
+            24.0,
         )]
     }),
 ];

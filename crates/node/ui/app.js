@@ -446,20 +446,29 @@ async function gpus() {
   return [section("GPUs", t), await fabric(), section("Series", grid(...charts))];
 }
 
-/** One line on the fabric: RDMA ports (fabric:ib_*) and NVSwitch links, or that none is visible. */
+/** One line on the fabric: RDMA ports (fabric:ib_*), NVSwitch links and the fabric manager's
+ * registration of the GPUs (gpu:fabric_state), or that none is visible. */
 async function fabric() {
   const one = async (e) => (await instant(e).catch(() => []))[0]?.value ?? 0;
-  const [ports, active, nvswitch] = await Promise.all([
+  const [ports, active, nvswitch, reported, registered, failed] = await Promise.all([
     one("count(fabric:ib_port_state)"),
     one("count(fabric:ib_port_state == 4)"),
     one("sum(strata_gpu_nvswitch_links)"),
+    one("count(gpu:fabric_state > 0)"),
+    one("count(gpu:fabric_state == 3)"),
+    one("count(gpu:fabric_state == 4)"),
   ]);
-  if (!ports && !nvswitch) {
-    return note("Fabric not visible from this node: no InfiniBand/RoCE port under /sys/class/infiniband and no NVSwitch-connected NVLink (NVML).");
+  if (!ports && !nvswitch && !reported) {
+    return note("Fabric not visible from this node: no InfiniBand/RoCE port under /sys/class/infiniband, no NVSwitch-connected NVLink and no fabric manager state (NVML or DCGM).");
   }
   const parts = [];
   if (ports) parts.push(`${ports} RDMA port(s), ${active} ACTIVE`);
   parts.push(nvswitch ? `${nvswitch} NVSwitch link(s)` : "no NVSwitch link visible");
+  if (reported) {
+    const rest = reported - registered - failed;
+    parts.push(`fabric manager: ${registered}/${reported} GPU(s) registered` +
+      (failed ? `, ${failed} FAILED` : "") + (rest ? `, ${rest} not yet` : ""));
+  }
   return note(`Fabric: ${parts.join(" · ")}`);
 }
 

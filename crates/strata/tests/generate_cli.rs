@@ -356,6 +356,22 @@ fn collector_tetragon_and_k8s_carry_the_seeds_fields_and_the_config_targets() {
         .as_array()
         .expect("containers");
     assert!(containers.iter().any(|c| c["args"][0] == "gateway"));
+    // The engine pod's PodMonitor scrapes the engine container's named port, so its series
+    // carry namespace/pod for the brain's engine <-> GPU join.
+    let monitor = sidecar
+        .iter()
+        .find(|d| d["kind"] == "PodMonitor")
+        .expect("PodMonitor");
+    let engine_port = &monitor["spec"]["podMetricsEndpoints"][0]["port"];
+    assert!(containers.iter().any(|c| {
+        c["ports"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| &p["name"] == engine_port))
+    }));
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        sidecar[0]["spec"]["selector"]["matchLabels"]
+    );
     let unit = std::fs::read_to_string(out.join("k8s/strata-agent.service")).expect("unit");
     assert!(
         unit.contains("[Service]") && unit.contains("ExecStart=/usr/local/bin/strata agent"),

@@ -124,7 +124,9 @@ const DEFAULT: &[Field] = &[
     ),
 ];
 
-/// What Strata adds: the incident fields a stock exporter lacks, and the ECC counters.
+/// What Strata adds: the incident fields a stock exporter lacks, the ECC counters, and the
+/// fabric fields (fabric-manager status, NVSwitch SXids and temperature: dcgm-exporter reads
+/// the switch fields from the node's NVSwitch entities; a node without them leaves them out).
 const ADDED: &[Field] = &[
     (
         "DCGM_FI_PROF_SM_ACTIVE",
@@ -156,6 +158,26 @@ const ADDED: &[Field] = &[
         "counter",
         "Total number of double-bit volatile ECC errors.",
     ),
+    (
+        "DCGM_FI_DEV_FABRIC_MANAGER_STATUS",
+        "gauge",
+        "Fabric manager registration of the GPU (0 not supported; 1 not started; 2 in progress; 3 success; 4 failure).",
+    ),
+    (
+        "DCGM_FI_DEV_NVSWITCH_FATAL_ERRORS",
+        "gauge",
+        "Last fatal SXid of an NVSwitch (switch entities).",
+    ),
+    (
+        "DCGM_FI_DEV_NVSWITCH_NON_FATAL_ERRORS",
+        "gauge",
+        "Last non-fatal SXid of an NVSwitch (switch entities).",
+    ),
+    (
+        "DCGM_FI_DEV_NVSWITCH_TEMPERATURE_CURRENT",
+        "gauge",
+        "NVSwitch temperature (in C).",
+    ),
 ];
 
 /// The counters CSV: dcgm-exporter's default field set plus the fields Strata's incident
@@ -174,7 +196,9 @@ pub fn dcgm_counters_csv() -> String {
         out.push_str(&format!("{field}, {kind}, {help}\n"));
     };
     DEFAULT.iter().for_each(|f| row(&mut out, f));
-    out.push_str("\n# Added for Strata's incident signals (absent from the stock CSVs)\n");
+    out.push_str(
+        "\n# Added for Strata's incident and fabric signals (absent from the stock CSVs)\n",
+    );
     ADDED.iter().for_each(|f| row(&mut out, f));
     out
 }
@@ -227,6 +251,8 @@ mod tests {
             "DCGM_FI_PROF_SM_ACTIVE",
             "DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
             "DCGM_FI_PROF_NVLINK_TX_BYTES",
+            "DCGM_FI_DEV_FABRIC_MANAGER_STATUS",
+            "DCGM_FI_DEV_NVSWITCH_FATAL_ERRORS",
         ] {
             assert!(fields.contains(&f), "{f}");
         }

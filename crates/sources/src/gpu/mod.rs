@@ -2,6 +2,7 @@
 
 mod dcgm_counters;
 pub mod nvml;
+mod nvml_ffi;
 pub mod xid;
 
 pub use dcgm_counters::dcgm_counters_csv;

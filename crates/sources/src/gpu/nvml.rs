@@ -40,16 +40,17 @@
 //!   and one `strata_gpu_mig_info` series per MIG device with its frame buffer
 //!   (`strata_gpu_mig_fb_used_bytes`, `strata_gpu_mig_fb_total_bytes`), labelled `gpu`,
 //!   `gpu_uuid`, `mig_uuid`, `gpu_instance_id`, `compute_instance_id`, `mig_profile`
-//!   ([`mig_points`]). No per-slice activity and no GPM: those need the GPU instance id, and
-//!   nvml-wrapper 0.13 does not wrap `nvmlDeviceGetGpuInstanceId`/`ComputeInstanceId` (a raw
-//!   call needs `unsafe`, which the workspace forbids). The ids are read from legacy MIG UUIDs
-//!   (`MIG-GPU-<uuid>/<gi>/<ci>`) and are `unknown` otherwise; per-slice activity comes from
-//!   DCGM (`DCGM_FI_PROF_GR_ENGINE_ACTIVE` with `GPU_I_ID`, kept per slice).
-//! - Fabric: `strata_gpu_nvswitch_links` is the number of the GPU's NVLinks that reach an
-//!   NVSwitch (field `NVML_FI_DEV_NVSWITCH_CONNECTED_LINK_COUNT`). The fabric manager's state,
-//!   clique and cluster UUID (`nvmlDeviceGetGpuFabricInfoV`) are not read: nvml-wrapper 0.13
-//!   does not wrap that call either. Without NVSwitch links the status line says the fabric
-//!   is not visible from this node.
+//!   ([`mig_points`]). The instance ids come from `nvmlDeviceGetGpuInstanceId` /
+//!   `ComputeInstanceId` on the MIG handle (raw calls in [`super::nvml_ffi`]: nvml-wrapper 0.13
+//!   does not wrap them), else from a legacy MIG UUID (`MIG-GPU-<uuid>/<gi>/<ci>`), else
+//!   `unknown`. No per-slice activity and no GPM here: per-slice activity comes from DCGM
+//!   (`DCGM_FI_PROF_GR_ENGINE_ACTIVE` with `GPU_I_ID`, kept per slice).
+//! - Fabric ([`fabric_points`]): `strata_gpu_nvswitch_links` is the number of the GPU's NVLinks
+//!   that reach an NVSwitch (field `NVML_FI_DEV_NVSWITCH_CONNECTED_LINK_COUNT`);
+//!   `gpu:fabric_state` is the fabric manager's registration of the GPU
+//!   (`nvmlDeviceGetGpuFabricInfoV`, raw call), with `gpu:fabric_bandwidth_degraded` from its
+//!   health mask and `strata_gpu_fabric_info{clique_id, cluster_uuid}` once registered.
+//!   Without NVSwitch links the status line says the fabric is not visible from this node.
 //! - Without XID event support `gpu:xid_last` is omitted (and status says so).
 
 use std::collections::{HashMap, HashSet};
@@ -71,6 +72,7 @@ use nvml_wrapper::sys_exports::field_id::{
 };
 use nvml_wrapper::{Device, EventSet, GpmSample, Nvml};
 
+use super::nvml_ffi;
 use crate::collector::{Collection, HostCollector};
 use crate::gpu::FieldSet;
 use crate::point::{LabelSet, Point};
@@ -324,9 +326,24 @@ pub fn mig_points(parent: &LabelSet, migs: &[MigReading], ts: i64) -> Vec<Point>
     out
 }
 
-/// `strata_gpu_nvswitch_links`: the GPU's NVLinks that reach an NVSwitch, where NVML says.
-pub fn fabric_points(parent: &LabelSet, nvswitch_links: Option<u32>, ts: i64) -> Vec<Point> {
-    nvswitch_links
+pub use super::nvml_ffi::FabricInfo;
+
+/// `gpu:fabric_state` for a completed registration that failed (NVML reports it as state
+/// "completed" with an error status; DCGM's fabric-manager status uses the same code).
+const FABRIC_FAILED: f64 = 4.0;
+
+/// The fabric as one GPU sees it: `strata_gpu_nvswitch_links` (its NVLinks that reach an
+/// NVSwitch), and where NVML reports the fabric manager's registration, `gpu:fabric_state`
+/// (0 not supported, 1 not started, 2 in progress, 3 completed, 4 failed),
+/// `gpu:fabric_bandwidth_degraded` (where the health mask says) and, once registered,
+/// `strata_gpu_fabric_info{clique_id, cluster_uuid}`.
+pub fn fabric_points(
+    parent: &LabelSet,
+    nvswitch_links: Option<u32>,
+    fabric: Option<&FabricInfo>,
+    ts: i64,
+) -> Vec<Point> {
+    let mut out: Vec<Point> = nvswitch_links
         .map(|n| {
             Point::new(
                 "strata_gpu_nvswitch_links",
@@ -336,20 +353,81 @@ pub fn fabric_points(parent: &LabelSet, nvswitch_links: Option<u32>, ts: i64) ->
             )
         })
         .into_iter()
-        .collect()
+        .collect();
+    let Some(f) = fabric else { return out };
+    out.push(Point::new(
+        "gpu:fabric_state",
+        parent.clone(),
+        fabric_state(f),
+        ts,
+    ));
+    // NVML_GPU_FABRIC_HEALTH_MASK_*_DEGRADED_BW: bits 0-1, 1 = degraded, 2 = not degraded,
+    // 0 = not reported.
+    match f.health_mask.map(|m| m & 0b11) {
+        Some(1) => out.push(Point::new(
+            "gpu:fabric_bandwidth_degraded",
+            parent.clone(),
+            1.0,
+            ts,
+        )),
+        Some(2) => out.push(Point::new(
+            "gpu:fabric_bandwidth_degraded",
+            parent.clone(),
+            0.0,
+            ts,
+        )),
+        _ => {}
+    }
+    if f.state == 3 && !f.failed {
+        let mut labels = parent.clone();
+        labels.extend([
+            ("clique_id".to_string(), f.clique_id.to_string()),
+            ("cluster_uuid".to_string(), f.cluster_uuid.clone()),
+        ]);
+        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.push(Point::new("strata_gpu_fabric_info", labels, 1.0, ts));
+    }
+    out
 }
 
-/// The fabric part of the status line, from each GPU's NVSwitch link count.
-pub fn fabric_status(nvswitch_links: &[Option<u32>]) -> String {
-    let total: u32 = nvswitch_links.iter().flatten().sum();
-    if total == 0 {
-        "fabric not visible from this node (no NVSwitch-connected NVLink; fabric-manager state not read: nvml-wrapper lacks nvmlDeviceGetGpuFabricInfoV)".to_string()
+/// The canonical fabric state code of one NVML reading.
+fn fabric_state(f: &FabricInfo) -> f64 {
+    if f.state == 3 && f.failed {
+        FABRIC_FAILED
     } else {
-        let with = nvswitch_links
-            .iter()
-            .filter(|n| n.is_some_and(|n| n > 0))
-            .count();
-        format!("NVSwitch fabric: {total} links from {with} GPU(s)")
+        f64::from(f.state)
+    }
+}
+
+/// The fabric part of the status line, from each GPU's NVSwitch link count and fabric
+/// registration (`None` where NVML does not report one).
+pub fn fabric_status(gpus: &[(Option<u32>, Option<&FabricInfo>)]) -> String {
+    let total: u32 = gpus.iter().filter_map(|g| g.0).sum();
+    let states: Vec<f64> = gpus
+        .iter()
+        .filter_map(|g| g.1)
+        .filter(|f| f.state != 0)
+        .map(fabric_state)
+        .collect();
+    let manager = if states.is_empty() {
+        "fabric manager: not reported".to_string()
+    } else {
+        let n = states.len();
+        let done = states.iter().filter(|s| **s == 3.0).count();
+        let failed = states.iter().filter(|s| **s == FABRIC_FAILED).count();
+        match (done, failed) {
+            (d, _) if d == n => format!("fabric manager: registered {n}/{n} GPU(s)"),
+            (d, f) => format!(
+                "fabric manager: registered {d}/{n} GPU(s), {f} failed, {} not yet",
+                n - d - f
+            ),
+        }
+    };
+    if total == 0 {
+        format!("fabric not visible from this node (no NVSwitch-connected NVLink; {manager})")
+    } else {
+        let with = gpus.iter().filter(|g| g.0.is_some_and(|n| n > 0)).count();
+        format!("NVSwitch fabric: {total} links from {with} GPU(s); {manager}")
     }
 }
 
@@ -374,6 +452,8 @@ enum Probe {
     Gpm(GpmMetricId),
     MigCount,
     MigDevice,
+    MigIds,
+    Fabric,
 }
 
 impl Probe {
@@ -397,6 +477,8 @@ impl Probe {
             Probe::Gpm(id) => format!("GPM metric {id:?}"),
             Probe::MigCount => "MIG device count".into(),
             Probe::MigDevice => "MIG device".into(),
+            Probe::MigIds => "MIG GPU/compute instance id".into(),
+            Probe::Fabric => "GPU fabric info".into(),
         }
     }
 }
@@ -493,6 +575,8 @@ struct Gpu {
     mig: bool,
     /// NVLinks that reach an NVSwitch (static topology, read when opened).
     nvswitch_links: Option<u32>,
+    /// The fabric manager's registration of this GPU, as last read (`None`: not reported).
+    fabric: Option<FabricInfo>,
     gpm: bool,
     nvlink_active: bool,
     ecc_enabled: bool,
@@ -516,7 +600,7 @@ impl Gpu {
 
     /// Enumerates the MIG devices of a MIG-enabled GPU. Empty slots answer NotFound and are
     /// skipped; on a GPU without MIG mode nothing is called (see `open_gpu`).
-    fn read_migs(&mut self, errors: &mut Vec<String>) -> Vec<MigReading> {
+    fn read_migs(&mut self, nvml: &Nvml, errors: &mut Vec<String>) -> Vec<MigReading> {
         let d = &self.device;
         let p = &mut self.probes;
         let Some(max) = p.read(Probe::MigCount, errors, || d.mig_device_count()) else {
@@ -535,8 +619,16 @@ impl Gpu {
                 }
             };
             let Ok(mig_uuid) = mig.uuid() else { continue };
+            let ids = p
+                .read(Probe::MigIds, errors, || {
+                    Ok((
+                        nvml_ffi::gpu_instance_id(nvml, &mig)?,
+                        nvml_ffi::compute_instance_id(nvml, &mig)?,
+                    ))
+                })
+                .or_else(|| legacy_mig_ids(&mig_uuid));
             let (gpu_instance_id, compute_instance_id) =
-                legacy_mig_ids(&mig_uuid).map_or((None, None), |(g, c)| (Some(g), Some(c)));
+                ids.map_or((None, None), |(g, c)| (Some(g), Some(c)));
             let memory = mig.memory_info().ok();
             out.push(MigReading {
                 profile: mig_profile(&mig.name().unwrap_or_default()),
@@ -878,8 +970,12 @@ impl NvmlCollector {
         if mig.is_empty() {
             line.push_str("; MIG off");
         }
-        let links: Vec<Option<u32>> = self.gpus.iter().map(|g| g.nvswitch_links).collect();
-        line.push_str(&format!("; {}", fabric_status(&links)));
+        let fabric: Vec<(Option<u32>, Option<&FabricInfo>)> = self
+            .gpus
+            .iter()
+            .map(|g| (g.nvswitch_links, g.fabric.as_ref()))
+            .collect();
+        line.push_str(&format!("; {}", fabric_status(&fabric)));
         if !self.notes.is_empty() {
             line.push_str(&format!(" [{}]", self.notes.join("; ")));
         }
@@ -920,10 +1016,20 @@ impl NvmlCollector {
             points.extend(to_points(&raw, &gpu.labels, fields, timestamp_ms));
             if fields == FieldSet::Full {
                 if gpu.mig {
-                    let migs = gpu.read_migs(&mut errors);
+                    let migs = gpu.read_migs(self.nvml, &mut errors);
                     points.extend(mig_points(&gpu.labels, &migs, timestamp_ms));
                 }
-                points.extend(fabric_points(&gpu.labels, gpu.nvswitch_links, timestamp_ms));
+                let device = &gpu.device;
+                let nvml = self.nvml;
+                gpu.fabric = gpu.probes.read(Probe::Fabric, &mut errors, || {
+                    nvml_ffi::fabric_info(nvml, device)
+                });
+                points.extend(fabric_points(
+                    &gpu.labels,
+                    gpu.nvswitch_links,
+                    gpu.fabric.as_ref(),
+                    timestamp_ms,
+                ));
             }
         }
         Collection { points, errors }
@@ -1015,12 +1121,14 @@ fn open_gpu(nvml: &'static Nvml, index: u32, hostname: &str) -> Result<Gpu, Nvml
         .ok()
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(|v| v as u32);
+    let fabric = nvml_ffi::fabric_info(nvml, &device).ok();
     Ok(Gpu {
         labels: gpu_labels(index, &uuid, minor, &name, hostname, &pci_bus_id),
         device,
         name,
         mig,
         nvswitch_links,
+        fabric,
         gpm,
         nvlink_active,
         ecc_enabled,
@@ -1320,18 +1428,108 @@ mod tests {
 
     #[test]
     fn fabric_visibility_follows_nvswitch_links() {
-        assert_eq!(fabric_points(&labels(), None, 1), []);
-        let pts = fabric_points(&labels(), Some(18), 1);
-        assert_eq!(pts.len(), 1);
+        assert_eq!(fabric_points(&labels(), None, None, 1), []);
+        let pts = fabric_points(&labels(), Some(18), None, 1);
         assert_eq!(
-            (pts[0].name.as_str(), pts[0].value),
-            ("strata_gpu_nvswitch_links", 18.0)
+            pts.iter()
+                .map(|p| (p.name.as_str(), p.value))
+                .collect::<Vec<_>>(),
+            [("strata_gpu_nvswitch_links", 18.0)]
         );
-        assert!(fabric_status(&[None]).starts_with("fabric not visible from this node"));
-        assert!(fabric_status(&[Some(0), None]).starts_with("fabric not visible from this node"));
+        assert!(fabric_status(&[(None, None)]).starts_with("fabric not visible from this node"));
+        assert!(
+            fabric_status(&[(Some(0), None), (None, None)])
+                .starts_with("fabric not visible from this node")
+        );
         assert_eq!(
-            fabric_status(&[Some(18), Some(18), None]),
-            "NVSwitch fabric: 36 links from 2 GPU(s)"
+            fabric_status(&[(Some(18), None), (Some(18), None), (None, None)]),
+            "NVSwitch fabric: 36 links from 2 GPU(s); fabric manager: not reported"
+        );
+    }
+
+    fn fabric(state: u8, failed: bool, health_mask: Option<u32>) -> FabricInfo {
+        FabricInfo {
+            state,
+            failed,
+            clique_id: 7,
+            cluster_uuid: "00112233-4455-6677-8899-aabbccddeeff".into(),
+            health_mask,
+        }
+    }
+
+    #[test]
+    fn fabric_state_failed_registration_and_degraded_bandwidth() {
+        let values = |f: &FabricInfo| {
+            fabric_points(&labels(), Some(18), Some(f), 1)
+                .into_iter()
+                .map(|p| (p.name, p.value))
+                .collect::<Vec<_>>()
+        };
+        let names = |v: &[(String, f64)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        // Registered, bandwidth not degraded: state 3, degraded 0, the info series.
+        let ok = values(&fabric(3, false, Some(2)));
+        assert_eq!(
+            names(&ok),
+            [
+                "strata_gpu_nvswitch_links",
+                "gpu:fabric_state",
+                "gpu:fabric_bandwidth_degraded",
+                "strata_gpu_fabric_info"
+            ]
+        );
+        assert_eq!((ok[1].1, ok[2].1), (3.0, 0.0));
+        // "Completed" with an error status is a failed registration: 4, and no info series.
+        let failed = values(&fabric(3, true, Some(1)));
+        assert_eq!(failed[1].1, 4.0);
+        assert_eq!(
+            failed[2],
+            ("gpu:fabric_bandwidth_degraded".to_string(), 1.0)
+        );
+        assert!(!names(&failed).contains(&"strata_gpu_fabric_info".to_string()));
+        // Not started, health not reported (v1 call or mask 0): state only.
+        assert_eq!(
+            values(&fabric(1, false, None)),
+            [
+                ("strata_gpu_nvswitch_links".to_string(), 18.0),
+                ("gpu:fabric_state".to_string(), 1.0)
+            ]
+        );
+        assert_eq!(values(&fabric(2, false, Some(0))).len(), 2);
+        let info = fabric_points(&labels(), None, Some(&fabric(3, false, None)), 1)
+            .into_iter()
+            .find(|p| p.name == "strata_gpu_fabric_info")
+            .expect("info");
+        assert!(
+            info.labels
+                .contains(&("clique_id".to_string(), "7".to_string()))
+        );
+        assert!(info.labels.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn fabric_status_counts_registrations() {
+        let (ok, failed, starting, none) = (
+            fabric(3, false, None),
+            fabric(3, true, None),
+            fabric(2, false, None),
+            fabric(0, false, None),
+        );
+        assert_eq!(
+            fabric_status(&[(Some(18), Some(&ok)), (Some(18), Some(&ok))]),
+            "NVSwitch fabric: 36 links from 2 GPU(s); fabric manager: registered 2/2 GPU(s)"
+        );
+        assert_eq!(
+            fabric_status(&[
+                (Some(18), Some(&ok)),
+                (Some(18), Some(&failed)),
+                (Some(18), Some(&starting))
+            ]),
+            "NVSwitch fabric: 54 links from 3 GPU(s); fabric manager: registered 1/3 GPU(s), 1 failed, 1 not yet"
+        );
+        // A PCIe GPU answers "not supported": that is no fabric, not a fabric problem.
+        assert_eq!(
+            fabric_status(&[(Some(0), Some(&none))]),
+            "fabric not visible from this node (no NVSwitch-connected NVLink; fabric manager: not reported)"
         );
     }
 

@@ -235,10 +235,16 @@ fn engine_line(labels: &[(String, String)]) -> String {
 /// `vllm-a (127.0.0.1:8000) → node-1 · GPU 0 · NVIDIA H100 (GPU-…)`.
 fn link_line(p: &Point) -> String {
     let l = &p.labels;
+    let (name, instance) = (label(l, "name"), label(l, "instance"));
+    // An engine given by URL alone is named by its address until a scrape detects it: say
+    // the address once.
+    let engine = if name == instance {
+        instance.to_string()
+    } else {
+        format!("{name} ({instance})")
+    };
     format!(
-        "{} ({}) → {} · GPU {} · {} ({})",
-        label(l, "name"),
-        label(l, "instance"),
+        "{engine} → {} · GPU {} · {} ({})",
         label(l, "node"),
         label(l, "gpu"),
         label(l, "gpu_model"),
@@ -281,5 +287,12 @@ mod tests {
             0,
         );
         assert_eq!(link_line(&p), "vllm-a (h:1) → n · GPU 2 · H100 (GPU-1)");
+        let mut by_address = p.clone();
+        for (k, v) in &mut by_address.labels {
+            if k == "name" {
+                *v = "h:1".into();
+            }
+        }
+        assert_eq!(link_line(&by_address), "h:1 → n · GPU 2 · H100 (GPU-1)");
     }
 }

@@ -217,6 +217,7 @@ fn scalar(unit: &str, v: f64) -> String {
         "seconds" if v < 1.0 => format!("{:.1} ms", v * 1e3),
         "seconds" => format!("{v:.2} s"),
         "bitmask" => throttle(v),
+        "fabric_state" => fabric_state(v),
         _ => number(v),
     }
 }
@@ -227,6 +228,21 @@ fn number(v: f64) -> String {
     } else {
         format!("{v:.3}")
     }
+}
+
+/// The fabric manager's registration code (NVML's states, DCGM's statuses), named.
+fn fabric_state(v: f64) -> String {
+    let name = match v as i64 {
+        0 => "not supported",
+        1 => "not started",
+        2 => "in progress",
+        3 => "registered",
+        4 => "failed",
+        5 => "unrecognized",
+        6 => "NVML too old",
+        _ => "unknown",
+    };
+    format!("{v:.0} ({name})")
 }
 
 /// NVML clock-throttle reason bits, named.
@@ -287,6 +303,7 @@ mod tests {
             "0x4 (sw power cap)"
         );
         assert_eq!(value("llm:requests_waiting", &scalar_series(12.0)), "12");
+        assert_eq!(value("gpu:fabric_state", &scalar_series(4.0)), "4 (failed)");
         assert_eq!(
             value("gpu:energy_joules_total", &scalar_series(6700.0)),
             "6.7 kJ"
