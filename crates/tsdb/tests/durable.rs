@@ -386,3 +386,83 @@ fn damaged_files_open_and_keep_only_written_samples() {
         panic!("{e}");
     }
 }
+
+/// Closed chunks of decimal values are stored packed and others stay Gorilla; both survive
+/// a checkpoint and a reopen sample for sample, and the packed ones take less memory.
+#[test]
+fn packed_and_gorilla_chunks_survive_a_checkpoint() {
+    let dir = temp_dir("packed");
+    let (store, _) = open(&dir, opts(1 << 20));
+    let ls: Vec<_> = (0..2).map(labels).collect();
+    let mut walk = 5_000i64;
+    let mut bits = 0x9e37_79b9_7f4a_7c15u64;
+    for k in 0..300i64 {
+        walk += [-2, 0, 1, 3][(k % 4) as usize];
+        bits = bits.rotate_left(7) ^ 0x2545_f491_4f6c_dd1d;
+        // GPU 0: a two-decimal gauge (packs); GPU 1: arbitrary finite floats (stays Gorilla).
+        let noise = f64::from_bits(bits & 0x3fef_ffff_ffff_ffff);
+        let values = [walk as f64 / 100.0, noise];
+        let r = store.append(
+            "dcgm",
+            ls.iter().zip(values).map(|(l, value)| SampleRef {
+                name: "temp",
+                labels: l,
+                t_ms: 1_000 + k * 5_000,
+                value,
+            }),
+        );
+        assert_eq!(r.appended, 2);
+    }
+    let expected = dump(&store);
+    let bytes = store.stats().bytes;
+    store.snapshot().expect("checkpoint");
+    store.close().expect("close");
+
+    let (back, report) = open(&dir, opts(1 << 20));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let got = dump(&back);
+    assert_eq!(got.len(), expected.len());
+    for ((l1, a), (l2, b)) in got.iter().zip(&expected) {
+        assert_eq!(l1, l2);
+        assert_eq!(a.len(), 300);
+        assert!(
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits()),
+            "{l1} differs after reopen"
+        );
+    }
+    assert_eq!(back.stats().bytes, bytes, "the same encodings come back");
+    // The decimal series alone: its two closed chunks packed at a few bits a sample, the
+    // 60-sample head still Gorilla. As Gorilla throughout the walk takes 2-3 bytes a sample.
+    let (walk_only, _) = Store::open(StoreConfig::default());
+    let one = &ls[..1];
+    for (k, (t, v)) in expected[0].1.iter().enumerate() {
+        let r = walk_only.append(
+            "dcgm",
+            one.iter().map(|l| SampleRef {
+                name: "temp",
+                labels: l,
+                t_ms: *t,
+                value: *v,
+            }),
+        );
+        assert_eq!(r.appended, 1, "sample {k}");
+    }
+    let walk_bytes = walk_only.stats().bytes;
+    let gorilla: usize = expected[0]
+        .1
+        .chunks(usize::from(tsdb::chunk::MAX_SAMPLES))
+        .map(|part| {
+            let mut c = tsdb::chunk::Chunk::default();
+            part.iter().for_each(|(t, v)| c.push(*t, *v));
+            c.bytes()
+        })
+        .sum();
+    assert!(
+        walk_bytes * 2 < gorilla,
+        "{walk_bytes} bytes held for 300 two-decimal samples, {gorilla} as Gorilla"
+    );
+    back.close().expect("close");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

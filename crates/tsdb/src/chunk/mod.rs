@@ -1,11 +1,15 @@
 //! Gorilla-style compressed chunks: delta-of-delta timestamps and XOR'd float values, the
-//! same scheme as Prometheus' XOR chunks (about 1–2 bytes per sample on scraped data).
+//! same scheme as Prometheus' XOR chunks (about 1–2 bytes per sample on scraped data). When a
+//! chunk is closed ([`Chunk::seal`]) and its values are exact decimals, it is re-encoded as
+//! integer mantissas bit-packed against their minimum (`packed`), which is several times
+//! smaller for the ratios, counters and whole-number gauges engines and GPUs report.
 //!
 //! A chunk holds at most [`MAX_SAMPLES`] samples with strictly increasing timestamps. Encoding
 //! is append-only; decoding is an iterator that stops (rather than panicking) on a truncated
 //! or corrupt chunk.
 
 mod bits;
+mod packed;
 
 use bits::{BitReader, BitWriter};
 
@@ -18,7 +22,9 @@ const DOD_BUCKETS: [(u64, u32, u32); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b111
 /// An append-only chunk being written (a series' head) or a closed one.
 #[derive(Debug, Clone)]
 pub struct Chunk {
+    /// The Gorilla bit stream, or the packed one once sealed as `packed`.
     w: BitWriter,
+    packed: bool,
     count: u16,
     min_t: i64,
     max_t: i64,
@@ -32,6 +38,7 @@ impl Default for Chunk {
     fn default() -> Self {
         Chunk {
             w: BitWriter::default(),
+            packed: false,
             count: 0,
             min_t: 0,
             max_t: 0,
@@ -45,8 +52,10 @@ impl Default for Chunk {
 
 impl Chunk {
     /// Appends a sample. The caller guarantees `t` is greater than [`Chunk::max_t`] for a
-    /// non-empty chunk (the store rejects out-of-order samples before they get here).
+    /// non-empty chunk (the store rejects out-of-order samples before they get here) and
+    /// that the chunk is not sealed.
     pub fn push(&mut self, t: i64, v: f64) {
+        debug_assert!(!self.packed, "push into a sealed chunk");
         let bits = v.to_bits();
         match self.count {
             0 => {
@@ -144,37 +153,99 @@ impl Chunk {
         self.w.bytes.len()
     }
 
-    /// Releases spare capacity once the chunk is closed.
-    pub fn shrink(&mut self) {
+    /// Closes the chunk: re-encodes it packed when its values are exact decimals and that
+    /// is smaller, and releases spare capacity. Appending afterwards is not allowed.
+    pub fn seal(&mut self) {
+        if !self.packed && self.count > 0 {
+            let samples: Vec<(i64, f64)> = self.iter().collect();
+            if let Some(w) = packed::encode(&samples).filter(|w| w.bytes.len() < self.bytes()) {
+                self.w = w;
+                self.packed = true;
+            }
+        }
         self.w.bytes.shrink_to_fit();
     }
 
-    /// The encoded form: sample count, bit length and bytes (what snapshots store).
+    /// The encoded form: sample count, bit length and bytes (what snapshots store). A sealed,
+    /// packed chunk reports a bit length of 0, which no Gorilla chunk with samples has (its
+    /// first sample alone is 128 bits): readers tell the two forms apart by it, and a reader
+    /// that knows only Gorilla rejects a packed chunk instead of misreading it.
     pub fn encoded(&self) -> (u16, usize, &[u8]) {
-        (self.count, self.w.len, &self.w.bytes)
+        let bits = if self.packed { 0 } else { self.w.len };
+        (self.count, bits, &self.w.bytes)
     }
 
-    /// Rebuilds a closed chunk from its encoded form by decoding and re-encoding it, so a
-    /// corrupt input can never produce a chunk whose iterator disagrees with its header.
+    /// Rebuilds a chunk from its encoded form by decoding it and checking every timestamp
+    /// (Gorilla chunks are re-encoded), so a corrupt input can never produce a chunk whose
+    /// iterator disagrees with its header. Full chunks come back sealed.
     pub fn from_encoded(count: u16, bit_len: usize, bytes: &[u8]) -> Option<Chunk> {
+        if bit_len == 0 && count > 0 {
+            let samples = packed::decode(bytes, usize::from(count))?;
+            let ordered = samples.windows(2).all(|p| p[0].0 < p[1].0);
+            let (&(min_t, _), &(max_t, _)) = (samples.first()?, samples.last()?);
+            return ordered.then(|| Chunk {
+                w: BitWriter {
+                    bytes: bytes.to_vec(),
+                    len: bytes.len() * 8,
+                },
+                packed: true,
+                count,
+                min_t,
+                max_t,
+                ..Chunk::default()
+            });
+        }
         let mut chunk = Chunk::default();
-        for (t, v) in Iter::new(bytes, bit_len, count) {
+        for (t, v) in GorillaIter::new(bytes, bit_len, count) {
             if !chunk.is_empty() && t <= chunk.max_t {
                 return None;
             }
             chunk.push(t, v);
         }
-        (chunk.count == count).then_some(chunk)
+        if chunk.count != count {
+            return None;
+        }
+        if chunk.is_full() {
+            chunk.seal();
+        }
+        Some(chunk)
     }
 
     /// Iterates the samples in time order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter::new(&self.w.bytes, self.w.len, self.count)
+        if self.packed {
+            // Checked when sealed or loaded: decoding cannot fail here; if it did, the
+            // chunk reads as empty rather than wrong.
+            let samples =
+                packed::decode(&self.w.bytes, usize::from(self.count)).unwrap_or_default();
+            Iter::Packed(samples.into_iter())
+        } else {
+            Iter::Gorilla(GorillaIter::new(&self.w.bytes, self.w.len, self.count))
+        }
     }
 }
 
 /// Decoding iterator over a chunk's `(timestamp ms, value)` samples.
-pub struct Iter<'a> {
+pub enum Iter<'a> {
+    /// An open chunk or a closed one that did not pack: decoded as it goes.
+    Gorilla(GorillaIter<'a>),
+    /// A packed chunk, decoded at once.
+    Packed(std::vec::IntoIter<(i64, f64)>),
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        match self {
+            Iter::Gorilla(g) => g.next(),
+            Iter::Packed(p) => p.next(),
+        }
+    }
+}
+
+/// Streaming decoder of a Gorilla chunk.
+pub struct GorillaIter<'a> {
     r: BitReader<'a>,
     left: u16,
     n: u16,
@@ -185,10 +256,10 @@ pub struct Iter<'a> {
     trailing: u32,
 }
 
-impl<'a> Iter<'a> {
+impl<'a> GorillaIter<'a> {
     /// Decodes `count` samples from the first `bit_len` bits of `bytes`.
-    fn new(bytes: &'a [u8], bit_len: usize, count: u16) -> Iter<'a> {
-        Iter {
+    fn new(bytes: &'a [u8], bit_len: usize, count: u16) -> GorillaIter<'a> {
+        GorillaIter {
             r: BitReader::new(bytes, bit_len),
             left: count,
             n: 0,
@@ -232,7 +303,7 @@ impl<'a> Iter<'a> {
     }
 }
 
-impl Iterator for Iter<'_> {
+impl Iterator for GorillaIter<'_> {
     type Item = (i64, f64);
 
     fn next(&mut self) -> Option<(i64, f64)> {

@@ -45,17 +45,20 @@ impl MemSeries {
         }
     }
 
-    /// Appends an in-order sample; returns the bytes the series grew by.
+    /// Appends an in-order sample; returns the bytes the series grew by (negative when the
+    /// head filled up and sealed smaller).
     pub(crate) fn push(&mut self, t: i64, v: f64) -> isize {
         let before = self.head.bytes();
         self.head.push(t, v);
-        let grown = self.head.bytes() as isize - before as isize;
         if self.head.is_full() {
+            // Sealing may re-encode the chunk smaller: the growth is what it holds now.
             let mut full = std::mem::take(&mut self.head);
-            full.shrink();
+            full.seal();
+            let after = full.bytes();
             self.closed.push(Arc::new(full));
+            return after as isize - before as isize;
         }
-        grown
+        self.head.bytes() as isize - before as isize
     }
 
     /// All chunks, oldest first (closed ones, then the head if it holds samples).
