@@ -129,7 +129,8 @@ fn write_ints(w: &mut BitWriter, xs: &[i64]) {
     }
 }
 
-fn read_ints(r: &mut BitReader<'_>, n: usize, out: &mut Vec<i64>) -> Option<()> {
+/// Reads `n` integers written by [`write_ints`], handing each to `each` in order.
+fn read_ints(r: &mut BitReader<'_>, n: usize, mut each: impl FnMut(i64)) -> Option<()> {
     let sparse = r.bit()?;
     let lo = unzigzag(read_varint(r)?);
     let bits = r.read(7)? as u32;
@@ -142,7 +143,7 @@ fn read_ints(r: &mut BitReader<'_>, n: usize, out: &mut Vec<i64>) -> Option<()> 
         } else {
             0
         };
-        out.push(x);
+        each(x);
     }
     Some(())
 }
@@ -199,58 +200,55 @@ fn append(w: &mut BitWriter, other: &BitWriter) {
     }
 }
 
-/// Running sums: the inverse of [`deltas`] from `first`.
-fn integrate(first: i64, ds: &[i64]) -> Vec<i64> {
-    let mut out = Vec::with_capacity(ds.len() + 1);
-    let mut x = first;
-    out.push(x);
-    for d in ds {
-        x = x.wrapping_add(*d);
-        out.push(x);
-    }
-    out
-}
-
-/// Decodes `count` samples; `None` on a truncated or corrupt encoding.
+/// Decodes `count` samples; `None` on a truncated or corrupt encoding. One allocation: the
+/// timestamps are summed into the output as they are read, then the values filled in.
 pub(super) fn decode(bytes: &[u8], count: usize) -> Option<Vec<(i64, f64)>> {
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(count.min(usize::from(u16::MAX)));
     if count == 0 {
-        return Some(Vec::new());
+        return Some(out);
     }
     let mut r = BitReader::new(bytes, bytes.len() * 8);
-    let t0 = unzigzag(read_varint(&mut r)?);
-    let ts = if count > 1 {
-        let d1 = unzigzag(read_varint(&mut r)?);
-        let mut dods = Vec::with_capacity(count - 2);
-        read_ints(&mut r, count - 2, &mut dods)?;
-        integrate(t0, &integrate(d1, &dods))
-    } else {
-        vec![t0]
-    };
+    let mut t = unzigzag(read_varint(&mut r)?);
+    out.push((t, 0.0));
+    if count > 1 {
+        let mut d = unzigzag(read_varint(&mut r)?);
+        t = t.wrapping_add(d);
+        out.push((t, 0.0));
+        read_ints(&mut r, count - 2, |dod| {
+            d = d.wrapping_add(dod);
+            t = t.wrapping_add(d);
+            out.push((t, 0.0));
+        })?;
+    }
     let e = r.read(5)? as usize;
     if e >= POW10.len() {
         return None;
     }
-    let m0 = unzigzag(read_varint(&mut r)?);
-    let m = if count > 1 {
-        let mut ds = Vec::with_capacity(count - 1);
+    let mut m = unzigzag(read_varint(&mut r)?);
+    out[0].1 = value_of(m, e);
+    if count > 1 {
+        let mut i = 1;
+        let mut put = |m: i64| {
+            out[i].1 = value_of(m, e);
+            i += 1;
+        };
         if r.bit()? {
-            let d1 = unzigzag(read_varint(&mut r)?);
-            let mut dods = Vec::with_capacity(count - 2);
-            read_ints(&mut r, count - 2, &mut dods)?;
-            ds = integrate(d1, &dods);
+            let mut d = unzigzag(read_varint(&mut r)?);
+            m = m.wrapping_add(d);
+            put(m);
+            read_ints(&mut r, count - 2, |dod| {
+                d = d.wrapping_add(dod);
+                m = m.wrapping_add(d);
+                put(m);
+            })?;
         } else {
-            read_ints(&mut r, count - 1, &mut ds)?;
+            read_ints(&mut r, count - 1, |d| {
+                m = m.wrapping_add(d);
+                put(m);
+            })?;
         }
-        integrate(m0, &ds)
-    } else {
-        vec![m0]
-    };
-    Some(
-        ts.into_iter()
-            .zip(m)
-            .map(|(t, m)| (t, value_of(m, e)))
-            .collect(),
-    )
+    }
+    Some(out)
 }
 
 #[cfg(test)]
