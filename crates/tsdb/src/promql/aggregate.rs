@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
-    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
+    T_STDDEV, T_STDVAR, T_SUM, T_TOPK, TokenId,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -86,6 +86,59 @@ impl Grouping {
     }
 }
 
+/// `sum`, `count`, `group`, `min` and `max` folded into one accumulator per group as the
+/// samples come, in input order (the same arithmetic, so the same result, as folding each
+/// group's collected members): no per-group member lists at every step of a range query.
+/// `None` for the other operators.
+fn streamed(
+    op: TokenId,
+    grouping: &mut Grouping,
+    modifier: &Option<LabelModifier>,
+    input: &[Sample],
+    t: i64,
+) -> Option<Vec<Sample>> {
+    if !matches!(op, T_SUM | T_COUNT | T_GROUP | T_MIN | T_MAX) {
+        return None;
+    }
+    // Group id → position in `acc`; per group: (id, sum, compensation, count, min/max).
+    let mut slot: Vec<usize> = Vec::new();
+    let mut acc: Vec<(usize, f64, f64, f64, f64)> = Vec::new();
+    for s in input {
+        let id = grouping.id(&s.labels, modifier);
+        if slot.len() <= id {
+            slot.resize(id + 1, usize::MAX);
+        }
+        let pos = &mut slot[id];
+        if *pos == usize::MAX {
+            *pos = acc.len();
+            acc.push((id, 0.0, 0.0, 0.0, f64::NAN));
+        }
+        let a = &mut acc[*pos];
+        let v = s.v;
+        match op {
+            T_SUM => (a.1, a.2) = kahan::inc(v, a.1, a.2),
+            T_MIN if v < a.4 || a.4.is_nan() => a.4 = v,
+            T_MAX if v > a.4 || a.4.is_nan() => a.4 = v,
+            _ => {}
+        }
+        a.3 += 1.0;
+    }
+    Some(
+        acc.into_iter()
+            .map(|(id, sum, c, n, m)| Sample {
+                labels: grouping.keys.get(id).cloned().unwrap_or_default(),
+                t,
+                v: match op {
+                    T_SUM => sum + c,
+                    T_COUNT => n,
+                    T_GROUP => 1.0,
+                    _ => m,
+                },
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, QueryError> {
     let op = a.op.id();
     if !matches!(
@@ -133,6 +186,9 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
         }
     } else {
         let grouping = ctx.groupings.entry(a as *const _ as usize).or_default();
+        if let Some(out) = streamed(op, grouping, &a.modifier, &input, t) {
+            return Ok(Val::Vector(out));
+        }
         let ids: Vec<usize> = input
             .iter()
             .map(|s| grouping.id(&s.labels, &a.modifier))
