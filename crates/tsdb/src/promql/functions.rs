@@ -1,7 +1,7 @@
 //! Function calls: dispatch by name to instant-vector, range-vector and label functions.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use promql_parser::parser::{Call, Expr};
 use regex::Regex;
@@ -277,17 +277,18 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
 
 /// `label_replace`'s pattern `re`, anchored at both ends, compiled once per pattern: rules
 /// evaluate the same calls every interval, and compiling the pattern each time cost more
-/// than applying it.
-fn anchored(re: &str) -> Result<Regex, regex::Error> {
+/// than applying it. Shared, not cloned: a clone of a `Regex` starts with empty matching
+/// caches (its lazy DFA would be rebuilt at every evaluation).
+fn anchored(re: &str) -> Result<Arc<Regex>, regex::Error> {
     /// Most patterns kept; past it the cache starts over (queries from the API can bring
     /// any number of one-off patterns).
     const MAX: usize = 1024;
-    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(r) = lock(cache).get(re) {
         return Ok(r.clone());
     }
-    let r = Regex::new(&format!("^(?:{re})$"))?;
+    let r = Arc::new(Regex::new(&format!("^(?:{re})$"))?);
     let mut cache = lock(cache);
     if cache.len() >= MAX {
         cache.clear();
