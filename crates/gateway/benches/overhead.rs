@@ -1,6 +1,7 @@
 //! Gateway overhead benchmark: the same streaming load sent directly to the simulator's
-//! zero-cost upstream, through `strata gateway`, and through nginx (plain proxy, buffering
-//! off), in one run, at several concurrencies.
+//! zero-cost upstream, through `strata gateway`, through nginx (plain proxy, buffering
+//! off) and through the LiteLLM proxy (one model routed to the same upstream), in one run,
+//! at several concurrencies.
 //!
 //! Reported per (target, concurrency): TTFT p50/p99 and E2E p50/p99 as the client sees
 //! them, the same minus direct ("added"), the proxy's CPU time per forwarded token
@@ -9,11 +10,14 @@
 //! divided by the concurrency).
 //!
 //! Run it with `crates/gateway/benches/overhead.sh` (builds the release binary, installs
-//! nginx if missing). Environment: STRATA_BIN (the `strata` binary), NGINX (default
-//! `nginx`), BENCH_SECONDS (per phase, default 10), BENCH_CONCURRENCY (default
-//! `1,64,256`), BENCH_TOKENS (default 64), BENCH_ITL_MS (default 20),
-//! BENCH_GATEWAY_THREADS (`strata gateway --threads`, default 1), BENCH_GATEWAY_LOG
-//! (`--log`, default a file in a temporary folder), BENCH_OUT (JSON results file).
+//! nginx if missing, LiteLLM into a virtual environment if it can). Environment:
+//! STRATA_BIN (the `strata` binary), NGINX (default `nginx`), LITELLM (the `litellm` proxy
+//! command; unset or `off`: no LiteLLM rows), BENCH_LITELLM_MAX_C (LiteLLM runs only at
+//! concurrencies up to it, default 64), BENCH_SECONDS (per phase, default 10),
+//! BENCH_CONCURRENCY (default `1,64,256`), BENCH_TOKENS (default 64), BENCH_ITL_MS
+//! (default 20), BENCH_GATEWAY_THREADS (`strata gateway --threads`, default 1),
+//! BENCH_GATEWAY_LOG (`--log`, default a file in a temporary folder), BENCH_OUT (JSON
+//! results file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,15 +38,23 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+/// Whether something listens on `port` within `limit`.
+fn listening_within(port: u16, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not start on port {port}"
-        );
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
+}
+
+fn wait_port(port: u16, what: &str) {
+    assert!(
+        listening_within(port, Duration::from_secs(20)),
+        "{what} did not start on port {port}"
+    );
 }
 
 struct Proc(Child);
@@ -291,6 +303,73 @@ http {{
     p
 }
 
+/// LiteLLM's proxy configuration: one model, `bench` (the name the load asks for), sent to
+/// the upstream's OpenAI-compatible text completions; no master key (no database, no
+/// authentication: the load sends none, as to the other proxies).
+fn litellm_conf(dir: &Path, upstream: u16) -> PathBuf {
+    let conf = format!(
+        r#"model_list:
+  - model_name: bench
+    litellm_params:
+      model: text-completion-openai/bench
+      api_base: http://127.0.0.1:{upstream}/v1
+      api_key: none
+litellm_settings:
+  telemetry: false
+general_settings:
+  dangerously_permit_weak_or_unset_master_key: true
+"#
+    );
+    let p = dir.join("litellm.yaml");
+    std::fs::write(&p, conf).unwrap();
+    p
+}
+
+/// Starts the LiteLLM proxy (`litellm` command) on `listen`, one worker, pinned like the
+/// other proxies; `None`, with the reason printed, when it is not asked for or does not
+/// come up within two minutes (a Python proxy imports for a while on a loaded machine).
+fn start_litellm(dir: &Path, listen: u16, upstream: u16, pin: bool) -> Option<Proc> {
+    let litellm = match std::env::var("LITELLM") {
+        Ok(c) if !c.is_empty() && c != "off" => c,
+        _ => {
+            println!(
+                "litellm: not measured: LITELLM is not set (overhead.sh sets it when `litellm[proxy]` installs)\n"
+            );
+            return None;
+        }
+    };
+    let conf = litellm_conf(dir, upstream);
+    let log = std::fs::File::create(dir.join("litellm.log")).ok()?;
+    let child = pinned(&litellm, pin)
+        .args(["--config", conf.to_str().unwrap()])
+        .args(["--host", "127.0.0.1", "--port", &listen.to_string()])
+        .args(["--num_workers", "1"])
+        // No download of the model price list, no telemetry: the bench machine may be offline.
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .env("LITELLM_TELEMETRY", "False")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn();
+    let p = match child {
+        Ok(c) => Proc(c),
+        Err(e) => {
+            println!("litellm: not measured: `{litellm}` did not start ({e})\n");
+            return None;
+        }
+    };
+    if listening_within(listen, Duration::from_secs(120)) {
+        return Some(p);
+    }
+    let log = std::fs::read_to_string(dir.join("litellm.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    println!(
+        "litellm: not measured: not listening on port {listen} after 120 s; its log ends:\n{}\n",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    None
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: only run
     // when asked for.
@@ -371,6 +450,9 @@ fn main() {
             None
         }
     };
+    let ll_port = testkit::free_port();
+    let ll = start_litellm(dir.path(), ll_port, up_port, pin);
+    let ll_max_c: usize = env_or("BENCH_LITELLM_MAX_C", 64);
     std::thread::sleep(Duration::from_millis(300));
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -390,9 +472,12 @@ fn main() {
     if let Some(n) = &ng {
         targets.push(("nginx", ng_port, family(n.0.id())));
     }
+    if let Some(l) = &ll {
+        targets.push(("litellm", ll_port, family(l.0.id())));
+    }
     let mut json = Vec::new();
     println!(
-        "zero-cost upstream: {tokens} tokens at {itl_ms} ms, {secs} s per phase; proxies {}; strata --threads {gw_threads}, nginx 1 worker; times in ms\n",
+        "zero-cost upstream: {tokens} tokens at {itl_ms} ms, {secs} s per phase; proxies {}; strata --threads {gw_threads}, nginx 1 worker, litellm 1 worker; times in ms\n",
         if pin {
             "pinned to CPU 1, load and upstream on CPU 0"
         } else {
@@ -404,6 +489,16 @@ fn main() {
     );
     println!("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for &c in &conc {
+        let targets: Vec<&(&str, u16, Vec<u32>)> = targets
+            .iter()
+            .filter(|(name, ..)| {
+                let skip = *name == "litellm" && c > ll_max_c;
+                if skip {
+                    println!("| {c} | litellm | skipped: c above BENCH_LITELLM_MAX_C={ll_max_c} (its phases run far longer than the others' there) |");
+                }
+                !skip
+            })
+            .collect();
         // Warm the pools (connections to every target and from the proxies upstream).
         for (_, port, pids) in &targets {
             rt.block_on(load(
@@ -481,5 +576,5 @@ fn main() {
     if let Ok(out) = std::env::var("BENCH_OUT") {
         std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     }
-    drop((sim, gw, ng));
+    drop((sim, gw, ng, ll));
 }

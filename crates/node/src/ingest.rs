@@ -13,7 +13,7 @@ use sinks::remote_write::RemoteWriter;
 use sources::Point;
 use sources::scrape::ScrapedExemplar;
 use strata_core::Throttle;
-use tsdb::promql::{Engine, QueryOptions, Value};
+use tsdb::promql::{Engine, Prepared, QueryOptions, Value};
 use tsdb::{Metadata, SampleRef, SeriesRefs, Store};
 
 /// The PromQL engine over the store as the rule engine's (and diagnoses') query source,
@@ -21,7 +21,14 @@ use tsdb::{Metadata, SampleRef, SeriesRefs, Store};
 pub struct StoreQuery {
     engine: Arc<Engine>,
     opts: QueryOptions,
+    /// Queries parsed before, by text: rules ask the same expressions every interval, and
+    /// parsing them (the packs' long `label_replace` chains) cost more than evaluating.
+    parsed: Mutex<HashMap<String, Arc<Prepared>>>,
 }
+
+/// Most parsed queries [`StoreQuery`] keeps; past it, the cache starts over (the packs
+/// hold a few hundred expressions; one-off queries must not grow it without bound).
+const PARSED_MAX: usize = 4096;
 
 impl StoreQuery {
     /// Queries `engine` with its own limits only.
@@ -31,15 +38,35 @@ impl StoreQuery {
 
     /// Queries `engine` with `opts` on every query.
     pub fn with(engine: Arc<Engine>, opts: QueryOptions) -> StoreQuery {
-        StoreQuery { engine, opts }
+        StoreQuery {
+            engine,
+            opts,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `expr` parsed, from the cache when it was parsed before (a query that does not
+    /// parse is not kept: it fails the same way each time).
+    fn prepared(&self, expr: &str) -> Result<Arc<Prepared>, String> {
+        if let Some(p) = strata_core::sync::lock(&self.parsed).get(expr) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.engine.prepare(expr).map_err(|e| e.to_string())?);
+        let mut parsed = strata_core::sync::lock(&self.parsed);
+        if parsed.len() >= PARSED_MAX {
+            parsed.clear();
+        }
+        parsed.insert(expr.to_string(), p.clone());
+        Ok(p)
     }
 }
 
 impl Query for StoreQuery {
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
+        let prepared = self.prepared(expr)?;
         match self
             .engine
-            .instant_with(expr, t_ms, &self.opts)
+            .instant_prepared(&prepared, t_ms, &self.opts)
             .map_err(|e| e.to_string())?
         {
             Value::Vector(v) => Ok(v
@@ -370,5 +397,34 @@ mod tests {
         let meta = ingest.store.metadata();
         assert_eq!(meta.len(), 1);
         assert_eq!(meta[0].1.help, "target up");
+    }
+
+    #[test]
+    fn store_query_parses_once_and_evaluates_every_time() {
+        let (store, _) = Store::open(tsdb::StoreConfig::default());
+        let ingest = Ingest::new(Arc::new(store), None, Vec::new());
+        let q = StoreQuery::new(Arc::new(Engine::new(
+            ingest.store.clone(),
+            Default::default(),
+        )));
+        let point = |t: i64, v: f64| Point::new("m", vec![("k".into(), "a".into())], v, t);
+        let expr = r#"label_replace(m * 2, "x", "$1", "k", "(.+)")"#;
+        let labels = vec![("k".to_string(), "a".to_string()), ("x".into(), "a".into())];
+        ingest.write(Batch::points("t", vec![point(1_000, 1.0)]));
+        assert_eq!(q.instant(expr, 1_000), Ok(vec![(labels.clone(), 2.0)]));
+        ingest.write(Batch::points("t", vec![point(2_000, 5.0)]));
+        assert_eq!(
+            q.instant(expr, 2_000),
+            Ok(vec![(labels, 10.0)]),
+            "the parsed query is kept, not its result"
+        );
+        assert_eq!(strata_core::sync::lock(&q.parsed).len(), 1);
+        let bad = q.instant("sum(m", 2_000).expect_err("does not parse");
+        assert_eq!(q.instant("sum(m", 2_000), Err(bad), "the same error again");
+        assert_eq!(
+            strata_core::sync::lock(&q.parsed).len(),
+            1,
+            "what does not parse is not kept"
+        );
     }
 }

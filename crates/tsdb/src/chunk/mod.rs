@@ -148,6 +148,11 @@ impl Chunk {
         self.max_t
     }
 
+    /// The last sample, without decoding (the encoder keeps its value); `None` when empty.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        (!self.is_empty()).then(|| (self.max_t, f64::from_bits(self.v_bits)))
+    }
+
     /// Encoded size in bytes (what retention by bytes counts).
     pub fn bytes(&self) -> usize {
         self.w.bytes.len()
@@ -352,9 +357,13 @@ mod tests {
             assert_eq!(a.0, b.0);
             assert!(same(a.1, b.1), "{} vs {}", a.1, b.1);
         }
+        let last = |c: &Chunk| c.last().map(|(t, v)| (t, v.to_bits()));
+        let decoded_last = back.last().map(|(t, v)| (*t, v.to_bits()));
+        assert_eq!(last(&c), decoded_last, "last() without decoding");
         let (n, bits, bytes) = c.encoded();
         let rebuilt = Chunk::from_encoded(n, bits, bytes).expect("re-decodes");
         assert_eq!(rebuilt.iter().count(), samples.len());
+        assert_eq!(last(&rebuilt), decoded_last, "last() of a restored chunk");
     }
 
     #[test]

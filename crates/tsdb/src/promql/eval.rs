@@ -262,11 +262,20 @@ impl<'a> Ctx<'a> {
         };
         let mut needs: HashMap<usize, Need> = HashMap::new();
         ctx.plan(ast, start, end, 0, &mut needs)?;
+        let lookback = ms(cfg.lookback);
         for (key, (vs, mint, maxt, is_range)) in needs {
             ctx.check_deadline()?;
+            // An instant selector read at one time only (not under a subquery, not across
+            // the steps of a range query) needs each series' newest sample and no more:
+            // what a rule evaluation asks of every selector, every interval.
+            let once = !is_range && maxt - mint == lookback;
             let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
             for alt in selector_alternatives(vs) {
-                series.extend(store.select(&alt, mint, maxt));
+                series.extend(if once {
+                    store.select_latest(&alt, mint, maxt)
+                } else {
+                    store.select(&alt, mint, maxt)
+                });
             }
             series.sort_by(|a, b| a.0.cmp(&b.0));
             series.dedup_by(|a, b| a.0 == b.0);

@@ -1,7 +1,11 @@
 //! Function calls: dispatch by name to instant-vector, range-vector and label functions.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use promql_parser::parser::{Call, Expr};
 use regex::Regex;
+use strata_core::sync::lock;
 
 use super::QueryError;
 use super::eval::{Ctx, Sample, Val};
@@ -215,7 +219,7 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
                 ctx.string(arg(3)?, t)?,
                 ctx.string(arg(4)?, t)?,
             );
-            let regex = Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+            let regex = anchored(&re).map_err(|e| {
                 QueryError::bad(format!(
                     "invalid regular expression in label_replace(): {re}: {e}"
                 ))
@@ -269,6 +273,28 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             )));
         }
     })
+}
+
+/// `label_replace`'s pattern `re`, anchored at both ends, compiled once per pattern: rules
+/// evaluate the same calls every interval, and compiling the pattern each time cost more
+/// than applying it. Shared, not cloned: a clone of a `Regex` starts with empty matching
+/// caches (its lazy DFA would be rebuilt at every evaluation).
+fn anchored(re: &str) -> Result<Arc<Regex>, regex::Error> {
+    /// Most patterns kept; past it the cache starts over (queries from the API can bring
+    /// any number of one-off patterns).
+    const MAX: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(r) = lock(cache).get(re) {
+        return Ok(r.clone());
+    }
+    let r = Arc::new(Regex::new(&format!("^(?:{re})$"))?);
+    let mut cache = lock(cache);
+    if cache.len() >= MAX {
+        cache.clear();
+    }
+    cache.insert(re.to_string(), r.clone());
+    Ok(r)
 }
 
 /// Range functions whose result keeps the metric name (they return a sample's own value).

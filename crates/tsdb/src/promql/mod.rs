@@ -93,6 +93,29 @@ impl Default for EngineConfig {
     }
 }
 
+/// A parsed query ([`Engine::prepare`]): parsing a rule's expression, and compiling the
+/// regular expressions of its matchers, once instead of at every evaluation.
+pub struct Prepared {
+    ast: Expr,
+    /// Stack its evaluation and its drop need (see [`Engine::prepare`]).
+    stack: usize,
+}
+
+impl Prepared {
+    /// Runs `f` on the tree with the stack the tree's depth needs.
+    fn run<R>(&self, f: impl FnOnce(&Expr) -> Result<R, QueryError>) -> Result<R, QueryError> {
+        stacker::maybe_grow(self.stack, self.stack, || f(&self.ast))
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // The tree's drop recurses once per level, like parsing and evaluating it.
+        let ast = std::mem::replace(&mut self.ast, Expr::from(0.0));
+        stacker::maybe_grow(self.stack, self.stack, move || drop(ast));
+    }
+}
+
 /// Evaluates PromQL over a store; cheap to clone the `Arc` it holds, safe to share.
 pub struct Engine {
     store: Arc<Store>,
@@ -126,14 +149,11 @@ impl Engine {
         })
     }
 
-    /// Refuses `expr` when it nests deeper than `max_nesting`, then parses it, runs `f` on
-    /// the tree and drops the tree, all with enough stack for the tree's depth (a fresh
-    /// segment when the calling thread has too little left), so no query can overflow it.
-    fn with_ast<R>(
-        &self,
-        expr: &str,
-        f: impl FnOnce(&Expr) -> Result<R, QueryError>,
-    ) -> Result<R, QueryError> {
+    /// Refuses `expr` when it nests deeper than `max_nesting`, then parses it with enough
+    /// stack for the tree's depth (a fresh segment when the calling thread has too little
+    /// left), so no query can overflow it. The result can be evaluated any number of times
+    /// ([`Engine::instant_prepared`]).
+    pub fn prepare(&self, expr: &str) -> Result<Prepared, QueryError> {
         let depth = nesting::nesting_bound(expr);
         if depth > self.cfg.max_nesting {
             return Err(QueryError::bad(format!(
@@ -142,12 +162,17 @@ impl Engine {
             )));
         }
         let stack = STACK_BASE + depth.saturating_mul(STACK_PER_LEVEL);
-        stacker::maybe_grow(stack, stack, || {
-            let ast = Self::parse(expr)?;
-            let out = f(&ast);
-            drop(ast);
-            out
-        })
+        let ast = stacker::maybe_grow(stack, stack, || Self::parse(expr))?;
+        Ok(Prepared { ast, stack })
+    }
+
+    /// Parses `expr` ([`Engine::prepare`]), runs `f` on the tree and drops it.
+    fn with_ast<R>(
+        &self,
+        expr: &str,
+        f: impl FnOnce(&Expr) -> Result<R, QueryError>,
+    ) -> Result<R, QueryError> {
+        self.prepare(expr)?.run(f)
     }
 
     /// Evaluates `expr` at `t_ms` (Prometheus `/api/v1/query`) under the engine's limits.
@@ -163,7 +188,18 @@ impl Engine {
         t_ms: i64,
         opts: &QueryOptions,
     ) -> Result<Value, QueryError> {
-        self.with_ast(expr, |ast| {
+        self.instant_prepared(&self.prepare(expr)?, t_ms, opts)
+    }
+
+    /// [`Engine::instant_with`] for a query parsed once ([`Engine::prepare`]): what rule
+    /// evaluation uses, the same expressions every interval.
+    pub fn instant_prepared(
+        &self,
+        prepared: &Prepared,
+        t_ms: i64,
+        opts: &QueryOptions,
+    ) -> Result<Value, QueryError> {
+        prepared.run(|ast| {
             let mut ctx = Ctx::new(&self.store, &self.cfg, opts, (t_ms, t_ms, 0), ast)?;
             Ok(match ctx.eval(ast, t_ms)? {
                 Val::Scalar(v) => Value::Scalar { t_ms, v },

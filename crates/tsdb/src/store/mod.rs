@@ -650,6 +650,26 @@ impl Store {
         out
     }
 
+    /// [`Store::select`] reduced to each series' newest sample in `[mint, maxt]` (a
+    /// staleness marker included): all an instant selector evaluated once needs. Decodes at
+    /// most one chunk per series, none when that sample is its chunk's last.
+    pub fn select_latest(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let found = self.each_matching(matchers, |s| {
+            s.latest(mint, maxt).map(|l| (s.labels.clone(), l))
+        });
+        let mut out: Vec<(Labels, Vec<(i64, f64)>)> = found
+            .into_iter()
+            .filter_map(|(labels, l)| Some((labels, vec![l.sample(mint, maxt)?])))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Label sets of the series matching `matchers` that hold samples in `[mint, maxt]`.
     pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         let mut out = self.each_matching(matchers, |s| {

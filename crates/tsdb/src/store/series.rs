@@ -84,6 +84,28 @@ impl MemSeries {
         matches!((self.first_t(), self.last_t()), (Some(a), Some(b)) if a <= maxt && b >= mint)
     }
 
+    /// Where the newest sample in `[mint, maxt]` is, cheap to take under a lock: only the
+    /// one chunk that can hold it, and no chunk at all when that sample is the chunk's last
+    /// (an instant selector at the present time). `None` when the series has none there.
+    pub(crate) fn latest(&self, mint: i64, maxt: i64) -> Option<Latest> {
+        let pick = |c: &Chunk, own: &dyn Fn() -> Arc<Chunk>| {
+            if c.max_t() < mint {
+                None
+            } else if c.max_t() <= maxt {
+                c.last().map(|(t, v)| Latest::Read(t, v))
+            } else {
+                Some(Latest::Decode(own()))
+            }
+        };
+        // Chunks hold increasing times: the newest one starting at or before `maxt` holds
+        // the newest sample at or before it.
+        if !self.head.is_empty() && self.head.min_t() <= maxt {
+            return pick(&self.head, &|| Arc::new(self.head.clone()));
+        }
+        let c = self.closed.iter().rev().find(|c| c.min_t() <= maxt)?;
+        pick(c, &|| c.clone())
+    }
+
     /// The chunks overlapping `[mint, maxt]`, cheap to take under a lock (reference-count
     /// bumps plus one copy of the head when it overlaps).
     pub(crate) fn view(&self, mint: i64, maxt: i64) -> SeriesView {
@@ -96,6 +118,25 @@ impl MemSeries {
             labels: self.labels.clone(),
             chunks,
         }
+    }
+}
+
+/// Where the newest sample of a series at or before some time is: read from the chunk's
+/// header already, or in one chunk still to decode (outside the lock).
+pub(crate) enum Latest {
+    Read(i64, f64),
+    Decode(Arc<Chunk>),
+}
+
+impl Latest {
+    /// The newest sample with `mint <= t <= maxt` (the bounds [`MemSeries::latest`] was
+    /// asked with).
+    pub(crate) fn sample(self, mint: i64, maxt: i64) -> Option<(i64, f64)> {
+        let (t, v) = match self {
+            Latest::Read(t, v) => (t, v),
+            Latest::Decode(c) => c.iter().take_while(|(t, _)| *t <= maxt).last()?,
+        };
+        (t >= mint).then_some((t, v))
     }
 }
 

@@ -367,3 +367,54 @@ fn queries_run_while_appends_continue() {
     assert!(reader.join().is_ok());
     assert_eq!(store.stats().samples, 200 * 50);
 }
+
+#[test]
+fn select_latest_is_the_last_sample_select_finds() {
+    let (store, _) = Store::open(StoreConfig::default());
+    let a = l(&[("k", "a")]);
+    let b = l(&[("k", "b")]);
+    // Series a: 300 samples 1 s apart (two closed chunks and a head), the last one a
+    // staleness marker; series b: a gap between two runs of samples.
+    let mut batch = Vec::new();
+    for i in 0..300i64 {
+        let v = if i == 299 {
+            f64::from_bits(STALE_NAN_BITS)
+        } else {
+            i as f64
+        };
+        batch.push(s("m", &a, 1_000 * i, v));
+    }
+    for i in (0..50i64).chain(200..260) {
+        batch.push(s("m", &b, 1_000 * i + 500, -(i as f64)));
+    }
+    store.append("t", batch);
+    let bits = |v: &[(Labels, Vec<(i64, f64)>)]| -> Vec<(Labels, Vec<(i64, u64)>)> {
+        v.iter()
+            .map(|(l, pts)| {
+                (
+                    l.clone(),
+                    pts.iter().map(|p| (p.0, p.1.to_bits())).collect(),
+                )
+            })
+            .collect()
+    };
+    let mut checked = 0;
+    for maxt in (-2_000..310_000).step_by(500) {
+        for back in [0, 999, 1_000, 30_000, 300_000] {
+            let mint = maxt - back;
+            let m = [eq("__name__", "m")];
+            let want: Vec<(Labels, Vec<(i64, f64)>)> = store
+                .select(&m, mint, maxt)
+                .into_iter()
+                .map(|(l, pts)| (l, pts.last().copied().into_iter().collect()))
+                .collect();
+            assert_eq!(
+                bits(&store.select_latest(&m, mint, maxt)),
+                bits(&want),
+                "[{mint}, {maxt}]"
+            );
+            checked += want.len();
+        }
+    }
+    assert!(checked > 1_000, "the windows found samples ({checked})");
+}
