@@ -187,7 +187,7 @@ impl Chunk {
         if bit_len == 0 && count > 0 {
             let samples = packed::decode(bytes, usize::from(count))?;
             let ordered = samples.windows(2).all(|p| p[0].0 < p[1].0);
-            let (&(min_t, _), &(max_t, _)) = (samples.first()?, samples.last()?);
+            let (&(min_t, _), &(max_t, last_v)) = (samples.first()?, samples.last()?);
             return ordered.then(|| Chunk {
                 w: BitWriter {
                     bytes: bytes.to_vec(),
@@ -197,6 +197,8 @@ impl Chunk {
                 count,
                 min_t,
                 max_t,
+                // What `last` reads without decoding.
+                v_bits: last_v.to_bits(),
                 ..Chunk::default()
             });
         }
@@ -364,6 +366,32 @@ mod tests {
         let rebuilt = Chunk::from_encoded(n, bits, bytes).expect("re-decodes");
         assert_eq!(rebuilt.iter().count(), samples.len());
         assert_eq!(last(&rebuilt), decoded_last, "last() of a restored chunk");
+        // Sealed (packed where the values allow) and restored from its encoded form: the
+        // same samples and the same last one.
+        let mut sealed = c.clone();
+        sealed.seal();
+        let (n, bits, bytes) = sealed.encoded();
+        let restored = Chunk::from_encoded(n, bits, bytes).expect("sealed re-decodes");
+        for chunk in [&sealed, &restored] {
+            let again: Vec<_> = chunk.iter().map(|(t, v)| (t, v.to_bits())).collect();
+            let want: Vec<_> = back.iter().map(|(t, v)| (*t, v.to_bits())).collect();
+            assert_eq!(again, want);
+            assert_eq!(last(chunk), decoded_last, "last() of a sealed chunk");
+        }
+    }
+
+    #[test]
+    fn decimal_chunks_seal_packed_and_restore_with_their_last_sample() {
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| (i * 5000, (i % 7 + 1) as f64 / 4.0))
+            .collect();
+        round_trip(&samples);
+        let mut c = Chunk::default();
+        samples.iter().for_each(|(t, v)| c.push(*t, *v));
+        let gorilla = c.bytes();
+        c.seal();
+        assert_eq!(c.encoded().1, 0, "packed chunks are marked by bit length 0");
+        assert!(c.bytes() < gorilla, "{} vs {gorilla}", c.bytes());
     }
 
     #[test]
