@@ -5,9 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rules::triage::Triage;
 use sources::collector::HostCollector;
 use sources::gpu::FieldSet;
 use sources::host::infiniband::InfinibandCollector;
@@ -42,17 +40,7 @@ fn fired(steps: i64, mut change: impl FnMut(i64, &Path)) -> BTreeSet<String> {
     let db = Db::new();
     // The fabric pack alone: the other packs do not read fabric:ib_* and would only slow
     // the run down.
-    let (name, text) = rules::packs::FILES
-        .iter()
-        .find(|(n, _)| *n == "fabric.yml")
-        .expect("fabric.yml is a built-in pack");
-    let groups = rules::load(name, text).expect("fabric.yml loads");
-    let mut triage = Triage::new(
-        groups,
-        Duration::from_secs(15),
-        Duration::from_secs(600),
-        Vec::new(),
-    );
+    let mut triage = testkit::db::triage_of(&["fabric.yml"]);
     for step in 0..steps {
         change(step, &port);
         let t = T0 + step * STEP_MS;

@@ -6,9 +6,6 @@
 //! `--use-old-namespace` spellings) or the kubelet's pod-resources list as `strata agent`
 //! exports it (`strata_pod_gpu_info`) beside NVML's GPU series.
 
-use std::time::Duration;
-
-use rules::triage::Triage;
 use sources::Point;
 use testkit::db::Db;
 
@@ -106,20 +103,7 @@ fn pod_gpu(pod: &str, uuid: &str, t: i64) -> Point {
 /// Runs the canonical and runtime packs over four evaluations of `points(t)` and returns
 /// `strata_engine_gpu_info` as (instance, name, node, gpu, gpu_model) rows, sorted.
 fn mapping(points: impl Fn(i64) -> Vec<Point>) -> Vec<[String; 5]> {
-    let mut groups = Vec::new();
-    for pack in ["canonical.yml", "runtime.yml"] {
-        let (name, text) = rules::packs::FILES
-            .iter()
-            .find(|(n, _)| *n == pack)
-            .expect("a built-in pack");
-        groups.extend(rules::load(name, text).expect("pack loads"));
-    }
-    let mut triage = Triage::new(
-        groups,
-        Duration::from_secs(15),
-        Duration::from_secs(600),
-        Vec::new(),
-    );
+    let mut triage = testkit::db::triage_of(&["canonical.yml", "runtime.yml"]);
     let db = Db::new();
     let mut t = T0;
     for step in 0..4 {
@@ -131,13 +115,7 @@ fn mapping(points: impl Fn(i64) -> Vec<Point>) -> Vec<[String; 5]> {
     let mut rows: Vec<[String; 5]> = got
         .into_iter()
         .map(|(labels, _)| {
-            let get = |k: &str| {
-                labels
-                    .iter()
-                    .find(|(lk, _)| lk == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
+            let get = |k: &str| testkit::db::label(&labels, k);
             [
                 get("instance"),
                 get("name"),

@@ -3,9 +3,6 @@
 //! and `gpu:gr_engine_active_ratio` must keep one series per slice (per-slice activity), not
 //! merge them into the parent GPU.
 
-use std::time::Duration;
-
-use rules::triage::Triage;
 use sources::Point;
 use testkit::db::Db;
 
@@ -13,17 +10,7 @@ const T0: i64 = 1_700_000_000_000;
 
 #[test]
 fn per_slice_activity_keeps_one_series_per_gpu_instance() {
-    let (name, text) = rules::packs::FILES
-        .iter()
-        .find(|(n, _)| *n == "canonical.yml")
-        .expect("canonical.yml is a built-in pack");
-    let groups = rules::load(name, text).expect("canonical.yml loads");
-    let mut triage = Triage::new(
-        groups,
-        Duration::from_secs(15),
-        Duration::from_secs(600),
-        Vec::new(),
-    );
+    let mut triage = testkit::db::triage_of(&["canonical.yml"]);
     let db = Db::new();
     let slice = |gi: &str, profile: &str, value: f64, t: i64| {
         let labels = [
@@ -61,13 +48,7 @@ fn per_slice_activity_keeps_one_series_per_gpu_instance() {
             .expect("query")
             .into_iter()
             .map(|(labels, v)| {
-                let get = |k: &str| {
-                    labels
-                        .iter()
-                        .find(|(n, _)| n == k)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
+                let get = |k: &str| testkit::db::label(&labels, k);
                 assert_eq!(get("gpu_uuid"), "GPU-7de7a1b2-0000-1111-2222-333344445555");
                 (get("GPU_I_ID"), get("GPU_I_PROFILE"), v)
             })

@@ -6,9 +6,7 @@
 //! has a case that fires and a near miss that must not.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use rules::triage::Triage;
 use sources::Point;
 use sources::gpu::nvml::{FabricInfo, fabric_points};
 use testkit::db::Db;
@@ -88,20 +86,7 @@ fn dcgm_switch(name: &str, n: &str, value: f64, t: i64) -> Point {
 /// Runs the canonical and fabric packs over `steps` evaluations 15 s apart, writing what
 /// `points(step, t)` returns before each. Returns the fabric alerts that fired.
 fn fired(steps: i64, mut points: impl FnMut(i64, i64) -> Vec<Point>) -> BTreeSet<String> {
-    let mut groups = Vec::new();
-    for pack in ["canonical.yml", "fabric.yml"] {
-        let (name, text) = rules::packs::FILES
-            .iter()
-            .find(|(n, _)| *n == pack)
-            .expect("a built-in pack");
-        groups.extend(rules::load(name, text).expect("pack loads"));
-    }
-    let mut triage = Triage::new(
-        groups,
-        Duration::from_secs(15),
-        Duration::from_secs(600),
-        Vec::new(),
-    );
+    let mut triage = testkit::db::triage_of(&["canonical.yml", "fabric.yml"]);
     let db = Db::new();
     for step in 0..steps {
         let t = T0 + step * STEP_MS;

@@ -3,8 +3,10 @@
 //! evaluate the packs against, exactly as `strata up` does.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use node::{Batch, Ingest, StoreQuery};
+use rules::triage::Triage;
 use strata_core::query::Labels;
 use strata_core::{Append, Point, Query};
 use tsdb::promql::{Engine, EngineConfig};
@@ -65,4 +67,33 @@ impl Append for Db {
     fn append(&self, points: Vec<Point>) {
         self.write("rules", &points);
     }
+}
+
+/// The built-in packs named (file names of `rules::packs::FILES`, loaded in that order) in a
+/// triage that evaluates every 15 s over a 10-minute finding window: what the virtual-time
+/// pack tests step through.
+pub fn triage_of(packs: &[&str]) -> Triage {
+    let mut groups = Vec::new();
+    for pack in packs {
+        let (name, text) = rules::packs::FILES
+            .iter()
+            .find(|(n, _)| n == pack)
+            .unwrap_or_else(|| panic!("{pack} is not a built-in pack"));
+        groups.extend(rules::load(name, text).unwrap_or_else(|e| panic!("{pack}: {e:?}")));
+    }
+    Triage::new(
+        groups,
+        Duration::from_secs(15),
+        Duration::from_secs(600),
+        Vec::new(),
+    )
+}
+
+/// The value of label `name` in `labels`, empty when absent.
+pub fn label(labels: &Labels, name: &str) -> String {
+    labels
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }

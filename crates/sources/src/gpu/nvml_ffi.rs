@@ -16,6 +16,7 @@ use nvml_wrapper::{Device, Nvml};
 use nvml_wrapper_sys::bindings::{
     nvmlDevice_t, nvmlGpuFabricInfo_t, nvmlGpuFabricInfoV_t,
     nvmlReturn_enum_NVML_ERROR_ARGUMENT_VERSION_MISMATCH, nvmlReturn_enum_NVML_SUCCESS,
+    nvmlReturn_t,
 };
 
 /// The fabric manager's view of one GPU, as NVML reports it (Hopper and newer with NVSwitch).
@@ -45,13 +46,17 @@ fn handle(device: &Device<'_>) -> nvmlDevice_t {
     unsafe { device.handle() }
 }
 
-/// A MIG device handle's GPU instance id (DCGM's `GPU_I_ID`).
-pub fn gpu_instance_id(nvml: &Nvml, mig: &Device<'_>) -> Result<u32, NvmlError> {
-    let lib = nvml.lib();
-    let Ok(call) = lib.nvmlDeviceGetGpuInstanceId.as_ref() else {
-        return Err(NvmlError::FailedToLoadSymbol(
-            "nvmlDeviceGetGpuInstanceId".into(),
-        ));
+/// The signature of NVML's id getters on a MIG device handle.
+type IdCall = unsafe extern "C" fn(nvmlDevice_t, *mut std::os::raw::c_uint) -> nvmlReturn_t;
+
+/// Calls one of NVML's id getters, if the installed driver exports it.
+fn instance_id<E>(
+    call: Result<&IdCall, E>,
+    symbol: &str,
+    mig: &Device<'_>,
+) -> Result<u32, NvmlError> {
+    let Ok(call) = call else {
+        return Err(NvmlError::FailedToLoadSymbol(symbol.into()));
     };
     let mut id: u32 = 0;
     // SAFETY: a handle of this library and a pointer to a local `c_uint`.
@@ -59,18 +64,24 @@ pub fn gpu_instance_id(nvml: &Nvml, mig: &Device<'_>) -> Result<u32, NvmlError> 
     Ok(id)
 }
 
+/// A MIG device handle's GPU instance id (DCGM's `GPU_I_ID`).
+pub fn gpu_instance_id(nvml: &Nvml, mig: &Device<'_>) -> Result<u32, NvmlError> {
+    let lib = nvml.lib();
+    instance_id(
+        lib.nvmlDeviceGetGpuInstanceId.as_ref(),
+        "nvmlDeviceGetGpuInstanceId",
+        mig,
+    )
+}
+
 /// A MIG device handle's compute instance id.
 pub fn compute_instance_id(nvml: &Nvml, mig: &Device<'_>) -> Result<u32, NvmlError> {
     let lib = nvml.lib();
-    let Ok(call) = lib.nvmlDeviceGetComputeInstanceId.as_ref() else {
-        return Err(NvmlError::FailedToLoadSymbol(
-            "nvmlDeviceGetComputeInstanceId".into(),
-        ));
-    };
-    let mut id: u32 = 0;
-    // SAFETY: a handle of this library and a pointer to a local `c_uint`.
-    nvml_try(unsafe { call(handle(mig), &mut id) })?;
-    Ok(id)
+    instance_id(
+        lib.nvmlDeviceGetComputeInstanceId.as_ref(),
+        "nvmlDeviceGetComputeInstanceId",
+        mig,
+    )
 }
 
 /// The GPU's fabric state. `Err(NotSupported)` on GPUs and drivers without a fabric.
