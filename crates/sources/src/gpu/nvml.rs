@@ -41,7 +41,7 @@
 //!   (`strata_gpu_mig_fb_used_bytes`, `strata_gpu_mig_fb_total_bytes`), labelled `gpu`,
 //!   `gpu_uuid`, `mig_uuid`, `gpu_instance_id`, `compute_instance_id`, `mig_profile`
 //!   ([`mig_points`]). The instance ids come from `nvmlDeviceGetGpuInstanceId` /
-//!   `ComputeInstanceId` on the MIG handle (raw calls in [`super::nvml_ffi`]: nvml-wrapper 0.13
+//!   `ComputeInstanceId` on the MIG handle (raw calls in `gpu::nvml_ffi`: nvml-wrapper 0.13
 //!   does not wrap them), else from a legacy MIG UUID (`MIG-GPU-<uuid>/<gi>/<ci>`), else
 //!   `unknown`. No per-slice activity and no GPM here: per-slice activity comes from DCGM
 //!   (`DCGM_FI_PROF_GR_ENGINE_ACTIVE` with `GPU_I_ID`, kept per slice).
