@@ -177,39 +177,54 @@ async fn ttft_and_itl_match_the_zero_cost_ground_truth_within_0_2_ms() {
         // that requests rarely start in the same instant and queue behind each other.
         let four = Shape::Concurrency { n: 4 };
         d.step(four, requests(8), 0, &mut |_| {}).await;
-        let poisson = Shape::Rate {
-            rate: 40.0,
-            burstiness: 1.0,
-            max_concurrency: None,
+        // Three interleaved rounds of the load generator and the minimal client: a busy
+        // machine can slow either one for a moment, so their medians are compared.
+        let (mut ttfts, mut references) = (Vec::new(), Vec::new());
+        let mut last = None;
+        for _ in 0..3 {
+            let poisson = Shape::Rate {
+                rate: 40.0,
+                burstiness: 1.0,
+                max_concurrency: None,
+            };
+            let r = d.step(poisson, requests(60), 8, &mut |_| {}).await;
+            let reference =
+                tokio::task::spawn_blocking(move || minimal_client_ttft_p50(addr, api.path()))
+                    .await
+                    .unwrap();
+            let rep = StepReport::new(&r, None);
+            assert_eq!(
+                (rep.completed, rep.failed),
+                (60, 0),
+                "{api:?}: {:?}",
+                rep.errors
+            );
+            assert_eq!(rep.tokens_from_usage, 60, "{api:?}");
+            assert_eq!((rep.output_tokens.p50, rep.itl_ms.n), (10.0, 60 * 9));
+            let (ttft, itl_p50, tpot) = (rep.ttft_ms.p50, rep.itl_ms.p50, rep.tpot_ms.p50);
+            eprintln!(
+                "{api:?}: TTFT p50 {ttft:.3} ms (minimal client {reference:.3}), ITL p50 {itl_p50:.3} ms, TPOT p50 {tpot:.3} ms (schedule {truth} ms)"
+            );
+            assert!((itl_p50 - truth).abs() <= 0.2, "{api:?} ITL p50 {itl_p50}");
+            assert!((tpot - truth).abs() <= 0.2, "{api:?} TPOT p50 {tpot}");
+            assert!(
+                (truth..truth + 10.0).contains(&reference),
+                "minimal client TTFT p50 {reference}"
+            );
+            ttfts.push(ttft);
+            references.push(reference);
+            last = Some(r);
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_unstable_by(f64::total_cmp);
+            v[v.len() / 2]
         };
-        let r = d.step(poisson, requests(60), 8, &mut |_| {}).await;
-        let reference =
-            tokio::task::spawn_blocking(move || minimal_client_ttft_p50(addr, api.path()))
-                .await
-                .unwrap();
-        let rep = StepReport::new(&r, None);
-        assert_eq!(
-            (rep.completed, rep.failed),
-            (60, 0),
-            "{api:?}: {:?}",
-            rep.errors
-        );
-        assert_eq!(rep.tokens_from_usage, 60, "{api:?}");
-        assert_eq!((rep.output_tokens.p50, rep.itl_ms.n), (10.0, 60 * 9));
-        let (ttft, itl_p50, tpot) = (rep.ttft_ms.p50, rep.itl_ms.p50, rep.tpot_ms.p50);
-        eprintln!(
-            "{api:?}: TTFT p50 {ttft:.3} ms (minimal client {reference:.3}), ITL p50 {itl_p50:.3} ms, TPOT p50 {tpot:.3} ms (schedule {truth} ms)"
-        );
-        assert!((itl_p50 - truth).abs() <= 0.2, "{api:?} ITL p50 {itl_p50}");
-        assert!((tpot - truth).abs() <= 0.2, "{api:?} TPOT p50 {tpot}");
-        assert!(
-            (truth..truth + 10.0).contains(&reference),
-            "minimal client TTFT p50 {reference}"
-        );
+        let (ttft, reference) = (median(ttfts.clone()), median(references.clone()));
         assert!(
             (ttft - reference).abs() <= TTFT_ERROR_MS,
-            "{api:?} TTFT p50 {ttft}, minimal client {reference}"
+            "{api:?} TTFT p50 median {ttft} of {ttfts:?}, minimal client {reference} of {references:?}"
         );
+        let r = last.unwrap();
         let mut ids: Vec<&str> = r.outcomes.iter().map(|o| o.request_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
