@@ -153,6 +153,11 @@ impl Chunk {
         (!self.is_empty()).then(|| (self.max_t, f64::from_bits(self.v_bits)))
     }
 
+    /// True once [`Chunk::seal`] packed it: it takes no more samples.
+    pub fn is_packed(&self) -> bool {
+        self.packed
+    }
+
     /// Encoded size in bytes (what retention by bytes counts).
     pub fn bytes(&self) -> usize {
         self.w.bytes.len()

@@ -241,7 +241,10 @@ impl Store {
             ing.bytes += chunk.bytes();
             ing.samples += chunk.len() as u64;
             ing.max_t = ing.max_t.max(chunk.max_t());
-            if i + 1 == last && !chunk.is_full() {
+            // Only a chunk that can still take samples becomes the head: a packed one (a
+            // damaged snapshot could hold one with fewer samples than a full chunk) stays
+            // closed, and appends start a new head after it.
+            if i + 1 == last && !chunk.is_full() && !chunk.is_packed() {
                 s.head = chunk;
             } else {
                 s.closed.push(std::sync::Arc::new(chunk));
