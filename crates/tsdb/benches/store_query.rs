@@ -32,6 +32,10 @@
 //! Strata's ingest runs `INGEST_RUNS` times each way, the median reported; the peers'
 //! once (one instance, one load).
 
+/// The allocator of the `strata` binary, so the store and its API run as they do there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "store_query/peers.rs"]
 mod peers;
 

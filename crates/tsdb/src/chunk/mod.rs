@@ -235,6 +235,32 @@ impl Chunk {
             Iter::Gorilla(GorillaIter::new(&self.w.bytes, self.w.len, self.count))
         }
     }
+
+    /// Appends the samples with `mint <= t <= maxt` to `out`, in time order; a packed
+    /// chunk decodes straight into it (a range read's bulk path, no iterator).
+    pub fn read_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        if self.is_empty() || self.max_t < mint || self.min_t > maxt {
+            return;
+        }
+        if !self.packed {
+            out.extend(self.iter().filter(|(t, _)| *t >= mint && *t <= maxt));
+            return;
+        }
+        let base = out.len();
+        // Checked when sealed or loaded, as in `iter`: a failure reads as no samples.
+        if packed::decode_into(&self.w.bytes, self.len(), out).is_none() || base == out.len() {
+            return;
+        }
+        if self.min_t < mint || self.max_t > maxt {
+            let read = out.get(base..).unwrap_or_default();
+            let (a, b) = (
+                read.partition_point(|p| p.0 < mint),
+                read.partition_point(|p| p.0 <= maxt),
+            );
+            out.truncate(base + b);
+            out.drain(base..base + a);
+        }
+    }
 }
 
 /// Decoding iterator over a chunk's `(timestamp ms, value)` samples.
@@ -382,6 +408,36 @@ mod tests {
             let want: Vec<_> = back.iter().map(|(t, v)| (*t, v.to_bits())).collect();
             assert_eq!(again, want);
             assert_eq!(last(chunk), decoded_last, "last() of a sealed chunk");
+        }
+        // Range reads append exactly the samples inside the bounds, after what `out` held.
+        let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+        let at = |k: usize| {
+            ts.get(k.min(ts.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        let n = ts.len();
+        for (mint, maxt) in [
+            (i64::MIN, i64::MAX),
+            (at(0), at(n)),
+            (at(n / 2), at(n / 2)),
+            (at(0).saturating_add(1), at(n).saturating_sub(1)),
+            (at(n / 3), at(2 * n / 3)),
+            (at(n).saturating_add(1), i64::MAX),
+        ] {
+            for chunk in [&c, &sealed, &restored] {
+                let mut out = vec![(7, 7.0)];
+                chunk.read_into(mint, maxt, &mut out);
+                let got: Vec<_> = out.iter().map(|(t, v)| (*t, v.to_bits())).collect();
+                let want: Vec<_> = std::iter::once((7, 7.0f64.to_bits()))
+                    .chain(
+                        back.iter()
+                            .filter(|(t, _)| (mint..=maxt).contains(t))
+                            .map(|(t, v)| (*t, v.to_bits())),
+                    )
+                    .collect();
+                assert_eq!(got, want, "read_into({mint}, {maxt})");
+            }
         }
     }
 

@@ -200,12 +200,29 @@ fn append(w: &mut BitWriter, other: &BitWriter) {
     }
 }
 
-/// Decodes `count` samples; `None` on a truncated or corrupt encoding. One allocation: the
-/// timestamps are summed into the output as they are read, then the values filled in.
+/// Decodes `count` samples; `None` on a truncated or corrupt encoding.
 pub(super) fn decode(bytes: &[u8], count: usize) -> Option<Vec<(i64, f64)>> {
-    let mut out: Vec<(i64, f64)> = Vec::with_capacity(count.min(usize::from(u16::MAX)));
+    let mut out = Vec::new();
+    decode_into(bytes, count, &mut out)?;
+    Some(out)
+}
+
+/// Appends `count` decoded samples to `out` (nothing on a truncated or corrupt encoding,
+/// `None` then). One reservation: the timestamps are summed into `out` as they are read,
+/// then the values filled in.
+pub(super) fn decode_into(bytes: &[u8], count: usize, out: &mut Vec<(i64, f64)>) -> Option<()> {
+    let base = out.len();
+    let done = fill(bytes, count, base, out);
+    if done.is_none() {
+        out.truncate(base);
+    }
+    done
+}
+
+fn fill(bytes: &[u8], count: usize, base: usize, out: &mut Vec<(i64, f64)>) -> Option<()> {
+    out.reserve(count.min(usize::from(u16::MAX)));
     if count == 0 {
-        return Some(out);
+        return Some(());
     }
     let mut r = BitReader::new(bytes, bytes.len() * 8);
     let mut t = unzigzag(read_varint(&mut r)?);
@@ -224,12 +241,13 @@ pub(super) fn decode(bytes: &[u8], count: usize) -> Option<Vec<(i64, f64)>> {
     if e >= POW10.len() {
         return None;
     }
+    let values = out.get_mut(base..)?;
     let mut m = unzigzag(read_varint(&mut r)?);
-    out[0].1 = value_of(m, e);
+    values[0].1 = value_of(m, e);
     if count > 1 {
         let mut i = 1;
         let mut put = |m: i64| {
-            out[i].1 = value_of(m, e);
+            values[i].1 = value_of(m, e);
             i += 1;
         };
         if r.bit()? {
@@ -248,7 +266,7 @@ pub(super) fn decode(bytes: &[u8], count: usize) -> Option<Vec<(i64, f64)>> {
             })?;
         }
     }
-    Some(out)
+    Some(())
 }
 
 #[cfg(test)]

@@ -64,11 +64,11 @@ pub(crate) struct Grouping {
     /// by another set while cached; group id).
     by_addr: AddrMap<(Labels, usize)>,
     ids: HashMap<Labels, usize>,
-    keys: Vec<Labels>,
+    pub(crate) keys: Vec<Labels>,
 }
 
 impl Grouping {
-    fn id(&mut self, l: &Labels, modifier: &Option<LabelModifier>) -> usize {
+    pub(crate) fn id(&mut self, l: &Labels, modifier: &Option<LabelModifier>) -> usize {
         if let Some((_, id)) = self.by_addr.get(&l.addr()) {
             return *id;
         }
@@ -86,10 +86,68 @@ impl Grouping {
     }
 }
 
-/// `sum`, `count`, `group`, `min` and `max` folded into one accumulator per group as the
-/// samples come, in input order (the same arithmetic, so the same result, as folding each
-/// group's collected members): no per-group member lists at every step of a range query.
-/// `None` for the other operators.
+/// Whether operator `op` folds each group into one [`Acc`] as the samples come (`sum`,
+/// `avg`, `count`, `group`, `min`, `max`): no per-group member lists.
+pub(crate) fn folds(op: TokenId) -> bool {
+    matches!(op, T_SUM | T_AVG | T_COUNT | T_GROUP | T_MIN | T_MAX)
+}
+
+/// One group's running fold for the operators of [`folds`]: the same arithmetic in the
+/// same (input) order as folding the group's collected members, so the same result.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Acc {
+    sum: f64,
+    c: f64,
+    n: f64,
+    /// Minimum or maximum so far (NaN: none yet, or only NaN).
+    m: f64,
+    mean: kahan::Mean,
+}
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc {
+            sum: 0.0,
+            c: 0.0,
+            n: 0.0,
+            m: f64::NAN,
+            mean: kahan::Mean::default(),
+        }
+    }
+}
+
+impl Acc {
+    /// True before the first value.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.n == 0.0
+    }
+
+    /// Folds `v` in for operator `op`.
+    pub(crate) fn add(&mut self, op: TokenId, v: f64) {
+        match op {
+            T_SUM => (self.sum, self.c) = kahan::inc(v, self.sum, self.c),
+            T_AVG => self.mean.add(v),
+            T_MIN if v < self.m || self.m.is_nan() => self.m = v,
+            T_MAX if v > self.m || self.m.is_nan() => self.m = v,
+            _ => {}
+        }
+        self.n += 1.0;
+    }
+
+    /// The group's value for operator `op`.
+    pub(crate) fn value(&self, op: TokenId) -> f64 {
+        match op {
+            T_SUM => self.sum + self.c,
+            T_AVG => self.mean.value(),
+            T_COUNT => self.n,
+            T_GROUP => 1.0,
+            _ => self.m,
+        }
+    }
+}
+
+/// The operators of [`folds`] over one step's input, one [`Acc`] per group in first-seen
+/// group order; `None` for the other operators.
 fn streamed(
     op: TokenId,
     grouping: &mut Grouping,
@@ -97,12 +155,12 @@ fn streamed(
     input: &[Sample],
     t: i64,
 ) -> Option<Vec<Sample>> {
-    if !matches!(op, T_SUM | T_COUNT | T_GROUP | T_MIN | T_MAX) {
+    if !folds(op) {
         return None;
     }
-    // Group id → position in `acc`; per group: (id, sum, compensation, count, min/max).
+    // Group id → position in `acc`.
     let mut slot: Vec<usize> = Vec::new();
-    let mut acc: Vec<(usize, f64, f64, f64, f64)> = Vec::new();
+    let mut acc: Vec<(usize, Acc)> = Vec::new();
     for s in input {
         let id = grouping.id(&s.labels, modifier);
         if slot.len() <= id {
@@ -111,29 +169,16 @@ fn streamed(
         let pos = &mut slot[id];
         if *pos == usize::MAX {
             *pos = acc.len();
-            acc.push((id, 0.0, 0.0, 0.0, f64::NAN));
+            acc.push((id, Acc::default()));
         }
-        let a = &mut acc[*pos];
-        let v = s.v;
-        match op {
-            T_SUM => (a.1, a.2) = kahan::inc(v, a.1, a.2),
-            T_MIN if v < a.4 || a.4.is_nan() => a.4 = v,
-            T_MAX if v > a.4 || a.4.is_nan() => a.4 = v,
-            _ => {}
-        }
-        a.3 += 1.0;
+        acc[*pos].1.add(op, s.v);
     }
     Some(
         acc.into_iter()
-            .map(|(id, sum, c, n, m)| Sample {
+            .map(|(id, a)| Sample {
                 labels: grouping.keys.get(id).cloned().unwrap_or_default(),
                 t,
-                v: match op {
-                    T_SUM => sum + c,
-                    T_COUNT => n,
-                    T_GROUP => 1.0,
-                    _ => m,
-                },
+                v: a.value(op),
             })
             .collect(),
     )
@@ -170,6 +215,9 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, t: i64) -> Result<Val, 
         } else {
             param = ctx.scalar(p, t)?;
         }
+    }
+    if let Some(out) = ctx.aggregate_by_table(a, t)? {
+        return Ok(Val::Vector(out));
     }
     let input = ctx.vector(&a.expr, t)?;
     // Group the samples, keeping first-seen group order.

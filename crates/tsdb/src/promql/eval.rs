@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use promql_parser::label::{MatchOp, Matcher};
-use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector,
+};
 
 use super::aggregate::Grouping;
 use super::budget::{Budget, QueryOptions};
@@ -118,15 +120,6 @@ type Loaded = Arc<Vec<(Labels, Vec<(i64, f64)>)>>;
 /// evaluation, which needs less memory.
 const TABLE_LIMIT: usize = 10_000_000;
 
-/// What a [`StepTable`] holds the results of.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum TableKey {
-    /// An instant vector selector (by address in the query's syntax tree).
-    Selector(usize),
-    /// A range function over a matrix selector, e.g. `rate(x[5m])` (by address).
-    Call(usize),
-}
-
 /// The result of one selector or range function at every step of a range query, computed
 /// series by series with cursors sliding over the decoded samples (no window copies, labels
 /// derived once per series instead of once per step).
@@ -146,6 +139,101 @@ struct Cursor {
     resets: usize,
 }
 
+/// An expression a range query computes as a table, series by series with a [`Cursor`]:
+/// an instant selector, or a one-argument range function (`rate(x[5m])`,
+/// `max_over_time(x[1h])`, …) over a matrix selector, neither with `@`.
+pub(crate) struct Cells<'e> {
+    vs: &'e VectorSelector,
+    off: i64,
+    kind: CellKind,
+}
+
+enum CellKind {
+    Selector { lookback: i64 },
+    Window { name: &'static str, range: i64 },
+}
+
+impl<'e> Cells<'e> {
+    /// The cells of `e`, if it has that form (`lookback`: the engine's, in ms).
+    fn of(e: &'e Expr, lookback: i64) -> Option<Cells<'e>> {
+        let (vs, kind) = match e {
+            Expr::VectorSelector(vs) => (vs, CellKind::Selector { lookback }),
+            Expr::Call(c) => {
+                let name = c.func.name;
+                let [arg] = c.args.args.as_slice() else {
+                    return None;
+                };
+                let Expr::MatrixSelector(m) = &**arg else {
+                    return None;
+                };
+                if !is_window_fn(name) {
+                    return None;
+                }
+                let range = ms(m.range);
+                (&m.vs, CellKind::Window { name, range })
+            }
+            _ => return None,
+        };
+        if vs.at.is_some() {
+            return None;
+        }
+        Some(Cells {
+            vs,
+            off: offset_ms(&vs.offset),
+            kind,
+        })
+    }
+
+    /// The labels a series' results carry.
+    fn labels(&self, l: &Labels) -> Labels {
+        match self.kind {
+            CellKind::Window { name, .. } if !keeps_name(name) => l.without_name(),
+            _ => l.clone(),
+        }
+    }
+
+    /// The result of one series at step time `t`, moving its cursor forward.
+    fn at(&self, pts: &[(i64, f64)], cur: &mut Cursor, t: i64) -> Option<(i64, f64)> {
+        let te = t - self.off;
+        match self.kind {
+            CellKind::Selector { lookback } => {
+                while pts.get(cur.hi).is_some_and(|p| p.0 <= te) {
+                    cur.hi += 1;
+                }
+                let (st, v) = *pts.get(cur.hi.checked_sub(1)?)?;
+                (st > te - lookback && !is_stale(v)).then_some((st, v))
+            }
+            CellKind::Window { name, range } => {
+                let ws = te - range;
+                let counter = matches!(name, "rate" | "increase");
+                // Whether point `j` is below the one before it (a counter reset).
+                let reset = |j: usize| j > 0 && pts[j].1 < pts[j - 1].1;
+                while pts.get(cur.lo).is_some_and(|p| p.0 <= ws) {
+                    cur.lo += 1;
+                    if counter && cur.lo < cur.hi && reset(cur.lo) {
+                        cur.resets -= 1;
+                    }
+                }
+                while pts.get(cur.hi).is_some_and(|p| p.0 <= te) {
+                    if counter && cur.hi > cur.lo && reset(cur.hi) {
+                        cur.resets += 1;
+                    }
+                    cur.hi += 1;
+                }
+                let window = pts.get(cur.lo..cur.hi).filter(|w| !w.is_empty())?;
+                let v = if counter {
+                    // The window's resets are counted as it slides: without any, the
+                    // per-window scan for them is skipped (same result).
+                    extrapolated_with(window, ws, te, true, name == "rate", cur.resets > 0)
+                } else {
+                    window_fn(name, window, ws, te, t, 0.0)
+                };
+                Some((t, v?))
+            }
+        }
+    }
+}
+
 /// Per-query state: the data each selector needs, loaded once, subquery results, and the
 /// per-series work shared across the steps of a range query.
 pub(crate) struct Ctx<'a> {
@@ -158,8 +246,12 @@ pub(crate) struct Ctx<'a> {
     /// Per subquery (by address of its inner expression): its inner result at each step
     /// still inside its window (range query steps share most of them).
     subqueries: HashMap<usize, BTreeMap<i64, Vec<Sample>>>,
-    /// `None` marks a table too large to build (evaluated step by step instead).
-    tables: HashMap<TableKey, Option<StepTable>>,
+    /// Step tables by address of their expression; `None` marks a table too large to
+    /// build (evaluated step by step instead).
+    tables: HashMap<usize, Option<StepTable>>,
+    /// Every step's result of an aggregation folded from a table (by its address; `None`:
+    /// too large, aggregated step by step).
+    folded: HashMap<usize, Option<Vec<Vec<Sample>>>>,
     /// Group keys of each aggregation (by address), cached across steps.
     pub(crate) groupings: HashMap<usize, Grouping>,
     budget: Budget,
@@ -256,6 +348,7 @@ impl<'a> Ctx<'a> {
             data: HashMap::new(),
             subqueries: HashMap::new(),
             tables: HashMap::new(),
+            folded: HashMap::new(),
             groupings: HashMap::new(),
             budget: Budget::new(cfg, opts),
             depth: 0,
@@ -435,7 +528,7 @@ impl<'a> Ctx<'a> {
                 }
             }),
             Expr::VectorSelector(vs) => {
-                let v = match self.selector_by_table(vs, t)? {
+                let v = match self.by_table(e, t)? {
                     Some(v) => v,
                     None => self.instant_selector(vs, t)?,
                 };
@@ -450,7 +543,10 @@ impl<'a> Ctx<'a> {
             Expr::Subquery(sq) => self.subquery(sq, t),
             Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
             Expr::Binary(b) => super::binary::eval(self, b, t),
-            Expr::Call(c) => super::functions::call(self, c, t),
+            Expr::Call(c) => match self.by_table(e, t)? {
+                Some(v) => Ok(Val::Vector(v)),
+                None => super::functions::call(self, c, t),
+            },
             Expr::Extension(_) => Err(QueryError::bad("extension expressions are not supported")),
         }
     }
@@ -522,16 +618,17 @@ impl<'a> Ctx<'a> {
         usize::try_from((t - self.start) / self.step).ok()
     }
 
-    /// The samples of table `key` at step `k`, building the table on first use; `None`
-    /// when the table would be too large (the caller evaluates this step on its own).
-    fn table_step(
-        &mut self,
-        key: TableKey,
-        k: usize,
-        build: impl FnOnce(&Self) -> Result<Option<StepTable>, QueryError>,
-    ) -> Result<Option<Vec<Sample>>, QueryError> {
+    /// An instant selector or a one-argument range function over a matrix selector at a
+    /// step of a range query, from its step table (same result as evaluating it at that
+    /// step alone); `None` when no table applies.
+    pub(crate) fn by_table(&mut self, e: &Expr, t: i64) -> Result<Option<Vec<Sample>>, QueryError> {
+        let Some((k, cells)) = self.step_cells(e, t) else {
+            return Ok(None);
+        };
+        let data = self.loaded(cells.vs);
+        let key = e as *const Expr as usize;
         if !self.tables.contains_key(&key) {
-            let table = build(self)?;
+            let table = self.build_table(&data, &cells)?;
             if let Some(t) = &table {
                 self.budget.keep(t.steps.iter().map(Vec::len).sum())?;
             }
@@ -556,127 +653,162 @@ impl<'a> Ctx<'a> {
         ))
     }
 
-    /// Runs `at_step(points, cursor, t)` for every series and step of the range query,
-    /// series by series; `cursor` carries the window from one step to the next.
-    fn build_table(
+    /// The step index of `t` and the cells of `e`, when `e` can be computed as a table at
+    /// this step.
+    fn step_cells<'e>(&self, e: &'e Expr, t: i64) -> Option<(usize, Cells<'e>)> {
+        let k = self.step_index(t)?;
+        let cells = Cells::of(e, ms(self.cfg.lookback))?;
+        Some((k, cells))
+    }
+
+    /// Runs `cells` for every series and step of the range query, series by series (a
+    /// cursor carries each series' window from one step to the next), handing each present
+    /// value to `visit(series index, step index, timestamp, value)`; `false` when the
+    /// series × steps would exceed [`TABLE_LIMIT`] (nothing is visited then).
+    fn each_cell(
         &self,
         data: &[(Labels, Vec<(i64, f64)>)],
-        labels_of: impl Fn(&Labels) -> Labels,
-        at_step: impl Fn(&[(i64, f64)], &mut Cursor, i64) -> Option<(i64, f64)>,
-    ) -> Result<Option<StepTable>, QueryError> {
-        let n = usize::try_from((self.end - self.start) / self.step.max(1) + 1).unwrap_or(0);
+        cells: &Cells<'_>,
+        mut visit: impl FnMut(u32, usize, i64, f64),
+    ) -> Result<bool, QueryError> {
+        let n = self.steps();
         if data.len().saturating_mul(n) > TABLE_LIMIT || u32::try_from(data.len()).is_err() {
-            return Ok(None);
+            return Ok(false);
         }
-        let mut steps: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); n];
         for (i, (_, pts)) in (0u32..).zip(data) {
             if i % 256 == 0 {
                 self.check_deadline()?;
             }
             let mut cursor = Cursor::default();
             let mut t = self.start;
-            for out in &mut steps {
-                if let Some((st, v)) = at_step(pts, &mut cursor, t) {
-                    out.push((i, st, v));
+            for k in 0..n {
+                if let Some((st, v)) = cells.at(pts, &mut cursor, t) {
+                    visit(i, k, st, v);
                 }
                 t += self.step;
             }
         }
-        Ok(Some(StepTable {
-            labels: data.iter().map(|(l, _)| labels_of(l)).collect(),
+        Ok(true)
+    }
+
+    /// Number of steps of the range query.
+    fn steps(&self) -> usize {
+        usize::try_from((self.end - self.start) / self.step.max(1) + 1).unwrap_or(0)
+    }
+
+    /// The step table of `cells` over `data`; `None` when too large.
+    fn build_table(
+        &self,
+        data: &[(Labels, Vec<(i64, f64)>)],
+        cells: &Cells<'_>,
+    ) -> Result<Option<StepTable>, QueryError> {
+        let mut steps: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); self.steps()];
+        let built = self.each_cell(data, cells, |i, k, st, v| {
+            if let Some(out) = steps.get_mut(k) {
+                out.push((i, st, v));
+            }
+        })?;
+        Ok(built.then(|| StepTable {
+            labels: data.iter().map(|(l, _)| cells.labels(l)).collect(),
             steps,
         }))
     }
 
-    /// An instant selector at a step of a range query, from its step table (same result
-    /// as [`Ctx::instant_selector`]); `None` when no table applies.
-    fn selector_by_table(
+    /// A `sum`, `avg`, `count`, `group`, `min` or `max` of a table-backed expression (see
+    /// [`Ctx::by_table`]) at a step of a range query, folded for every step at once
+    /// straight from the cells: no per-step sample vectors of the input, each series'
+    /// group found once. The same result, to the bit, as aggregating the step's input
+    /// vector (the same folds in the same order); `None` when this does not apply.
+    pub(crate) fn aggregate_by_table(
         &mut self,
-        vs: &VectorSelector,
+        a: &AggregateExpr,
         t: i64,
     ) -> Result<Option<Vec<Sample>>, QueryError> {
-        let Some(k) = self.step_index(t).filter(|_| vs.at.is_none()) else {
+        let op = a.op.id();
+        if !super::aggregate::folds(op) {
+            return Ok(None);
+        }
+        let Some((k, cells)) = self.step_cells(&a.expr, t) else {
             return Ok(None);
         };
-        let data = self.loaded(vs);
-        let off = offset_ms(&vs.offset);
-        let lookback = ms(self.cfg.lookback);
-        let key = TableKey::Selector(vs as *const _ as usize);
-        self.table_step(key, k, |ctx| {
-            ctx.build_table(&data, Labels::clone, |pts, cur, t| {
-                let te = t - off;
-                while pts.get(cur.hi).is_some_and(|p| p.0 <= te) {
-                    cur.hi += 1;
-                }
-                let (st, v) = *pts.get(cur.hi.checked_sub(1)?)?;
-                (st > te - lookback && !is_stale(v)).then_some((st, v))
-            })
-        })
+        let key = a as *const AggregateExpr as usize;
+        if !self.folded.contains_key(&key) {
+            let data = self.loaded(cells.vs);
+            let folded = self.fold_table(a, &data, &cells)?;
+            if let Some(f) = &folded {
+                self.budget.keep(f.iter().map(Vec::len).sum())?;
+            }
+            self.folded.insert(key, folded);
+        }
+        let Some(Some(steps)) = self.folded.get(&key) else {
+            return Ok(None);
+        };
+        Ok(steps.get(k).cloned())
     }
 
-    /// A one-argument range function over a matrix selector (`rate(x[5m])`,
-    /// `max_over_time(x[1h])`, …) at a step of a range query, from its step table (same
-    /// result as evaluating the window at that step); `None` when no table applies.
-    pub(crate) fn call_by_table(
+    /// Every step's result of aggregation `a` over `cells`; `None` when the groups × steps
+    /// would exceed a quarter of [`TABLE_LIMIT`] (an accumulator is three times a table cell).
+    fn fold_table(
         &mut self,
-        c: &Call,
-        t: i64,
-    ) -> Result<Option<Vec<Sample>>, QueryError> {
-        let name = c.func.name;
-        let [arg] = c.args.args.as_slice() else {
-            return Ok(None);
-        };
-        let Expr::MatrixSelector(m) = &**arg else {
-            return Ok(None);
-        };
-        let Some(k) = self
-            .step_index(t)
-            .filter(|_| is_window_fn(name) && m.vs.at.is_none())
-        else {
-            return Ok(None);
-        };
-        let data = self.loaded(&m.vs);
-        let off = offset_ms(&m.vs.offset);
-        let range = ms(m.range);
-        let keep_name = keeps_name(name);
-        let counter = matches!(name, "rate" | "increase");
-        let key = TableKey::Call(c as *const _ as usize);
-        self.table_step(key, k, |ctx| {
-            let labels_of = |l: &Labels| {
-                if keep_name {
-                    l.clone()
-                } else {
-                    l.without_name()
-                }
-            };
-            ctx.build_table(&data, labels_of, |pts, cur, t| {
-                let te = t - off;
-                let ws = te - range;
-                // Whether point `j` is below the one before it (a counter reset).
-                let reset = |j: usize| j > 0 && pts[j].1 < pts[j - 1].1;
-                while pts.get(cur.lo).is_some_and(|p| p.0 <= ws) {
-                    cur.lo += 1;
-                    if counter && cur.lo < cur.hi && reset(cur.lo) {
-                        cur.resets -= 1;
-                    }
-                }
-                while pts.get(cur.hi).is_some_and(|p| p.0 <= te) {
-                    if counter && cur.hi > cur.lo && reset(cur.hi) {
-                        cur.resets += 1;
-                    }
-                    cur.hi += 1;
-                }
-                let window = pts.get(cur.lo..cur.hi).filter(|w| !w.is_empty())?;
-                let v = if counter {
-                    // The window's resets are counted as it slides: without any, the
-                    // per-window scan for them is skipped (same result).
-                    extrapolated_with(window, ws, te, true, name == "rate", cur.resets > 0)
-                } else {
-                    window_fn(name, window, ws, te, t, 0.0)
+        a: &AggregateExpr,
+        data: &[(Labels, Vec<(i64, f64)>)],
+        cells: &Cells<'_>,
+    ) -> Result<Option<Vec<Vec<Sample>>>, QueryError> {
+        let op = a.op.id();
+        let mut grouping = self
+            .groupings
+            .remove(&(a as *const AggregateExpr as usize))
+            .unwrap_or_default();
+        let group_of: Vec<usize> = data
+            .iter()
+            .map(|(l, _)| grouping.id(&cells.labels(l), &a.modifier))
+            .collect();
+        let (n, groups) = (self.steps(), grouping.keys.len());
+        let mut out = None;
+        if n.saturating_mul(groups) <= TABLE_LIMIT / 4 {
+            let mut acc = vec![super::aggregate::Acc::default(); n * groups];
+            // Per step, the groups in the order their first member appeared (the order a
+            // step's own aggregation returns them in).
+            let mut order: Vec<Vec<usize>> = vec![Vec::new(); n];
+            let built = self.each_cell(data, cells, |i, k, _, v| {
+                let Some(&g) = group_of.get(i as usize) else {
+                    return;
                 };
-                Some((t, v?))
-            })
-        })
+                if let Some(slot) = acc.get_mut(k * groups + g) {
+                    if slot.is_empty()
+                        && let Some(o) = order.get_mut(k)
+                    {
+                        o.push(g);
+                    }
+                    slot.add(op, v);
+                }
+            })?;
+            if built {
+                let mut t = self.start;
+                let steps = order
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, gs)| {
+                        let step = gs
+                            .into_iter()
+                            .filter_map(|g| {
+                                Some(Sample {
+                                    labels: grouping.keys.get(g)?.clone(),
+                                    t,
+                                    v: acc.get(k * groups + g)?.value(op),
+                                })
+                            })
+                            .collect();
+                        t += self.step;
+                        step
+                    })
+                    .collect();
+                out = Some(steps);
+            }
+        }
+        self.groupings
+            .insert(a as *const AggregateExpr as usize, grouping);
+        Ok(out)
     }
 
     /// Evaluates the inner expression at each step of the subquery's window; every point

@@ -19,9 +19,6 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
             QueryError::bad(format!("{}() is missing argument {}", c.func.name, i + 1))
         })
     };
-    if let Some(v) = ctx.call_by_table(c, t)? {
-        return Ok(Val::Vector(v));
-    }
     let name = c.func.name;
     if let Some(f) = math_fn(name) {
         return Ok(Val::Vector(map_values(ctx.vector(arg(0)?, t)?, t, f)));

@@ -22,35 +22,58 @@ pub(crate) fn sum(vals: impl Iterator<Item = f64>) -> f64 {
     s + c
 }
 
-/// The mean of `vals` (NaN when empty): a compensated sum divided by the count while the
-/// sum stays finite, then an incremental mean, as Prometheus' `avg` and `avg_over_time`.
-pub(crate) fn mean(mut vals: impl Iterator<Item = f64>) -> f64 {
-    // The first value starts the sum as is (an infinite first value stays infinite).
-    let Some(first) = vals.next() else {
-        return f64::NAN;
-    };
-    let (mut sum, mut c, mut mean, mut count) = (first, 0.0, 0.0, 1.0);
-    let mut incremental = false;
-    for v in vals {
-        count += 1.0;
-        if !incremental {
-            let (s, nc) = inc(v, sum, c);
+/// The mean of `vals` (NaN when empty): see [`Mean`].
+pub(crate) fn mean(vals: impl Iterator<Item = f64>) -> f64 {
+    let mut m = Mean::default();
+    vals.for_each(|v| m.add(v));
+    m.value()
+}
+
+/// A running mean, one value at a time: a compensated sum divided by the count while the
+/// sum stays finite, then an incremental mean, as Prometheus' `avg` and `avg_over_time`
+/// (aggregations fold many groups at once with it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Mean {
+    sum: f64,
+    c: f64,
+    mean: f64,
+    count: f64,
+    incremental: bool,
+}
+
+impl Mean {
+    /// Adds `v`.
+    pub(crate) fn add(&mut self, v: f64) {
+        self.count += 1.0;
+        // The first value starts the sum as is (an infinite first value stays infinite).
+        if self.count == 1.0 {
+            self.sum = v;
+            return;
+        }
+        if !self.incremental {
+            let (s, nc) = inc(v, self.sum, self.c);
             if !s.is_infinite() {
-                (sum, c) = (s, nc);
-                continue;
+                (self.sum, self.c) = (s, nc);
+                return;
             }
             // The sum would overflow: continue with the mean of what was summed so far.
-            incremental = true;
-            mean = sum / (count - 1.0);
-            c /= count - 1.0;
+            self.incremental = true;
+            self.mean = self.sum / (self.count - 1.0);
+            self.c /= self.count - 1.0;
         }
-        let q = (count - 1.0) / count;
-        (mean, c) = inc(v / count, q * mean, q * c);
+        let q = (self.count - 1.0) / self.count;
+        (self.mean, self.c) = inc(v / self.count, q * self.mean, q * self.c);
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
+
+    /// The mean of the values added (NaN when none).
+    pub(crate) fn value(&self) -> f64 {
+        if self.count == 0.0 {
+            f64::NAN
+        } else if self.incremental {
+            self.mean + self.c
+        } else {
+            self.sum / self.count + self.c / self.count
+        }
     }
 }
 

@@ -211,11 +211,35 @@ fn range_steps_equal_instant_queries() {
             )
         })
         .collect();
+    // Values that make sums overflow (avg switches to its incremental mean), NaN and ±Inf.
+    let c: Vec<(i64, f64)> = (0..100)
+        .map(|i| {
+            let v = match i % 9 {
+                0 => f64::NAN,
+                1 | 2 => 1.5e308,
+                3 => -1e308,
+                4 if i > 50 => f64::INFINITY,
+                _ => i as f64 * 0.1,
+            };
+            (i * 6_000 + 500, v)
+        })
+        .collect();
     let e = engine(&[
         ("m", &[("job", "a"), ("le", "1")], &a),
         ("m", &[("job", "b"), ("le", "+Inf")], &b),
+        ("m", &[("job", "c"), ("le", "5")], &c),
     ]);
     let queries = [
+        // Aggregations folded straight from a step table in a range query.
+        "sum(m)",
+        "avg(m)",
+        "avg by (le) (m offset 40s)",
+        "count without (job) (rate(m[1m]))",
+        "group(delta(m[2m]))",
+        "min(m) + on() group_left max(max_over_time(m[1m]))",
+        "max by (job) (m)",
+        "sum by (__name__) (last_over_time(m[1m]))",
+        "avg(avg_over_time(m[2m]))",
         "m",
         "m offset 1m",
         "rate(m[1m])",

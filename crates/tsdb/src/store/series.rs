@@ -148,9 +148,9 @@ impl SeriesView {
 
     /// Samples with `mint <= t <= maxt`, in time order.
     pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.chunks.iter().map(|c| c.len()).sum());
         for c in &self.chunks {
-            out.extend(c.iter().filter(|(t, _)| *t >= mint && *t <= maxt));
+            c.read_into(mint, maxt, &mut out);
         }
         out
     }
