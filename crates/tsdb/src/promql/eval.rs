@@ -149,8 +149,15 @@ pub(crate) struct Cells<'e> {
 }
 
 enum CellKind {
-    Selector { lookback: i64 },
-    Window { name: &'static str, range: i64 },
+    Selector {
+        lookback: i64,
+    },
+    /// `counter`: `rate` or `increase` (decided once, not per cell).
+    Window {
+        name: &'static str,
+        range: i64,
+        counter: bool,
+    },
 }
 
 impl<'e> Cells<'e> {
@@ -169,8 +176,13 @@ impl<'e> Cells<'e> {
                 if !is_window_fn(name) {
                     return None;
                 }
-                let range = ms(m.range);
-                (&m.vs, CellKind::Window { name, range })
+                let (range, counter) = (ms(m.range), matches!(name, "rate" | "increase"));
+                let kind = CellKind::Window {
+                    name,
+                    range,
+                    counter,
+                };
+                (&m.vs, kind)
             }
             _ => return None,
         };
@@ -203,9 +215,12 @@ impl<'e> Cells<'e> {
                 let (st, v) = *pts.get(cur.hi.checked_sub(1)?)?;
                 (st > te - lookback && !is_stale(v)).then_some((st, v))
             }
-            CellKind::Window { name, range } => {
+            CellKind::Window {
+                name,
+                range,
+                counter,
+            } => {
                 let ws = te - range;
-                let counter = matches!(name, "rate" | "increase");
                 // Whether point `j` is below the one before it (a counter reset).
                 let reset = |j: usize| j > 0 && pts[j].1 < pts[j - 1].1;
                 while pts.get(cur.lo).is_some_and(|p| p.0 <= ws) {
