@@ -9,7 +9,7 @@ use promql_parser::parser::{
     AggregateExpr, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector,
 };
 
-use super::aggregate::Grouping;
+use super::aggregate::{Acc, Grouping};
 use super::budget::{Budget, QueryOptions};
 use super::functions::{is_window_fn, keeps_name, window_fn};
 use super::over_time::extrapolated_with;
@@ -761,8 +761,9 @@ impl<'a> Ctx<'a> {
         Ok(steps.get(k).cloned())
     }
 
-    /// Every step's result of aggregation `a` over `cells`; `None` when the groups × steps
-    /// would exceed a quarter of [`TABLE_LIMIT`] (an accumulator is three times a table cell).
+    /// Every step's result of aggregation `a` over `cells`; `None` when the accumulators
+    /// would take more memory than the step table they replace (many groups: `by
+    /// (instance)` over a few series each) or that table would exceed [`TABLE_LIMIT`].
     fn fold_table(
         &mut self,
         a: &AggregateExpr,
@@ -780,8 +781,14 @@ impl<'a> Ctx<'a> {
             .collect();
         let (n, groups) = (self.steps(), grouping.keys.len());
         let mut out = None;
-        if n.saturating_mul(groups) <= TABLE_LIMIT / 4 {
-            let mut acc = vec![super::aggregate::Acc::default(); n * groups];
+        let acc_bytes = groups.saturating_mul(std::mem::size_of::<Acc>());
+        if data.len().saturating_mul(n) <= TABLE_LIMIT
+            && acc_bytes
+                <= data
+                    .len()
+                    .saturating_mul(std::mem::size_of::<(u32, i64, f64)>())
+        {
+            let mut acc = vec![Acc::default(); n * groups];
             // Per step, the groups in the order their first member appeared (the order a
             // step's own aggregation returns them in).
             let mut order: Vec<Vec<usize>> = vec![Vec::new(); n];

@@ -4,6 +4,8 @@ use super::*;
 use crate::store::{STALE_NAN_BITS, SampleRef, StoreConfig};
 
 type Fixture<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+/// A fixture's labels, owned, with its points.
+type Labelled<'a> = (Vec<(&'a str, &'a str)>, &'a [(i64, f64)]);
 
 fn engine(series: &[Fixture<'_>]) -> Engine {
     let (store, _) = Store::open(StoreConfig::default());
@@ -224,11 +226,36 @@ fn range_steps_equal_instant_queries() {
             (i * 6_000 + 500, v)
         })
         .collect();
-    let e = engine(&[
-        ("m", &[("job", "a"), ("le", "1")], &a),
-        ("m", &[("job", "b"), ("le", "+Inf")], &b),
-        ("m", &[("job", "c"), ("le", "5")], &c),
-    ]);
+    // More members per group, so that grouped aggregations are folded from the cells
+    // (they are only when that takes less memory than the step table: few groups).
+    let more: Vec<(String, Vec<(i64, f64)>)> = (0..9)
+        .map(|k: i64| {
+            let pts = (0..110)
+                .filter(|i| (i + k) % 11 != 0)
+                .map(|i| (i * 5_000 + k * 300, ((i * (k + 3)) % 17) as f64 - 4.0))
+                .collect();
+            (k.to_string(), pts)
+        })
+        .collect();
+    let (jobs, les) = (["a", "b", "c"], ["1", "+Inf", "5"]);
+    let mut series: Vec<(&str, Labelled)> = vec![
+        ("m", (vec![("job", "a"), ("le", "1")], &a)),
+        ("m", (vec![("job", "b"), ("le", "+Inf")], &b)),
+        ("m", (vec![("job", "c"), ("le", "5")], &c)),
+    ];
+    for (k, (inst, pts)) in more.iter().enumerate() {
+        let labels = vec![
+            ("job", jobs[k % 3]),
+            ("le", les[k / 3]),
+            ("inst", inst.as_str()),
+        ];
+        series.push(("m", (labels, pts)));
+    }
+    let refs: Vec<Fixture> = series
+        .iter()
+        .map(|(n, (l, p))| (*n, l.as_slice(), *p))
+        .collect();
+    let e = engine(&refs);
     let queries = [
         // Aggregations folded straight from a step table in a range query.
         "sum(m)",
@@ -240,6 +267,8 @@ fn range_steps_equal_instant_queries() {
         "max by (job) (m)",
         "sum by (__name__) (last_over_time(m[1m]))",
         "avg(avg_over_time(m[2m]))",
+        // Many groups of few members: aggregated step by step from the step table.
+        "sum by (inst, job) (m) + on (inst, job) count by (inst, job) (rate(m[1m]))",
         "m",
         "m offset 1m",
         "rate(m[1m])",
