@@ -6,13 +6,13 @@ use std::time::UNIX_EPOCH;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{
-    AggregateExpr, AtModifier, Expr, Offset, SubqueryExpr, VectorSelector,
+    AggregateExpr, AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector,
 };
 
 use super::aggregate::{Acc, Grouping};
 use super::budget::{Budget, QueryOptions};
 use super::functions::{is_window_fn, keeps_name, window_fn};
-use super::over_time::extrapolated_with;
+use super::over_time::{CounterWindow, extrapolated_with};
 use super::{EngineConfig, QueryError};
 use crate::labels::{AddrMap, Labels, METRIC_NAME};
 use crate::store::{Store, is_stale};
@@ -258,6 +258,9 @@ pub(crate) struct Ctx<'a> {
     /// Step of the range query; 0 for an instant query.
     step: i64,
     data: HashMap<usize, Loaded>,
+    /// Per `rate`/`increase` selector read as [`CounterWindow`]s (by address): the bounds
+    /// `[mint, maxt]` read and each series' window.
+    windows: HashMap<usize, (i64, i64, Vec<(Labels, CounterWindow)>)>,
     /// Per subquery (by address of its inner expression): its inner result at each step
     /// still inside its window (range query steps share most of them).
     subqueries: HashMap<usize, BTreeMap<i64, Vec<Sample>>>,
@@ -282,8 +285,16 @@ pub(crate) const CHECK_EVERY: usize = 1024;
 const RED_ZONE: usize = 128 * 1024;
 const NEW_SEGMENT: usize = 4 * 1024 * 1024;
 
-/// A selector's planned read: the selector, its time range and whether it is a range vector.
-type Need<'e> = (&'e VectorSelector, i64, i64, bool);
+/// A selector's planned read.
+struct Need<'e> {
+    vs: &'e VectorSelector,
+    mint: i64,
+    maxt: i64,
+    is_range: bool,
+    /// The range of the `rate` or `increase` that is the only reader of this matrix
+    /// selector (read as [`CounterWindow`]s when evaluated at a single time).
+    counter_range: Option<i64>,
+}
 
 pub(crate) fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -361,6 +372,7 @@ impl<'a> Ctx<'a> {
             end,
             step,
             data: HashMap::new(),
+            windows: HashMap::new(),
             subqueries: HashMap::new(),
             tables: HashMap::new(),
             folded: HashMap::new(),
@@ -371,8 +383,35 @@ impl<'a> Ctx<'a> {
         let mut needs: HashMap<usize, Need> = HashMap::new();
         ctx.plan(ast, start, end, 0, &mut needs)?;
         let lookback = ms(cfg.lookback);
-        for (key, (vs, mint, maxt, is_range)) in needs {
+        for (key, need) in needs {
             ctx.check_deadline()?;
+            let Need {
+                vs,
+                mint,
+                maxt,
+                is_range,
+                counter_range,
+            } = need;
+            // `rate` or `increase` of a window read at a single time (an instant query, a
+            // rule; not under a subquery, which widens the read): each series summed up as
+            // it is decoded, its points never held.
+            if step == 0 && counter_range.is_some_and(|r| maxt - mint == r) {
+                let mut windows: Vec<(Labels, CounterWindow)> = Vec::new();
+                for alt in selector_alternatives(vs) {
+                    // The window is left-open: `(mint, maxt]`.
+                    windows.extend(store.fold_between(&alt, mint + 1, maxt, |w, t, v| {
+                        if !is_stale(v) {
+                            CounterWindow::push(w, t, v);
+                        }
+                    }));
+                }
+                windows.retain(|(_, w)| !w.is_empty());
+                windows.sort_by(|a, b| a.0.cmp(&b.0));
+                windows.dedup_by(|a, b| a.0 == b.0);
+                ctx.budget.keep(windows.len())?;
+                ctx.windows.insert(key, (mint, maxt, windows));
+                continue;
+            }
             // An instant selector read at one time only (not under a subquery, not across
             // the steps of a range query) needs each series' newest sample and no more:
             // what a rule evaluation asks of every selector, every interval.
@@ -429,20 +468,28 @@ impl<'a> Ctx<'a> {
         let need = |needs: &mut HashMap<usize, Need<'e>>,
                     vs: &'e VectorSelector,
                     back: i64,
-                    is_range: bool| {
+                    is_range: bool,
+                    counter: bool| {
             let (s, t) = self.at_time(&vs.at).map_or((s, t), |a| (a, a));
             let off = offset_ms(&vs.offset);
             let (mint, maxt) = (s - off - back, t - off);
-            let entry = needs
-                .entry(vs as *const _ as usize)
-                .or_insert((vs, mint, maxt, is_range));
-            entry.1 = entry.1.min(mint);
-            entry.2 = entry.2.max(maxt);
+            let entry = needs.entry(vs as *const _ as usize).or_insert(Need {
+                vs,
+                mint,
+                maxt,
+                is_range,
+                counter_range: counter.then_some(back),
+            });
+            entry.mint = entry.mint.min(mint);
+            entry.maxt = entry.maxt.max(maxt);
+            if !counter {
+                entry.counter_range = None;
+            }
         };
         stacker::maybe_grow(RED_ZONE, NEW_SEGMENT, || {
             match e {
-                Expr::VectorSelector(vs) => need(needs, vs, ms(self.cfg.lookback), false),
-                Expr::MatrixSelector(m) => need(needs, &m.vs, ms(m.range), true),
+                Expr::VectorSelector(vs) => need(needs, vs, ms(self.cfg.lookback), false, false),
+                Expr::MatrixSelector(m) => need(needs, &m.vs, ms(m.range), true, false),
                 Expr::Subquery(sq) => {
                     let step = self.subquery_step(sq);
                     let steps = ms(sq.range) / step;
@@ -469,11 +516,18 @@ impl<'a> Ctx<'a> {
                     self.plan(&b.rhs, s, t, depth, needs)?;
                 }
                 Expr::Paren(p) => self.plan(&p.expr, s, t, depth, needs)?,
-                Expr::Call(c) => {
-                    for a in &c.args.args {
-                        self.plan(a, s, t, depth, needs)?;
+                Expr::Call(c) => match (c.func.name, c.args.args.as_slice()) {
+                    ("rate" | "increase", [arg]) if matches!(**arg, Expr::MatrixSelector(_)) => {
+                        if let Expr::MatrixSelector(m) = &**arg {
+                            need(needs, &m.vs, ms(m.range), true, true);
+                        }
                     }
-                }
+                    _ => {
+                        for a in &c.args.args {
+                            self.plan(a, s, t, depth, needs)?;
+                        }
+                    }
+                },
                 Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
             }
             Ok(())
@@ -831,6 +885,47 @@ impl<'a> Ctx<'a> {
         self.groupings
             .insert(a as *const AggregateExpr as usize, grouping);
         Ok(out)
+    }
+
+    /// `rate` or `increase` of a matrix selector read as [`CounterWindow`]s (see
+    /// [`Ctx::new`]); `None` when it was read as points.
+    pub(crate) fn counter_by_windows(
+        &self,
+        c: &Call,
+        t: i64,
+    ) -> Result<Option<Vec<Sample>>, QueryError> {
+        let [arg] = c.args.args.as_slice() else {
+            return Ok(None);
+        };
+        let Expr::MatrixSelector(m) = &**arg else {
+            return Ok(None);
+        };
+        let Some((mint, maxt, windows)) = self.windows.get(&(&m.vs as *const _ as usize)) else {
+            return Ok(None);
+        };
+        let end = self.at_time(&m.vs.at).unwrap_or(t) - offset_ms(&m.vs.offset);
+        let start = end - ms(m.range);
+        if (start, end) != (*mint, *maxt) {
+            // Planned for one evaluation time only; anything else is a planning bug, and
+            // answering from the wrong window would be silently wrong.
+            return Err(QueryError::exec(format!(
+                "internal error: {} read for ({mint}, {maxt}] but evaluated for ({start}, {end}]",
+                c.func.name
+            )));
+        }
+        let is_rate = c.func.name == "rate";
+        Ok(Some(
+            windows
+                .iter()
+                .filter_map(|(labels, w)| {
+                    Some(Sample {
+                        labels: labels.without_name(),
+                        t,
+                        v: w.extrapolated(start, end, is_rate)?,
+                    })
+                })
+                .collect(),
+        ))
     }
 
     /// Evaluates the inner expression at each step of the subquery's window; every point

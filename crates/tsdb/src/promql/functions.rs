@@ -25,6 +25,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
     }
     Ok(match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
+            if let Some(v) = ctx.counter_by_windows(c, t)? {
+                return Ok(Val::Vector(v));
+            }
             let m = ctx.matrix(arg(0)?, t)?;
             let horizon = if name == "predict_linear" {
                 ctx.scalar(arg(1)?, t)?

@@ -40,10 +40,73 @@ pub(crate) fn extrapolated_with(
             prev = p.1;
         }
     }
+    extrapolate(
+        (first, last, points.len()),
+        result,
+        (start, end),
+        is_counter,
+        is_rate,
+    )
+}
+
+/// What `rate` and `increase` need of a counter's window, gathered one sample at a time
+/// (staleness markers left out, as a range vector leaves them out): a window of a month
+/// is summed up as it is decoded instead of held as a list of points.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CounterWindow {
+    first: (i64, f64),
+    last: (i64, f64),
+    count: usize,
+    /// The value before each counter reset, in order.
+    resets: Vec<f64>,
+}
+
+impl CounterWindow {
+    /// Adds the next sample of the window (increasing timestamps).
+    pub(crate) fn push(&mut self, t: i64, v: f64) {
+        if self.count == 0 {
+            self.first = (t, v);
+        } else if v < self.last.1 {
+            self.resets.push(self.last.1);
+        }
+        self.last = (t, v);
+        self.count += 1;
+    }
+
+    /// True before the first sample.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `rate` (`is_rate`) or `increase` over `(start, end]`: the same arithmetic, in the
+    /// same order, as [`extrapolated`] over the window's points.
+    pub(crate) fn extrapolated(&self, start: i64, end: i64, is_rate: bool) -> Option<f64> {
+        if self.count < 2 {
+            return None;
+        }
+        let mut result = self.last.1 - self.first.1;
+        for prev in &self.resets {
+            result += prev;
+        }
+        let ends = (self.first, self.last, self.count);
+        extrapolate(ends, result, (start, end), true, is_rate)
+    }
+}
+
+/// Prometheus' extrapolation of `result` (the window's raw difference, resets added back
+/// for counters) from the window's first and last of its `n` points to its edges
+/// `(start, end]`.
+fn extrapolate(
+    (first, last, n): ((i64, f64), (i64, f64), usize),
+    mut result: f64,
+    (start, end): (i64, i64),
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
     let mut to_start = (first.0 - start) as f64 / 1000.0;
     let mut to_end = (end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg_between = sampled / (points.len() - 1) as f64;
+    let avg_between = sampled / (n - 1) as f64;
     // Extrapolate to a window edge only when a sample is "close enough" to it, else by
     // half an average interval; then, for counters, never below zero (in this order, as
     // Prometheus 3).

@@ -650,6 +650,37 @@ impl Store {
         out
     }
 
+    /// [`Store::select`] folded: each series' samples in `[mint, maxt]` handed to `fold` in
+    /// time order as they are decoded, none kept (a month-long window of a counter summed up
+    /// without holding its points). Series without a sample there are left out.
+    pub(crate) fn fold_between<T: Default>(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        fold: impl Fn(&mut T, i64, f64),
+    ) -> Vec<(Labels, T)> {
+        let views = self.each_matching(matchers, |s| {
+            s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
+        });
+        let mut out: Vec<(Labels, T)> = views
+            .into_iter()
+            .filter_map(|v| {
+                let mut acc = T::default();
+                let mut any = false;
+                for c in v.chunks() {
+                    for (t, x) in c.iter().filter(|(t, _)| *t >= mint && *t <= maxt) {
+                        fold(&mut acc, t, x);
+                        any = true;
+                    }
+                }
+                any.then_some((v.labels, acc))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// [`Store::select`] reduced to each series' newest sample in `[mint, maxt]` (a
     /// staleness marker included): all an instant selector evaluated once needs. Decodes at
     /// most one chunk per series, none when that sample is its chunk's last.
