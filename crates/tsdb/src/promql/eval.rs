@@ -116,6 +116,9 @@ impl SeriesCollector {
 
 type Loaded = Arc<Vec<(Labels, Vec<(i64, f64)>)>>;
 
+/// A `rate`/`increase` selector's read: its bounds `[mint, maxt]` and each series' window.
+type CounterWindows = (i64, i64, Vec<(Labels, CounterWindow)>);
+
 /// Largest step table (series × steps) built; bigger ones fall back to step-by-step
 /// evaluation, which needs less memory.
 const TABLE_LIMIT: usize = 10_000_000;
@@ -260,7 +263,7 @@ pub(crate) struct Ctx<'a> {
     data: HashMap<usize, Loaded>,
     /// Per `rate`/`increase` selector read as [`CounterWindow`]s (by address): the bounds
     /// `[mint, maxt]` read and each series' window.
-    windows: HashMap<usize, (i64, i64, Vec<(Labels, CounterWindow)>)>,
+    windows: HashMap<usize, CounterWindows>,
     /// Per subquery (by address of its inner expression): its inner result at each step
     /// still inside its window (range query steps share most of them).
     subqueries: HashMap<usize, BTreeMap<i64, Vec<Sample>>>,
