@@ -3,7 +3,7 @@
 //! enforces the idle timeout and turns a broken upstream into an error the client sees.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -57,6 +57,9 @@ pub struct TapBody {
     last_read: Instant,
     timer: Pin<Box<Sleep>>,
     cut: CutSignal,
+    /// The waker the idle timer and the cut signal were last polled with (both pending):
+    /// while it is the current one and neither fired, they need no polling per token.
+    armed: Option<Waker>,
     pending: Option<Bytes>,
     done: bool,
 }
@@ -78,6 +81,7 @@ impl TapBody {
             last_read: now,
             timer: Box::pin(tokio::time::sleep_until((now + idle).into())),
             cut,
+            armed: None,
             pending: None,
             done: false,
         }
@@ -240,6 +244,12 @@ impl Body for TapBody {
                     };
                 }
                 Poll::Pending => {
+                    // The timer and the cut signal hold this waker already: skip them
+                    // unless one of them fired (both are cheap to ask).
+                    let armed = this.armed.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+                    if armed && !this.timer.is_elapsed() && !this.ex.cutting() {
+                        return Poll::Pending;
+                    }
                     if this.cut.as_mut().poll(cx).is_ready() {
                         let after = this.ex.rec().timing.received.elapsed().as_millis();
                         return this.broken(
@@ -253,6 +263,9 @@ impl Body for TapBody {
                     // last read unless the silence really lasted `idle`.
                     loop {
                         if this.timer.as_mut().poll(cx).is_pending() {
+                            if !armed {
+                                this.armed = Some(cx.waker().clone());
+                            }
                             return Poll::Pending;
                         }
                         let deadline = this.last_read + this.idle;

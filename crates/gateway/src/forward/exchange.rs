@@ -80,6 +80,11 @@ impl Exchange {
         }
     }
 
+    /// Whether shutdown has cut open streams (one atomic load: asked per token).
+    pub fn cutting(&self) -> bool {
+        self.gw.cut.has_changed().unwrap_or(false)
+    }
+
     /// Records an error (the first one wins).
     pub fn fail(&mut self, class: ErrorClass, message: String) {
         let rec = self.rec();

@@ -77,7 +77,7 @@ impl Summary {
     }
 
     fn apply(&mut self, p: Parsed<'_>) {
-        for t in &p.texts {
+        for t in p.texts.iter() {
             self.text(t);
         }
         if let Some(r) = p.finish {

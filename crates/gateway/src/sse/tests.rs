@@ -184,3 +184,27 @@ fn llamacpp_prompt_tokens_include_the_cached_prefix_with_or_without_usage() {
     let s = parse_whole(Dialect::Chat, body.as_bytes(), 0);
     assert_eq!((s.prompt_tokens, s.completion_tokens), (Some(12), Some(2)));
 }
+
+#[test]
+fn every_choice_and_text_of_an_event_is_read_in_order() {
+    // n > 1 (several choices), content and reasoning in one delta, choices null.
+    let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"a\",\"content\":\"b\"}},{\"index\":1,\"text\":\"c\",\"finish_reason\":\"stop\"},{\"index\":2,\"delta\":{\"content\":\"d\"},\"finish_reason\":\"length\"}]}\n\ndata: {\"choices\":null}\n\n";
+    let mut tap = SseTap::new(Dialect::Chat, false, 0);
+    let (_, tokens) = run(&mut tap, body, body.len());
+    assert_eq!(tokens, 1, "one event with text: one token event");
+    let s = &tap.summary;
+    assert_eq!(
+        s.head, "bacd",
+        "content, then reasoning, then the next choices"
+    );
+    assert_eq!(
+        s.finish_reason.as_deref(),
+        Some("stop"),
+        "the first finish reason"
+    );
+    assert_eq!(s.malformed, 0);
+    let body = "data: {\"choices\":{\"index\":0}}\n\n";
+    let mut tap = SseTap::new(Dialect::Chat, false, 0);
+    run(&mut tap, body, body.len());
+    assert_eq!(tap.summary.malformed, 1, "choices that are not an array");
+}
