@@ -11,7 +11,7 @@ use rules::alert::Labels;
 use rules::{Append, Query};
 use sinks::remote_write::RemoteWriter;
 use sources::Point;
-use sources::scrape::ScrapedExemplar;
+use sources::scrape::{ScrapedExemplar, SeriesSamples};
 use strata_core::Throttle;
 use tsdb::promql::{Engine, Prepared, QueryOptions, Value};
 use tsdb::{Metadata, SampleRef, SeriesRefs, Store};
@@ -110,7 +110,9 @@ impl FamilyMeta {
 pub struct Batch {
     /// Who wrote it (a scrape instance, `rules`, `gateway`): named in refusals.
     pub source: String,
-    /// The samples.
+    /// A scrape's samples on its shared series list (written before `points`).
+    pub samples: SeriesSamples,
+    /// The samples (after `samples`).
     pub points: Vec<Point>,
     /// Metadata of the families the samples belong to.
     pub metadata: Vec<FamilyMeta>,
@@ -125,6 +127,7 @@ impl Batch {
     pub fn points(source: &str, points: Vec<Point>) -> Batch {
         Batch {
             source: source.to_string(),
+            samples: SeriesSamples::default(),
             points,
             metadata: Vec::new(),
             exemplars: Vec::new(),
@@ -140,6 +143,7 @@ impl Batch {
         Batch {
             source: source.to_string(),
             series_layout: 0,
+            samples: SeriesSamples::default(),
             points: families
                 .iter()
                 .flat_map(|f| f.samples.iter())
@@ -174,6 +178,7 @@ impl Batch {
         Batch {
             source: report.instance,
             series_layout: report.series_layout,
+            samples: report.samples,
             points: report.points,
             exemplars: report.exemplars,
             metadata: report
@@ -239,12 +244,18 @@ impl Ingest {
                 e.point.timestamp_ms,
             );
         }
-        let samples = batch.points.iter().map(|p| SampleRef {
+        let shared = batch.samples.iter().map(|(s, r)| SampleRef {
+            name: &s.name,
+            labels: &s.labels,
+            t_ms: r.timestamp_ms,
+            value: r.value,
+        });
+        let samples = shared.chain(batch.points.iter().map(|p| SampleRef {
             name: &p.name,
             labels: &p.labels,
             t_ms: p.timestamp_ms,
             value: p.value,
-        });
+        }));
         let report = if batch.series_layout == 0 {
             self.store.append(&batch.source, samples)
         } else {
@@ -273,12 +284,16 @@ impl Ingest {
         let Some(rw) = &self.remote else {
             return;
         };
+        let points: Vec<Point> = if batch.samples.is_empty() {
+            batch.points
+        } else {
+            batch.samples.points().chain(batch.points).collect()
+        };
         if self.external.is_empty() {
-            rw.push(&batch.points);
+            rw.push(&points);
             return;
         }
-        let labelled: Vec<Point> = batch
-            .points
+        let labelled: Vec<Point> = points
             .into_iter()
             .map(|mut p| {
                 for (k, v) in &self.external {
@@ -357,6 +372,76 @@ mod tests {
             .find(|f| f.name == "strata_gateway_ttft_seconds")
             .expect("ttft metadata");
         assert_eq!(ttft.meta.kind, "histogram");
+    }
+
+    /// Scrape batches carry a shared series list and readings, then their own points; a
+    /// repeated layout is appended by position, so a list shared across batches, a new order
+    /// and the points after the list must each land on their own series.
+    #[test]
+    fn shared_series_samples_land_on_their_series() {
+        use sources::scrape::{Reading, Series, SeriesSamples};
+        let (store, _) = Store::open(tsdb::StoreConfig::default());
+        let ingest = Ingest::new(Arc::new(store), None, Vec::new());
+        let series = |names: &[&str]| -> Arc<[Series]> {
+            names
+                .iter()
+                .map(|n| Series {
+                    name: "m".to_string(),
+                    labels: vec![("s".to_string(), n.to_string())],
+                })
+                .collect()
+        };
+        let (ab, ba) = (series(&["a", "b"]), series(&["b", "a"]));
+        let batches = [
+            (&ab, 1, 5),
+            (&ab, 2, 5),
+            (&ba, 3, 6),
+            (&ba, 4, 6),
+            (&ab, 5, 7),
+        ];
+        for (list, t, layout) in batches {
+            let readings = (0..2)
+                .map(|i| Reading {
+                    value: (10 * t + i) as f64,
+                    timestamp_ms: t,
+                })
+                .collect();
+            let mut b = Batch::points(
+                "target:1",
+                vec![Point::new(
+                    "up",
+                    vec![("s".into(), "a".into())],
+                    t as f64,
+                    t,
+                )],
+            );
+            b.samples = SeriesSamples {
+                series: list.clone(),
+                readings,
+            };
+            b.series_layout = layout;
+            ingest.write(b);
+        }
+        let got: Vec<(String, Vec<f64>)> = ingest
+            .store
+            .select(&[], i64::MIN, i64::MAX)
+            .into_iter()
+            .map(|(labels, samples)| {
+                (
+                    labels.to_string(),
+                    samples.into_iter().map(|(_, v)| v).collect(),
+                )
+            })
+            .collect();
+        let key = |name: &str, s: &str| format!("{name}{{s=\"{s}\"}}");
+        assert_eq!(
+            got,
+            [
+                (key("m", "a"), vec![10.0, 20.0, 31.0, 41.0, 50.0]),
+                (key("m", "b"), vec![11.0, 21.0, 30.0, 40.0, 51.0]),
+                (key("up", "a"), vec![1.0, 2.0, 3.0, 4.0, 5.0]),
+            ]
+        );
     }
 
     #[test]

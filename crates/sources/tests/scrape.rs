@@ -40,8 +40,7 @@ fn settings(timeout_ms: u64) -> ProfileSettings {
 
 fn meta(report: &sources::scrape::ScrapeReport, name: &str) -> f64 {
     report
-        .points
-        .iter()
+        .all_points()
         .find(|p| p.name == name)
         .map(|p| p.value)
         .expect(name)
@@ -146,9 +145,7 @@ async fn plain_gzip_auth_and_openmetrics_bodies_scrape() {
     assert_eq!(r.error, None);
     assert!(r.parse_errors.is_empty(), "{:?}", r.parse_errors);
     assert_eq!(
-        r.native_points()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
+        r.native_points().map(|p| p.name).collect::<Vec<_>>(),
         ["x_total"]
     );
     assert_eq!(r.metadata.len(), 1, "{:?}", r.metadata);
@@ -249,21 +246,19 @@ async fn disappearing_series_and_targets_go_stale() {
     .await;
     let mut t = TargetState::new(target(&base, "/metrics")).expect("client");
     let first = t.scrape(settings(1000)).await;
-    assert!(first.points.iter().all(|p| !expo::is_stale_nan(p.value)));
+    assert!(first.all_points().all(|p| !expo::is_stale_nan(p.value)));
     let second = t.scrape(settings(1000)).await;
     let stale: Vec<_> = second
-        .points
-        .iter()
+        .all_points()
         .filter(|p| expo::is_stale_nan(p.value))
-        .map(|p| p.name.as_str())
+        .map(|p| p.name)
         .collect();
     assert_eq!(stale, ["b"]);
     let third = t.scrape(settings(1000)).await;
     let stale: Vec<_> = third
-        .points
-        .iter()
+        .all_points()
         .filter(|p| expo::is_stale_nan(p.value))
-        .map(|p| p.name.as_str())
+        .map(|p| p.name)
         .collect();
     assert_eq!(stale, ["a"]);
     assert_eq!(meta(&third, "up"), 0.0);
@@ -286,18 +281,10 @@ async fn reports_of_one_layout_list_the_same_series_in_order() {
         reports.push(t.scrape(settings(1000)).await);
     }
     let series = |r: &sources::scrape::ScrapeReport| -> Vec<(String, Vec<(String, String)>)> {
-        r.points
-            .iter()
-            .map(|p| (p.name.clone(), p.labels.clone()))
-            .collect()
+        r.all_points().map(|p| (p.name, p.labels)).collect()
     };
     assert_ne!(reports[0].series_layout, 0);
-    assert!(
-        reports[1]
-            .points
-            .iter()
-            .any(|p| expo::is_stale_nan(p.value))
-    );
+    assert!(reports[1].all_points().any(|p| expo::is_stale_nan(p.value)));
     assert_eq!(
         reports[1].series_layout, 0,
         "a report with staleness markers"
@@ -386,4 +373,69 @@ async fn slow_target_never_delays_others_and_profile_switches_at_run_time() {
         "incident 40 ms cadence: {incident_reports}"
     );
     scraper.stop();
+}
+
+/// A target's series list is built once and shared while its body names the same series;
+/// whenever the body changes (values only, order, a series gone, a label value, the same
+/// series written differently), every sample still comes with its own series, and vanished
+/// series get their staleness marker.
+#[tokio::test]
+async fn changing_bodies_keep_every_sample_on_its_series() {
+    const BODIES: [&str; 7] = [
+        "a{x=\"1\"} 1\nb 2\n",
+        "a{x=\"1\"} 3\nb 4\n",
+        "b 5\na{x=\"1\"} 6\n",
+        "a{x=\"1\"} 7\n",
+        "a{x=\"2\"} 8\n",
+        "a{x=\"2\",} 9\n",
+        "a{x=\"2\",} 10\n",
+    ];
+    let base = serve(in_turn(|n| (StatusCode::OK, BODIES[n.min(6)]))).await;
+    let spec = target(&base, "/metrics");
+    let labels = sources::scrape::target_labels(&spec.job, &spec.instance(), &[]);
+    let mut t = TargetState::new(spec).expect("client");
+    let mut reports = Vec::new();
+    for body in BODIES {
+        let r = t.scrape(settings(1000)).await;
+        assert_eq!(r.error, None);
+        let expected: Vec<_> = sources::scrape::to_points(
+            &expo::parse(body, expo::Format::Prometheus),
+            &labels,
+            r.timestamp_ms,
+        );
+        let native: Vec<_> = r.native_points().collect();
+        assert_eq!(native, expected, "{body}");
+        reports.push(r);
+    }
+    let stale = |r: &sources::scrape::ScrapeReport| -> Vec<(String, Option<String>)> {
+        r.all_points()
+            .filter(|p| expo::is_stale_nan(p.value))
+            .map(|p| (p.name.clone(), p.label("x").map(str::to_string)))
+            .collect()
+    };
+    let stale: Vec<_> = reports.iter().map(stale).collect();
+    assert_eq!(
+        stale,
+        [
+            vec![],
+            vec![],
+            vec![],
+            vec![("b".to_string(), None)],
+            vec![("a".to_string(), Some("1".to_string()))],
+            vec![],
+            vec![],
+        ]
+    );
+    let shared =
+        |i: usize, j: usize| Arc::ptr_eq(&reports[i].samples.series, &reports[j].samples.series);
+    assert!(shared(0, 1), "same series: the list is shared");
+    assert!(!shared(1, 2), "reordered");
+    assert!(shared(5, 6), "same text again");
+    let layout: Vec<_> = reports.iter().map(|r| r.series_layout).collect();
+    assert_eq!(layout[0], layout[1]);
+    assert_ne!(layout[1], layout[2]);
+    assert_eq!(layout[3], 0, "staleness markers");
+    assert_eq!(layout[4], 0, "staleness markers");
+    assert_ne!(layout[5], 0, "same series written differently: no marker");
+    assert_eq!(layout[5], layout[6]);
 }

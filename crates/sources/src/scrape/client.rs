@@ -152,7 +152,12 @@ impl Client {
                     .get(reqwest::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok()),
             );
-            let mut bytes = Vec::new();
+            // Sized once from the announced length (bounded by the limit), not grown by
+            // doubling chunk after chunk.
+            let announced = response.content_length().unwrap_or(0);
+            let mut bytes = Vec::with_capacity(
+                usize::try_from(announced).map_or(0, |n| n.min(target.max_body_bytes)),
+            );
             while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Connect {
                 url: url.clone(),
                 reason: error_chain(&e, &target.url),

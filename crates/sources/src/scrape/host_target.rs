@@ -1,14 +1,15 @@
 //! A [`HostCollector`] as a scrape target: polled on its kind's profile cadence (NVML: 250 ms
 //! with the reduced field set in an incident), reported like any scraped target.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::ingest::target_labels;
+use super::ingest::{Reading, Series, SeriesSamples, target_labels};
 use super::profile::{KindProfiles, ProfileSettings};
 use super::runner::{ScrapeReport, add_meta};
 use super::staleness::SeriesTracker;
 use crate::collector::HostCollector;
-use crate::point::{Point, now_ms};
+use crate::point::now_ms;
 
 /// A collector on this node as a target. Collections make blocking calls (a driver, files),
 /// so each one runs on a blocking thread.
@@ -78,7 +79,7 @@ impl HostTarget {
                 let labels = target_labels(job, &self.instance, &[]);
                 // A point may name its own `instance` (an engine's, for the engine↔GPU
                 // links); otherwise it is the node's.
-                let mut points: Vec<Point> = collection
+                let (series, readings): (Vec<Series>, Vec<Reading>) = collection
                     .points
                     .into_iter()
                     .map(|mut p| {
@@ -87,13 +88,24 @@ impl HostTarget {
                                 p.labels.push((name.clone(), value.clone()));
                             }
                         }
-                        Point::new(p.name, p.labels, p.value, p.timestamp_ms)
+                        p.labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                        let reading = Reading {
+                            value: p.value,
+                            timestamp_ms: p.timestamp_ms,
+                        };
+                        (
+                            Series {
+                                name: p.name,
+                                labels: p.labels,
+                            },
+                            reading,
+                        )
                     })
-                    .collect();
-                report.samples_scraped = points.len();
-                let stale = self.tracker.update(&points, timestamp_ms);
-                points.extend(stale);
-                report.points = points;
+                    .unzip();
+                report.samples_scraped = readings.len();
+                let series: Arc<[Series]> = series.into();
+                report.points = self.tracker.update(&series, timestamp_ms);
+                report.samples = SeriesSamples { series, readings };
                 report.warnings = collection.errors;
             }
             Err(e) => {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::ingest::Series;
 use super::target::TargetSpec;
-use crate::point::Point;
+use crate::point::LabelSet;
 
 /// The info series' name.
 pub const ENGINE_INFO: &str = "strata_engine_info";
@@ -22,27 +23,27 @@ pub fn display_name(configured: Option<&str>, engine: &str, instance: &str) -> S
     }
 }
 
-/// The served model named by the engine's own series (`model_name` on vLLM and SGLang).
-pub fn model_from_points<'a>(points: impl IntoIterator<Item = &'a Point>) -> Option<String> {
-    points.into_iter().find_map(|p| {
-        p.labels
+/// The served model named by the engine's own series (`model_name` on vLLM and SGLang),
+/// given each series' labels.
+pub fn model_from_labels<'a>(series: impl IntoIterator<Item = &'a LabelSet>) -> Option<String> {
+    series.into_iter().find_map(|labels| {
+        labels
             .iter()
             .find(|(n, v)| n == "model_name" && !v.is_empty())
             .map(|(_, v)| v.clone())
     })
 }
 
-/// The info point of one engine.
-pub fn info_point(
+/// The info series of one engine (its value is always 1).
+pub fn info_series(
     job: &str,
     instance: &str,
     engine: &str,
     name: &str,
     model: &str,
     node: &str,
-    timestamp_ms: i64,
-) -> Point {
-    let labels = vec![
+) -> Series {
+    let mut labels = vec![
         ("job".to_string(), job.to_string()),
         ("instance".to_string(), instance.to_string()),
         ("engine".to_string(), engine.to_string()),
@@ -50,7 +51,11 @@ pub fn info_point(
         ("model".to_string(), model.to_string()),
         ("node".to_string(), node.to_string()),
     ];
-    Point::new(ENGINE_INFO, labels, 1.0, timestamp_ms)
+    labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Series {
+        name: ENGINE_INFO.to_string(),
+        labels,
+    }
 }
 
 /// `GET /v1/models` (vLLM, SGLang, llama.cpp).
@@ -95,17 +100,18 @@ pub(super) struct ModelLookup {
 }
 
 impl ModelLookup {
-    /// The model: from `points` if they name it, else from the engine's API.
+    /// The model: from the labels of the engine's series if they name it, else from the
+    /// engine's API.
     pub(super) async fn model<'a>(
         &mut self,
         http: &reqwest::Client,
         spec: &TargetSpec,
         engine: &str,
-        points: impl IntoIterator<Item = &'a Point>,
+        series: impl IntoIterator<Item = &'a LabelSet>,
         timeout: Duration,
         now_ms: i64,
     ) -> String {
-        if let Some(m) = model_from_points(points) {
+        if let Some(m) = model_from_labels(series) {
             return m;
         }
         if self.found.is_none() && now_ms >= self.next_try_ms {
@@ -144,6 +150,7 @@ async fn ask(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::point::Point;
 
     #[test]
     fn names() {
@@ -176,8 +183,12 @@ mod tests {
             1.0,
             0,
         );
-        assert_eq!(model_from_points([&p]).as_deref(), Some("m1"));
+        assert_eq!(model_from_labels([&p.labels]).as_deref(), Some("m1"));
         let q = Point::new("x", vec![("model_name".into(), String::new())], 1.0, 0);
-        assert_eq!(model_from_points([&q]), None);
+        assert_eq!(
+            model_from_labels([&q.labels, &p.labels]).as_deref(),
+            Some("m1")
+        );
+        assert_eq!(model_from_labels([&q.labels]), None);
     }
 }

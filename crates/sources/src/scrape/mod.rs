@@ -14,8 +14,11 @@ mod target;
 pub use crate::gpu::nvml::NVML_JOB;
 pub use client::{ACCEPT, Body, Client, FetchError, install_crypto_provider};
 pub use host_target::HostTarget;
-pub use identity::{ENGINE_INFO, display_name, info_point, model_from_api};
-pub use ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
+pub use identity::{ENGINE_INFO, display_name, info_series, model_from_api};
+pub use ingest::{
+    BodyKeys, Reading, ScrapedExemplar, Series, SeriesSamples, exemplars_of, field_filter, keeps,
+    target_labels, to_points,
+};
 pub use metrics_url::{MetricsUrlError, metrics_url};
 pub use profile::{KindProfiles, Profile, ProfileSettings};
 pub use runner::{FamilyMetadata, ScrapeReport, Scraper, Target, TargetChanges, TargetState};

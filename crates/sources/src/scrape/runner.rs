@@ -1,7 +1,7 @@
 //! The scrape loop: one task per target, each on its own cadence, so a slow or dead target
 //! never delays the others; the profile is switched at run time through [`Scraper::set_profile`].
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use expo::{Exposition, MetricType, ParseError};
@@ -10,12 +10,16 @@ use tokio::task::JoinHandle;
 
 use super::client::{Client, FetchError};
 use super::host_target::HostTarget;
-use super::identity::{ModelLookup, display_name, info_point};
-use super::ingest::{ScrapedExemplar, apply_field_set, exemplars_of, target_labels, to_points};
+use super::identity::{ModelLookup, display_name, info_series};
+use super::ingest::{
+    BodyKeys, Reading, ScrapedExemplar, Series, SeriesSamples, exemplars_of, field_filter, keeps,
+    target_labels,
+};
 use super::profile::{KindProfiles, Profile, ProfileSettings};
 use super::staleness::SeriesTracker;
 use super::target::{TargetKind, TargetSpec};
 use crate::dialect::{self, Detected};
+use crate::gpu::FieldSet;
 use crate::point::{LabelSet, Point, now_ms};
 
 /// What one scrape of one target produced.
@@ -31,7 +35,11 @@ pub struct ScrapeReport {
     pub duration: Duration,
     /// `None` when the target answered, else why it is down.
     pub error: Option<String>,
-    /// Native samples, staleness markers, and `up`, `scrape_duration_seconds`,
+    /// The samples of the target's series (native ones, the field set applied, and
+    /// `strata_engine_info`), on a list of series shared with the target's other reports
+    /// while it holds the same series.
+    pub samples: SeriesSamples,
+    /// What comes after `samples`: staleness markers, then `up`, `scrape_duration_seconds`,
     /// `scrape_samples_scraped` exactly as Prometheus names them.
     pub points: Vec<Point>,
     /// Lines of the body that were skipped.
@@ -47,8 +55,8 @@ pub struct ScrapeReport {
     pub samples_scraped: usize,
     /// The body's OpenMetrics exemplars, with the series they belong to.
     pub exemplars: Vec<ScrapedExemplar>,
-    /// Names the series of `points`, in order: two reports with the same non-zero number
-    /// carry exactly the same series in the same order (so the store can skip looking them
+    /// Names the series of `samples` and `points`, in order: two reports with the same
+    /// non-zero number carry exactly the same series in the same order (so the store can skip looking them
     /// up, `tsdb::SeriesRefs`); 0 vouches for nothing.
     pub series_layout: u64,
 }
@@ -62,6 +70,7 @@ impl ScrapeReport {
             timestamp_ms,
             duration: Duration::ZERO,
             error: None,
+            samples: SeriesSamples::default(),
             points: Vec::new(),
             parse_errors: Vec::new(),
             warnings: Vec::new(),
@@ -73,10 +82,14 @@ impl ScrapeReport {
         }
     }
 
+    /// Every sample as an owned point, in order: `samples`, then `points`.
+    pub fn all_points(&self) -> impl Iterator<Item = Point> + '_ {
+        self.samples.points().chain(self.points.iter().cloned())
+    }
+
     /// The native samples only (no staleness markers, no `up`/`scrape_*` series).
-    pub fn native_points(&self) -> impl Iterator<Item = &Point> {
-        self.points
-            .iter()
+    pub fn native_points(&self) -> impl Iterator<Item = Point> + '_ {
+        self.all_points()
             .filter(|p| !expo::is_stale_nan(p.value) && !is_meta(&p.name))
     }
 }
@@ -123,6 +136,9 @@ pub struct TargetState {
     spec: TargetSpec,
     client: Client,
     tracker: SeriesTracker,
+    /// The last body's series as its text named them, and the field set it was read with:
+    /// a body naming the same series takes the tracker's last list as it is.
+    last_body: Option<(BodyKeys, FieldSet)>,
     labels: LabelSet,
     model: ModelLookup,
 }
@@ -136,6 +152,7 @@ impl TargetState {
             spec,
             client,
             tracker: SeriesTracker::default(),
+            last_body: None,
             labels,
             model: ModelLookup::default(),
         })
@@ -155,29 +172,63 @@ impl TargetState {
         report.duration = started.elapsed();
         match fetched {
             Ok(body) => {
-                let exposition = expo::parse(&body.text, body.format);
-                let mut points = to_points(&exposition, &self.labels, timestamp_ms);
-                report.samples_scraped = points.len();
-                report.exemplars = exemplars_of(&exposition, &points);
+                let mut exposition = expo::parse(&body.text, body.format);
+                report.samples_scraped = exposition.sample_count();
+                report.exemplars = exemplars_of(&exposition, &self.labels, timestamp_ms);
                 report.metadata = FamilyMetadata::of(&exposition);
-                report.parse_errors = exposition.errors;
-                if body.lossy {
-                    report.parse_errors.push(ParseError {
-                        line: 0,
-                        message: "body is not valid UTF-8; bad bytes were replaced by U+FFFD"
-                            .into(),
-                        excerpt: String::new(),
+                report.dialect = dialect::detect(
+                    exposition
+                        .families
+                        .iter()
+                        .flat_map(|f| f.samples.iter().map(|s| s.name)),
+                );
+                let filter = field_filter(report.dialect.as_ref(), settings.fields);
+                let kept = || {
+                    exposition
+                        .samples()
+                        .filter(|s| keeps(filter.as_deref(), s.name))
+                };
+                let mut readings: Vec<Reading> = kept()
+                    .map(|s| Reading {
+                        value: s.value,
+                        timestamp_ms: s.timestamp_ms.unwrap_or(timestamp_ms),
+                    })
+                    .collect();
+                // The same series as last time: the last list (which starts with them) is
+                // reused, and no series is built.
+                let previous = self.tracker.previous().clone();
+                let same_body =
+                    self.last_body.as_ref().is_some_and(|(keys, f)| {
+                        *f == settings.fields && keys.matches(&exposition)
+                    }) && previous.len() >= readings.len();
+                let built: Vec<Series>;
+                let body_series = if same_body {
+                    &previous[..readings.len()]
+                } else {
+                    built = kept().map(|s| Series::of(s, &self.labels)).collect();
+                    &built[..]
+                };
+                let info = self
+                    .engine_info(&report, body_series, settings, timestamp_ms)
+                    .await
+                    .filter(|i| keeps(filter.as_deref(), &i.name));
+                let series: Arc<[Series]> =
+                    if same_body && previous.get(readings.len()..) == Some(info.as_slice()) {
+                        previous
+                    } else {
+                        body_series
+                            .iter()
+                            .cloned()
+                            .chain(info.iter().cloned())
+                            .collect()
+                    };
+                if info.is_some() {
+                    readings.push(Reading {
+                        value: 1.0,
+                        timestamp_ms,
                     });
                 }
-                report.dialect = dialect::detect(points.iter().map(|p| p.name.as_str()));
-                if let Some(info) = self
-                    .engine_info(&report, &points, settings, timestamp_ms)
-                    .await
-                {
-                    points.push(info);
-                }
-                apply_field_set(&mut points, settings.fields);
-                let stale = self.tracker.update(&points, timestamp_ms);
+                let stale = self.tracker.update(&series, timestamp_ms);
                 // The store reuses series by position for a repeated layout: a report with
                 // staleness markers is longer than the next one of the same layout, so its
                 // meta points (added below, the same every time) would land on the positions
@@ -187,12 +238,25 @@ impl TargetState {
                 } else {
                     0
                 };
-                points.extend(stale);
-                report.points = points;
+                report.samples = SeriesSamples { series, readings };
+                report.points = stale;
+                if !same_body {
+                    self.last_body = Some((BodyKeys::of(&exposition), settings.fields));
+                }
+                report.parse_errors = std::mem::take(&mut exposition.errors);
+                if body.lossy {
+                    report.parse_errors.push(ParseError {
+                        line: 0,
+                        message: "body is not valid UTF-8; bad bytes were replaced by U+FFFD"
+                            .into(),
+                        excerpt: String::new(),
+                    });
+                }
             }
             Err(e) => {
                 report.error = Some(e.to_string());
                 report.points = self.tracker.all_stale(timestamp_ms);
+                self.last_body = None;
             }
         }
         add_meta(&mut report, &self.spec.job);
@@ -205,10 +269,10 @@ impl TargetState {
     async fn engine_info(
         &mut self,
         report: &ScrapeReport,
-        points: &[Point],
+        series: &[Series],
         settings: ProfileSettings,
         timestamp_ms: i64,
-    ) -> Option<Point> {
+    ) -> Option<Series> {
         let engine = report.dialect.as_ref()?.table.name.as_str();
         if self.spec.kind != TargetKind::Engine || engine == "dcgm" {
             return None;
@@ -220,21 +284,20 @@ impl TargetState {
                 self.client.http(),
                 &self.spec,
                 engine,
-                points,
+                series.iter().map(|s| &s.labels),
                 settings.timeout,
                 timestamp_ms,
             )
             .await;
         let name = display_name(self.spec.name.as_deref(), engine, &instance);
         let node = self.spec.node.as_deref().unwrap_or_default();
-        Some(info_point(
+        Some(info_series(
             &self.spec.job,
             &instance,
             engine,
             &name,
             &model,
             node,
-            timestamp_ms,
         ))
     }
 }

@@ -102,7 +102,7 @@ impl Outcome {
         if let Some(error) = &report.error {
             return Outcome::failed(source, error.clone());
         }
-        let points: Vec<Point> = report.native_points().cloned().collect();
+        let points: Vec<Point> = report.native_points().collect();
         let host = HOST_VIEWS.iter().find(|(job, ..)| *job == report.job);
         let mut out = if let Some((job, title, prefix)) = host {
             let mut view = dialect::direct_view(job, title, Layer::Host, &points, |_| {
@@ -179,7 +179,7 @@ impl Outcome {
         if let Some(error) = &report.error {
             return Outcome::failed(source, error.clone());
         }
-        let mut points: Vec<&Point> = report.native_points().collect();
+        let mut points: Vec<Point> = report.native_points().collect();
         points.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
         let mut note = status;
         if !report.warnings.is_empty() {
