@@ -341,6 +341,12 @@ pub(crate) fn selector_alternatives(vs: &VectorSelector) -> Vec<Vec<Matcher>> {
         .collect()
 }
 
+/// Sorts the series of a selector's `or` alternatives by labels and keeps one of each.
+fn by_labels<T>(series: &mut Vec<(Labels, T)>) {
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    series.dedup_by(|a, b| a.0 == b.0);
+}
+
 /// Errors when two elements of a result share a label set (Prometheus does the same).
 pub(crate) fn check_unique(samples: &[Sample]) -> Result<(), QueryError> {
     if samples.len() < 2 {
@@ -409,8 +415,7 @@ impl<'a> Ctx<'a> {
                     }));
                 }
                 windows.retain(|(_, w)| !w.is_empty());
-                windows.sort_by(|a, b| a.0.cmp(&b.0));
-                windows.dedup_by(|a, b| a.0 == b.0);
+                by_labels(&mut windows);
                 ctx.budget.keep(windows.len())?;
                 ctx.windows.insert(key, (mint, maxt, windows));
                 continue;
@@ -427,8 +432,7 @@ impl<'a> Ctx<'a> {
                     store.select(&alt, mint, maxt)
                 });
             }
-            series.sort_by(|a, b| a.0.cmp(&b.0));
-            series.dedup_by(|a, b| a.0 == b.0);
+            by_labels(&mut series);
             if is_range {
                 for (_, pts) in &mut series {
                     pts.retain(|p| !is_stale(p.1));
@@ -519,18 +523,18 @@ impl<'a> Ctx<'a> {
                     self.plan(&b.rhs, s, t, depth, needs)?;
                 }
                 Expr::Paren(p) => self.plan(&p.expr, s, t, depth, needs)?,
-                Expr::Call(c) => match (c.func.name, c.args.args.as_slice()) {
-                    ("rate" | "increase", [arg]) if matches!(**arg, Expr::MatrixSelector(_)) => {
-                        if let Expr::MatrixSelector(m) = &**arg {
-                            need(needs, &m.vs, ms(m.range), true, true);
+                Expr::Call(c) => {
+                    // The matrix selector of a `rate` or `increase` (their only argument).
+                    let counter = matches!(c.func.name, "rate" | "increase");
+                    for a in &c.args.args {
+                        match &**a {
+                            Expr::MatrixSelector(m) if counter => {
+                                need(needs, &m.vs, ms(m.range), true, true)
+                            }
+                            _ => self.plan(a, s, t, depth, needs)?,
                         }
                     }
-                    _ => {
-                        for a in &c.args.args {
-                            self.plan(a, s, t, depth, needs)?;
-                        }
-                    }
-                },
+                }
                 Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
             }
             Ok(())

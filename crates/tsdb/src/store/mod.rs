@@ -32,7 +32,7 @@ use promql_parser::label::Matcher;
 use crate::labels::{Labels, METRIC_NAME};
 pub use durable::{OpenError, OpenReport, WalOptions, WalStats};
 use index::{Postings, matches, series_hash};
-use series::MemSeries;
+use series::{MemSeries, SeriesView};
 use shard::{SHARDS, Shard, shard_of, shard_of_id};
 use strata_core::sync::{lock, read, write};
 
@@ -636,18 +636,10 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        let views = self.each_matching(matchers, |s| {
-            s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
-        });
-        let mut out: Vec<(Labels, Vec<(i64, f64)>)> = views
-            .into_iter()
-            .filter_map(|v| {
-                let samples = v.samples_between(mint, maxt);
-                (!samples.is_empty()).then_some((v.labels, samples))
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        self.read_between(matchers, mint, maxt, |v| {
+            let samples = v.samples_between(mint, maxt);
+            (!samples.is_empty()).then_some(samples)
+        })
     }
 
     /// [`Store::select`] folded: each series' samples in `[mint, maxt]` handed to `fold` in
@@ -660,21 +652,37 @@ impl Store {
         maxt: i64,
         fold: impl Fn(&mut T, i64, f64),
     ) -> Vec<(Labels, T)> {
+        self.read_between(matchers, mint, maxt, |v| {
+            let mut acc = T::default();
+            let mut any = false;
+            for c in v.chunks() {
+                for (t, x) in c.iter().filter(|(t, _)| *t >= mint && *t <= maxt) {
+                    fold(&mut acc, t, x);
+                    any = true;
+                }
+            }
+            any.then_some(acc)
+        })
+    }
+
+    /// What `read` makes of each series matching `matchers` whose chunks overlap
+    /// `[mint, maxt]` (read after every lock is released), sorted by labels; series it
+    /// returns `None` for are left out.
+    fn read_between<T>(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        read: impl Fn(&SeriesView) -> Option<T>,
+    ) -> Vec<(Labels, T)> {
         let views = self.each_matching(matchers, |s| {
             s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
         });
         let mut out: Vec<(Labels, T)> = views
             .into_iter()
             .filter_map(|v| {
-                let mut acc = T::default();
-                let mut any = false;
-                for c in v.chunks() {
-                    for (t, x) in c.iter().filter(|(t, _)| *t >= mint && *t <= maxt) {
-                        fold(&mut acc, t, x);
-                        any = true;
-                    }
-                }
-                any.then_some((v.labels, acc))
+                let x = read(&v)?;
+                Some((v.labels, x))
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
