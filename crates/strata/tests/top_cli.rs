@@ -316,7 +316,10 @@ async fn top_shows_engines_gpus_and_findings_of_a_live_demo() {
     for c in ["t", "g", "i", "Enter"] {
         tmux.keys(c);
     }
-    let s = tmux.wait("filtered to the TGI engine", |s| titled(s, "Engines (1/3)"));
+    // The filter applies while it is typed: wait for the whole of it to be kept.
+    let s = tmux.wait("filtered to the TGI engine", |s| {
+        titled(s, "Engines (1/3)") && s.contains("filter: tgi")
+    });
     assert!(s.contains("filter: tgi") && !s.contains(" vllm "), "{s}");
     // A key sent right after Esc would read as Alt-key: wait for each Esc to land.
     tmux.keys("Escape");
