@@ -42,11 +42,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -68,10 +63,8 @@ pub(crate) struct Shared {
     pub exporter: trace::export::Exporter,
     pub log: log::LogSink,
     pub capture: Option<log::capture::Capture>,
-    pub client: Client<HttpConnector, Full<Bytes>>,
-    /// A client that never reuses a connection: for the one retry of a request whose
-    /// pooled connection turned out closed.
-    pub fresh_client: Client<HttpConnector, Full<Bytes>>,
+    /// Keep-alive connections to the upstreams.
+    pub pool: Arc<forward::upstream::Pool>,
     pub refusals: Vec<String>,
     pub recent: Arc<recent::Recent>,
     /// Set when shutdown's grace ran out: open streams end with an error event.
@@ -195,18 +188,11 @@ pub async fn start_on(
         Some(c) => Some(log::capture::Capture::start(c, pipeline.clone())?),
         None => None,
     };
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(cfg.limits.connect_timeout));
-    conn.set_keepalive(Some(Duration::from_secs(60)));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(cfg.limits.upstream_pool_idle_timeout)
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .pool_max_idle_per_host(1024)
-        .build(conn.clone());
-    let fresh_client = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
-        .build(conn);
+    let pool = forward::upstream::Pool::new(
+        cfg.limits.upstream_pool_idle_timeout,
+        cfg.limits.connect_timeout,
+    );
+    forward::upstream::Pool::spawn_reaper(&pool);
     let refusals = cfg
         .quality
         .refusal_phrases
@@ -226,8 +212,7 @@ pub async fn start_on(
         exporter,
         log,
         capture,
-        client,
-        fresh_client,
+        pool,
         refusals,
         recent: recent.clone(),
     });

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use super::exchange::Exchange;
+use super::upstream::ResponseBody;
 use crate::errors::{ErrorClass, sse_error_event};
 use crate::limits::human;
 use crate::sse::{Dialect, SseTap, parse_whole};
@@ -50,7 +50,7 @@ pub(crate) type CutSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// An upstream body being forwarded.
 pub struct TapBody {
-    upstream: Incoming,
+    upstream: ResponseBody,
     ex: Exchange,
     tap: Tap,
     idle: Duration,
@@ -66,7 +66,7 @@ pub struct TapBody {
 
 impl TapBody {
     pub(crate) fn new(
-        upstream: Incoming,
+        upstream: ResponseBody,
         ex: Exchange,
         tap: Tap,
         idle: Duration,
@@ -194,20 +194,17 @@ impl Body for TapBody {
             return Poll::Ready(None);
         }
         loop {
-            match Pin::new(&mut this.upstream).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
+            match this.upstream.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => {
                     if data.is_empty() {
                         continue;
                     }
                     let now = Instant::now();
                     this.last_read = now;
                     let out = this.read(data, now);
-                    // A body with a known length ends with its last byte: hyper may not
-                    // poll again, so finish now.
-                    if this.upstream.is_end_stream() {
+                    // A body whose end is known with its last byte is finished now:
+                    // hyper may not poll again.
+                    if this.upstream.is_end() {
                         let held = this.ended();
                         let out = match (out.is_empty(), held) {
                             (true, None) => return Poll::Ready(None),
@@ -294,7 +291,10 @@ impl Body for TapBody {
         match &self.tap {
             Tap::Sse(t) if t.rewrites() => SizeHint::default(),
             _ if self.done => SizeHint::with_exact(0),
-            _ => self.upstream.size_hint(),
+            _ => self
+                .upstream
+                .remaining()
+                .map_or_else(SizeHint::default, SizeHint::with_exact),
         }
     }
 }

@@ -5,14 +5,13 @@
 mod body;
 mod exchange;
 pub mod request;
+pub(crate) mod upstream;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use body::Tap;
@@ -181,8 +180,8 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
     };
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
-    headers.remove(header::HOST);
-    headers.remove(header::CONTENT_LENGTH);
+    // The body is already read whole: the upstream is not asked to confirm it first.
+    headers.remove(header::EXPECT);
     let (rid, trace_id, chat_span, flags) = {
         let r = ex.rec();
         (
@@ -198,11 +197,14 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
     if let Ok(v) = HeaderValue::from_str(&traceparent(&trace_id, &chat_span, flags)) {
         headers.insert("traceparent", v);
     }
-    let mut up_req = Request::new(Full::new(body));
-    *up_req.method_mut() = parts.method;
-    *up_req.uri_mut() = uri;
-    *up_req.version_mut() = Version::HTTP_11;
-    *up_req.headers_mut() = headers;
+    let up_req = upstream::Request::new(
+        parts.method,
+        upstream.authority.clone(),
+        uri.path_and_query().map_or("/", |p| p.as_str()),
+        &headers,
+        &body,
+    );
+    drop(body);
 
     let stream = ex.rec().params.stream;
     let wait = if stream {
@@ -211,8 +213,15 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         limits.response_timeout
     };
     ex.rec().timing.upstream_sent = Some(Instant::now());
+    let retried = |e: &upstream::Error| {
+        tracing::debug!(
+            "upstream {}: pooled connection closed ({e}); sending again",
+            upstream.name
+        );
+        gw.metrics.upstream_retry(&upstream.name);
+    };
     let sent = tokio::select! {
-        r = tokio::time::timeout(wait, send(&gw, up_req, &upstream.name)) => r,
+        r = tokio::time::timeout(wait, gw.pool.send(&up_req, retried)) => r,
         _ = gw.cut_signal() => {
             return fail(
                 ex,
@@ -240,35 +249,47 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
                 format!("upstream {} {what} within {}", upstream.name, human(wait)),
             );
         }
-        Ok(Err(e)) => {
-            let cause = error_chain(&e);
-            return if e.is_connect() {
-                fail(
-                    ex,
-                    StatusCode::BAD_GATEWAY,
-                    ErrorClass::Connect,
-                    format!(
-                        "cannot connect to upstream {} ({}): {cause}",
-                        upstream.name, upstream.url
-                    ),
-                )
-            } else {
-                fail(
-                    ex,
-                    StatusCode::BAD_GATEWAY,
-                    ErrorClass::UpstreamReset,
-                    format!(
-                        "upstream {} closed the connection before answering: {cause}",
-                        upstream.name
-                    ),
-                )
-            };
+        Ok(Err(upstream::Error::Connect(e))) => {
+            return fail(
+                ex,
+                StatusCode::BAD_GATEWAY,
+                ErrorClass::Connect,
+                format!(
+                    "cannot connect to upstream {} ({}): {e}",
+                    upstream.name, upstream.url
+                ),
+            );
+        }
+        Ok(Err(upstream::Error::Closed(e))) => {
+            return fail(
+                ex,
+                StatusCode::BAD_GATEWAY,
+                ErrorClass::UpstreamReset,
+                format!(
+                    "upstream {} closed the connection before answering: {e}",
+                    upstream.name
+                ),
+            );
+        }
+        Ok(Err(upstream::Error::Malformed(why))) => {
+            return fail(
+                ex,
+                StatusCode::BAD_GATEWAY,
+                ErrorClass::UpstreamReset,
+                format!(
+                    "upstream {} sent a response that is not HTTP/1.1: {why}",
+                    upstream.name
+                ),
+            );
         }
     };
 
     // 7. Response head; the body is forwarded and read by `TapBody`.
-    let (mut head, up_body) = resp.into_parts();
-    let status = head.status;
+    let upstream::Response {
+        status,
+        headers: mut up_headers,
+        body: up_body,
+    } = resp;
     {
         let r = ex.rec();
         r.timing.headers = Some(Instant::now());
@@ -286,7 +307,7 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         }
         // TGI reports token counts in headers of non-streamed responses.
         let num = |h: &str| {
-            head.headers
+            up_headers
                 .get(h)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
@@ -294,9 +315,12 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         r.summary.prompt_tokens = num("x-prompt-tokens");
         r.summary.completion_tokens = num("x-generated-tokens");
     }
-    strip_hop_by_hop(&mut head.headers);
-    let is_sse = head
-        .headers
+    strip_hop_by_hop(&mut up_headers);
+    // A chunked body is passed on with its own framing: a length sent beside it is void.
+    if up_body.remaining().is_none() {
+        up_headers.remove(header::CONTENT_LENGTH);
+    }
+    let is_sse = up_headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
@@ -315,7 +339,7 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
     } else if is_sse {
         let strip = usage_injected && status.is_success();
         if strip {
-            head.headers.remove(header::CONTENT_LENGTH);
+            up_headers.remove(header::CONTENT_LENGTH);
         }
         Tap::Sse(Box::new(SseTap::new(dialect, strip, capture)))
     } else {
@@ -326,58 +350,15 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
         }
     };
     if let Ok(v) = HeaderValue::from_str(&rid) {
-        head.headers.insert("x-request-id", v);
+        up_headers.insert("x-request-id", v);
     }
     let idle = limits.idle_timeout;
     let cut = Box::pin(gw.cut_signal());
     let body = GwBody::Tap(Box::new(TapBody::new(up_body, ex, tap, idle, cut)));
-    Response::from_parts(head, body)
-}
-
-/// Sends the request upstream. A pooled connection the engine had already closed (llama.cpp
-/// closes after every stream while announcing keep-alive) fails before any response byte:
-/// the request, whose body is buffered, is sent once more on a fresh connection (counted
-/// in `strata_gateway_upstream_retries_total`).
-async fn send(
-    gw: &Shared,
-    req: Request<Full<Bytes>>,
-    upstream: &str,
-) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-    let mut again = Request::new(req.body().clone());
-    *again.method_mut() = req.method().clone();
-    *again.uri_mut() = req.uri().clone();
-    *again.version_mut() = req.version();
-    *again.headers_mut() = req.headers().clone();
-    match gw.client.request(req).await {
-        Err(e) if !e.is_connect() && closed_before_answering(&e) => {
-            tracing::debug!("upstream {upstream}: pooled connection closed ({e}); sending again");
-            gw.metrics.upstream_retry(upstream);
-            gw.fresh_client.request(again).await
-        }
-        r => r,
-    }
-}
-
-/// Whether a request failed because the connection closed or reset before the response
-/// started (as opposed to a malformed response or a timeout).
-fn closed_before_answering(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        if let Some(h) = c.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_canceled())
-        {
-            return true;
-        }
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            );
-        }
-        cur = c.source();
-    }
-    false
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = up_headers;
+    resp
 }
 
 /// The gateway refuses the request itself.
@@ -438,19 +419,4 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     ] {
         h.remove(n);
     }
-}
-
-/// An error and its causes, `: `-joined (hyper's top-level messages alone say little).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
