@@ -4,6 +4,7 @@
 //! handles. A body read to its end hands its connection back to the pool.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
@@ -152,29 +153,30 @@ impl ResponseBody {
 
     /// Reads more of the socket into the buffer; `0` at the upstream's end of stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let Some(conn) = &self.conn else {
+        let Some(conn) = &mut self.conn else {
             return Poll::Ready(Ok(0));
         };
         if self.buf.capacity() - self.buf.len() < self.read_size / 4 {
             self.buf.reserve(self.read_size);
         }
         let room = self.buf.capacity() - self.buf.len();
-        loop {
-            match conn.try_read_buf(&mut self.buf) {
-                Ok(n) => {
-                    if n == room && self.read_size < MAX_READ {
-                        self.read_size *= 2;
-                    }
-                    return Poll::Ready(Ok(n));
+        // tokio's read, not `try_read_buf`: a read shorter than the room offered marks the
+        // socket drained, which saves a read that would only say "would block" per token.
+        match ready!(tokio_util::io::poll_read_buf(
+            Pin::new(conn),
+            cx,
+            &mut self.buf
+        )) {
+            Ok(n) => {
+                if n == room && self.read_size < MAX_READ {
+                    self.read_size *= 2;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(conn.poll_read_ready(cx))?;
-                }
-                Err(e) => {
-                    self.decoder = Decoder::Done;
-                    self.conn = None;
-                    return Poll::Ready(Err(e));
-                }
+                Poll::Ready(Ok(n))
+            }
+            Err(e) => {
+                self.decoder = Decoder::Done;
+                self.conn = None;
+                Poll::Ready(Err(e))
             }
         }
     }
