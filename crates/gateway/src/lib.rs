@@ -25,6 +25,7 @@
 pub mod config;
 pub mod errors;
 pub mod forward;
+mod graceful;
 pub mod ids;
 pub mod limits;
 pub mod log;

@@ -4,7 +4,7 @@
 //! counts) plus each token's arrival offset; never prompts or completions.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -104,9 +104,11 @@ pub enum Order {
 
 #[derive(Debug, Default)]
 struct Lists {
-    recent: VecDeque<RequestSummary>,
+    /// Shared with `slowest`: a request in both is stored once, and keeping the slowest
+    /// sorted moves pointers, not summaries.
+    recent: VecDeque<Arc<RequestSummary>>,
     /// Sorted by E2E, slowest first.
-    slowest: Vec<RequestSummary>,
+    slowest: Vec<Arc<RequestSummary>>,
 }
 
 /// The recorder: fed by the gateway as each timed request finishes.
@@ -146,6 +148,7 @@ impl Recent {
 
     /// Adds one summary.
     pub fn push(&self, s: RequestSummary) {
+        let s = Arc::new(s);
         let mut l = strata_core::sync::lock(&self.lists);
         let horizon = s.received_ms - self.window_ms;
         l.slowest.retain(|x| x.received_ms >= horizon);
@@ -165,14 +168,14 @@ impl Recent {
     pub fn list(&self, order: Order, limit: usize) -> Vec<RequestSummary> {
         let l = strata_core::sync::lock(&self.lists);
         match order {
-            Order::Recent => l.recent.iter().take(limit).cloned().collect(),
+            Order::Recent => l.recent.iter().take(limit).map(|x| (**x).clone()).collect(),
             Order::Slowest => {
                 let horizon = l.recent.front().map_or(i64::MIN, |n| n.received_ms) - self.window_ms;
                 l.slowest
                     .iter()
                     .filter(|x| x.received_ms >= horizon)
                     .take(limit)
-                    .cloned()
+                    .map(|x| (**x).clone())
                     .collect()
             }
         }
@@ -185,7 +188,7 @@ impl Recent {
             .iter()
             .chain(l.slowest.iter())
             .find(|x| x.request_id == request_id)
-            .cloned()
+            .map(|x| (**x).clone())
     }
 }
 

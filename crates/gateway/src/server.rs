@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -48,7 +47,7 @@ pub(crate) async fn serve_proxy(
     mut stop: watch::Receiver<bool>,
 ) {
     let builder = builder(&shared);
-    let graceful = GracefulShutdown::new();
+    let graceful = crate::graceful::Shutdown::new();
     let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
     let metrics = shared.metrics.clone();
     loop {

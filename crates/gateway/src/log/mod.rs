@@ -174,6 +174,11 @@ fn rotate(path: &Path, keep: usize) -> std::io::Result<()> {
     std::fs::rename(path, name(1))
 }
 
+/// How long the writer lets lines gather after writing: a busy gateway wakes it once per
+/// interval rather than once per request (each wake-up is a system call on the request's
+/// path), a quiet one still writes each line as it comes.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn write_loop(rx: Receiver<String>, mut out: Out, p: Arc<Pipeline>) {
     while let Ok(line) = rx.recv() {
         let mut res = out.line(&line);
@@ -186,6 +191,7 @@ fn write_loop(rx: Receiver<String>, mut out: Out, p: Arc<Pipeline>) {
         if res.and_then(|_| out.flush()).is_err() {
             p.log_write_errors.fetch_add(1, Ordering::Relaxed);
         }
+        std::thread::sleep(GATHER);
     }
     let _ = out.flush();
 }

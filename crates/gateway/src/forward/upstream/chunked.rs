@@ -238,9 +238,6 @@ mod tests {
         let long = vec![b'1'; MAX_LINE + 10];
         assert!(decode(&long, 64).is_err());
         // Truncated: no error, but not ended either (the reader reports the early close).
-        assert_eq!(
-            decode(b"5\r\nhel", 64).unwrap(),
-            (b"hel".to_vec(), false)
-        );
+        assert_eq!(decode(b"5\r\nhel", 64).unwrap(), (b"hel".to_vec(), false));
     }
 }

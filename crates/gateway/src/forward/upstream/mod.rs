@@ -146,7 +146,11 @@ impl Pool {
     }
 
     /// Writes the request and reads the response head.
-    async fn exchange(self: &Arc<Pool>, mut conn: TcpStream, req: &Request) -> Result<Response, Error> {
+    async fn exchange(
+        self: &Arc<Pool>,
+        mut conn: TcpStream,
+        req: &Request,
+    ) -> Result<Response, Error> {
         conn.write_all(&req.bytes).await.map_err(Error::Closed)?;
         let mut buf = BytesMut::with_capacity(4 << 10);
         loop {
@@ -158,7 +162,9 @@ impl Pool {
                         "the connection closed with no response",
                     ))
                 } else {
-                    Error::Malformed("the connection closed in the middle of the response head".into())
+                    Error::Malformed(
+                        "the connection closed in the middle of the response head".into(),
+                    )
                 });
             }
             if let Some(head) = wire::parse_head(&mut buf, &req.method).map_err(Error::Malformed)? {
@@ -184,7 +190,10 @@ impl Pool {
 
     /// Opens a connection (names are resolved; port 80 when the URL gives none).
     async fn connect(&self, authority: &Authority) -> Result<TcpStream, Error> {
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = authority.port_u16().unwrap_or(80);
         let conn = tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
             .await

@@ -122,16 +122,12 @@ impl ResponseBody {
                     }
                     Decoder::Length(left) => Some(Err(self.broken(
                         io::ErrorKind::UnexpectedEof,
-                        format!(
-                        "the connection closed {left} bytes before the end of the body"
-                        ),
+                        format!("the connection closed {left} bytes before the end of the body"),
                     ))),
-                    _ => Some(Err(
-                        self.broken(
+                    _ => Some(Err(self.broken(
                         io::ErrorKind::UnexpectedEof,
                         "the connection closed before the last chunk".into(),
-                    )
-                    )),
+                    ))),
                 });
             }
         }

@@ -107,7 +107,9 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
         buf.advance(len);
         if status.is_informational() {
             if status == StatusCode::SWITCHING_PROTOCOLS {
-                return Err("the upstream switched protocols, which the gateway does not forward".into());
+                return Err(
+                    "the upstream switched protocols, which the gateway does not forward".into(),
+                );
             }
             continue;
         }
@@ -200,26 +202,42 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((h.framing, h.reusable), (Framing::Chunked, true));
-        let h = parse("HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n", Method::POST)
-            .unwrap()
-            .unwrap();
+        let h = parse(
+            "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
+            Method::POST,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((h.framing, h.reusable), (Framing::Length(12), true));
-        let h = parse("HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n", Method::HEAD)
-            .unwrap()
-            .unwrap();
+        let h = parse(
+            "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
+            Method::HEAD,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.framing, Framing::Empty);
-        let h = parse("HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 1\r\n\r\n", Method::GET)
+        let h = parse(
+            "HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 1\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!h.reusable);
+        let h = parse("HTTP/1.0 200 OK\r\n\r\n", Method::GET)
             .unwrap()
             .unwrap();
-        assert!(!h.reusable);
-        let h = parse("HTTP/1.0 200 OK\r\n\r\n", Method::GET).unwrap().unwrap();
         assert_eq!((h.framing, h.reusable), (Framing::Close, false));
-        let h = parse("HTTP/1.1 204 No Content\r\n\r\n", Method::POST).unwrap().unwrap();
+        let h = parse("HTTP/1.1 204 No Content\r\n\r\n", Method::POST)
+            .unwrap()
+            .unwrap();
         assert_eq!((h.framing, h.reusable), (Framing::Empty, true));
         // Chunked wins over a length.
-        let h = parse("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n", Method::POST)
-            .unwrap()
-            .unwrap();
+        let h = parse(
+            "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+            Method::POST,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.framing, Framing::Chunked);
     }
 
@@ -235,10 +253,20 @@ mod tests {
 
     #[test]
     fn incomplete_waits_and_garbage_is_an_error() {
-        assert!(parse("HTTP/1.1 200 OK\r\ncontent-le", Method::GET).unwrap().is_none());
+        assert!(
+            parse("HTTP/1.1 200 OK\r\ncontent-le", Method::GET)
+                .unwrap()
+                .is_none()
+        );
         assert!(parse("SSH-2.0-OpenSSH\r\n\r\n", Method::GET).is_err());
         assert!(parse("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", Method::GET).is_err());
-        assert!(parse("HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n", Method::GET).is_err());
+        assert!(
+            parse(
+                "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+                Method::GET
+            )
+            .is_err()
+        );
         let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD + 1));
         assert!(parse(&huge, Method::GET).is_err());
     }
