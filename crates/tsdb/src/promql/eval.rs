@@ -137,7 +137,6 @@ struct StepTable {
 /// Where one series' window is while a step table is built: points `lo..hi` are in it,
 /// and `resets` of them are below the point before them (counted only for `rate` and
 /// `increase`, whose per-window scan for counter resets it lets them skip).
-#[derive(Default)]
 struct Cursor {
     lo: usize,
     hi: usize,
@@ -206,6 +205,31 @@ impl<'e> Cells<'e> {
         match self.kind {
             CellKind::Window { name, .. } if !keeps_name(name) => l.without_name(),
             _ => l.clone(),
+        }
+    }
+
+    /// A series' cursor placed for a first step at `t`: the state [`Cells::at`] reaches by
+    /// sliding there from the first point (binary searches and the window's resets instead
+    /// of a walk from the start: a part of a spread range query starts mid-range).
+    fn cursor(&self, pts: &[(i64, f64)], t: i64) -> Cursor {
+        let te = t - self.off;
+        match self.kind {
+            CellKind::Selector { .. } => Cursor {
+                lo: 0,
+                hi: pts.partition_point(|p| p.0 <= te),
+                resets: 0,
+            },
+            CellKind::Window { range, counter, .. } => {
+                let lo = pts.partition_point(|p| p.0 <= te - range);
+                let hi = pts.partition_point(|p| p.0 <= te).max(lo);
+                // What `at` keeps count of: points inside the window after its first that
+                // are below the point before them.
+                let resets = match pts.get(lo..hi) {
+                    Some(w) if counter => w.windows(2).filter(|p| p[1].1 < p[0].1).count(),
+                    _ => 0,
+                };
+                Cursor { lo, hi, resets }
+            }
         }
     }
 
@@ -436,15 +460,10 @@ impl<'a> Ctx<'a> {
                 series.extend(if once {
                     store.select_latest(&alt, mint, maxt)
                 } else {
-                    store.select_spread(&alt, mint, maxt, spread)
+                    store.select_spread(&alt, mint, maxt, !is_range, spread)
                 });
             }
             by_labels(&mut series);
-            if is_range {
-                for (_, pts) in &mut series {
-                    pts.retain(|p| !is_stale(p.1));
-                }
-            }
             ctx.budget
                 .keep(series.iter().map(|s| s.1.len()).sum::<usize>())?;
             ctx.data.insert(key, Arc::new(series));
@@ -765,7 +784,7 @@ impl<'a> Ctx<'a> {
             if i % 256 == 0 {
                 self.check_deadline()?;
             }
-            let mut cursor = Cursor::default();
+            let mut cursor = cells.cursor(pts, first);
             let mut t = first;
             for k in ks.clone() {
                 if let Some((st, v)) = cells.at(pts, &mut cursor, t) {

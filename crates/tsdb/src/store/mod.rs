@@ -637,21 +637,29 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        self.select_spread(matchers, mint, maxt, Spread::SERIAL)
+        self.select_spread(matchers, mint, maxt, true, Spread::SERIAL)
     }
 
     /// [`Store::select`] with the chunks decoded by up to `spread`'s threads (a large range
-    /// query's read); the same result.
+    /// query's read), staleness markers left out unless `stale` (range selectors never
+    /// include them); a series with only markers there is kept, without points.
     pub(crate) fn select_spread(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        stale: bool,
         spread: Spread,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
         self.read_between(matchers, mint, maxt, spread, |v| {
-            let samples = v.samples_between(mint, maxt);
-            (!samples.is_empty()).then_some(samples)
+            let mut samples = v.samples_between(mint, maxt);
+            if samples.is_empty() {
+                return None;
+            }
+            if !stale {
+                samples.retain(|p| !is_stale(p.1));
+            }
+            Some(samples)
         })
     }
 
