@@ -115,9 +115,10 @@ mod tests {
         let me = std::thread::current().id();
         // 25 units at 10 per part: two parts, not three.
         assert_eq!(Spread::new(3, 10).ranges(10, 25, |r| r), [0..5, 5..10]);
-        assert_eq!(Spread::new(8, 10).ranges(10, 9, |r| r), [0..10]);
+        let bounds = |r: Range<usize>| (r.start, r.end);
+        assert_eq!(Spread::new(8, 10).ranges(10, 9, bounds), [(0, 10)]);
         assert_eq!(Spread::new(8, 1).ranges(2, 100, |r| r), [0..1, 1..2]);
-        assert_eq!(Spread::new(8, 1).ranges(0, 100, |r| r), [0..0]);
+        assert_eq!(Spread::new(8, 1).ranges(0, 100, bounds), [(0, 0)]);
         assert_eq!(
             Spread::SERIAL.ranges(10, usize::MAX, |_| std::thread::current().id()),
             [me]

@@ -806,9 +806,7 @@ impl<'a> Ctx<'a> {
         part: impl Fn(Range<usize>) -> Result<Vec<T>, QueryError> + Sync,
     ) -> Result<Vec<T>, QueryError> {
         let n = self.steps();
-        let parts = self
-            .spread
-            .ranges(n, data.len().saturating_mul(n), |ks| part(ks));
+        let parts = self.spread.ranges(n, data.len().saturating_mul(n), part);
         let mut out = Vec::with_capacity(n);
         for p in parts {
             out.extend(p?);
