@@ -11,6 +11,9 @@
 //! are computed series by series for all steps at once, with cursors sliding over the
 //! decoded samples ("step tables"); aggregations cache each input series' group across
 //! steps. Results are the same as evaluating each step on its own (a unit test checks it).
+//! A large range query decodes its series and computes its step tables on up to
+//! [`EngineConfig::query_threads`] threads, each output computed by one of them in the
+//! serial order (the same bits as one thread; a unit test checks that too).
 //!
 //! Hostile queries are bounded: a linear pre-parse scan refuses nesting deeper than
 //! [`EngineConfig::max_nesting`] (parser, evaluator and the tree's drop all recurse per
