@@ -27,8 +27,10 @@
 //! HTTP/1.0 connection per query (its test helper; loopback connect is ~0.1 ms). Strata's
 //! in-process time (parse, evaluate, `serde_json` encode) is shown beside. Queries, CPU
 //! time (less disturbed by other load on the machine than wall time): Strata's in-process
-//! evaluation; the peers' whole process over their HTTP requests. CPU time is the sum of
-//! every live thread's time on CPU (`/proc/PID/task/*/schedstat`), ingest included.
+//! evaluation; the peers' whole process over their HTTP requests. CPU time: Strata's, the
+//! process' CPU clock (every thread, those that have exited included: a large range query
+//! spreads over worker threads that end with it); the peers', the sum of every live thread's
+//! time on CPU (`/proc/PID/task/*/schedstat`), ingest included.
 //! Strata's ingest runs `INGEST_RUNS` times each way, the median reported; the peers'
 //! once (one instance, one load).
 

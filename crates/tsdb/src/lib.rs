@@ -55,6 +55,7 @@ pub mod chunk;
 pub mod exemplars;
 mod labels;
 pub mod promql;
+mod spread;
 mod store;
 
 pub use labels::{Labels, METRIC_NAME};

@@ -10,10 +10,16 @@ use std::time::{Duration, Instant};
 
 use testkit::prometheus::Series;
 
-/// CPU seconds process `pid` has used: the sum over its live threads of
-/// `/proc/PID/task/TID/schedstat`'s time on CPU (nanoseconds; threads that have exited
-/// are not counted, and neither store's ingest or query threads exit while measured).
+/// CPU seconds process `pid` has used. This process: its CPU clock
+/// (`CLOCK_PROCESS_CPUTIME_ID`), which also counts threads that have exited (a range
+/// query's worker threads end with it). A peer: the sum over its live threads of
+/// `/proc/PID/task/TID/schedstat`'s time on CPU (nanoseconds; the peers' ingest and query
+/// threads do not exit while measured).
 pub fn cpu_secs(pid: &str) -> f64 {
+    if pid == std::process::id().to_string() {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        return t.tv_sec as f64 + t.tv_nsec as f64 / 1e9;
+    }
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0.0;
     };

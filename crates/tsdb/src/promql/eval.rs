@@ -1,6 +1,7 @@
 //! The evaluator core: one step at a time over data loaded once per query.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -15,6 +16,7 @@ use super::functions::{is_window_fn, keeps_name, window_fn};
 use super::over_time::{CounterWindow, extrapolated_with};
 use super::{EngineConfig, QueryError};
 use crate::labels::{AddrMap, Labels, METRIC_NAME};
+use crate::spread::Spread;
 use crate::store::{Store, is_stale};
 
 /// One element of an instant vector during evaluation; `t` is the sample's own timestamp
@@ -135,7 +137,6 @@ struct StepTable {
 /// Where one series' window is while a step table is built: points `lo..hi` are in it,
 /// and `resets` of them are below the point before them (counted only for `rate` and
 /// `increase`, whose per-window scan for counter resets it lets them skip).
-#[derive(Default)]
 struct Cursor {
     lo: usize,
     hi: usize,
@@ -204,6 +205,31 @@ impl<'e> Cells<'e> {
         match self.kind {
             CellKind::Window { name, .. } if !keeps_name(name) => l.without_name(),
             _ => l.clone(),
+        }
+    }
+
+    /// A series' cursor placed for a first step at `t`: the state [`Cells::at`] reaches by
+    /// sliding there from the first point (binary searches and the window's resets instead
+    /// of a walk from the start: a part of a spread range query starts mid-range).
+    fn cursor(&self, pts: &[(i64, f64)], t: i64) -> Cursor {
+        let te = t - self.off;
+        match self.kind {
+            CellKind::Selector { .. } => Cursor {
+                lo: 0,
+                hi: pts.partition_point(|p| p.0 <= te),
+                resets: 0,
+            },
+            CellKind::Window { range, counter, .. } => {
+                let lo = pts.partition_point(|p| p.0 <= te - range);
+                let hi = pts.partition_point(|p| p.0 <= te).max(lo);
+                // What `at` keeps count of: points inside the window after its first that
+                // are below the point before them.
+                let resets = match pts.get(lo..hi) {
+                    Some(w) if counter => w.windows(2).filter(|p| p[1].1 < p[0].1).count(),
+                    _ => 0,
+                };
+                Cursor { lo, hi, resets }
+            }
         }
     }
 
@@ -276,6 +302,8 @@ pub(crate) struct Ctx<'a> {
     /// Group keys of each aggregation (by address), cached across steps.
     pub(crate) groupings: HashMap<usize, Grouping>,
     budget: Budget,
+    /// How far the decoding of selected series and the step tables spread over threads.
+    spread: Spread,
     /// Current recursion depth of [`Ctx::eval`].
     depth: usize,
 }
@@ -368,11 +396,13 @@ impl<'a> Ctx<'a> {
     /// Loads, once, every sample each selector of `ast` can need for evaluations at
     /// `start, start + step, … ≤ end` (`step` 0: an instant query at `start`). Selectors of
     /// range vectors are loaded without staleness markers (no window ever includes them).
+    /// Large reads and step tables are spread over `spread`'s threads.
     pub(crate) fn new(
         store: &Store,
         cfg: &'a EngineConfig,
         opts: &QueryOptions,
         (start, end, step): (i64, i64, i64),
+        spread: Spread,
         ast: &Expr,
     ) -> Result<Ctx<'a>, QueryError> {
         let mut ctx = Ctx {
@@ -387,6 +417,7 @@ impl<'a> Ctx<'a> {
             folded: HashMap::new(),
             groupings: HashMap::new(),
             budget: Budget::new(cfg, opts),
+            spread,
             depth: 0,
         };
         let mut needs: HashMap<usize, Need> = HashMap::new();
@@ -429,15 +460,10 @@ impl<'a> Ctx<'a> {
                 series.extend(if once {
                     store.select_latest(&alt, mint, maxt)
                 } else {
-                    store.select(&alt, mint, maxt)
+                    store.select_spread(&alt, mint, maxt, !is_range, spread)
                 });
             }
             by_labels(&mut series);
-            if is_range {
-                for (_, pts) in &mut series {
-                    pts.retain(|p| !is_stale(p.1));
-                }
-            }
             ctx.budget
                 .keep(series.iter().map(|s| s.1.len()).sum::<usize>())?;
             ctx.data.insert(key, Arc::new(series));
@@ -737,34 +763,55 @@ impl<'a> Ctx<'a> {
         Some((k, cells))
     }
 
-    /// Runs `cells` for every series and step of the range query, series by series (a
+    /// Whether a table of `data` at every step of the range query stays within
+    /// [`TABLE_LIMIT`] (and its series can be numbered by `u32`).
+    fn table_fits(&self, data: &[(Labels, Vec<(i64, f64)>)]) -> bool {
+        data.len().saturating_mul(self.steps()) <= TABLE_LIMIT && u32::try_from(data.len()).is_ok()
+    }
+
+    /// Runs `cells` for every series at steps `ks` of the range query, series by series (a
     /// cursor carries each series' window from one step to the next), handing each present
-    /// value to `visit(series index, step index, timestamp, value)`; `false` when the
-    /// series × steps would exceed [`TABLE_LIMIT`] (nothing is visited then).
+    /// value to `visit(series index, step index, timestamp, value)`.
     fn each_cell(
         &self,
         data: &[(Labels, Vec<(i64, f64)>)],
         cells: &Cells<'_>,
+        ks: Range<usize>,
         mut visit: impl FnMut(u32, usize, i64, f64),
-    ) -> Result<bool, QueryError> {
-        let n = self.steps();
-        if data.len().saturating_mul(n) > TABLE_LIMIT || u32::try_from(data.len()).is_err() {
-            return Ok(false);
-        }
+    ) -> Result<(), QueryError> {
+        let first = self.start + self.step * i64::try_from(ks.start).unwrap_or(i64::MAX);
         for (i, (_, pts)) in (0u32..).zip(data) {
             if i % 256 == 0 {
                 self.check_deadline()?;
             }
-            let mut cursor = Cursor::default();
-            let mut t = self.start;
-            for k in 0..n {
+            let mut cursor = cells.cursor(pts, first);
+            let mut t = first;
+            for k in ks.clone() {
                 if let Some((st, v)) = cells.at(pts, &mut cursor, t) {
                     visit(i, k, st, v);
                 }
                 t += self.step;
             }
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// Runs `part` on contiguous runs of the range query's steps, spread over threads when
+    /// `data` is large, and puts the parts' per-step outputs back in step order. Each step
+    /// is computed by one part, its series in order: the same result, to the bit, as one
+    /// thread computing every step.
+    fn by_steps<T: Send>(
+        &self,
+        data: &[(Labels, Vec<(i64, f64)>)],
+        part: impl Fn(Range<usize>) -> Result<Vec<T>, QueryError> + Sync,
+    ) -> Result<Vec<T>, QueryError> {
+        let n = self.steps();
+        let parts = self.spread.ranges(n, data.len().saturating_mul(n), part);
+        let mut out = Vec::with_capacity(n);
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
     }
 
     /// Number of steps of the range query.
@@ -778,13 +825,20 @@ impl<'a> Ctx<'a> {
         data: &[(Labels, Vec<(i64, f64)>)],
         cells: &Cells<'_>,
     ) -> Result<Option<StepTable>, QueryError> {
-        let mut steps: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); self.steps()];
-        let built = self.each_cell(data, cells, |i, k, st, v| {
-            if let Some(out) = steps.get_mut(k) {
-                out.push((i, st, v));
-            }
+        if !self.table_fits(data) {
+            return Ok(None);
+        }
+        let steps = self.by_steps(data, |ks| {
+            let mut steps: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); ks.len()];
+            let first = ks.start;
+            self.each_cell(data, cells, ks, |i, k, st, v| {
+                if let Some(out) = steps.get_mut(k - first) {
+                    out.push((i, st, v));
+                }
+            })?;
+            Ok(steps)
         })?;
-        Ok(built.then(|| StepTable {
+        Ok(Some(StepTable {
             labels: data.iter().map(|(l, _)| cells.labels(l)).collect(),
             steps,
         }))
@@ -840,35 +894,38 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|(l, _)| grouping.id(&cells.labels(l), &a.modifier))
             .collect();
-        let (n, groups) = (self.steps(), grouping.keys.len());
+        let groups = grouping.keys.len();
         let mut out = None;
         let acc_bytes = groups.saturating_mul(std::mem::size_of::<Acc>());
-        if data.len().saturating_mul(n) <= TABLE_LIMIT
+        if self.table_fits(data)
             && acc_bytes
                 <= data
                     .len()
                     .saturating_mul(std::mem::size_of::<(u32, i64, f64)>())
         {
-            let mut acc = vec![Acc::default(); n * groups];
-            // Per step, the groups in the order their first member appeared (the order a
-            // step's own aggregation returns them in).
-            let mut order: Vec<Vec<usize>> = vec![Vec::new(); n];
-            let built = self.each_cell(data, cells, |i, k, _, v| {
-                let Some(&g) = group_of.get(i as usize) else {
-                    return;
-                };
-                if let Some(slot) = acc.get_mut(k * groups + g) {
-                    if slot.is_empty()
-                        && let Some(o) = order.get_mut(k)
-                    {
-                        o.push(g);
+            let keys = &grouping.keys;
+            let folded = self.by_steps(data, |ks| {
+                let first = ks.start;
+                let mut acc = vec![Acc::default(); ks.len() * groups];
+                // Per step, the groups in the order their first member appeared (the order
+                // a step's own aggregation returns them in).
+                let mut order: Vec<Vec<usize>> = vec![Vec::new(); ks.len()];
+                self.each_cell(data, cells, ks, |i, k, _, v| {
+                    let Some(&g) = group_of.get(i as usize) else {
+                        return;
+                    };
+                    let k = k - first;
+                    if let Some(slot) = acc.get_mut(k * groups + g) {
+                        if slot.is_empty()
+                            && let Some(o) = order.get_mut(k)
+                        {
+                            o.push(g);
+                        }
+                        slot.add(op, v);
                     }
-                    slot.add(op, v);
-                }
-            })?;
-            if built {
-                let mut t = self.start;
-                let steps = order
+                })?;
+                let mut t = self.start + self.step * i64::try_from(first).unwrap_or(i64::MAX);
+                Ok(order
                     .into_iter()
                     .enumerate()
                     .map(|(k, gs)| {
@@ -876,7 +933,7 @@ impl<'a> Ctx<'a> {
                             .into_iter()
                             .filter_map(|g| {
                                 Some(Sample {
-                                    labels: grouping.keys.get(g)?.clone(),
+                                    labels: keys.get(g)?.clone(),
                                     t,
                                     v: acc.get(k * groups + g)?.value(op),
                                 })
@@ -885,9 +942,9 @@ impl<'a> Ctx<'a> {
                         t += self.step;
                         step
                     })
-                    .collect();
-                out = Some(steps);
-            }
+                    .collect())
+            });
+            out = Some(folded?);
         }
         self.groupings
             .insert(a as *const AggregateExpr as usize, grouping);

@@ -11,6 +11,9 @@
 //! are computed series by series for all steps at once, with cursors sliding over the
 //! decoded samples ("step tables"); aggregations cache each input series' group across
 //! steps. Results are the same as evaluating each step on its own (a unit test checks it).
+//! A large range query decodes its series and computes its step tables on up to
+//! [`EngineConfig::query_threads`] threads, each output computed by one of them in the
+//! serial order (the same bits as one thread; a unit test checks that too).
 //!
 //! Hostile queries are bounded: a linear pre-parse scan refuses nesting deeper than
 //! [`EngineConfig::max_nesting`] (parser, evaluator and the tree's drop all recurse per
@@ -48,6 +51,7 @@ pub fn parse_error_place(expr: &str, error: &str) -> Option<String> {
 pub use value::{ErrorKind, InstantSample, QueryError, Series, Value, format_float};
 
 use crate::labels::Labels;
+use crate::spread::Spread;
 use crate::store::Store;
 use eval::{Ctx, Val};
 
@@ -78,6 +82,14 @@ pub struct EngineConfig {
     /// Deepest nesting of parentheses, calls and operators a query may have; deeper ones
     /// are refused before parsing (parsing and evaluating recurse once per level).
     pub max_nesting: usize,
+    /// Most threads one range query spreads its heavy loops over (decoding the selected
+    /// series, computing each series' value at every step), the calling one included; 0:
+    /// the machine's available parallelism, 1: every query on its calling thread. Results
+    /// are the same, to the bit, however many are used. Instant queries use one.
+    pub query_threads: usize,
+    /// Least work worth one more thread of a range query: samples to decode, or series ×
+    /// steps to compute (smaller selections stay on the calling thread).
+    pub parallel_min_work: usize,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +101,8 @@ impl Default for EngineConfig {
             subquery_step: Duration::from_secs(60),
             max_subquery_steps: 1_000_000,
             max_nesting: 1_000,
+            query_threads: 0,
+            parallel_min_work: 50_000,
         }
     }
 }
@@ -120,12 +134,16 @@ impl Drop for Prepared {
 pub struct Engine {
     store: Arc<Store>,
     cfg: EngineConfig,
+    /// How far a range query's heavy loops spread (from `cfg`, the machine's parallelism
+    /// looked up once).
+    spread: Spread,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(store: Arc<Store>, cfg: EngineConfig) -> Engine {
-        Engine { store, cfg }
+        let spread = Spread::new(cfg.query_threads, cfg.parallel_min_work);
+        Engine { store, cfg, spread }
     }
 
     /// Parses `expr`; the error says where it goes wrong (`line:column` and the text there,
@@ -200,7 +218,8 @@ impl Engine {
         opts: &QueryOptions,
     ) -> Result<Value, QueryError> {
         prepared.run(|ast| {
-            let mut ctx = Ctx::new(&self.store, &self.cfg, opts, (t_ms, t_ms, 0), ast)?;
+            let at = (t_ms, t_ms, 0);
+            let mut ctx = Ctx::new(&self.store, &self.cfg, opts, at, Spread::SERIAL, ast)?;
             Ok(match ctx.eval(ast, t_ms)? {
                 Val::Scalar(v) => Value::Scalar { t_ms, v },
                 Val::Str(v) => Value::String { t_ms, v },
@@ -268,7 +287,7 @@ impl Engine {
         }
         self.with_ast(expr, |ast| {
             let range = (start_ms, end_ms, step_ms);
-            let mut ctx = Ctx::new(&self.store, &self.cfg, opts, range, ast)?;
+            let mut ctx = Ctx::new(&self.store, &self.cfg, opts, range, self.spread, ast)?;
             let mut out = eval::SeriesCollector::default();
             let mut t = start_ms;
             while t <= end_ms {

@@ -8,6 +8,10 @@ type Fixture<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 type Labelled<'a> = (Vec<(&'a str, &'a str)>, &'a [(i64, f64)]);
 
 fn engine(series: &[Fixture<'_>]) -> Engine {
+    engine_with(series, EngineConfig::default())
+}
+
+fn engine_with(series: &[Fixture<'_>], cfg: EngineConfig) -> Engine {
     let (store, _) = Store::open(StoreConfig::default());
     for (name, labels, points) in series {
         let ls: Vec<(String, String)> = labels
@@ -24,7 +28,7 @@ fn engine(series: &[Fixture<'_>]) -> Engine {
             }),
         );
     }
-    Engine::new(Arc::new(store), EngineConfig::default())
+    Engine::new(Arc::new(store), cfg)
 }
 
 fn values(v: Value) -> Vec<(String, f64)> {
@@ -193,12 +197,9 @@ fn absent_infers_labels_and_topk_sorts() {
     assert_eq!(m[0].points.len(), 5);
 }
 
-/// Range queries read selectors and range functions from step tables built series by
-/// series; each step must equal an instant query at that time (evaluated step by step),
-/// with staleness markers, gaps, counter resets, offsets and a range function that keeps
-/// the metric name.
-#[test]
-fn range_steps_equal_instant_queries() {
+/// Series with staleness markers, gaps, counter resets, offsets, NaN, ±Inf and overflowing
+/// sums, in groups of several members, under an engine with `cfg`.
+fn mixed_engine(cfg: EngineConfig) -> Engine {
     let stale = f64::from_bits(STALE_NAN_BITS);
     let a: Vec<(i64, f64)> = (0..120)
         .filter(|i| !(40..70).contains(i))
@@ -255,36 +256,51 @@ fn range_steps_equal_instant_queries() {
         .iter()
         .map(|(n, (l, p))| (*n, l.as_slice(), *p))
         .collect();
-    let e = engine(&refs);
-    let queries = [
-        // Aggregations folded straight from a step table in a range query.
-        "sum(m)",
-        "avg(m)",
-        "avg by (le) (m offset 40s)",
-        "count without (job) (rate(m[1m]))",
-        "group(delta(m[2m]))",
-        "min(m) + on() group_left max(max_over_time(m[1m]))",
-        "max by (job) (m)",
-        "sum by (__name__) (last_over_time(m[1m]))",
-        "avg(avg_over_time(m[2m]))",
-        // Many groups of few members: aggregated step by step from the step table.
-        "sum by (inst, job) (m) + on (inst, job) count by (inst, job) (rate(m[1m]))",
-        "m",
-        "m offset 1m",
-        "rate(m[1m])",
-        "increase(m[5m])",
-        "sum by (le) (increase(m[2m] offset 30s))",
-        "irate(m[30s])",
-        "deriv(m[1m])",
-        "changes(m[3m]) + resets(m[3m])",
-        "last_over_time(m[1m])",
-        "max_over_time(m[90s]) - min_over_time(m[90s])",
-        "avg_over_time(m[1m]) * count_over_time(m[1m])",
-        "histogram_quantile(0.9, sum by (le) (rate(m[1m])))",
-        "max_over_time(rate(m[1m])[2m:15s])",
-    ];
-    let (start, end, step) = (-30_000, 800_000, 7_000);
-    for q in queries {
+    engine_with(&refs, cfg)
+}
+
+/// Range queries over [`mixed_engine`] that exercise step tables, aggregations folded from
+/// them, step-by-step aggregation and subqueries.
+const MIXED_QUERIES: [&str; 23] = [
+    // Aggregations folded straight from a step table in a range query.
+    "sum(m)",
+    "avg(m)",
+    "avg by (le) (m offset 40s)",
+    "count without (job) (rate(m[1m]))",
+    "group(delta(m[2m]))",
+    "min(m) + on() group_left max(max_over_time(m[1m]))",
+    "max by (job) (m)",
+    "sum by (__name__) (last_over_time(m[1m]))",
+    "avg(avg_over_time(m[2m]))",
+    // Many groups of few members: aggregated step by step from the step table.
+    "sum by (inst, job) (m) + on (inst, job) count by (inst, job) (rate(m[1m]))",
+    "m",
+    "m offset 1m",
+    "rate(m[1m])",
+    "increase(m[5m])",
+    "sum by (le) (increase(m[2m] offset 30s))",
+    "irate(m[30s])",
+    "deriv(m[1m])",
+    "changes(m[3m]) + resets(m[3m])",
+    "last_over_time(m[1m])",
+    "max_over_time(m[90s]) - min_over_time(m[90s])",
+    "avg_over_time(m[1m]) * count_over_time(m[1m])",
+    "histogram_quantile(0.9, sum by (le) (rate(m[1m])))",
+    "max_over_time(rate(m[1m])[2m:15s])",
+];
+
+/// Steps of the range queries over [`mixed_engine`]: `(start, end, step)`.
+const MIXED_RANGE: (i64, i64, i64) = (-30_000, 800_000, 7_000);
+
+/// Range queries read selectors and range functions from step tables built series by
+/// series; each step must equal an instant query at that time (evaluated step by step),
+/// with staleness markers, gaps, counter resets, offsets and a range function that keeps
+/// the metric name.
+#[test]
+fn range_steps_equal_instant_queries() {
+    let e = mixed_engine(EngineConfig::default());
+    let (start, end, step) = MIXED_RANGE;
+    for q in MIXED_QUERIES {
         let Ok(Value::Matrix(range)) = e.range(q, start, end, step) else {
             panic!("{q}: range query failed");
         };
@@ -308,6 +324,39 @@ fn range_steps_equal_instant_queries() {
         from_range.sort();
         assert!(!from_range.is_empty(), "{q}: empty result");
         assert_eq!(from_range, per_step, "{q}");
+    }
+}
+
+/// A range query spread over threads (every read and step table cut into parts, the
+/// threshold forced down to one unit of work) answers the same, to the bit and in the same
+/// order, as one evaluated on one thread.
+#[test]
+fn spread_range_queries_equal_serial_ones() {
+    let serial = mixed_engine(EngineConfig {
+        query_threads: 1,
+        ..EngineConfig::default()
+    });
+    let spread = mixed_engine(EngineConfig {
+        query_threads: 3,
+        parallel_min_work: 1,
+        ..EngineConfig::default()
+    });
+    let bits = |e: &Engine, q: &str| -> Vec<(String, Vec<(i64, u64)>)> {
+        let (start, end, step) = MIXED_RANGE;
+        let Ok(Value::Matrix(m)) = e.range(q, start, end, step) else {
+            panic!("{q}: range query failed");
+        };
+        m.into_iter()
+            .map(|s| {
+                let pts = s.points.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                (s.labels.to_string(), pts)
+            })
+            .collect()
+    };
+    for q in MIXED_QUERIES {
+        let want = bits(&serial, q);
+        assert!(!want.is_empty(), "{q}: empty result");
+        assert_eq!(bits(&spread, q), want, "{q}");
     }
 }
 

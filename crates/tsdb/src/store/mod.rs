@@ -30,6 +30,7 @@ use std::time::Duration;
 use promql_parser::label::Matcher;
 
 use crate::labels::{Labels, METRIC_NAME};
+use crate::spread::Spread;
 pub use durable::{OpenError, OpenReport, WalOptions, WalStats};
 use index::{Postings, matches, series_hash};
 use series::{MemSeries, SeriesView};
@@ -636,23 +637,43 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        self.read_between(matchers, mint, maxt, |v| {
-            let samples = v.samples_between(mint, maxt);
-            (!samples.is_empty()).then_some(samples)
+        self.select_spread(matchers, mint, maxt, true, Spread::SERIAL)
+    }
+
+    /// [`Store::select`] with the chunks decoded by up to `spread`'s threads (a large range
+    /// query's read), staleness markers left out unless `stale` (range selectors never
+    /// include them); a series with only markers there is kept, without points.
+    pub(crate) fn select_spread(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        stale: bool,
+        spread: Spread,
+    ) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        self.read_between(matchers, mint, maxt, spread, |v| {
+            let mut samples = v.samples_between(mint, maxt);
+            if samples.is_empty() {
+                return None;
+            }
+            if !stale {
+                samples.retain(|p| !is_stale(p.1));
+            }
+            Some(samples)
         })
     }
 
     /// [`Store::select`] folded: each series' samples in `[mint, maxt]` handed to `fold` in
     /// time order as they are decoded, none kept (a month-long window of a counter summed up
     /// without holding its points). Series without a sample there are left out.
-    pub(crate) fn fold_between<T: Default>(
+    pub(crate) fn fold_between<T: Default + Send>(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-        fold: impl Fn(&mut T, i64, f64),
+        fold: impl Fn(&mut T, i64, f64) + Sync,
     ) -> Vec<(Labels, T)> {
-        self.read_between(matchers, mint, maxt, |v| {
+        self.read_between(matchers, mint, maxt, Spread::SERIAL, |v| {
             let mut acc = T::default();
             let mut any = false;
             for c in v.chunks() {
@@ -666,25 +687,27 @@ impl Store {
     }
 
     /// What `read` makes of each series matching `matchers` whose chunks overlap
-    /// `[mint, maxt]` (read after every lock is released), sorted by labels; series it
-    /// returns `None` for are left out.
-    fn read_between<T>(
+    /// `[mint, maxt]` (read after every lock is released, by up to `spread`'s threads, in
+    /// contiguous runs of series), sorted by labels; series it returns `None` for are left
+    /// out.
+    fn read_between<T: Send>(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-        read: impl Fn(&SeriesView) -> Option<T>,
+        spread: Spread,
+        read: impl Fn(&SeriesView) -> Option<T> + Sync,
     ) -> Vec<(Labels, T)> {
         let views = self.each_matching(matchers, |s| {
             s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
         });
-        let mut out: Vec<(Labels, T)> = views
-            .into_iter()
-            .filter_map(|v| {
-                let x = read(&v)?;
-                Some((v.labels, x))
-            })
-            .collect();
+        // Samples to decode: what one part's share is measured in.
+        let work = views.iter().flat_map(|v| v.chunks()).map(|c| c.len()).sum();
+        let mut out: Vec<(Labels, T)> = spread.flat_map(&views, work, |part| {
+            part.iter()
+                .filter_map(|v| Some((v.labels.clone(), read(v)?)))
+                .collect()
+        });
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
