@@ -99,8 +99,8 @@ fn family(pid: u32) -> Vec<u32> {
     out
 }
 
-/// CPU seconds (user + system) of `pids`.
-fn cpu_seconds(pids: &[u32]) -> f64 {
+/// CPU seconds of `pids`: (user, system).
+fn cpu_seconds(pids: &[u32]) -> (f64, f64) {
     let hz = 100.0; // USER_HZ on Linux
     pids.iter()
         .map(|p| {
@@ -110,9 +110,9 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
             // After the command: state(0) ppid(1) ... utime(11) stime(12).
             let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
             let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            (ut + st) / hz
+            (ut / hz, st / hz)
         })
-        .sum()
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 /// Resident set size in KiB of `pids`.
@@ -136,6 +136,8 @@ struct Phase {
     tokens: u64,
     errors: u64,
     cpu_s: f64,
+    /// Of which in user space.
+    cpu_user_s: f64,
     rss_growth_kib: f64,
 }
 
@@ -240,7 +242,9 @@ async fn load(
         all.tokens += p.tokens;
         all.errors += p.errors;
     }
-    all.cpu_s = cpu_seconds(pids) - cpu_before;
+    let cpu_after = cpu_seconds(pids);
+    all.cpu_user_s = cpu_after.0 - cpu_before.0;
+    all.cpu_s = all.cpu_user_s + cpu_after.1 - cpu_before.1;
     all.rss_growth_kib = (rss_mid - rss_before).max(0.0);
     all
 }
@@ -485,9 +489,9 @@ fn main() {
         }
     );
     println!(
-        "| c | target | requests | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 | added TTFT p50 | added TTFT p99 | added E2E p50 | added E2E p99 | CPU µs/token | RSS KiB/stream | errors |"
+        "| c | target | requests | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 | added TTFT p50 | added TTFT p99 | added E2E p50 | added E2E p99 | CPU µs/token | of which user | RSS KiB/stream | errors |"
     );
-    println!("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for &c in &conc {
         let targets: Vec<&(&str, u16, Vec<u32>)> = targets
             .iter()
@@ -524,11 +528,14 @@ fn main() {
             let (e50, e99) = (pct(&mut p.e2e, 0.5) * 1e3, pct(&mut p.e2e, 0.99) * 1e3);
             let b = *base.get_or_insert((t50, t99, e50, e99));
             let proxied = !pids.is_empty();
-            let cpu_tok = if proxied && p.tokens > 0 {
-                p.cpu_s * 1e6 / p.tokens as f64
-            } else {
-                f64::NAN
+            let per_token = |s: f64| {
+                if proxied && p.tokens > 0 {
+                    s * 1e6 / p.tokens as f64
+                } else {
+                    f64::NAN
+                }
             };
+            let (cpu_tok, user_tok) = (per_token(p.cpu_s), per_token(p.cpu_user_s));
             let rss = if proxied {
                 p.rss_growth_kib / c as f64
             } else {
@@ -549,7 +556,7 @@ fn main() {
                 }
             };
             println!(
-                "| {c} | {name} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {c} | {name} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 f(t50),
                 f(t99),
                 f(e50),
@@ -559,6 +566,7 @@ fn main() {
                 added(e50, b.2),
                 added(e99, b.3),
                 f(cpu_tok),
+                f(user_tok),
                 f(rss),
                 p.errors
             );
@@ -567,7 +575,7 @@ fn main() {
                 "ttft_p50_ms": t50, "ttft_p99_ms": t99, "e2e_p50_ms": e50, "e2e_p99_ms": e99,
                 "added_ttft_p50_ms": t50 - b.0, "added_ttft_p99_ms": t99 - b.1,
                 "added_e2e_p50_ms": e50 - b.2, "added_e2e_p99_ms": e99 - b.3,
-                "cpu_s": p.cpu_s, "cpu_us_per_token": if cpu_tok.is_nan() { None } else { Some(cpu_tok) },
+                "cpu_s": p.cpu_s, "cpu_user_s": p.cpu_user_s, "cpu_us_per_token": if cpu_tok.is_nan() { None } else { Some(cpu_tok) },
                 "rss_kib_per_stream": if rss.is_nan() { None } else { Some(rss) },
                 "errors": p.errors,
             }));

@@ -1,4 +1,7 @@
-//! The few JSON fields the gateway reads from chunks and bodies, borrowed from the input.
+//! The few JSON fields the gateway reads from chunks and bodies, borrowed from the input:
+//! the common event through a fast reader of its own ([`scan`]), the rest through serde.
+
+mod scan;
 
 use std::borrow::Cow;
 
@@ -17,7 +20,7 @@ pub enum Dialect {
 }
 
 /// What one event or body said.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Parsed<'a> {
     pub texts: Few<Cow<'a, str>>,
     pub token_events: u64,
@@ -36,7 +39,7 @@ pub(crate) struct Parsed<'a> {
 
 /// A list of which the first item is kept inline: events almost always carry one choice
 /// and one piece of text, so reading them allocates nothing (per forwarded token).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Few<T> {
     first: Option<T>,
     rest: Vec<T>,
@@ -265,23 +268,28 @@ pub(crate) fn parse_event(dialect: Dialect, data: &[u8]) -> Parsed<'_> {
         out.done = true;
         return out;
     }
-    match serde_json::from_slice::<Body<'_>>(trimmed) {
-        Ok(b) => read(dialect, b, true, &mut out),
-        Err(_) => out.malformed = true,
+    match decode(trimmed) {
+        Some(b) => read(dialect, b, true, &mut out),
+        None => out.malformed = true,
     }
     out
+}
+
+/// The fast reader when it can, serde otherwise; `None`: not the JSON expected.
+fn decode(data: &[u8]) -> Option<Body<'_>> {
+    scan::body(data).or_else(|| serde_json::from_slice(data).ok())
 }
 
 /// A whole JSON body (non-streamed response).
 pub(crate) fn parse_whole(dialect: Dialect, body: &[u8]) -> Parsed<'_> {
     let mut out = Parsed::default();
-    match serde_json::from_slice::<Body<'_>>(body) {
-        Ok(b) => {
+    match decode(body) {
+        Some(b) => {
             read(dialect, b, false, &mut out);
             out.done = true;
             out.usage_only = false;
         }
-        Err(_) => out.malformed = true,
+        None => out.malformed = true,
     }
     out
 }

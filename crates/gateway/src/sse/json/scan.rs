@@ -1,0 +1,445 @@
+//! A fast reader for the common event: it fills the same [`Body`] that serde would, from
+//! plain JSON (no escapes in the strings it keeps or skips, no error object), and gives up
+//! (`None`) on anything else, which then goes through `serde_json`. Written by hand because
+//! reading every forwarded token's event with `serde_json` was a fifth of the gateway's
+//! user-space CPU per token; this reader skips what it does not need in one pass, with
+//! `memchr` over strings.
+//!
+//! It is strict on purpose: whatever it accepts, serde accepts and reads the same way
+//! (checked against serde on engine events and their mutations in `tests`); whatever it is
+//! unsure of, it leaves to serde.
+
+use std::borrow::Cow;
+
+use super::{Body, Choice, Message, TgiDetails, TgiToken, Timings, Usage};
+
+/// Deepest nesting skipped (serde allows 128; deeper events go to serde).
+const MAX_DEPTH: u32 = 32;
+
+/// Reads `data` as a [`Body`], or `None` when serde must decide.
+pub(super) fn body(data: &[u8]) -> Option<Body<'_>> {
+    let mut c = Cur { b: data, i: 0 };
+    c.ws();
+    let body = c.body()?;
+    c.ws();
+    (c.i == data.len()).then_some(body)
+}
+
+struct Cur<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Marks a field seen; a second one is serde's "duplicate field" error, so: give up.
+fn first(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
+}
+
+impl<'a> Cur<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A string without escapes or control characters, valid UTF-8.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = &self.b[self.i..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        let s = &rest[..end];
+        if s.iter().any(|&b| b < 0x20) {
+            return None;
+        }
+        let s = std::str::from_utf8(s).ok()?;
+        self.i += end + 1;
+        Some(s)
+    }
+
+    /// `null`: consumed, `true`.
+    fn null(&mut self) -> bool {
+        let is = self.b[self.i..].starts_with(b"null");
+        if is {
+            self.i += 4;
+        }
+        is
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
+    }
+
+    /// A JSON number (grammar checked, as serde does when skipping one); returns whether
+    /// it was a plain non-negative integer.
+    fn number(&mut self) -> Option<bool> {
+        let start = self.i;
+        let neg = self.peek() == Some(b'-');
+        if neg {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        let mut plain = !neg;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.some_digits()?;
+            plain = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            self.some_digits()?;
+            plain = false;
+        }
+        // "01" and "1x" are errors in serde.
+        match self.peek() {
+            Some(b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'.' | b'-' | b'+') => None,
+            _ => Some(plain && self.i > start),
+        }
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let at = self.i;
+        self.digits();
+        (self.i > at).then_some(())
+    }
+
+    /// Skips any value.
+    fn skip(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|c, _| c.skip(depth + 1)),
+            b'[' => self.array(|c| c.skip(depth + 1)),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// An object, `field` called with each key, the cursor on its value.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            field(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array, `item` called with the cursor on each item.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `Option<T>` with `T` an object read by `read`: `null` is `None`.
+    fn opt_object<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.null() {
+            return Some(None);
+        }
+        if self.peek()? != b'{' {
+            return None;
+        }
+        read(self).map(Some)
+    }
+
+    fn opt_str(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.string().map(|s| Some(Cow::Borrowed(s)))
+    }
+
+    /// `Option<u64>`: only a plain integer that fits; anything else goes to serde.
+    fn opt_u64(&mut self) -> Option<Option<u64>> {
+        if self.null() {
+            return Some(None);
+        }
+        let start = self.i;
+        if !self.number()? {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+        text.parse().ok().map(Some)
+    }
+
+    fn body(&mut self) -> Option<Body<'a>> {
+        let mut b = Body {
+            choices: None,
+            usage: None,
+            error: None,
+            token: None,
+            generated_text: None,
+            details: None,
+            timings: None,
+        };
+        let mut seen = [false; 7];
+        self.object(|c, key| match key {
+            "choices" => {
+                first(&mut seen[0])?;
+                if c.null() {
+                    return Some(());
+                }
+                let mut few = super::Few::default();
+                c.array(|c| {
+                    few.push(c.choice()?);
+                    Some(())
+                })?;
+                b.choices = Some(few);
+                Some(())
+            }
+            "usage" => {
+                first(&mut seen[1])?;
+                b.usage = c.opt_object(Cur::usage)?;
+                Some(())
+            }
+            // An error event is rare and its message is any JSON: serde reads it.
+            "error" => {
+                first(&mut seen[2])?;
+                c.null().then_some(())
+            }
+            "token" => {
+                first(&mut seen[3])?;
+                b.token = c.opt_object(Cur::tgi_token)?;
+                Some(())
+            }
+            "generated_text" => {
+                first(&mut seen[4])?;
+                b.generated_text = c.opt_str()?;
+                Some(())
+            }
+            "details" => {
+                first(&mut seen[5])?;
+                b.details = c.opt_object(Cur::tgi_details)?;
+                Some(())
+            }
+            "timings" => {
+                first(&mut seen[6])?;
+                b.timings = c.opt_object(Cur::timings)?;
+                Some(())
+            }
+            _ => c.skip(1),
+        })?;
+        Some(b)
+    }
+
+    fn choice(&mut self) -> Option<Choice<'a>> {
+        let mut ch = Choice {
+            delta: None,
+            message: None,
+            text: None,
+            finish_reason: None,
+        };
+        let mut seen = [false; 4];
+        self.object(|c, key| {
+            match key {
+                "delta" => {
+                    first(&mut seen[0])?;
+                    ch.delta = c.opt_object(Cur::message)?;
+                }
+                "message" => {
+                    first(&mut seen[1])?;
+                    ch.message = c.opt_object(Cur::message)?;
+                }
+                "text" => {
+                    first(&mut seen[2])?;
+                    ch.text = c.opt_str()?;
+                }
+                "finish_reason" => {
+                    first(&mut seen[3])?;
+                    ch.finish_reason = c.opt_str()?;
+                }
+                _ => c.skip(3)?,
+            }
+            Some(())
+        })?;
+        Some(ch)
+    }
+
+    fn message(&mut self) -> Option<Message<'a>> {
+        let mut m = Message {
+            content: None,
+            reasoning_content: None,
+            tool_calls: None,
+        };
+        let mut seen = [false; 3];
+        self.object(|c, key| {
+            match key {
+                "content" => {
+                    first(&mut seen[0])?;
+                    m.content = c.opt_str()?;
+                }
+                "reasoning_content" => {
+                    first(&mut seen[1])?;
+                    m.reasoning_content = c.opt_str()?;
+                }
+                "tool_calls" => {
+                    first(&mut seen[2])?;
+                    if !c.null() {
+                        c.skip(5)?;
+                        m.tool_calls = Some(serde::de::IgnoredAny);
+                    }
+                }
+                _ => c.skip(5)?,
+            }
+            Some(())
+        })?;
+        Some(m)
+    }
+
+    fn usage(&mut self) -> Option<Usage> {
+        let mut u = Usage {
+            prompt_tokens: None,
+            completion_tokens: None,
+        };
+        let mut seen = [false; 2];
+        self.object(|c, key| {
+            match key {
+                "prompt_tokens" => {
+                    first(&mut seen[0])?;
+                    u.prompt_tokens = c.opt_u64()?;
+                }
+                "completion_tokens" => {
+                    first(&mut seen[1])?;
+                    u.completion_tokens = c.opt_u64()?;
+                }
+                _ => c.skip(3)?,
+            }
+            Some(())
+        })?;
+        Some(u)
+    }
+
+    fn timings(&mut self) -> Option<Timings> {
+        let mut t = Timings {
+            prompt_n: None,
+            cache_n: None,
+            predicted_n: None,
+        };
+        let mut seen = [false; 3];
+        self.object(|c, key| {
+            match key {
+                "prompt_n" => {
+                    first(&mut seen[0])?;
+                    t.prompt_n = c.opt_u64()?;
+                }
+                "cache_n" => {
+                    first(&mut seen[1])?;
+                    t.cache_n = c.opt_u64()?;
+                }
+                "predicted_n" => {
+                    first(&mut seen[2])?;
+                    t.predicted_n = c.opt_u64()?;
+                }
+                _ => c.skip(3)?,
+            }
+            Some(())
+        })?;
+        Some(t)
+    }
+
+    fn tgi_token(&mut self) -> Option<TgiToken<'a>> {
+        let mut t = TgiToken { text: None };
+        let mut seen = false;
+        self.object(|c, key| {
+            if key == "text" {
+                first(&mut seen)?;
+                t.text = c.opt_str()?;
+                Some(())
+            } else {
+                c.skip(3)
+            }
+        })?;
+        Some(t)
+    }
+
+    fn tgi_details(&mut self) -> Option<TgiDetails<'a>> {
+        let mut d = TgiDetails {
+            finish_reason: None,
+            generated_tokens: None,
+        };
+        let mut seen = [false; 2];
+        self.object(|c, key| {
+            match key {
+                "finish_reason" => {
+                    first(&mut seen[0])?;
+                    d.finish_reason = c.opt_str()?;
+                }
+                "generated_tokens" => {
+                    first(&mut seen[1])?;
+                    d.generated_tokens = c.opt_u64()?;
+                }
+                _ => c.skip(3)?,
+            }
+            Some(())
+        })?;
+        Some(d)
+    }
+}
+
+#[cfg(test)]
+mod tests;
