@@ -52,19 +52,39 @@ impl<'a> Cur<'a> {
 
     /// A string without escapes or control characters, valid UTF-8.
     fn string(&mut self) -> Option<&'a str> {
+        let (s, _) = self.raw_string()?;
+        std::str::from_utf8(s).ok()
+    }
+
+    /// The bytes of a string without escapes or control characters, and whether they are
+    /// all ASCII. One scalar pass: the strings of an event are short.
+    fn raw_string(&mut self) -> Option<(&'a [u8], bool)> {
         self.eat(b'"')?;
-        let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' {
-            return None;
+        let start = self.i;
+        let mut ascii = true;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' | 0..0x20 => return None,
+                0x80.. => ascii = false,
+                _ => {}
+            }
+            self.i += 1;
         }
-        let s = &rest[..end];
-        if s.iter().any(|&b| b < 0x20) {
-            return None;
+        let s = &self.b[start..self.i];
+        self.i += 1;
+        Some((s, ascii))
+    }
+
+    /// A key: the known names are ASCII, so others are checked for UTF-8 only when they
+    /// are not (serde rejects a key that is not UTF-8, while skipped strings are not
+    /// checked by serde at all).
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let (k, ascii) = self.raw_string()?;
+        if !ascii {
+            std::str::from_utf8(k).ok()?;
         }
-        let s = std::str::from_utf8(s).ok()?;
-        self.i += end + 1;
-        Some(s)
+        Some(k)
     }
 
     /// `null`: consumed, `true`.
@@ -134,7 +154,7 @@ impl<'a> Cur<'a> {
             return None;
         }
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.raw_string().map(drop),
             b'{' => self.object(|c, _| c.skip(depth + 1)),
             b'[' => self.array(|c| c.skip(depth + 1)),
             b't' => self.literal(b"true"),
@@ -145,14 +165,14 @@ impl<'a> Cur<'a> {
     }
 
     /// An object, `field` called with each key, the cursor on its value.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
         if self.eat(b'}').is_some() {
             return Some(());
         }
         loop {
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
@@ -239,7 +259,7 @@ impl<'a> Cur<'a> {
         };
         let mut seen = [false; 7];
         self.object(|c, key| match key {
-            "choices" => {
+            b"choices" => {
                 first(&mut seen[0])?;
                 if c.null() {
                     return Some(());
@@ -252,32 +272,32 @@ impl<'a> Cur<'a> {
                 b.choices = Some(few);
                 Some(())
             }
-            "usage" => {
+            b"usage" => {
                 first(&mut seen[1])?;
                 b.usage = c.opt_object(Cur::usage)?;
                 Some(())
             }
             // An error event is rare and its message is any JSON: serde reads it.
-            "error" => {
+            b"error" => {
                 first(&mut seen[2])?;
                 c.null().then_some(())
             }
-            "token" => {
+            b"token" => {
                 first(&mut seen[3])?;
                 b.token = c.opt_object(Cur::tgi_token)?;
                 Some(())
             }
-            "generated_text" => {
+            b"generated_text" => {
                 first(&mut seen[4])?;
                 b.generated_text = c.opt_str()?;
                 Some(())
             }
-            "details" => {
+            b"details" => {
                 first(&mut seen[5])?;
                 b.details = c.opt_object(Cur::tgi_details)?;
                 Some(())
             }
-            "timings" => {
+            b"timings" => {
                 first(&mut seen[6])?;
                 b.timings = c.opt_object(Cur::timings)?;
                 Some(())
@@ -297,19 +317,19 @@ impl<'a> Cur<'a> {
         let mut seen = [false; 4];
         self.object(|c, key| {
             match key {
-                "delta" => {
+                b"delta" => {
                     first(&mut seen[0])?;
                     ch.delta = c.opt_object(Cur::message)?;
                 }
-                "message" => {
+                b"message" => {
                     first(&mut seen[1])?;
                     ch.message = c.opt_object(Cur::message)?;
                 }
-                "text" => {
+                b"text" => {
                     first(&mut seen[2])?;
                     ch.text = c.opt_str()?;
                 }
-                "finish_reason" => {
+                b"finish_reason" => {
                     first(&mut seen[3])?;
                     ch.finish_reason = c.opt_str()?;
                 }
@@ -329,15 +349,15 @@ impl<'a> Cur<'a> {
         let mut seen = [false; 3];
         self.object(|c, key| {
             match key {
-                "content" => {
+                b"content" => {
                     first(&mut seen[0])?;
                     m.content = c.opt_str()?;
                 }
-                "reasoning_content" => {
+                b"reasoning_content" => {
                     first(&mut seen[1])?;
                     m.reasoning_content = c.opt_str()?;
                 }
-                "tool_calls" => {
+                b"tool_calls" => {
                     first(&mut seen[2])?;
                     if !c.null() {
                         c.skip(5)?;
@@ -359,11 +379,11 @@ impl<'a> Cur<'a> {
         let mut seen = [false; 2];
         self.object(|c, key| {
             match key {
-                "prompt_tokens" => {
+                b"prompt_tokens" => {
                     first(&mut seen[0])?;
                     u.prompt_tokens = c.opt_u64()?;
                 }
-                "completion_tokens" => {
+                b"completion_tokens" => {
                     first(&mut seen[1])?;
                     u.completion_tokens = c.opt_u64()?;
                 }
@@ -383,15 +403,15 @@ impl<'a> Cur<'a> {
         let mut seen = [false; 3];
         self.object(|c, key| {
             match key {
-                "prompt_n" => {
+                b"prompt_n" => {
                     first(&mut seen[0])?;
                     t.prompt_n = c.opt_u64()?;
                 }
-                "cache_n" => {
+                b"cache_n" => {
                     first(&mut seen[1])?;
                     t.cache_n = c.opt_u64()?;
                 }
-                "predicted_n" => {
+                b"predicted_n" => {
                     first(&mut seen[2])?;
                     t.predicted_n = c.opt_u64()?;
                 }
@@ -406,7 +426,7 @@ impl<'a> Cur<'a> {
         let mut t = TgiToken { text: None };
         let mut seen = false;
         self.object(|c, key| {
-            if key == "text" {
+            if key == b"text" {
                 first(&mut seen)?;
                 t.text = c.opt_str()?;
                 Some(())
@@ -425,11 +445,11 @@ impl<'a> Cur<'a> {
         let mut seen = [false; 2];
         self.object(|c, key| {
             match key {
-                "finish_reason" => {
+                b"finish_reason" => {
                     first(&mut seen[0])?;
                     d.finish_reason = c.opt_str()?;
                 }
-                "generated_tokens" => {
+                b"generated_tokens" => {
                     first(&mut seen[1])?;
                     d.generated_tokens = c.opt_u64()?;
                 }
