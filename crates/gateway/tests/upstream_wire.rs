@@ -150,43 +150,26 @@ async fn chunk_extensions_split_sizes_and_trailers_are_decoded() {
 }
 
 #[tokio::test]
-async fn an_upstream_that_does_not_speak_http_gets_a_named_502() {
-    let (status, body, line) = through(
-        vec![
-            Step::Write(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()),
-            Step::Close,
-        ],
-        true,
-    )
-    .await;
-    assert_eq!(status, 502, "{body}");
-    let e: Value = serde_json::from_str(&body).unwrap();
-    let m = e["error"]["message"].as_str().unwrap();
-    assert!(
-        m.starts_with("upstream a sent a response that is not HTTP/1.1"),
-        "{m}"
-    );
-    assert_eq!(line["status"], 502);
-    assert_eq!(line["error_class"], "upstream_reset");
-}
-
-#[tokio::test]
-async fn a_head_cut_short_gets_a_502_that_says_so() {
-    let (status, body, _) = through(
-        vec![
-            Step::Write(b"HTTP/1.1 200 OK\r\ncontent-ty".to_vec()),
-            Step::Close,
-        ],
-        true,
-    )
-    .await;
-    assert_eq!(status, 502, "{body}");
-    let e: Value = serde_json::from_str(&body).unwrap();
-    let m = e["error"]["message"].as_str().unwrap();
-    assert!(
-        m.contains("closed in the middle of the response head"),
-        "{m}"
-    );
+async fn a_response_head_that_is_not_http_or_cut_short_gets_a_named_502() {
+    for (sent, says) in [
+        (
+            &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
+            "upstream a sent a response that is not HTTP/1.1",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-ty",
+            "closed in the middle of the response head",
+        ),
+    ] {
+        let (status, body, line) =
+            through(vec![Step::Write(sent.to_vec()), Step::Close], true).await;
+        assert_eq!(status, 502, "{body}");
+        let e: Value = serde_json::from_str(&body).unwrap();
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(m.contains(says), "{m}");
+        assert_eq!(line["status"], 502);
+        assert_eq!(line["error_class"], "upstream_reset");
+    }
 }
 
 #[tokio::test]

@@ -30,11 +30,6 @@ struct Cur<'a> {
     i: usize,
 }
 
-/// Marks a field seen; a second one is serde's "duplicate field" error, so: give up.
-fn first(seen: &mut bool) -> Option<()> {
-    (!std::mem::replace(seen, true)).then_some(())
-}
-
 impl<'a> Cur<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -247,6 +242,23 @@ impl<'a> Cur<'a> {
         text.parse().ok().map(Some)
     }
 
+    /// An object with the known fields `names`: `read` gets each one's index, the cursor
+    /// on its value; other keys are skipped. A known field twice is serde's "duplicate
+    /// field" error: given up.
+    fn fields<const N: usize>(
+        &mut self,
+        names: [&[u8]; N],
+        depth: u32,
+        mut read: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = [false; N];
+        self.object(|c, key| match names.iter().position(|n| *n == key) {
+            Some(i) if !std::mem::replace(&mut seen[i], true) => read(c, i),
+            Some(_) => None,
+            None => c.skip(depth),
+        })
+    }
+
     fn body(&mut self) -> Option<Body<'a>> {
         let mut b = Body {
             choices: None,
@@ -257,52 +269,35 @@ impl<'a> Cur<'a> {
             details: None,
             timings: None,
         };
-        let mut seen = [false; 7];
-        self.object(|c, key| match key {
-            b"choices" => {
-                first(&mut seen[0])?;
-                if c.null() {
-                    return Some(());
+        let names = [
+            &b"choices"[..],
+            b"usage",
+            b"error",
+            b"token",
+            b"generated_text",
+            b"details",
+            b"timings",
+        ];
+        self.fields(names, 1, |c, i| {
+            match i {
+                0 if c.null() => {}
+                0 => {
+                    let mut few = super::Few::default();
+                    c.array(|c| {
+                        few.push(c.choice()?);
+                        Some(())
+                    })?;
+                    b.choices = Some(few);
                 }
-                let mut few = super::Few::default();
-                c.array(|c| {
-                    few.push(c.choice()?);
-                    Some(())
-                })?;
-                b.choices = Some(few);
-                Some(())
+                1 => b.usage = c.opt_object(Cur::usage)?,
+                // An error event is rare and its message is any JSON: serde reads it.
+                2 => return c.null().then_some(()),
+                3 => b.token = c.opt_object(Cur::tgi_token)?,
+                4 => b.generated_text = c.opt_str()?,
+                5 => b.details = c.opt_object(Cur::tgi_details)?,
+                _ => b.timings = c.opt_object(Cur::timings)?,
             }
-            b"usage" => {
-                first(&mut seen[1])?;
-                b.usage = c.opt_object(Cur::usage)?;
-                Some(())
-            }
-            // An error event is rare and its message is any JSON: serde reads it.
-            b"error" => {
-                first(&mut seen[2])?;
-                c.null().then_some(())
-            }
-            b"token" => {
-                first(&mut seen[3])?;
-                b.token = c.opt_object(Cur::tgi_token)?;
-                Some(())
-            }
-            b"generated_text" => {
-                first(&mut seen[4])?;
-                b.generated_text = c.opt_str()?;
-                Some(())
-            }
-            b"details" => {
-                first(&mut seen[5])?;
-                b.details = c.opt_object(Cur::tgi_details)?;
-                Some(())
-            }
-            b"timings" => {
-                first(&mut seen[6])?;
-                b.timings = c.opt_object(Cur::timings)?;
-                Some(())
-            }
-            _ => c.skip(1),
+            Some(())
         })?;
         Some(b)
     }
@@ -314,26 +309,13 @@ impl<'a> Cur<'a> {
             text: None,
             finish_reason: None,
         };
-        let mut seen = [false; 4];
-        self.object(|c, key| {
-            match key {
-                b"delta" => {
-                    first(&mut seen[0])?;
-                    ch.delta = c.opt_object(Cur::message)?;
-                }
-                b"message" => {
-                    first(&mut seen[1])?;
-                    ch.message = c.opt_object(Cur::message)?;
-                }
-                b"text" => {
-                    first(&mut seen[2])?;
-                    ch.text = c.opt_str()?;
-                }
-                b"finish_reason" => {
-                    first(&mut seen[3])?;
-                    ch.finish_reason = c.opt_str()?;
-                }
-                _ => c.skip(3)?,
+        let names = [&b"delta"[..], b"message", b"text", b"finish_reason"];
+        self.fields(names, 3, |c, i| {
+            match i {
+                0 => ch.delta = c.opt_object(Cur::message)?,
+                1 => ch.message = c.opt_object(Cur::message)?,
+                2 => ch.text = c.opt_str()?,
+                _ => ch.finish_reason = c.opt_str()?,
             }
             Some(())
         })?;
@@ -346,25 +328,16 @@ impl<'a> Cur<'a> {
             reasoning_content: None,
             tool_calls: None,
         };
-        let mut seen = [false; 3];
-        self.object(|c, key| {
-            match key {
-                b"content" => {
-                    first(&mut seen[0])?;
-                    m.content = c.opt_str()?;
+        let names = [&b"content"[..], b"reasoning_content", b"tool_calls"];
+        self.fields(names, 5, |c, i| {
+            match i {
+                0 => m.content = c.opt_str()?,
+                1 => m.reasoning_content = c.opt_str()?,
+                _ if c.null() => {}
+                _ => {
+                    c.skip(5)?;
+                    m.tool_calls = Some(serde::de::IgnoredAny);
                 }
-                b"reasoning_content" => {
-                    first(&mut seen[1])?;
-                    m.reasoning_content = c.opt_str()?;
-                }
-                b"tool_calls" => {
-                    first(&mut seen[2])?;
-                    if !c.null() {
-                        c.skip(5)?;
-                        m.tool_calls = Some(serde::de::IgnoredAny);
-                    }
-                }
-                _ => c.skip(5)?,
             }
             Some(())
         })?;
@@ -376,18 +349,11 @@ impl<'a> Cur<'a> {
             prompt_tokens: None,
             completion_tokens: None,
         };
-        let mut seen = [false; 2];
-        self.object(|c, key| {
-            match key {
-                b"prompt_tokens" => {
-                    first(&mut seen[0])?;
-                    u.prompt_tokens = c.opt_u64()?;
-                }
-                b"completion_tokens" => {
-                    first(&mut seen[1])?;
-                    u.completion_tokens = c.opt_u64()?;
-                }
-                _ => c.skip(3)?,
+        self.fields([&b"prompt_tokens"[..], b"completion_tokens"], 3, |c, i| {
+            let n = c.opt_u64()?;
+            match i {
+                0 => u.prompt_tokens = n,
+                _ => u.completion_tokens = n,
             }
             Some(())
         })?;
@@ -400,22 +366,13 @@ impl<'a> Cur<'a> {
             cache_n: None,
             predicted_n: None,
         };
-        let mut seen = [false; 3];
-        self.object(|c, key| {
-            match key {
-                b"prompt_n" => {
-                    first(&mut seen[0])?;
-                    t.prompt_n = c.opt_u64()?;
-                }
-                b"cache_n" => {
-                    first(&mut seen[1])?;
-                    t.cache_n = c.opt_u64()?;
-                }
-                b"predicted_n" => {
-                    first(&mut seen[2])?;
-                    t.predicted_n = c.opt_u64()?;
-                }
-                _ => c.skip(3)?,
+        let names = [&b"prompt_n"[..], b"cache_n", b"predicted_n"];
+        self.fields(names, 3, |c, i| {
+            let n = c.opt_u64()?;
+            match i {
+                0 => t.prompt_n = n,
+                1 => t.cache_n = n,
+                _ => t.predicted_n = n,
             }
             Some(())
         })?;
@@ -424,15 +381,9 @@ impl<'a> Cur<'a> {
 
     fn tgi_token(&mut self) -> Option<TgiToken<'a>> {
         let mut t = TgiToken { text: None };
-        let mut seen = false;
-        self.object(|c, key| {
-            if key == b"text" {
-                first(&mut seen)?;
-                t.text = c.opt_str()?;
-                Some(())
-            } else {
-                c.skip(3)
-            }
+        self.fields([&b"text"[..]], 3, |c, _| {
+            t.text = c.opt_str()?;
+            Some(())
         })?;
         Some(t)
     }
@@ -442,18 +393,10 @@ impl<'a> Cur<'a> {
             finish_reason: None,
             generated_tokens: None,
         };
-        let mut seen = [false; 2];
-        self.object(|c, key| {
-            match key {
-                b"finish_reason" => {
-                    first(&mut seen[0])?;
-                    d.finish_reason = c.opt_str()?;
-                }
-                b"generated_tokens" => {
-                    first(&mut seen[1])?;
-                    d.generated_tokens = c.opt_u64()?;
-                }
-                _ => c.skip(3)?,
+        self.fields([&b"finish_reason"[..], b"generated_tokens"], 3, |c, i| {
+            match i {
+                0 => d.finish_reason = c.opt_str()?,
+                _ => d.generated_tokens = c.opt_u64()?,
             }
             Some(())
         })?;
