@@ -13,18 +13,20 @@ pub(crate) fn extrapolated(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
-    extrapolated_with(points, start, end, is_counter, is_rate, true)
+    let flags = (is_counter, is_rate, true);
+    extrapolated_with(points, start, end, flags, &mut Quotients::default())
 }
 
-/// [`extrapolated`], told whether `points` may hold a counter reset: `may_reset` false
-/// skips the scan for them (a range query's step table counts them as its window slides).
+/// [`extrapolated`] with flags `(is_counter, is_rate, may_reset)`: `may_reset` false skips
+/// the scan for counter resets (a range query's step table counts them as its window
+/// slides); `quotients` carries the divisions of the previous window of the same series
+/// (a step table slides one window along a series).
 pub(crate) fn extrapolated_with(
     points: &[(i64, f64)],
     start: i64,
     end: i64,
-    is_counter: bool,
-    is_rate: bool,
-    may_reset: bool,
+    (is_counter, is_rate, may_reset): (bool, bool, bool),
+    quotients: &mut Quotients,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -44,8 +46,8 @@ pub(crate) fn extrapolated_with(
         (first, last, points.len()),
         result,
         (start, end),
-        is_counter,
-        is_rate,
+        (is_counter, is_rate),
+        quotients,
     )
 }
 
@@ -89,24 +91,73 @@ impl CounterWindow {
             result += prev;
         }
         let ends = (self.first, self.last, self.count);
-        extrapolate(ends, result, (start, end), true, is_rate)
+        let flags = (true, is_rate);
+        extrapolate(ends, result, (start, end), flags, &mut Quotients::default())
     }
+}
+
+/// One quotient remembered with its operands: dividing the same bits again gives the same
+/// bits, so it is reused instead of recomputed (a division costs several times a compare).
+#[derive(Debug, Clone, Copy)]
+struct Quotient {
+    n: u64,
+    d: u64,
+    q: f64,
+}
+
+impl Default for Quotient {
+    fn default() -> Quotient {
+        Quotient {
+            n: 0.0f64.to_bits(),
+            d: 1.0f64.to_bits(),
+            q: 0.0 / 1.0,
+        }
+    }
+}
+
+impl Quotient {
+    /// `n / d`, exactly as computed.
+    #[inline]
+    fn div(&mut self, n: f64, d: f64) -> f64 {
+        if n.to_bits() != self.n || d.to_bits() != self.d {
+            *self = Quotient {
+                n: n.to_bits(),
+                d: d.to_bits(),
+                q: n / d,
+            };
+        }
+        self.q
+    }
+}
+
+/// The divisions of [`extrapolate`] with their last operands. Consecutive windows of a
+/// range query over one regularly scraped series have the same distances to their edges,
+/// the same span and the same count: most of these divisions repeat, bit for bit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Quotients {
+    to_start: Quotient,
+    to_end: Quotient,
+    sampled: Quotient,
+    avg_between: Quotient,
+    scale: Quotient,
+    range: Quotient,
 }
 
 /// Prometheus' extrapolation of `result` (the window's raw difference, resets added back
 /// for counters) from the window's first and last of its `n` points to its edges
 /// `(start, end]`.
+#[inline]
 fn extrapolate(
     (first, last, n): ((i64, f64), (i64, f64), usize),
     mut result: f64,
     (start, end): (i64, i64),
-    is_counter: bool,
-    is_rate: bool,
+    (is_counter, is_rate): (bool, bool),
+    qs: &mut Quotients,
 ) -> Option<f64> {
-    let mut to_start = (first.0 - start) as f64 / 1000.0;
-    let mut to_end = (end - last.0) as f64 / 1000.0;
-    let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg_between = sampled / (n - 1) as f64;
+    let mut to_start = qs.to_start.div((first.0 - start) as f64, 1000.0);
+    let mut to_end = qs.to_end.div((end - last.0) as f64, 1000.0);
+    let sampled = qs.sampled.div((last.0 - first.0) as f64, 1000.0);
+    let avg_between = qs.avg_between.div(sampled, (n - 1) as f64);
     // Extrapolate to a window edge only when a sample is "close enough" to it, else by
     // half an average interval; then, for counters, never below zero (in this order, as
     // Prometheus 3).
@@ -124,9 +175,9 @@ fn extrapolate(
         to_end = avg_between / 2.0;
     }
     let interval = sampled + to_start + to_end;
-    result *= interval / sampled;
+    result *= qs.scale.div(interval, sampled);
     if is_rate {
-        result /= (end - start) as f64 / 1000.0;
+        result /= qs.range.div((end - start) as f64, 1000.0);
     }
     Some(result)
 }
