@@ -12,7 +12,7 @@ use promql_parser::parser::{
 
 use super::aggregate::{Acc, Grouping};
 use super::budget::{Budget, QueryOptions};
-use super::functions::{is_window_fn, keeps_name, window_fn};
+use super::functions::{Histograms, is_window_fn, keeps_name, window_fn};
 use super::over_time::{CounterWindow, Quotients, extrapolated_with};
 use super::{EngineConfig, QueryError};
 use crate::labels::{AddrMap, Labels, METRIC_NAME};
@@ -395,6 +395,8 @@ pub(crate) struct Ctx<'a> {
     folded: HashMap<usize, Option<Vec<Vec<Sample>>>>,
     /// Group keys of each aggregation (by address), cached across steps.
     pub(crate) groupings: HashMap<usize, Grouping>,
+    /// The histograms of each `histogram_quantile` call (by address), cached across steps.
+    pub(crate) histograms: HashMap<usize, Histograms>,
     budget: Budget,
     /// How far the decoding of selected series and the step tables spread over threads.
     spread: Spread,
@@ -511,6 +513,7 @@ impl<'a> Ctx<'a> {
             tables: HashMap::new(),
             folded: HashMap::new(),
             groupings: HashMap::new(),
+            histograms: HashMap::new(),
             budget: Budget::new(cfg, opts),
             spread,
             depth: 0,
@@ -960,11 +963,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The step table of `cells` over `data`; `None` when too large.
-    fn build_table(
-        &self,
-        rows: &Rows,
-        cells: &Cells<'_>,
-    ) -> Result<Option<StepTable>, QueryError> {
+    fn build_table(&self, rows: &Rows, cells: &Cells<'_>) -> Result<Option<StepTable>, QueryError> {
         if !self.table_fits(rows) {
             return Ok(None);
         }
@@ -1038,7 +1037,10 @@ impl<'a> Ctx<'a> {
         let mut out = None;
         let acc_bytes = groups.saturating_mul(std::mem::size_of::<Acc>());
         if self.table_fits(rows)
-            && acc_bytes <= rows.len().saturating_mul(std::mem::size_of::<(u32, i64, f64)>())
+            && acc_bytes
+                <= rows
+                    .len()
+                    .saturating_mul(std::mem::size_of::<(u32, i64, f64)>())
         {
             let keys = &grouping.keys;
             let folded = self.by_steps(rows, |ks| {
