@@ -21,6 +21,7 @@ pub(crate) fn extrapolated(
 /// the scan for counter resets (a range query's step table counts them as its window
 /// slides); `quotients` carries the divisions of the previous window of the same series
 /// (a step table slides one window along a series).
+#[inline]
 pub(crate) fn extrapolated_with(
     points: &[(i64, f64)],
     start: i64,
