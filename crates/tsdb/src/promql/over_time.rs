@@ -278,3 +278,50 @@ fn ts_of_extreme(points: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) -> Op
     }
     Some(ts as f64 / 1000.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window's divisions carried over from the previous window of the series (what a
+    /// step table does) give the same bits as computing each window afresh, whether the
+    /// spacing repeats (reused) or not (recomputed), resets and counters from zero included.
+    #[test]
+    fn carried_quotients_equal_fresh_ones() {
+        // Mostly 5 s apart, with jitter, a gap, a reset and a start at zero.
+        let mut t = 1_234;
+        let points: Vec<(i64, f64)> = (0..400i64)
+            .map(|i| {
+                t += match i % 37 {
+                    0 => 17_000,
+                    5 | 6 => 4_999,
+                    _ => 5_000,
+                };
+                let v = if i < 200 {
+                    (i * i % 1_000) as f64
+                } else {
+                    (i - 200) as f64 * 3.5
+                };
+                (t, v)
+            })
+            .collect();
+        let mut compared = 0;
+        for (range, is_rate) in [(60_000, true), (300_000, false), (61_000, true)] {
+            let mut carried = Quotients::default();
+            let mut end = 100_000;
+            while end < t {
+                let start = end - range;
+                let lo = points.partition_point(|p| p.0 <= start);
+                let hi = points.partition_point(|p| p.0 <= end);
+                let window = &points[lo..hi];
+                let flags = (true, is_rate, true);
+                let got = extrapolated_with(window, start, end, flags, &mut carried);
+                let want = extrapolated(window, start, end, true, is_rate);
+                assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{end}");
+                compared += usize::from(want.is_some());
+                end += 7_000;
+            }
+        }
+        assert!(compared > 500, "{compared}");
+    }
+}
