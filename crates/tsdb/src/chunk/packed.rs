@@ -32,8 +32,11 @@ fn mantissa(v: f64, e: usize) -> Option<i64> {
 }
 
 /// The value a mantissa stands for (the decoder's formula, used to check the encoder).
+/// Integers (exponent 0, every counter) skip the division: `x / 1.0` is `x`, bit for bit.
+#[inline]
 fn value_of(m: i64, e: usize) -> f64 {
-    m as f64 / POW10[e]
+    let v = m as f64;
+    if e == 0 { v } else { v / POW10[e] }
 }
 
 /// The smallest exponent under which every value converts exactly, with the mantissas.

@@ -12,12 +12,12 @@ use promql_parser::parser::{
 
 use super::aggregate::{Acc, Grouping};
 use super::budget::{Budget, QueryOptions};
-use super::functions::{is_window_fn, keeps_name, window_fn};
-use super::over_time::{CounterWindow, extrapolated_with};
+use super::functions::{Histograms, is_window_fn, keeps_name, window_fn};
+use super::over_time::{CounterWindow, Quotients, extrapolated_with};
 use super::{EngineConfig, QueryError};
 use crate::labels::{AddrMap, Labels, METRIC_NAME};
 use crate::spread::Spread;
-use crate::store::{Store, is_stale};
+use crate::store::{SeriesView, Store, decode_views, is_stale};
 
 /// One element of an instant vector during evaluation; `t` is the sample's own timestamp
 /// for a plain selector (what `timestamp()` returns) and the evaluation time otherwise.
@@ -118,6 +118,74 @@ impl SeriesCollector {
 
 type Loaded = Arc<Vec<(Labels, Vec<(i64, f64)>)>>;
 
+/// A range query's read of one selector: the chunks of each matching series overlapping
+/// `[mint, maxt]`, sorted by labels, decoded only where used: each part of a step table
+/// decodes the stretch its steps need into one reused buffer (no copy of every point),
+/// and anything else decodes them whole once ([`Ctx::loaded`]).
+struct Views {
+    series: Vec<SeriesView>,
+    mint: i64,
+    maxt: i64,
+    /// Whether staleness markers are kept (instant selectors; range selectors drop them).
+    stale: bool,
+}
+
+/// The series a step table is computed from.
+#[derive(Clone)]
+enum Rows {
+    /// Decoded points (what [`Ctx::loaded`] holds).
+    Points(Loaded),
+    /// Chunks each part decodes for itself.
+    Chunks(Arc<Views>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Points(p) => p.len(),
+            Rows::Chunks(c) => c.series.len(),
+        }
+    }
+
+    /// Each series' labels, in order.
+    fn labels(&self) -> Box<dyn Iterator<Item = &Labels> + '_> {
+        match self {
+            Rows::Points(p) => Box::new(p.iter().map(|(l, _)| l)),
+            Rows::Chunks(c) => Box::new(c.series.iter().map(|v| &v.labels)),
+        }
+    }
+
+    /// Calls `f` with each series' index and its points, all of those in `[mint, maxt]`
+    /// at least (decoded into `buf` for chunks; cells whose windows lie inside it are the
+    /// same either way).
+    fn each(
+        &self,
+        (mint, maxt): (i64, i64),
+        mut f: impl FnMut(u32, &[(i64, f64)]) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        match self {
+            Rows::Points(p) => {
+                for (i, (_, pts)) in (0u32..).zip(p.iter()) {
+                    f(i, pts)?;
+                }
+            }
+            Rows::Chunks(c) => {
+                let (mint, maxt) = (mint.max(c.mint), maxt.min(c.maxt));
+                let mut buf = Vec::new();
+                for (i, v) in (0u32..).zip(&c.series) {
+                    buf.clear();
+                    v.read_into(mint, maxt, &mut buf);
+                    if !c.stale {
+                        buf.retain(|p| !is_stale(p.1));
+                    }
+                    f(i, &buf)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A `rate`/`increase` selector's read: its bounds `[mint, maxt]` and each series' window.
 type CounterWindows = (i64, i64, Vec<(Labels, CounterWindow)>);
 
@@ -136,11 +204,13 @@ struct StepTable {
 
 /// Where one series' window is while a step table is built: points `lo..hi` are in it,
 /// and `resets` of them are below the point before them (counted only for `rate` and
-/// `increase`, whose per-window scan for counter resets it lets them skip).
+/// `increase`, whose per-window scan for counter resets it lets them skip); `quotients`
+/// are the previous window's divisions, which the next one mostly repeats.
 struct Cursor {
     lo: usize,
     hi: usize,
     resets: usize,
+    quotients: Quotients,
 }
 
 /// An expression a range query computes as a table, series by series with a [`Cursor`]:
@@ -156,11 +226,12 @@ enum CellKind {
     Selector {
         lookback: i64,
     },
-    /// `counter`: `rate` or `increase` (decided once, not per cell).
+    /// `counter`: `rate` or `increase`, `is_rate`: `rate` (decided once, not per cell).
     Window {
         name: &'static str,
         range: i64,
         counter: bool,
+        is_rate: bool,
     },
 }
 
@@ -185,6 +256,7 @@ impl<'e> Cells<'e> {
                     name,
                     range,
                     counter,
+                    is_rate: name == "rate",
                 };
                 (&m.vs, kind)
             }
@@ -198,6 +270,17 @@ impl<'e> Cells<'e> {
             off: offset_ms(&vs.offset),
             kind,
         })
+    }
+
+    /// The samples the cells of steps `first..=last` read: `[first - back, last]` shifted
+    /// by the offset (the windows are left-open, so this holds one more instant than
+    /// needed, as the planned read does).
+    fn span(&self, first: i64, last: i64) -> (i64, i64) {
+        let back = match self.kind {
+            CellKind::Selector { lookback } => lookback,
+            CellKind::Window { range, .. } => range,
+        };
+        (first - self.off - back, last - self.off)
     }
 
     /// The labels a series' results carry.
@@ -218,6 +301,7 @@ impl<'e> Cells<'e> {
                 lo: 0,
                 hi: pts.partition_point(|p| p.0 <= te),
                 resets: 0,
+                quotients: Quotients::default(),
             },
             CellKind::Window { range, counter, .. } => {
                 let lo = pts.partition_point(|p| p.0 <= te - range);
@@ -228,12 +312,18 @@ impl<'e> Cells<'e> {
                     Some(w) if counter => w.windows(2).filter(|p| p[1].1 < p[0].1).count(),
                     _ => 0,
                 };
-                Cursor { lo, hi, resets }
+                Cursor {
+                    lo,
+                    hi,
+                    resets,
+                    quotients: Quotients::default(),
+                }
             }
         }
     }
 
     /// The result of one series at step time `t`, moving its cursor forward.
+    #[inline]
     fn at(&self, pts: &[(i64, f64)], cur: &mut Cursor, t: i64) -> Option<(i64, f64)> {
         let te = t - self.off;
         match self.kind {
@@ -248,6 +338,7 @@ impl<'e> Cells<'e> {
                 name,
                 range,
                 counter,
+                is_rate,
             } => {
                 let ws = te - range;
                 // Whether point `j` is below the one before it (a counter reset).
@@ -268,7 +359,8 @@ impl<'e> Cells<'e> {
                 let v = if counter {
                     // The window's resets are counted as it slides: without any, the
                     // per-window scan for them is skipped (same result).
-                    extrapolated_with(window, ws, te, true, name == "rate", cur.resets > 0)
+                    let flags = (true, is_rate, cur.resets > 0);
+                    extrapolated_with(window, ws, te, flags, &mut cur.quotients)
                 } else {
                     window_fn(name, window, ws, te, t, 0.0)
                 };
@@ -287,6 +379,8 @@ pub(crate) struct Ctx<'a> {
     /// Step of the range query; 0 for an instant query.
     step: i64,
     data: HashMap<usize, Loaded>,
+    /// Per selector of a range query (by address): its chunks, decoded where used.
+    views: HashMap<usize, Arc<Views>>,
     /// Per `rate`/`increase` selector read as [`CounterWindow`]s (by address): the bounds
     /// `[mint, maxt]` read and each series' window.
     windows: HashMap<usize, CounterWindows>,
@@ -301,6 +395,8 @@ pub(crate) struct Ctx<'a> {
     folded: HashMap<usize, Option<Vec<Vec<Sample>>>>,
     /// Group keys of each aggregation (by address), cached across steps.
     pub(crate) groupings: HashMap<usize, Grouping>,
+    /// The histograms of each `histogram_quantile` call (by address), cached across steps.
+    pub(crate) histograms: HashMap<usize, Histograms>,
     budget: Budget,
     /// How far the decoding of selected series and the step tables spread over threads.
     spread: Spread,
@@ -411,11 +507,13 @@ impl<'a> Ctx<'a> {
             end,
             step,
             data: HashMap::new(),
+            views: HashMap::new(),
             windows: HashMap::new(),
             subqueries: HashMap::new(),
             tables: HashMap::new(),
             folded: HashMap::new(),
             groupings: HashMap::new(),
+            histograms: HashMap::new(),
             budget: Budget::new(cfg, opts),
             spread,
             depth: 0,
@@ -455,15 +553,37 @@ impl<'a> Ctx<'a> {
             // the steps of a range query) needs each series' newest sample and no more:
             // what a rule evaluation asks of every selector, every interval.
             let once = !is_range && maxt - mint == lookback;
+            let alternatives = selector_alternatives(vs);
+            // A range query's selector: its chunks, decoded by the parts that use them.
+            if step != 0 {
+                let mut views: Vec<SeriesView> = Vec::new();
+                for alt in &alternatives {
+                    views.extend(store.views(alt, mint, maxt));
+                }
+                if alternatives.len() > 1 {
+                    views.sort_by(|a, b| a.labels.cmp(&b.labels));
+                    views.dedup_by(|a, b| a.labels == b.labels);
+                }
+                let views = Views {
+                    series: views,
+                    mint,
+                    maxt,
+                    stale: !is_range,
+                };
+                ctx.views.insert(key, Arc::new(views));
+                continue;
+            }
             let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
-            for alt in selector_alternatives(vs) {
+            for alt in &alternatives {
                 series.extend(if once {
-                    store.select_latest(&alt, mint, maxt)
+                    store.select_latest(alt, mint, maxt)
                 } else {
-                    store.select_spread(&alt, mint, maxt, !is_range, spread)
+                    store.select_spread(alt, mint, maxt, !is_range, spread)
                 });
             }
-            by_labels(&mut series);
+            if alternatives.len() > 1 {
+                by_labels(&mut series);
+            }
             ctx.budget
                 .keep(series.iter().map(|s| s.1.len()).sum::<usize>())?;
             ctx.data.insert(key, Arc::new(series));
@@ -653,17 +773,38 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn loaded(&self, vs: &VectorSelector) -> Loaded {
-        self.data
-            .get(&(vs as *const _ as usize))
-            .cloned()
-            .unwrap_or_default()
+    /// The decoded points of selector `vs`; a range query's are decoded here, whole, the
+    /// first time something needs them so (they then count against `max_samples`).
+    fn loaded(&mut self, vs: &VectorSelector) -> Result<Loaded, QueryError> {
+        let key = vs as *const _ as usize;
+        if let Some(data) = self.data.get(&key) {
+            return Ok(data.clone());
+        }
+        let Some(views) = self.views.get(&key) else {
+            return Ok(Loaded::default());
+        };
+        let (mint, maxt, stale) = (views.mint, views.maxt, views.stale);
+        let data = Arc::new(decode_views(&views.series, mint, maxt, stale, self.spread));
+        self.budget
+            .keep(data.iter().map(|s| s.1.len()).sum::<usize>())?;
+        self.data.insert(key, data.clone());
+        Ok(data)
     }
 
-    fn instant_selector(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, QueryError> {
+    /// What a step table of selector `vs` is computed from: its chunks in a range query
+    /// (unless already decoded whole), else its points.
+    fn rows(&mut self, vs: &VectorSelector) -> Result<Rows, QueryError> {
+        let key = vs as *const _ as usize;
+        match self.views.get(&key) {
+            Some(views) if !self.data.contains_key(&key) => Ok(Rows::Chunks(views.clone())),
+            _ => self.loaded(vs).map(Rows::Points),
+        }
+    }
+
+    fn instant_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Sample>, QueryError> {
         let te = self.at_time(&vs.at).unwrap_or(t) - offset_ms(&vs.offset);
         let lookback = ms(self.cfg.lookback);
-        let data = self.loaded(vs);
+        let data = self.loaded(vs)?;
         let mut out = Vec::new();
         for (i, (labels, pts)) in data.iter().enumerate() {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
@@ -692,7 +833,7 @@ impl<'a> Ctx<'a> {
         start: i64,
         end: i64,
     ) -> Result<Matrix, QueryError> {
-        let data = self.loaded(vs);
+        let data = self.loaded(vs)?;
         let mut series = Vec::new();
         for (i, (labels, pts)) in data.iter().enumerate() {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
@@ -727,10 +868,10 @@ impl<'a> Ctx<'a> {
         let Some((k, cells)) = self.step_cells(e, t) else {
             return Ok(None);
         };
-        let data = self.loaded(cells.vs);
         let key = e as *const Expr as usize;
         if !self.tables.contains_key(&key) {
-            let table = self.build_table(&data, &cells)?;
+            let rows = self.rows(cells.vs)?;
+            let table = self.build_table(&rows, &cells)?;
             if let Some(t) = &table {
                 self.budget.keep(t.steps.iter().map(Vec::len).sum())?;
             }
@@ -765,8 +906,8 @@ impl<'a> Ctx<'a> {
 
     /// Whether a table of `data` at every step of the range query stays within
     /// [`TABLE_LIMIT`] (and its series can be numbered by `u32`).
-    fn table_fits(&self, data: &[(Labels, Vec<(i64, f64)>)]) -> bool {
-        data.len().saturating_mul(self.steps()) <= TABLE_LIMIT && u32::try_from(data.len()).is_ok()
+    fn table_fits(&self, rows: &Rows) -> bool {
+        rows.len().saturating_mul(self.steps()) <= TABLE_LIMIT && u32::try_from(rows.len()).is_ok()
     }
 
     /// Runs `cells` for every series at steps `ks` of the range query, series by series (a
@@ -774,13 +915,15 @@ impl<'a> Ctx<'a> {
     /// value to `visit(series index, step index, timestamp, value)`.
     fn each_cell(
         &self,
-        data: &[(Labels, Vec<(i64, f64)>)],
+        rows: &Rows,
         cells: &Cells<'_>,
         ks: Range<usize>,
         mut visit: impl FnMut(u32, usize, i64, f64),
     ) -> Result<(), QueryError> {
-        let first = self.start + self.step * i64::try_from(ks.start).unwrap_or(i64::MAX);
-        for (i, (_, pts)) in (0u32..).zip(data) {
+        let at = |k: usize| self.start + self.step * i64::try_from(k).unwrap_or(i64::MAX);
+        let first = at(ks.start);
+        let span = cells.span(first, at(ks.end.saturating_sub(1)));
+        rows.each(span, |i, pts| {
             if i % 256 == 0 {
                 self.check_deadline()?;
             }
@@ -792,8 +935,8 @@ impl<'a> Ctx<'a> {
                 }
                 t += self.step;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Runs `part` on contiguous runs of the range query's steps, spread over threads when
@@ -802,11 +945,11 @@ impl<'a> Ctx<'a> {
     /// thread computing every step.
     fn by_steps<T: Send>(
         &self,
-        data: &[(Labels, Vec<(i64, f64)>)],
+        rows: &Rows,
         part: impl Fn(Range<usize>) -> Result<Vec<T>, QueryError> + Sync,
     ) -> Result<Vec<T>, QueryError> {
         let n = self.steps();
-        let parts = self.spread.ranges(n, data.len().saturating_mul(n), part);
+        let parts = self.spread.ranges(n, rows.len().saturating_mul(n), part);
         let mut out = Vec::with_capacity(n);
         for p in parts {
             out.extend(p?);
@@ -820,18 +963,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// The step table of `cells` over `data`; `None` when too large.
-    fn build_table(
-        &self,
-        data: &[(Labels, Vec<(i64, f64)>)],
-        cells: &Cells<'_>,
-    ) -> Result<Option<StepTable>, QueryError> {
-        if !self.table_fits(data) {
+    fn build_table(&self, rows: &Rows, cells: &Cells<'_>) -> Result<Option<StepTable>, QueryError> {
+        if !self.table_fits(rows) {
             return Ok(None);
         }
-        let steps = self.by_steps(data, |ks| {
+        let steps = self.by_steps(rows, |ks| {
             let mut steps: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); ks.len()];
             let first = ks.start;
-            self.each_cell(data, cells, ks, |i, k, st, v| {
+            self.each_cell(rows, cells, ks, |i, k, st, v| {
                 if let Some(out) = steps.get_mut(k - first) {
                     out.push((i, st, v));
                 }
@@ -839,7 +978,7 @@ impl<'a> Ctx<'a> {
             Ok(steps)
         })?;
         Ok(Some(StepTable {
-            labels: data.iter().map(|(l, _)| cells.labels(l)).collect(),
+            labels: rows.labels().map(|l| cells.labels(l)).collect(),
             steps,
         }))
     }
@@ -863,8 +1002,8 @@ impl<'a> Ctx<'a> {
         };
         let key = a as *const AggregateExpr as usize;
         if !self.folded.contains_key(&key) {
-            let data = self.loaded(cells.vs);
-            let folded = self.fold_table(a, &data, &cells)?;
+            let rows = self.rows(cells.vs)?;
+            let folded = self.fold_table(a, &rows, &cells)?;
             if let Some(f) = &folded {
                 self.budget.keep(f.iter().map(Vec::len).sum())?;
             }
@@ -882,7 +1021,7 @@ impl<'a> Ctx<'a> {
     fn fold_table(
         &mut self,
         a: &AggregateExpr,
-        data: &[(Labels, Vec<(i64, f64)>)],
+        rows: &Rows,
         cells: &Cells<'_>,
     ) -> Result<Option<Vec<Vec<Sample>>>, QueryError> {
         let op = a.op.id();
@@ -890,27 +1029,27 @@ impl<'a> Ctx<'a> {
             .groupings
             .remove(&(a as *const AggregateExpr as usize))
             .unwrap_or_default();
-        let group_of: Vec<usize> = data
-            .iter()
-            .map(|(l, _)| grouping.id(&cells.labels(l), &a.modifier))
+        let group_of: Vec<usize> = rows
+            .labels()
+            .map(|l| grouping.id(&cells.labels(l), &a.modifier))
             .collect();
         let groups = grouping.keys.len();
         let mut out = None;
         let acc_bytes = groups.saturating_mul(std::mem::size_of::<Acc>());
-        if self.table_fits(data)
+        if self.table_fits(rows)
             && acc_bytes
-                <= data
+                <= rows
                     .len()
                     .saturating_mul(std::mem::size_of::<(u32, i64, f64)>())
         {
             let keys = &grouping.keys;
-            let folded = self.by_steps(data, |ks| {
+            let folded = self.by_steps(rows, |ks| {
                 let first = ks.start;
                 let mut acc = vec![Acc::default(); ks.len() * groups];
                 // Per step, the groups in the order their first member appeared (the order
                 // a step's own aggregation returns them in).
                 let mut order: Vec<Vec<usize>> = vec![Vec::new(); ks.len()];
-                self.each_cell(data, cells, ks, |i, k, _, v| {
+                self.each_cell(rows, cells, ks, |i, k, _, v| {
                     let Some(&g) = group_of.get(i as usize) else {
                         return;
                     };

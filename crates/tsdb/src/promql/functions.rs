@@ -10,7 +10,7 @@ use strata_core::sync::lock;
 use super::QueryError;
 use super::eval::{Ctx, Sample, Val};
 use super::over_time::{extrapolated, instant_delta, linear_regression, over_time};
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{AddrMap, Labels, METRIC_NAME};
 
 pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryError> {
     let args: Vec<&Expr> = c.args.args.iter().map(|a| &**a).collect();
@@ -205,7 +205,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryErro
         }
         "histogram_quantile" => {
             let q = ctx.scalar(arg(0)?, t)?;
-            let out = histogram_quantile(q, ctx.vector(arg(1)?, t)?, t);
+            let v = ctx.vector(arg(1)?, t)?;
+            let histograms = ctx.histograms.entry(c as *const Call as usize);
+            let out = histogram_quantile(q, v, t, histograms.or_default());
             // Buckets of two metrics with the same other labels give two results with the
             // same label set, which Prometheus refuses.
             super::eval::check_unique(&out)?;
@@ -450,28 +452,78 @@ fn absent(empty: bool, arg: &Expr, t: i64) -> Val {
     }])
 }
 
+/// Input label sets a [`Histograms`] maps by address before it starts over (step-by-step
+/// evaluation makes new label sets at every step).
+const HISTOGRAMS_CACHE_LIMIT: usize = 1 << 20;
+
+/// The histograms of one `histogram_quantile` call, kept across the steps of a query: each
+/// input label set is mapped once (by the address of its shared pairs, as an aggregation's
+/// grouping is) to its `le` bound and its histogram, instead of parsing `le`, building the
+/// histogram's key and hashing it at every step; each histogram's result labels are built
+/// once (and, being the same set at every step, are collected by address too).
+#[derive(Default)]
+pub(crate) struct Histograms {
+    /// Input label-set address → (that label set, kept so that the address cannot be
+    /// reused by another set while cached; its bound and histogram, `None` without a
+    /// numeric `le`).
+    by_addr: AddrMap<(Labels, Option<(f64, usize)>)>,
+    /// Histogram key (every label but `le`, the name included) → histogram.
+    ids: HashMap<Labels, usize>,
+    /// Each histogram's result labels: its key without the name.
+    labels: Vec<Labels>,
+}
+
+impl Histograms {
+    /// The `le` bound of `l` and the histogram it belongs to.
+    fn bucket(&mut self, l: &Labels) -> Option<(f64, usize)> {
+        if let Some((_, b)) = self.by_addr.get(&l.addr()) {
+            return *b;
+        }
+        let b = l.get("le").and_then(|le| le.parse::<f64>().ok()).map(|le| {
+            let next = self.labels.len();
+            let id = *self
+                .ids
+                .entry(l.filter(|n| n != "le"))
+                .or_insert_with_key(|key| {
+                    self.labels.push(key.without_name());
+                    next
+                });
+            (le, id)
+        });
+        if self.by_addr.len() >= HISTOGRAMS_CACHE_LIMIT {
+            self.by_addr.clear();
+        }
+        self.by_addr.insert(l.addr(), (l.clone(), b));
+        b
+    }
+}
+
 /// Classic-bucket `histogram_quantile`, as Prometheus' `bucketQuantile`: buckets are
-/// grouped by all labels but `le` (the metric name included), results drop the name.
-fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> {
-    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
-    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+/// grouped by all labels but `le` (the metric name included), results drop the name; the
+/// histograms come out in the order their first bucket came in.
+fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64, histograms: &mut Histograms) -> Vec<Sample> {
+    let mut order: Vec<usize> = Vec::new();
+    let mut buckets: Vec<Vec<(f64, f64)>> = Vec::new();
     for s in v {
-        let Some(le) = s.labels.get("le").and_then(|le| le.parse::<f64>().ok()) else {
+        let Some((le, id)) = histograms.bucket(&s.labels) else {
             continue;
         };
-        let key = s.labels.filter(|n| n != "le");
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].1.push((le, s.v));
+        if buckets.len() <= id {
+            buckets.resize_with(id + 1, Vec::new);
+        }
+        if buckets[id].is_empty() {
+            order.push(id);
+        }
+        buckets[id].push((le, s.v));
     }
-    groups
+    order
         .into_iter()
-        .map(|(labels, buckets)| Sample {
-            labels: labels.without_name(),
-            t,
-            v: bucket_quantile(q, buckets),
+        .filter_map(|id| {
+            Some(Sample {
+                labels: histograms.labels.get(id)?.clone(),
+                t,
+                v: bucket_quantile(q, std::mem::take(buckets.get_mut(id)?)),
+            })
         })
         .collect()
 }

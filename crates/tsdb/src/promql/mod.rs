@@ -11,9 +11,11 @@
 //! are computed series by series for all steps at once, with cursors sliding over the
 //! decoded samples ("step tables"); aggregations cache each input series' group across
 //! steps. Results are the same as evaluating each step on its own (a unit test checks it).
-//! A large range query decodes its series and computes its step tables on up to
-//! [`EngineConfig::query_threads`] threads, each output computed by one of them in the
-//! serial order (the same bits as one thread; a unit test checks that too).
+//! A large range query computes its step tables on up to [`EngineConfig::query_threads`]
+//! threads, each a contiguous run of steps, decoding the stretch of each series its steps
+//! read as it goes (the query's points are never all decoded at once); each output is
+//! computed by one of them in the serial order (the same bits as one thread; a unit test
+//! checks that too).
 //!
 //! Hostile queries are bounded: a linear pre-parse scan refuses nesting deeper than
 //! [`EngineConfig::max_nesting`] (parser, evaluator and the tree's drop all recurse per
@@ -71,7 +73,9 @@ pub struct EngineConfig {
     pub timeout: Duration,
     /// Most samples a query may hold in memory at once: the data loaded from the store, the
     /// points of subqueries and range selectors, cached per-step results and the result
-    /// being built (Prometheus' `--query.max-samples`).
+    /// being built (Prometheus' `--query.max-samples`). A range query's step tables decode
+    /// one series' stretch at a time per thread, holding none of it past that series; its
+    /// selectors count once something needs their points whole.
     pub max_samples: usize,
     /// Step of subqueries written without one (`[1h:]`); Prometheus uses the global
     /// evaluation interval, 1 min by default.

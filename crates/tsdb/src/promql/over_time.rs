@@ -13,18 +13,21 @@ pub(crate) fn extrapolated(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
-    extrapolated_with(points, start, end, is_counter, is_rate, true)
+    let flags = (is_counter, is_rate, true);
+    extrapolated_with(points, start, end, flags, &mut Quotients::default())
 }
 
-/// [`extrapolated`], told whether `points` may hold a counter reset: `may_reset` false
-/// skips the scan for them (a range query's step table counts them as its window slides).
+/// [`extrapolated`] with flags `(is_counter, is_rate, may_reset)`: `may_reset` false skips
+/// the scan for counter resets (a range query's step table counts them as its window
+/// slides); `quotients` carries the divisions of the previous window of the same series
+/// (a step table slides one window along a series).
+#[inline]
 pub(crate) fn extrapolated_with(
     points: &[(i64, f64)],
     start: i64,
     end: i64,
-    is_counter: bool,
-    is_rate: bool,
-    may_reset: bool,
+    (is_counter, is_rate, may_reset): (bool, bool, bool),
+    quotients: &mut Quotients,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -44,8 +47,8 @@ pub(crate) fn extrapolated_with(
         (first, last, points.len()),
         result,
         (start, end),
-        is_counter,
-        is_rate,
+        (is_counter, is_rate),
+        quotients,
     )
 }
 
@@ -89,24 +92,73 @@ impl CounterWindow {
             result += prev;
         }
         let ends = (self.first, self.last, self.count);
-        extrapolate(ends, result, (start, end), true, is_rate)
+        let flags = (true, is_rate);
+        extrapolate(ends, result, (start, end), flags, &mut Quotients::default())
     }
+}
+
+/// One quotient remembered with its operands: dividing the same bits again gives the same
+/// bits, so it is reused instead of recomputed (a division costs several times a compare).
+#[derive(Debug, Clone, Copy)]
+struct Quotient {
+    n: u64,
+    d: u64,
+    q: f64,
+}
+
+impl Default for Quotient {
+    fn default() -> Quotient {
+        Quotient {
+            n: 0.0f64.to_bits(),
+            d: 1.0f64.to_bits(),
+            q: 0.0 / 1.0,
+        }
+    }
+}
+
+impl Quotient {
+    /// `n / d`, exactly as computed.
+    #[inline]
+    fn div(&mut self, n: f64, d: f64) -> f64 {
+        if n.to_bits() != self.n || d.to_bits() != self.d {
+            *self = Quotient {
+                n: n.to_bits(),
+                d: d.to_bits(),
+                q: n / d,
+            };
+        }
+        self.q
+    }
+}
+
+/// The divisions of [`extrapolate`] with their last operands. Consecutive windows of a
+/// range query over one regularly scraped series have the same distances to their edges,
+/// the same span and the same count: most of these divisions repeat, bit for bit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Quotients {
+    to_start: Quotient,
+    to_end: Quotient,
+    sampled: Quotient,
+    avg_between: Quotient,
+    scale: Quotient,
+    range: Quotient,
 }
 
 /// Prometheus' extrapolation of `result` (the window's raw difference, resets added back
 /// for counters) from the window's first and last of its `n` points to its edges
 /// `(start, end]`.
+#[inline]
 fn extrapolate(
     (first, last, n): ((i64, f64), (i64, f64), usize),
     mut result: f64,
     (start, end): (i64, i64),
-    is_counter: bool,
-    is_rate: bool,
+    (is_counter, is_rate): (bool, bool),
+    qs: &mut Quotients,
 ) -> Option<f64> {
-    let mut to_start = (first.0 - start) as f64 / 1000.0;
-    let mut to_end = (end - last.0) as f64 / 1000.0;
-    let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg_between = sampled / (n - 1) as f64;
+    let mut to_start = qs.to_start.div((first.0 - start) as f64, 1000.0);
+    let mut to_end = qs.to_end.div((end - last.0) as f64, 1000.0);
+    let sampled = qs.sampled.div((last.0 - first.0) as f64, 1000.0);
+    let avg_between = qs.avg_between.div(sampled, (n - 1) as f64);
     // Extrapolate to a window edge only when a sample is "close enough" to it, else by
     // half an average interval; then, for counters, never below zero (in this order, as
     // Prometheus 3).
@@ -124,9 +176,9 @@ fn extrapolate(
         to_end = avg_between / 2.0;
     }
     let interval = sampled + to_start + to_end;
-    result *= interval / sampled;
+    result *= qs.scale.div(interval, sampled);
     if is_rate {
-        result /= (end - start) as f64 / 1000.0;
+        result /= qs.range.div((end - start) as f64, 1000.0);
     }
     Some(result)
 }
@@ -225,4 +277,51 @@ fn ts_of_extreme(points: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) -> Op
         }
     }
     Some(ts as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window's divisions carried over from the previous window of the series (what a
+    /// step table does) give the same bits as computing each window afresh, whether the
+    /// spacing repeats (reused) or not (recomputed), resets and counters from zero included.
+    #[test]
+    fn carried_quotients_equal_fresh_ones() {
+        // Mostly 5 s apart, with jitter, a gap, a reset and a start at zero.
+        let mut t = 1_234;
+        let points: Vec<(i64, f64)> = (0..400i64)
+            .map(|i| {
+                t += match i % 37 {
+                    0 => 17_000,
+                    5 | 6 => 4_999,
+                    _ => 5_000,
+                };
+                let v = if i < 200 {
+                    (i * i % 1_000) as f64
+                } else {
+                    (i - 200) as f64 * 3.5
+                };
+                (t, v)
+            })
+            .collect();
+        let mut compared = 0;
+        for (range, is_rate) in [(60_000, true), (300_000, false), (61_000, true)] {
+            let mut carried = Quotients::default();
+            let mut end = 100_000;
+            while end < t {
+                let start = end - range;
+                let lo = points.partition_point(|p| p.0 <= start);
+                let hi = points.partition_point(|p| p.0 <= end);
+                let window = &points[lo..hi];
+                let flags = (true, is_rate, true);
+                let got = extrapolated_with(window, start, end, flags, &mut carried);
+                let want = extrapolated(window, start, end, true, is_rate);
+                assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{end}");
+                compared += usize::from(want.is_some());
+                end += 7_000;
+            }
+        }
+        assert!(compared > 500, "{compared}");
+    }
 }

@@ -261,7 +261,7 @@ fn mixed_engine(cfg: EngineConfig) -> Engine {
 
 /// Range queries over [`mixed_engine`] that exercise step tables, aggregations folded from
 /// them, step-by-step aggregation and subqueries.
-const MIXED_QUERIES: [&str; 23] = [
+const MIXED_QUERIES: [&str; 25] = [
     // Aggregations folded straight from a step table in a range query.
     "sum(m)",
     "avg(m)",
@@ -286,6 +286,9 @@ const MIXED_QUERIES: [&str; 23] = [
     "max_over_time(m[90s]) - min_over_time(m[90s])",
     "avg_over_time(m[1m]) * count_over_time(m[1m])",
     "histogram_quantile(0.9, sum by (le) (rate(m[1m])))",
+    // Buckets grouped anew at every step (step by step, new label sets each time).
+    "histogram_quantile(0.5, m)",
+    "histogram_quantile(0.75, rate(m[1m]) * 2)",
     "max_over_time(rate(m[1m])[2m:15s])",
 ];
 

@@ -33,7 +33,8 @@ use crate::labels::{Labels, METRIC_NAME};
 use crate::spread::Spread;
 pub use durable::{OpenError, OpenReport, WalOptions, WalStats};
 use index::{Postings, matches, series_hash};
-use series::{MemSeries, SeriesView};
+use series::MemSeries;
+pub(crate) use series::SeriesView;
 use shard::{SHARDS, Shard, shard_of, shard_of_id};
 use strata_core::sync::{lock, read, write};
 
@@ -651,16 +652,17 @@ impl Store {
         stale: bool,
         spread: Spread,
     ) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        self.read_between(matchers, mint, maxt, spread, |v| {
-            let mut samples = v.samples_between(mint, maxt);
-            if samples.is_empty() {
-                return None;
-            }
-            if !stale {
-                samples.retain(|p| !is_stale(p.1));
-            }
-            Some(samples)
-        })
+        decode_views(&self.views(matchers, mint, maxt), mint, maxt, stale, spread)
+    }
+
+    /// The chunks of each series matching `matchers` that overlap `[mint, maxt]`, sorted by
+    /// labels, not decoded: a range query decodes them part by part, where it uses them.
+    pub(crate) fn views(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesView> {
+        let mut views = self.each_matching(matchers, |s| {
+            s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
+        });
+        views.sort_by(|a, b| a.labels.cmp(&b.labels));
+        views
     }
 
     /// [`Store::select`] folded: each series' samples in `[mint, maxt]` handed to `fold` in
@@ -698,18 +700,7 @@ impl Store {
         spread: Spread,
         read: impl Fn(&SeriesView) -> Option<T> + Sync,
     ) -> Vec<(Labels, T)> {
-        let views = self.each_matching(matchers, |s| {
-            s.overlaps(mint, maxt).then(|| s.view(mint, maxt))
-        });
-        // Samples to decode: what one part's share is measured in.
-        let work = views.iter().flat_map(|v| v.chunks()).map(|c| c.len()).sum();
-        let mut out: Vec<(Labels, T)> = spread.flat_map(&views, work, |part| {
-            part.iter()
-                .filter_map(|v| Some((v.labels.clone(), read(v)?)))
-                .collect()
-        });
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        read_views(&self.views(matchers, mint, maxt), spread, read)
     }
 
     /// [`Store::select`] reduced to each series' newest sample in `[mint, maxt]` (a
@@ -753,6 +744,44 @@ impl Store {
         names.sort();
         names
     }
+}
+
+/// What `read` makes of each of `views` (sorted by labels: the result is too), by up to
+/// `spread`'s threads in contiguous runs; views it returns `None` for are left out.
+fn read_views<T: Send>(
+    views: &[SeriesView],
+    spread: Spread,
+    read: impl Fn(&SeriesView) -> Option<T> + Sync,
+) -> Vec<(Labels, T)> {
+    // Samples to decode: what one part's share is measured in.
+    let work = views.iter().flat_map(|v| v.chunks()).map(|c| c.len()).sum();
+    spread.flat_map(views, work, |part| {
+        part.iter()
+            .filter_map(|v| Some((v.labels.clone(), read(v)?)))
+            .collect()
+    })
+}
+
+/// The samples of `views` (sorted by labels) in `[mint, maxt]`, decoded by up to `spread`'s
+/// threads, staleness markers left out unless `stale`; views without any sample there are
+/// left out, those with only markers kept without points ([`Store::select_spread`]).
+pub(crate) fn decode_views(
+    views: &[SeriesView],
+    mint: i64,
+    maxt: i64,
+    stale: bool,
+    spread: Spread,
+) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    read_views(views, spread, |v| {
+        let mut samples = v.samples_between(mint, maxt);
+        if samples.is_empty() {
+            return None;
+        }
+        if !stale {
+            samples.retain(|p| !is_stale(p.1));
+        }
+        Some(samples)
+    })
 }
 
 /// Which limit refused a series (for the drop counters).

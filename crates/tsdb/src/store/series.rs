@@ -149,9 +149,15 @@ impl SeriesView {
     /// Samples with `mint <= t <= maxt`, in time order.
     pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
         let mut out = Vec::with_capacity(self.chunks.iter().map(|c| c.len()).sum());
-        for c in &self.chunks {
-            c.read_into(mint, maxt, &mut out);
-        }
+        self.read_into(mint, maxt, &mut out);
         out
+    }
+
+    /// Appends the samples with `mint <= t <= maxt` to `out`, in time order (a reader
+    /// decoding many series one after the other reuses one buffer).
+    pub(crate) fn read_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        for c in &self.chunks {
+            c.read_into(mint, maxt, out);
+        }
     }
 }
