@@ -49,6 +49,11 @@ async fn through(script: Vec<Step>, stream: bool) -> (u16, String, Value) {
     (status, body, line)
 }
 
+/// A response head announcing `len` body bytes, followed by `body`.
+fn with_length(len: usize, body: &str) -> Step {
+    Step::Write(format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n{body}").into_bytes())
+}
+
 fn no_error(line: &Value) {
     assert!(line.get("error_class").is_none_or(Value::is_null), "{line}");
 }
@@ -58,13 +63,7 @@ async fn a_length_delimited_body_split_over_writes_arrives_whole_and_is_counted(
     let (a, b) = WHOLE.split_at(40);
     let (status, body, line) = through(
         vec![
-            Step::Write(
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{a}",
-                    WHOLE.len()
-                )
-                .into_bytes(),
-            ),
+            with_length(WHOLE.len(), a),
             Step::Sleep(Duration::from_millis(30)),
             Step::Write(b.as_bytes().to_vec()),
         ],
@@ -85,13 +84,7 @@ async fn interim_1xx_responses_are_skipped() {
         vec![
             Step::Write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()),
             Step::Sleep(Duration::from_millis(20)),
-            Step::Write(
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{WHOLE}",
-                    WHOLE.len()
-                )
-                .into_bytes(),
-            ),
+            with_length(WHOLE.len(), WHOLE),
         ],
         false,
     )
@@ -175,17 +168,7 @@ async fn a_response_head_that_is_not_http_or_cut_short_gets_a_named_502() {
 #[tokio::test]
 async fn a_body_shorter_than_its_content_length_is_an_upstream_break() {
     let (status, body, line) = through(
-        vec![
-            Step::Write(
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{}",
-                    WHOLE.len() + 50,
-                    WHOLE
-                )
-                .into_bytes(),
-            ),
-            Step::Close,
-        ],
+        vec![with_length(WHOLE.len() + 50, WHOLE), Step::Close],
         false,
     )
     .await;

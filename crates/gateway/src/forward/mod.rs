@@ -249,38 +249,31 @@ pub(crate) async fn handle(gw: Arc<Shared>, req: Request<Incoming>) -> Response<
                 format!("upstream {} {what} within {}", upstream.name, human(wait)),
             );
         }
-        Ok(Err(upstream::Error::Connect(e))) => {
-            return fail(
-                ex,
-                StatusCode::BAD_GATEWAY,
-                ErrorClass::Connect,
-                format!(
-                    "cannot connect to upstream {} ({}): {e}",
-                    upstream.name, upstream.url
+        Ok(Err(e)) => {
+            let (class, message) = match e {
+                upstream::Error::Connect(e) => (
+                    ErrorClass::Connect,
+                    format!(
+                        "cannot connect to upstream {} ({}): {e}",
+                        upstream.name, upstream.url
+                    ),
                 ),
-            );
-        }
-        Ok(Err(upstream::Error::Closed(e))) => {
-            return fail(
-                ex,
-                StatusCode::BAD_GATEWAY,
-                ErrorClass::UpstreamReset,
-                format!(
-                    "upstream {} closed the connection before answering: {e}",
-                    upstream.name
+                upstream::Error::Closed(e) => (
+                    ErrorClass::UpstreamReset,
+                    format!(
+                        "upstream {} closed the connection before answering: {e}",
+                        upstream.name
+                    ),
                 ),
-            );
-        }
-        Ok(Err(upstream::Error::Malformed(why))) => {
-            return fail(
-                ex,
-                StatusCode::BAD_GATEWAY,
-                ErrorClass::UpstreamReset,
-                format!(
-                    "upstream {} sent a response that is not HTTP/1.1: {why}",
-                    upstream.name
+                upstream::Error::Malformed(why) => (
+                    ErrorClass::UpstreamReset,
+                    format!(
+                        "upstream {} sent a response that is not HTTP/1.1: {why}",
+                        upstream.name
+                    ),
                 ),
-            );
+            };
+            return fail(ex, StatusCode::BAD_GATEWAY, class, message);
         }
     };
 

@@ -198,47 +198,55 @@ mod tests {
 
     #[test]
     fn decides_framing_and_reuse() {
-        let h = parse("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n", Method::POST)
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::Chunked, true));
-        let h = parse(
-            "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
-            Method::POST,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::Length(12), true));
-        let h = parse(
-            "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
-            Method::HEAD,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(h.framing, Framing::Empty);
-        let h = parse(
-            "HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 1\r\n\r\n",
-            Method::GET,
-        )
-        .unwrap()
-        .unwrap();
-        assert!(!h.reusable);
-        let h = parse("HTTP/1.0 200 OK\r\n\r\n", Method::GET)
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::Close, false));
-        let h = parse("HTTP/1.1 204 No Content\r\n\r\n", Method::POST)
-            .unwrap()
-            .unwrap();
-        assert_eq!((h.framing, h.reusable), (Framing::Empty, true));
-        // Chunked wins over a length.
-        let h = parse(
-            "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
-            Method::POST,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(h.framing, Framing::Chunked);
+        let cases = [
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                Method::POST,
+                Framing::Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
+                Method::POST,
+                Framing::Length(12),
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
+                Method::HEAD,
+                Framing::Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 1\r\n\r\n",
+                Method::GET,
+                Framing::Length(1),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\n\r\n",
+                Method::GET,
+                Framing::Close,
+                false,
+            ),
+            (
+                "HTTP/1.1 204 No Content\r\n\r\n",
+                Method::POST,
+                Framing::Empty,
+                true,
+            ),
+            // Chunked wins over a length.
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+                Method::POST,
+                Framing::Chunked,
+                true,
+            ),
+        ];
+        for (wire, method, framing, reusable) in cases {
+            let h = parse(wire, method).unwrap().unwrap();
+            assert_eq!((h.framing, h.reusable), (framing, reusable), "{wire:?}");
+        }
     }
 
     #[test]

@@ -100,7 +100,6 @@ impl<'a> Cur<'a> {
     /// A JSON number (grammar checked, as serde does when skipping one); returns whether
     /// it was a plain non-negative integer.
     fn number(&mut self) -> Option<bool> {
-        let start = self.i;
         let neg = self.peek() == Some(b'-');
         if neg {
             self.i += 1;
@@ -127,7 +126,7 @@ impl<'a> Cur<'a> {
         // "01" and "1x" are errors in serde.
         match self.peek() {
             Some(b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'.' | b'-' | b'+') => None,
-            _ => Some(plain && self.i > start),
+            _ => Some(plain),
         }
     }
 
@@ -161,37 +160,30 @@ impl<'a> Cur<'a> {
 
     /// An object, `field` called with each key, the cursor on its value.
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            field(self, key)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.list(b'{', b'}', |c| {
+            let key = c.key()?;
+            c.ws();
+            c.eat(b':')?;
+            c.ws();
+            field(c, key)
+        })
     }
 
     /// An array, `item` called with the cursor on each item.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    fn array(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.list(b'[', b']', item)
+    }
+
+    /// `open`, items separated by commas, `close`.
+    fn list(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.ws();
-        if self.eat(b']').is_some() {
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
@@ -202,7 +194,7 @@ impl<'a> Cur<'a> {
                     self.i += 1;
                     self.ws();
                 }
-                b']' => {
+                b if b == close => {
                     self.i += 1;
                     return Some(());
                 }
