@@ -61,7 +61,14 @@ page.on("console", (m) => {
   consoleErrors.push({ path, text: m.text(), line: `${page.url()}: ${m.text()} (${m.location().url})` });
 });
 page.on("pageerror", (e) => consoleErrors.push({ line: `${page.url()}: uncaught ${e.message}` }));
-page.on("requestfailed", (r) => consoleErrors.push({ line: `${r.url()}: request failed ${r.failure()?.errorText}` }));
+// Set while the test itself loads or reloads a page: the browser then cancels the old page's
+// polls (net::ERR_ABORTED), which is the navigation, not a failure of the UI.
+let navigating = false;
+page.on("requestfailed", (r) => {
+  const why = r.failure()?.errorText || "";
+  if (navigating && why === "net::ERR_ABORTED") return;
+  consoleErrors.push({ line: `${r.url()}: request failed ${why}` });
+});
 
 /** Console errors the run expects: the page's probe of the optional scenario endpoint
  * (404 without a simulator, as the API contract says) and, with an admin token, the first
@@ -81,8 +88,13 @@ async function api(path, init) {
 async function open(hash, name) {
   const before = await page.evaluate(() => document.getElementById("main")?.dataset.updated || "");
   const url = new URL(`/#/${hash}`, base).toString();
-  if (page.url() === url) await page.reload();
-  else await page.goto(url);
+  navigating = true;
+  try {
+    if (page.url() === url) await page.reload();
+    else await page.goto(url);
+  } finally {
+    navigating = false;
+  }
   await page.waitForFunction(
     ([n, b]) => {
       const m = document.getElementById("main");
